@@ -1,0 +1,87 @@
+"""flux-widgets: FLUX.1 [schnell] text-to-image in Jupyter notebooks.
+
+```python
+from flux_widgets import FluxClient, PromptStudio
+
+async with FluxClient() as client:        # COMETAPI_KEY from the environment
+    images = await client.generate("a paper boat at sunrise", aspect_ratio="16:9")
+```
+Widgets load lazily, so the client works where ipywidgets is slow to import.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .client import BatchResult, FluxClient
+from .errors import (
+    APIError,
+    AuthenticationError,
+    ContentFilteredError,
+    DownloadError,
+    FluxConnectionError,
+    FluxError,
+    FluxTimeoutError,
+    ImageDecodeError,
+    InsufficientCreditError,
+    InvalidRequestError,
+    MissingAPIKeyError,
+    OutputExpiredError,
+    PredictionAbortedError,
+    PredictionCanceledError,
+    PredictionError,
+    PredictionFailedError,
+    ProtocolError,
+    RateLimitError,
+    ServerError,
+)
+from .images import GeneratedImage
+from .params import ASPECT_RATIOS, MEGAPIXELS, OUTPUT_FORMATS, FluxParams, pixel_size
+
+if TYPE_CHECKING:
+    from .widgets import PromptStudio
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ASPECT_RATIOS",
+    "MEGAPIXELS",
+    "OUTPUT_FORMATS",
+    "APIError",
+    "AuthenticationError",
+    "BatchResult",
+    "ContentFilteredError",
+    "DownloadError",
+    "FluxClient",
+    "FluxConnectionError",
+    "FluxError",
+    "FluxParams",
+    "FluxTimeoutError",
+    "GeneratedImage",
+    "ImageDecodeError",
+    "InsufficientCreditError",
+    "InvalidRequestError",
+    "MissingAPIKeyError",
+    "OutputExpiredError",
+    "PredictionAbortedError",
+    "PredictionCanceledError",
+    "PredictionError",
+    "PredictionFailedError",
+    "PromptStudio",
+    "ProtocolError",
+    "RateLimitError",
+    "ServerError",
+    "__version__",
+    "pixel_size",
+]
+
+_LAZY = {"PromptStudio": "flux_widgets.widgets"}
+
+
+def __getattr__(name: str) -> Any:
+    # ipywidgets costs ~0.2 s to import: only pay for it when a widget is asked for.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'flux_widgets' has no attribute {name!r}")

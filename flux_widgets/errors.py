@@ -1,0 +1,172 @@
+"""The error taxonomy: every failure ends in one of these, with a message a user can act on.
+
+```
+FluxError
+ +-- MissingAPIKeyError          no key in the argument or the environment
+ +-- APIError                    the API answered with an error (status_code, request_id)
+ |    +-- AuthenticationError    401/403: the key is wrong or revoked
+ |    +-- InsufficientCreditError 402: the account needs credit
+ |    +-- RateLimitError         429: too many requests (retry_after)
+ |    +-- InvalidRequestError    400/404/422, or a 500 whose code is invalid_request
+ |    +-- ServerError            5xx that outlasted the retries
+ +-- PredictionError             the prediction ended without images (prediction_id)
+ |    +-- PredictionFailedError  status "failed", with the provider's message
+ |    |    +-- ContentFilteredError  the safety checker refused the image (NSFW)
+ |    +-- PredictionCanceledError    status "canceled"
+ |    +-- PredictionAbortedError     status "aborted" (the provider's deadline passed)
+ +-- FluxTimeoutError            our own total deadline per generation passed
+ +-- FluxConnectionError         the API host could not be reached (after retries)
+ +-- ProtocolError               an answer that is not the protocol (HTML, redirect, bad JSON)
+ +-- DownloadError               an output file could not be fetched (after retries)
+ |    +-- OutputExpiredError     404/410: files are deleted about an hour after generation
+ +-- ImageDecodeError            the bytes are not an image of the reported format, or too big
+```
+
+No message, repr or attribute here ever holds the API key: messages are built from the server's
+answer and our own text, and ``redact`` strips a key that a server might echo back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .images import GeneratedImage
+
+
+class FluxError(Exception):
+    """Base class of every error flux-widgets raises on purpose."""
+
+
+class MissingAPIKeyError(FluxError):
+    """No API key was given and none is in the environment."""
+
+
+class APIError(FluxError):
+    """The API answered a request with an error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.request_id = request_id
+        self.detail = detail
+
+
+class AuthenticationError(APIError):
+    """The key was rejected (401/403)."""
+
+
+class InsufficientCreditError(APIError):
+    """The account has no credit left (402)."""
+
+
+class RateLimitError(APIError):
+    """Too many requests (429); ``retry_after`` is the server's hint in seconds, if any."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class InvalidRequestError(APIError):
+    """The server refused the request as malformed; retrying the same request cannot help."""
+
+    def __init__(
+        self, message: str, *, invalid_fields: Sequence[str] = (), **kwargs: object
+    ) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.invalid_fields = tuple(invalid_fields)
+
+
+class ServerError(APIError):
+    """The API kept failing with 5xx answers."""
+
+
+class PredictionError(FluxError):
+    """The prediction reached a final status without images."""
+
+    def __init__(self, message: str, *, prediction_id: str | None = None) -> None:
+        super().__init__(message)
+        self.prediction_id = prediction_id
+
+
+class PredictionFailedError(PredictionError):
+    """Status ``failed``; ``provider_message`` is the provider's own text."""
+
+    def __init__(
+        self, message: str, *, provider_message: str = "", prediction_id: str | None = None
+    ) -> None:
+        super().__init__(message, prediction_id=prediction_id)
+        self.provider_message = provider_message
+
+
+class ContentFilteredError(PredictionFailedError):
+    """The provider's safety checker refused to return the image."""
+
+
+class PredictionCanceledError(PredictionError):
+    """Status ``canceled``: someone cancelled the prediction."""
+
+
+class PredictionAbortedError(PredictionError):
+    """Status ``aborted``: the provider's own deadline passed before it ran."""
+
+
+class FluxTimeoutError(FluxError, TimeoutError):
+    """The total deadline of one generation passed; the prediction was cancelled."""
+
+    def __init__(self, message: str, *, prediction_id: str | None = None) -> None:
+        super().__init__(message)
+        self.prediction_id = prediction_id
+
+
+class FluxConnectionError(FluxError, ConnectionError):
+    """The API could not be reached."""
+
+
+class ProtocolError(FluxError):
+    """The server's answer did not follow the protocol."""
+
+
+class DownloadError(FluxError):
+    """An output file could not be downloaded.
+
+    ``images`` holds the outputs of the same prediction that did download, so nothing paid
+    for is lost; ``urls`` the ones that failed (fetch them within the hour).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        urls: Sequence[str] = (),
+        images: Sequence[GeneratedImage] = (),
+        prediction_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.urls = tuple(urls)
+        self.images = list(images)
+        self.prediction_id = prediction_id
+
+
+class OutputExpiredError(DownloadError):
+    """The output file is gone: providers delete outputs about an hour after generation."""
+
+
+class ImageDecodeError(FluxError):
+    """The downloaded bytes are not a usable image of the reported format."""
+
+
+def redact(text: str, secret: str | None) -> str:
+    """Text with every occurrence of ``secret`` replaced, for errors built from server answers."""
+    if secret and len(secret) >= 4 and secret in text:
+        return text.replace(secret, "[redacted]")
+    return text

@@ -1,0 +1,67 @@
+"""Which failures are worth another try, and how long to wait first (PROTOCOL.md, "Retry rules").
+
+Queries and downloads are idempotent: they retry network errors, timeouts, 429 and 5xx. A create
+is paid for, so it retries only where no prediction can have started: the connection was never
+made, or the server said so (429, 503). Never a read timeout: a second create is paid twice.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import httpx
+import tenacity
+
+from .errors import APIError, InvalidRequestError, RateLimitError
+
+T = TypeVar("T")
+
+# Errors raised before a single byte of the request reached the server.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def is_retryable(error: BaseException, *, create: bool) -> bool:
+    """Whether the request that raised ``error`` may be sent again."""
+    if isinstance(error, APIError):
+        if isinstance(error, InvalidRequestError):
+            return False
+        status = error.status_code or 0
+        if create:
+            return status in (429, 503)
+        return status in (429, 500, 502, 503, 504)
+    if create:
+        return isinstance(error, _NOT_SENT)
+    return isinstance(error, httpx.TransportError)
+
+
+class Backoff:
+    """Exponential backoff with full jitter, or the server's own Retry-After when it gives one."""
+
+    def __init__(self, base: float = 0.25, cap: float = 8.0) -> None:
+        self.base = base
+        self.cap = cap
+
+    def __call__(self, state: tenacity.RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, RateLimitError) and error.retry_after is not None:
+            return error.retry_after + random.uniform(0, 0.1)
+        ceiling = min(self.cap, self.base * 2 ** (state.attempt_number - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+async def with_retries(
+    send: Callable[[], Awaitable[T]], *, create: bool, attempts: int, backoff: Backoff
+) -> T:
+    """Await ``send()`` until it succeeds, retrying as the rules allow; the last error escapes."""
+    retrying = tenacity.AsyncRetrying(
+        stop=tenacity.stop_after_attempt(max(attempts, 1)),
+        wait=backoff,
+        retry=tenacity.retry_if_exception(lambda e: is_retryable(e, create=create)),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            return await send()
+    raise AssertionError("unreachable: tenacity either returns or re-raises")
