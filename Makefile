@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 8888
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean venv
+.PHONY: demo test lint typecheck pytest bench notebooks clean venv
 
 venv: $(STAMP)
 
@@ -32,6 +32,10 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(PY) -m pytest
+
+## notebooks: re-run the examples on the mock and keep only the outputs nbval checks
+notebooks: $(STAMP)
+	$(PY) tests/refresh_notebooks.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

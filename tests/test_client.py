@@ -103,16 +103,17 @@ async def test_urls_object_is_never_followed_and_key_never_reaches_file_host() -
 
 async def test_invalid_params_send_no_request(mock_server: MockServer) -> None:
     async with _client(mock_server) as client:
-        for bad in (
-            {"prompt": ""},
-            {"prompt": "x", "num_outputs": 5},
-            {"prompt": "x", "aspect_ratio": "7:3"},
-            {"prompt": "x", "num_inference_steps": 0},
-            {"prompt": "x", "output_quality": 101},
-            {"prompt": "x", "megapixels": "2"},
-            {"prompt": "x", "seed": "7"},
+        for field, bad in (
+            ("prompt", {"prompt": ""}),
+            ("num_outputs", {"prompt": "x", "num_outputs": 5}),
+            ("aspect_ratio", {"prompt": "x", "aspect_ratio": "7:3"}),
+            ("num_inference_steps", {"prompt": "x", "num_inference_steps": 0}),
+            ("output_quality", {"prompt": "x", "output_quality": 101}),
+            ("megapixels", {"prompt": "x", "megapixels": "2"}),
+            ("seed", {"prompt": "x", "seed": "7"}),
+            ("go_fast", {"prompt": "x", "go_fast": "yes"}),
         ):
-            with pytest.raises(ValueError, match=next(k for k in bad if k != "prompt") if len(bad) > 1 else "prompt"):
+            with pytest.raises(ValueError, match=field):
                 await client.generate(**bad)
     assert mock_server.state.requests == []
 
@@ -174,10 +175,16 @@ async def test_cancelling_the_task_cancels_the_prediction_on_the_server(
     mock_server: MockServer,
 ) -> None:
     statuses: list[str] = []
+    processing = asyncio.Event()
+
+    def on_status(status: str) -> None:
+        statuses.append(status)
+        if status == "processing":
+            processing.set()
+
     async with _client(mock_server) as client:
-        task = asyncio.create_task(client.generate("[mock:stuck] a boat", on_status=statuses.append))
-        while "processing" not in statuses:
-            await asyncio.sleep(0.01)
+        task = asyncio.create_task(client.generate("[mock:stuck] a boat", on_status=on_status))
+        await processing.wait()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -252,9 +259,20 @@ async def test_mock_client_needs_no_key_and_says_it_is_a_mock() -> None:
 
 async def test_debug_logs_never_contain_the_key(caplog: pytest.LogCaptureFixture) -> None:
     key = "sk-log-secret-9876543210"
-    with MockServer(MockConfig(generation_time=0.05, api_key=key)) as server:
-        with caplog.at_level(logging.DEBUG):
-            async with _client(server, api_key=key) as client:
-                await client.generate("a boat", megapixels="0.25")
+    with (
+        MockServer(MockConfig(generation_time=0.05, api_key=key)) as server,
+        caplog.at_level(logging.DEBUG),
+    ):
+        async with _client(server, api_key=key) as client:
+            await client.generate("a boat", megapixels="0.25")
     assert caplog.records
     assert key not in caplog.text and "9876543210" not in caplog.text
+
+
+async def test_client_on_flux_base_url_learns_the_server_is_the_mock(
+    session_mock: MockServer,
+) -> None:
+    async with FluxClient(sync_wait=False) as client:  # FLUX_BASE_URL points at the mock
+        assert not client.is_mock
+        await client.generate("a boat", megapixels="0.25")
+        assert client.is_mock

@@ -1,0 +1,56 @@
+"""Re-run the example notebooks against the mock and store only the outputs nbval checks.
+
+`make notebooks` calls this after a notebook changes. Cells marked ``# NBVAL_CHECK_OUTPUT`` keep
+their outputs (the reference nbval compares); every other output, execution count and all
+widget state are stripped, so committed notebooks stay small and hold no secrets.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+from flux_widgets.mock import MockConfig, MockServer
+
+CHECK = "# NBVAL_CHECK_OUTPUT"
+
+
+def refresh(path: Path, server_url: str) -> None:
+    notebook = nbformat.read(path, as_version=4)
+    env_backup = dict(os.environ)
+    os.environ["FLUX_BASE_URL"] = server_url
+    os.environ["FLUX_WIDGETS_HISTORY_DIR"] = tempfile.mkdtemp(prefix="flux-history-")
+    for name in ("COMETAPI_KEY", "FLUX_API_KEY", "REPLICATE_API_TOKEN", "FLUX_WIDGETS_MOCK"):
+        os.environ.pop(name, None)
+    try:
+        resources = {"metadata": {"path": str(path.parent)}}
+        NotebookClient(notebook, timeout=120, resources=resources).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(env_backup)
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.metadata.pop("execution", None)
+        # nbval treats a cell without an execution count as never run: checked cells keep it.
+        if not cell.source.lstrip().startswith(CHECK):
+            cell.outputs = []
+            cell.execution_count = None
+    notebook.metadata.pop("widgets", None)
+    nbformat.write(notebook, path)
+    print(f"refreshed {path}")
+
+
+def main(paths: list[str]) -> None:
+    with MockServer(MockConfig(generation_time=0.05)) as server:
+        for name in paths or sorted(str(p) for p in Path("notebooks").glob("*.ipynb")):
+            refresh(Path(name), server.url)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
