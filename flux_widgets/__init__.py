@@ -35,11 +35,14 @@ from .errors import (
     RateLimitError,
     ServerError,
 )
+from .history import History
 from .images import GeneratedImage
 from .params import ASPECT_RATIOS, MEGAPIXELS, OUTPUT_FORMATS, FluxParams, pixel_size
+from .recipes import code_snippet, read_recipe
 
 if TYPE_CHECKING:
     from .widgets import PromptStudio
+    from .widgets.grid import PromptGrid
 
 __version__ = "0.1.0"
 
@@ -58,6 +61,7 @@ __all__ = [
     "FluxParams",
     "FluxTimeoutError",
     "GeneratedImage",
+    "History",
     "ImageDecodeError",
     "InsufficientCreditError",
     "InvalidRequestError",
@@ -67,15 +71,26 @@ __all__ = [
     "PredictionCanceledError",
     "PredictionError",
     "PredictionFailedError",
+    "PromptGrid",
     "PromptStudio",
     "ProtocolError",
     "RateLimitError",
     "ServerError",
     "__version__",
+    "code_snippet",
+    "load_ipython_extension",
     "pixel_size",
+    "read_recipe",
 ]
 
-_LAZY = {"PromptStudio": "flux_widgets.widgets"}
+_LAZY = {"PromptStudio": "flux_widgets.widgets", "PromptGrid": "flux_widgets.widgets.grid"}
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext flux_widgets`` registers the ``%%flux`` cell magic."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,72 @@
+"""Background tasks started from widget callbacks, kept alive and never silently lost.
+
+``asyncio`` holds only weak references to tasks, so a task created in an ``on_click`` handler
+can be garbage-collected mid-flight unless someone keeps it; and an exception in a task nobody
+awaits vanishes into the log. ``TaskSet`` keeps the reference and hands failures to a callback
+that shows them in the widget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+logger = logging.getLogger("flux_widgets")
+
+NO_LOOP_MESSAGE = (
+    "no running asyncio event loop: widgets need a Jupyter kernel (ipykernel 6+); "
+    "from plain Python, await the async methods instead"
+)
+
+
+class TaskSet:
+    """Tasks started by one widget: referenced until done, failures reported, cancellable."""
+
+    def __init__(self, on_error: Callable[[BaseException], None] | None = None) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._on_error = on_error
+
+    def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Run ``coro`` on the running loop (the kernel's, inside a widget callback)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            coro.close()  # never awaited otherwise, which would warn
+            raise RuntimeError(NO_LOOP_MESSAGE) from None
+        task = loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()  # retrieving it also silences "never retrieved"
+        if error is None:
+            return
+        if self._on_error is None:
+            logger.error("background task failed", exc_info=error)
+            return
+        try:
+            self._on_error(error)
+        except Exception:
+            logger.exception("could not report a background error")
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __iter__(self) -> Any:
+        return iter(list(self._tasks))
+
+    def cancel_all(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def wait(self) -> None:
+        """Wait until every task (including ones started meanwhile) has finished."""
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))

@@ -1,0 +1,233 @@
+"""ParameterControls: one widget per FluxParams field, laid out the way people look for them.
+
+The prompt, aspect ratio and image count are up front; everything else sits in an "Advanced"
+accordion. The widgets hold only values the schema allows (sliders and dropdowns bound them),
+and ``params()`` builds the FluxParams that validates the rest, so an invalid combination never
+becomes a request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import ipywidgets as widgets
+
+from ..params import (
+    ASPECT_RATIOS,
+    FIELD_NAMES,
+    MEGAPIXELS,
+    NUM_INFERENCE_STEPS_RANGE,
+    NUM_OUTPUTS_RANGE,
+    OUTPUT_FORMATS,
+    OUTPUT_QUALITY_RANGE,
+    FluxParams,
+    input_errors,
+    pixel_size,
+)
+from ._compat import set_tooltip
+
+# Seeds a person can read, type and share; FluxParams accepts any 64-bit int, but a browser's
+# JSON numbers are exact only up to 2**53, so drawn seeds stay far below that.
+RANDOM_SEED_MAX = 2**32 - 1
+_DEFAULTS = FluxParams(prompt="-")
+_WIDE = {"description_width": "initial"}
+
+
+def random_seed() -> int:
+    """A fresh seed, as the unlocked seed control draws for each generation."""
+    return random.randint(0, RANDOM_SEED_MAX)
+
+
+def aspect_ratio_options(megapixels: str = "1") -> list[tuple[str, str]]:
+    """Dropdown labels with the pixel size each ratio gives, e.g. ``"16:9 · 1344×768"``."""
+    options = []
+    for ratio in ASPECT_RATIOS:
+        width, height = pixel_size(ratio, megapixels)
+        options.append((f"{ratio} · {width}×{height}", ratio))
+    return options
+
+
+class ParameterControls(widgets.VBox):  # type: ignore[misc]
+    """A control for every flux-schnell input; ``params()`` reads them, ``set_params`` fills."""
+
+    def __init__(self, params: FluxParams | None = None, **kwargs: Any) -> None:
+        self.prompt = widgets.Textarea(
+            value="",
+            placeholder="Describe the image you want, e.g. a paper boat on calm water at sunrise",
+            continuous_update=False,  # one sync when the user leaves the field, not per key
+            rows=3,
+            layout=widgets.Layout(width="100%"),
+        )
+        self.aspect_ratio = widgets.Dropdown(
+            options=aspect_ratio_options(),
+            value=_DEFAULTS.aspect_ratio,
+            description="Aspect ratio",
+            style=_WIDE,
+        )
+        self.num_outputs = widgets.IntSlider(
+            value=_DEFAULTS.num_outputs,
+            min=NUM_OUTPUTS_RANGE[0],
+            max=NUM_OUTPUTS_RANGE[1],
+            description="Images",
+            style=_WIDE,
+        )
+        self.num_inference_steps = widgets.IntSlider(
+            value=_DEFAULTS.num_inference_steps,
+            min=NUM_INFERENCE_STEPS_RANGE[0],
+            max=NUM_INFERENCE_STEPS_RANGE[1],
+            description="Steps",
+            style=_WIDE,
+        )
+        self.seed = widgets.IntText(
+            value=random_seed(), description="Seed", style=_WIDE, layout={"width": "220px"}
+        )
+        self.randomize_seed = widgets.Button(description="🎲", layout={"width": "44px"})
+        set_tooltip(self.randomize_seed, "pick a new random seed now")
+        self.lock_seed = widgets.ToggleButton(value=False, description="lock seed", icon="unlock")
+        set_tooltip(
+            self.lock_seed,
+            "locked: every generation reuses this seed; unlocked: a fresh random seed each time",
+        )
+        self.output_format = widgets.Dropdown(
+            options=list(OUTPUT_FORMATS),
+            value=_DEFAULTS.output_format,
+            description="Format",
+            style=_WIDE,
+        )
+        self.output_quality = widgets.IntSlider(
+            value=_DEFAULTS.output_quality,
+            min=OUTPUT_QUALITY_RANGE[0],
+            max=OUTPUT_QUALITY_RANGE[1],
+            description="Quality",
+            style=_WIDE,
+        )
+        self.megapixels = widgets.Dropdown(
+            options=[(f"{mp} MP", mp) for mp in MEGAPIXELS],
+            value=_DEFAULTS.megapixels,
+            description="Megapixels",
+            style=_WIDE,
+        )
+        self.go_fast = widgets.Checkbox(
+            value=_DEFAULTS.go_fast, description="go fast (fp8)", indent=False
+        )
+        self.go_fast_note = widgets.HTML(
+            "<small>go fast is <b>not deterministic</b>, even with a seed</small>"
+        )
+        self.disable_safety_checker = widgets.Checkbox(
+            value=_DEFAULTS.disable_safety_checker,
+            description="disable safety checker",
+            indent=False,
+        )
+        self.advanced = widgets.Accordion(
+            children=[
+                widgets.VBox(
+                    [
+                        self.num_inference_steps,
+                        widgets.HBox([self.seed, self.randomize_seed, self.lock_seed]),
+                        widgets.HBox([self.output_format, self.output_quality]),
+                        self.megapixels,
+                        widgets.HBox([self.go_fast, self.go_fast_note]),
+                        self.disable_safety_checker,
+                    ]
+                )
+            ],
+            selected_index=None,
+        )
+        self.advanced.set_title(0, "Advanced")
+        super().__init__(
+            [self.prompt, widgets.HBox([self.aspect_ratio, self.num_outputs]), self.advanced],
+            **kwargs,
+        )
+        self.randomize_seed.on_click(lambda _: self._set_seed(random_seed()))
+        self.lock_seed.observe(self._on_lock, names="value")
+        self.output_format.observe(self._on_format, names="value")
+        self.megapixels.observe(self._on_megapixels, names="value")
+        if params is not None:
+            self.set_params(params)
+
+    # -- reading and writing --------------------------------------------------------------
+
+    @property
+    def field_widgets(self) -> dict[str, widgets.Widget]:
+        """The widget that holds each FluxParams field (the seed's lock is ``lock_seed``)."""
+        return {name: getattr(self, name) for name in FIELD_NAMES}
+
+    def params(self) -> FluxParams:
+        """The parameters as shown; ``seed`` is None unless locked. ValueError names the field."""
+        values = {name: self.field_widgets[name].value for name in FIELD_NAMES}
+        values["prompt"] = values["prompt"].strip()
+        if not self.lock_seed.value:
+            values["seed"] = None
+        return FluxParams(**values)
+
+    def next_params(self) -> FluxParams:
+        """The parameters of the next generation: an unlocked seed is drawn afresh and shown."""
+        params = self.params()
+        if params.seed is None:
+            seed = random_seed()
+            self._set_seed(seed)
+            params = params.replace(seed=seed)
+        return params
+
+    def set_params(self, params: FluxParams) -> None:
+        """Show ``params`` in the controls (reuse); a set seed is locked, None unlocks."""
+        with self._hold_all():
+            for name in FIELD_NAMES:
+                if name != "seed":
+                    self.field_widgets[name].value = getattr(params, name)
+            self.set("seed", params.seed)
+
+    def get(self, name: str) -> Any:
+        """One field's current value (``seed`` is None while unlocked)."""
+        if name == "seed":
+            return self.seed.value if self.lock_seed.value else None
+        if name not in FIELD_NAMES:
+            raise AttributeError(f"no parameter {name!r}; the fields are {', '.join(FIELD_NAMES)}")
+        return self.field_widgets[name].value
+
+    def set(self, name: str, value: Any) -> None:
+        """Set one field from code, refusing what the schema refuses (sliders would clamp)."""
+        if name not in FIELD_NAMES:
+            raise AttributeError(f"no parameter {name!r}; the fields are {', '.join(FIELD_NAMES)}")
+        if name == "prompt":
+            # An empty prompt is fine while editing; params() refuses it at generation time.
+            if not isinstance(value, str):
+                raise ValueError(f"prompt must be a string, got {type(value).__name__}")
+        elif errors := input_errors({"prompt": "-", name: value}):
+            raise ValueError(errors[0].message)
+        if name == "seed":
+            with self._hold_all():
+                if value is not None:
+                    self._set_seed(value)
+                self.lock_seed.value = value is not None
+            return
+        self.field_widgets[name].value = value
+
+    # -- observers ------------------------------------------------------------------------
+
+    def _set_seed(self, seed: int) -> None:
+        self.seed.value = seed
+
+    def _on_lock(self, change: dict[str, Any]) -> None:
+        self.lock_seed.icon = "lock" if change["new"] else "unlock"
+
+    def _on_format(self, change: dict[str, Any]) -> None:
+        # PROTOCOL.md: output_quality is ignored for png; a live slider would mislead.
+        self.output_quality.disabled = change["new"] == "png"
+
+    def _on_megapixels(self, change: dict[str, Any]) -> None:
+        ratio = self.aspect_ratio.value
+        with self.aspect_ratio.hold_sync():
+            self.aspect_ratio.options = aspect_ratio_options(change["new"])
+            self.aspect_ratio.value = ratio
+
+    @contextlib.contextmanager
+    def _hold_all(self) -> Iterator[None]:
+        # One batched message per widget instead of one per trait change.
+        with contextlib.ExitStack() as stack:
+            for widget in (*self.field_widgets.values(), self.lock_seed):
+                stack.enter_context(widget.hold_sync())
+            yield

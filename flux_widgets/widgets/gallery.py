@@ -1,0 +1,363 @@
+"""Gallery: thumbnails in a grid, and a viewer that opens one image at full size.
+
+The browser receives thumbnails only (made with Pillow in a worker thread, so the kernel stays
+responsive); full bytes travel when someone opens an image, and the download link (a data URI)
+is built only then. ipywidgets' ``Image`` has no click event, so each thumbnail has an "open"
+button under it, next to the seed that made it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import html
+import io
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+from PIL import Image
+
+from ..images import GeneratedImage
+from ._compat import set_tooltip, show
+from ._tasks import TaskSet
+
+THUMBNAIL_SIZE = 256
+THUMBNAIL_FORMAT = "webp"
+# The Image widget's format becomes the MIME subtype: "image/jpg" is not a registered type.
+_WIDGET_FORMATS = {"jpg": "jpeg", "png": "png", "webp": "webp"}
+
+logger = logging.getLogger("flux_widgets")
+ImageCallback = Callable[[GeneratedImage], None]
+
+
+def make_thumbnail(image: GeneratedImage, size: int = THUMBNAIL_SIZE) -> bytes:
+    """The bytes a gallery tile shows (decodes: call it in a worker thread); b"" if unreadable."""
+    try:
+        return image.thumbnail(size, THUMBNAIL_FORMAT)
+    except Exception:  # one damaged file in the history must not break the whole gallery
+        logger.warning("could not make a thumbnail of %r", image, exc_info=True)
+        return b""
+
+
+def contact_sheet(images: Sequence[GeneratedImage], cell: int = 160, columns: int = 4) -> bytes:
+    """A PNG of the images' thumbnails in a grid: the studio's picture where widgets cannot
+    render (GitHub, nbviewer), so it must be a format every viewer shows."""
+    columns = max(1, min(columns, len(images)))
+    rows = (len(images) + columns - 1) // columns
+    sheet = Image.new("RGB", (columns * cell, max(rows, 1) * cell), "white")
+    for position, image in enumerate(images):
+        data = make_thumbnail(image, cell - 8)
+        if not data:
+            continue
+        with Image.open(io.BytesIO(data)) as thumb:
+            x = (position % columns) * cell + (cell - thumb.width) // 2
+            y = (position // columns) * cell + (cell - thumb.height) // 2
+            sheet.paste(thumb.convert("RGB"), (x, y))
+    out = io.BytesIO()
+    sheet.save(out, "PNG")
+    return out.getvalue()
+
+
+def image_with_recipe(image: GeneratedImage) -> bytes:
+    """The image's bytes as ``image.save`` writes them, with the recipe embedded."""
+    try:
+        from ..recipes import image_file_bytes  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        pass
+    else:
+        return bytes(image_file_bytes(image))
+    with tempfile.TemporaryDirectory() as folder:
+        path = image.save(Path(folder) / f"image.{image.format}")
+        return Path(path).read_bytes()
+
+
+def file_name(image: GeneratedImage) -> str:
+    """A name that says what the file is and does not collide within one prediction."""
+    stamp = image.created_at.strftime("%Y%m%d-%H%M%S")
+    return f"flux-{stamp}-seed{image.seed}-{image.index}.{image.format}"
+
+
+def code_for(image: GeneratedImage) -> str:
+    """Python that makes the image again (flux_widgets.recipes when present)."""
+    try:
+        from ..recipes import code_snippet  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        pass
+    else:
+        return str(code_snippet(image))
+    args = ",\n".join(
+        f"        {name}={value!r}" for name, value in image.recipe.to_input().items()
+    )
+    return (
+        "from flux_widgets import FluxClient\n\n"
+        "async with FluxClient() as client:\n"
+        f"    images = await client.generate(\n{args},\n    )\n"
+    )
+
+
+class Tile(widgets.VBox):  # type: ignore[misc]
+    """One thumbnail, the seed that made it, and the button that opens it."""
+
+    def __init__(self, image: GeneratedImage, size: int = THUMBNAIL_SIZE) -> None:
+        self.image = image
+        self.thumbnail = widgets.Image(
+            format=THUMBNAIL_FORMAT, layout={"width": "100%", "max_width": f"{size}px"}
+        )
+        self.seed_label = widgets.HTML(f"<small>seed {image.seed}</small>")
+        self.open_button = widgets.Button(description="open", icon="search-plus")
+        self.open_button.layout.width = "80px"
+        set_tooltip(self.open_button, "view full size, reuse, save, download, copy as code")
+        super().__init__(
+            [self.thumbnail, widgets.HBox([self.seed_label, self.open_button])],
+            layout={"align_items": "center"},
+        )
+
+
+class Viewer(widgets.VBox):  # type: ignore[misc]
+    """The opened image at full size, its caption, and what can be done with it."""
+
+    def __init__(
+        self,
+        *,
+        save_dir: str | os.PathLike[str] = "flux-images",
+        on_reuse: ImageCallback | None = None,
+    ) -> None:
+        self.image: GeneratedImage | None = None
+        self._on_reuse = on_reuse
+        self._tasks = TaskSet(self._report)
+        self.picture = widgets.Image(layout={"max_width": "100%"})
+        self.caption = widgets.HTML()
+        self.reuse_button = widgets.Button(description="reuse", icon="undo")
+        set_tooltip(self.reuse_button, "put all of this image's parameters back into the controls")
+        self.save_button = widgets.Button(description="save", icon="save")
+        set_tooltip(self.save_button, "save to the folder on the right, recipe embedded")
+        self.save_dir = widgets.Text(value=str(save_dir), layout={"width": "220px"})
+        self.code_button = widgets.Button(description="copy as code", icon="code")
+        self.close_button = widgets.Button(description="close", icon="times")
+        self.download = widgets.HTML()
+        self.message = widgets.HTML()
+        self.code = widgets.Textarea(rows=9, layout={"width": "100%"})
+        show(self.code, False)
+        super().__init__(
+            [
+                self.picture,
+                self.caption,
+                widgets.HBox(
+                    [
+                        self.reuse_button,
+                        self.save_button,
+                        self.save_dir,
+                        self.download,
+                        self.code_button,
+                        self.close_button,
+                    ]
+                ),
+                self.message,
+                self.code,
+            ],
+            layout={"border": "1px solid #ccc", "padding": "6px"},
+        )
+        show(self, False)
+        self.reuse_button.on_click(lambda _: self.reuse())
+        self.save_button.on_click(lambda _: self._tasks.spawn(self.save()))
+        self.code_button.on_click(lambda _: self.show_code())
+        self.close_button.on_click(lambda _: self.close_image())
+
+    def open_image(self, image: GeneratedImage) -> None:
+        """Show ``image`` at full size and prepare its download link."""
+        self.image = image
+        recipe = image.recipe
+        with self.picture.hold_sync():
+            self.picture.format = _WIDGET_FORMATS[image.format]
+            self.picture.value = image.data
+        self.caption.value = (
+            f"<b>seed {image.seed}</b> · {image.width}×{image.height} · {image.format} · "
+            f"{recipe.num_inference_steps} steps · {recipe.aspect_ratio}<br>"
+            f"<i>{html.escape(recipe.prompt)}</i>"
+        )
+        self.message.value = ""
+        self.code.value = ""
+        show(self.code, False)
+        self.download.value = "<small>preparing download…</small>"
+        show(self, True)
+        self._tasks.spawn(self._prepare_download(image))
+
+    def close_image(self) -> None:
+        """Hide the viewer and drop the full-size bytes from the browser."""
+        self.image = None
+        self.picture.value = b""
+        self.download.value = ""
+        show(self, False)
+
+    def reuse(self) -> None:
+        if self.image is not None and self._on_reuse is not None:
+            self._on_reuse(self.image)
+            self.message.value = "parameters (seed locked) put back into the controls"
+
+    async def save(self) -> Path | None:
+        """Save the open image into the folder field, recipe embedded; returns the path."""
+        image = self.image
+        if image is None:
+            return None
+        folder_name = str(self.save_dir.value)
+
+        def write() -> Path:
+            folder = Path(folder_name).expanduser()
+            target = folder / file_name(image)
+            folder.mkdir(parents=True, exist_ok=True)
+            return Path(image.save(target))
+
+        path = await asyncio.to_thread(write)
+        self.message.value = f"saved to <code>{html.escape(str(path))}</code>"
+        return path
+
+    def show_code(self) -> None:
+        if self.image is not None:
+            self.code.value = code_for(self.image)
+            show(self.code, True)
+            self.message.value = "select the code below and copy it (Ctrl+C / ⌘C)"
+
+    async def wait(self) -> None:
+        """Wait for pending work (download link, saves): for tests and scripts."""
+        await self._tasks.wait()
+
+    async def _prepare_download(self, image: GeneratedImage) -> None:
+        data = await asyncio.to_thread(image_with_recipe, image)
+        if self.image is not image:  # another image was opened meanwhile
+            return
+        encoded = base64.b64encode(data).decode("ascii")
+        name = html.escape(file_name(image))
+        self.download.value = (
+            f"<a download='{name}' href='data:{image.mime_type};base64,{encoded}' "
+            "style='display:inline-block;padding:4px 10px;border:1px solid #888;"
+            "border-radius:3px;text-decoration:none'>⬇ download</a>"
+        )
+
+    def _report(self, error: BaseException) -> None:
+        self.message.value = (
+            f"<span style='color:#b00020'>{type(error).__name__}: {html.escape(str(error))}</span>"
+        )
+
+
+class Gallery(widgets.VBox):  # type: ignore[misc]
+    """Thumbnails of every image, newest first, a page at a time, and the viewer above them."""
+
+    def __init__(
+        self,
+        *,
+        columns: int = 4,
+        thumbnail_size: int = THUMBNAIL_SIZE,
+        page_size: int = 24,
+        save_dir: str | os.PathLike[str] = "flux-images",
+        on_reuse: ImageCallback | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.thumbnail_size = thumbnail_size
+        self.page_size = page_size
+        self._images: list[GeneratedImage] = []  # oldest first
+        self._tiles: dict[int, Tile] = {}  # id(image) -> tile, for the tiles made so far
+        self._pending: set[int] = set()  # ids whose thumbnails are being made
+        self._shown = 0
+        self._tasks = TaskSet()
+        self.viewer = Viewer(save_dir=save_dir, on_reuse=on_reuse)
+        self.grid = widgets.GridBox(
+            layout=widgets.Layout(
+                grid_template_columns=f"repeat({columns}, minmax(0, 1fr))", grid_gap="8px"
+            )
+        )
+        self.more_button = widgets.Button(description="show older", icon="chevron-down")
+        self.more_button.on_click(lambda _: self._tasks.spawn(self.show_more()))
+        show(self.more_button, False)
+        super().__init__([self.viewer, self.grid, self.more_button], **kwargs)
+
+    @property
+    def images(self) -> list[GeneratedImage]:
+        """Every image in the gallery, oldest first."""
+        return list(self._images)
+
+    @property
+    def tiles(self) -> list[Tile]:
+        """The tiles on screen, newest first."""
+        return list(self.grid.children)
+
+    async def add(self, images: Sequence[GeneratedImage]) -> None:
+        """Add new images at the top (thumbnails made in worker threads)."""
+        self._images.extend(images)
+        self._shown += len(images)
+        await self._render()
+
+    async def load(self, images: Sequence[GeneratedImage]) -> None:
+        """Replace the contents (e.g. from the history), showing the newest page."""
+        self._images = list(images)
+        self._tiles.clear()
+        self._shown = min(len(self._images), self.page_size)
+        await self._render()
+
+    def load_now(self, images: Sequence[GeneratedImage]) -> None:
+        """``load`` without an event loop: thumbnails are made here, blocking."""
+        self._images = list(images)
+        self._tiles.clear()
+        self._shown = min(len(self._images), self.page_size)
+        visible = self._visible()
+        self._place(visible, [make_thumbnail(image, self.thumbnail_size) for image in visible])
+
+    async def show_more(self) -> None:
+        """Show the next page of older images."""
+        self._shown = min(len(self._images), self._shown + self.page_size)
+        await self._render()
+
+    def clear(self) -> None:
+        self._images, self._shown = [], 0
+        self._tiles.clear()
+        self.grid.children = ()
+        self.viewer.close_image()
+        show(self.more_button, False)
+
+    def open_image(self, image: GeneratedImage) -> None:
+        """Open ``image`` in the viewer (what a tile's "open" button does)."""
+        self.viewer.open_image(image)
+
+    def thumbnails(self) -> list[bytes]:
+        """The thumbnail bytes on screen, newest first (what the browser holds)."""
+        return [bytes(tile.thumbnail.value) for tile in self.tiles if tile.thumbnail.value]
+
+    async def wait(self) -> None:
+        """Wait for pending thumbnails and viewer work."""
+        await self._tasks.wait()
+        await self.viewer.wait()
+
+    def _visible(self) -> list[GeneratedImage]:
+        return list(reversed(self._images))[: self._shown]
+
+    async def _render(self) -> None:
+        new = [
+            image
+            for image in self._visible()
+            if id(image) not in self._tiles and id(image) not in self._pending
+        ]
+        self._pending.update(id(image) for image in new)
+        try:
+            thumbnails = await asyncio.gather(
+                *(asyncio.to_thread(make_thumbnail, image, self.thumbnail_size) for image in new)
+            )
+        finally:
+            self._pending.difference_update(id(image) for image in new)
+        self._place(new, thumbnails)
+
+    def _place(self, new: Sequence[GeneratedImage], thumbnails: Sequence[bytes]) -> None:
+        for image, data in zip(new, thumbnails, strict=True):
+            tile = Tile(image, self.thumbnail_size)
+            tile.thumbnail.value = data
+            tile.open_button.on_click(lambda _, image=image: self.open_image(image))
+            self._tiles[id(image)] = tile
+        # Renders overlap when jobs finish together: lay out from the state as it is now.
+        visible = self._visible()
+        self.grid.children = tuple(self._tiles[id(i)] for i in visible if id(i) in self._tiles)
+        older = len(self._images) - self._shown
+        self.more_button.description = f"show older ({older})"
+        show(self.more_button, older > 0)

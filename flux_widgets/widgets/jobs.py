@@ -1,0 +1,167 @@
+"""Job rows: one line per generation with its state, elapsed time, Cancel, and its error.
+
+The row follows the client's ``on_status`` reports; while the job runs, a small asyncio ticker
+refreshes the elapsed time a few times a second and stops when the job ends. Failures show the
+typed error's own message, which says what to do; nothing is swallowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import time
+from typing import Any
+
+import ipywidgets as widgets
+
+from ..params import FluxParams
+from ._compat import set_tooltip, show
+
+QUEUED, STARTING, PROCESSING, DOWNLOADING = "queued", "starting", "processing", "downloading"
+DONE, FAILED, CANCELLED = "done", "failed", "cancelled"
+FINAL_STATES = frozenset({DONE, FAILED, CANCELLED})
+# The client's status words (FluxClient on_status) in the row's words.
+_FROM_CLIENT = {
+    "queued": QUEUED,
+    "starting": STARTING,
+    "processing": PROCESSING,
+    "downloading": DOWNLOADING,
+    "succeeded": DOWNLOADING,  # images are in; the studio still files them, then says "done"
+    "failed": FAILED,
+    "canceled": CANCELLED,
+}
+_COLORS = {DONE: "#1b7f3b", FAILED: "#b00020", CANCELLED: "#777777"}
+TICK_SECONDS = 0.25
+
+
+class JobRow(widgets.VBox):  # type: ignore[misc]
+    """The visible state of one generation; ``attach`` it to the task that runs it."""
+
+    def __init__(self, params: FluxParams, **kwargs: Any) -> None:
+        self.params = params
+        self.state = QUEUED
+        self.states = [QUEUED]  # every state it went through, for tests and curious teachers
+        self.error: BaseException | None = None
+        self.image_count = 0
+        self._started = time.monotonic()
+        self._ended: float | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self.label = widgets.HTML()
+        self.cancel_button = widgets.Button(
+            description="Cancel", icon="stop", button_style="warning", layout={"width": "90px"}
+        )
+        set_tooltip(self.cancel_button, "stop this generation (the server is told to cancel)")
+        self.error_box = widgets.HTML()
+        show(self.error_box, False)
+        super().__init__([widgets.HBox([self.cancel_button, self.label]), self.error_box], **kwargs)
+        self.cancel_button.on_click(lambda _: self.cancel())
+        self._render()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the job was created (frozen when it ended)."""
+        end = self._ended if self._ended is not None else time.monotonic()
+        return end - self._started
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINAL_STATES
+
+    def attach(self, task: asyncio.Task[Any]) -> None:
+        """Tie the row to the task running the generation: Cancel cancels it; start the ticker."""
+        self._task = task
+        self._ticker = asyncio.get_running_loop().create_task(self._tick())
+
+    def cancel(self) -> None:
+        """Cancel the generation's task; the client cancels the prediction on the server."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            self.cancel_button.disabled = True
+            self.cancel_button.description = "Cancelling"
+
+    def client_status(self, status: str) -> None:
+        """The client's ``on_status`` callback."""
+        state = _FROM_CLIENT.get(status, status)
+        if not self.finished and state not in (FAILED, CANCELLED):
+            # Failures are recorded by ``finish`` with their error, not by the status word.
+            self._enter(state)
+            self._render()
+
+    def finish(self, state: str, error: BaseException | None = None, image_count: int = 0) -> None:
+        """Record how the job ended; stops the ticker and the Cancel button."""
+        if state not in FINAL_STATES:
+            raise ValueError(f"a job ends {', '.join(sorted(FINAL_STATES))}, not {state!r}")
+        if self.finished:
+            return
+        self._enter(state)
+        self.error, self.image_count = error, image_count
+        self._ended = time.monotonic()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+        show(self.cancel_button, False)
+        if error is not None:
+            self.error_box.value = (
+                f"<span style='color:{_COLORS[FAILED]}'>{type(error).__name__}: "
+                f"{html.escape(str(error))}</span>"
+            )
+            show(self.error_box, True)
+        self._render()
+
+    def _enter(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.states.append(state)
+
+    async def _tick(self) -> None:
+        while not self.finished:
+            await asyncio.sleep(TICK_SECONDS)
+            self._render()
+
+    def _render(self) -> None:
+        color = _COLORS.get(self.state, "#1f5fbf")
+        prompt = self.params.prompt if len(self.params.prompt) <= 60 else self.params.prompt[:59]
+        if prompt != self.params.prompt:
+            prompt += "…"
+        count = self.image_count if self.state == DONE else self.params.num_outputs
+        detail = f"{count} image{'s' if count != 1 else ''}, seed {self.params.seed}"
+        self.label.value = (
+            f"<span style='color:{color};font-weight:bold'>{self.state}</span> "
+            f"{self.elapsed:.1f} s · {detail} · <i>{html.escape(prompt)}</i>"
+        )
+
+    def __repr__(self) -> str:
+        return f"<JobRow {self.state} {self.elapsed:.1f}s seed={self.params.seed}>"
+
+
+class JobList(widgets.VBox):  # type: ignore[misc]
+    """The job rows, newest first; finished rows beyond ``keep_finished`` are dropped."""
+
+    def __init__(self, keep_finished: int = 8, **kwargs: Any) -> None:
+        self.keep_finished = keep_finished
+        self.rows: list[JobRow] = []
+        self.clear_button = widgets.Button(description="clear finished", icon="broom")
+        self.clear_button.on_click(lambda _: self.clear_finished())
+        show(self.clear_button, False)
+        self._box = widgets.VBox()
+        super().__init__([self._box, self.clear_button], **kwargs)
+
+    def add(self, row: JobRow) -> None:
+        self.rows.insert(0, row)
+        self._prune()
+
+    def clear_finished(self) -> None:
+        self.rows = [row for row in self.rows if not row.finished]
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-lay the rows (after one finished), pruning old finished ones."""
+        self._prune()
+
+    def _prune(self) -> None:
+        finished = [row for row in self.rows if row.finished]
+        drop = {id(row) for row in finished[self.keep_finished :]}
+        self.rows = [row for row in self.rows if id(row) not in drop]
+        self._box.children = tuple(self.rows)
+        show(self.clear_button, bool(finished))

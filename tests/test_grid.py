@@ -1,0 +1,144 @@
+"""PromptGrid against the mock: right params per cell, labels, export, validation first."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from flux_widgets import FluxClient, FluxParams
+from flux_widgets.mock import MockConfig
+from flux_widgets.widgets.grid import PromptGrid
+
+PROMPTS = ["a paper boat", "a paper crane"]
+SEEDS = [1, 2, 3]
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[FluxClient]:
+    async with FluxClient.mock(config=MockConfig(generation_time=0.05)) as client:
+        yield client
+
+
+def small_grid(client: FluxClient, **kwargs: object) -> PromptGrid:
+    options: dict[str, object] = {
+        "rows": ("prompt", PROMPTS),
+        "columns": ("seed", SEEDS),
+        "base": {"megapixels": "0.25", "output_format": "png", "num_outputs": 3},
+    }
+    options.update(kwargs)
+    return PromptGrid(client, **options)  # type: ignore[arg-type]
+
+
+async def test_two_by_three_grid_makes_six_images_with_each_cells_params(
+    client: FluxClient,
+) -> None:
+    grid = small_grid(client)
+    images = await grid.generate()
+
+    assert set(images) == {(p, s) for p in PROMPTS for s in SEEDS}
+    assert grid.images == images and not grid.errors
+    for (prompt, seed), image in images.items():
+        assert image.params == FluxParams(
+            prompt=prompt, seed=seed, megapixels="0.25", output_format="png", num_outputs=1
+        )
+        assert image.seed == seed
+    # Every cell's thumbnail reached the widget.
+    assert all(picture.value for picture in grid._pictures.values())
+    assert "6/6 done" in grid.progress.value
+
+
+async def test_labels_name_the_axes_and_values(client: FluxClient) -> None:
+    grid = PromptGrid(
+        client,
+        rows=("num_inference_steps", [1, 2, 3, 4]),
+        columns=("aspect_ratio", ["1:1", "16:9"]),
+        base=FluxParams(prompt="a lighthouse"),
+    )
+    texts = [child.value for child in grid.grid.children if hasattr(child, "value")]
+    assert "num_inference_steps" in texts[0] and "aspect_ratio" in texts[0]
+    for value in ("1", "2", "3", "4", "1:1", "16:9"):
+        assert any(f">{value}<" in text for text in texts), value
+    # Not an axis, no seed given: one shared seed makes the comparison fair.
+    assert len({params.seed for params in grid.cells.values()}) == 1
+    assert grid.cells[(2, "16:9")].num_inference_steps == 2
+
+
+async def test_export_is_one_labelled_image_of_the_expected_size(
+    client: FluxClient, tmp_path: Path
+) -> None:
+    grid = small_grid(client)
+    assert "image/png" not in grid._repr_mimebundle_()
+    await grid.generate()
+
+    exported = grid.to_image(cell_size=100)
+    assert exported.width > 3 * 100 and exported.height > 2 * 100
+    assert exported.width < 3 * 100 + 400 and exported.height < 2 * 100 + 200
+    path = grid.save(tmp_path / "grid")
+    with Image.open(path) as saved:
+        assert saved.format == "PNG" and saved.size == grid.to_image().size
+
+    bundle = grid._repr_mimebundle_()
+    assert bundle["image/png"].startswith(b"\x89PNG")
+    assert bundle["text/plain"] == ("<PromptGrid 2x3 prompt x seed: 6/6 images, 0 failed, done>")
+
+
+@pytest.mark.parametrize(
+    ("rows", "field"),
+    [
+        (("num_inference_steps", [1, 2, 9]), "num_inference_steps"),
+        (("aspect_ratio", ["1:1", "5:3"]), "aspect_ratio"),
+        (("megapixels", [1]), "megapixels"),
+    ],
+)
+async def test_an_invalid_axis_value_fails_before_any_request(
+    rows: tuple[str, list[object]], field: str
+) -> None:
+    counted: list[object] = []
+
+    class CountingClient:
+        def generate_many(self, *args: object, **kwargs: object) -> None:
+            counted.append(args)
+
+    with pytest.raises(ValueError, match=field):
+        PromptGrid(CountingClient(), rows=rows, columns=("seed", [1]), base={"prompt": "x"})  # type: ignore[arg-type]
+    assert counted == []
+
+
+def test_bad_axes_are_refused_with_the_reason() -> None:
+    client: FluxClient = None  # type: ignore[assignment]
+    with pytest.raises(ValueError, match="not a parameter"):
+        PromptGrid(client, rows=("steps", [1]), columns=("seed", [1]), base={"prompt": "x"})
+    with pytest.raises(ValueError, match="both vary seed"):
+        PromptGrid(client, rows=("seed", [1]), columns=("seed", [2]), base={"prompt": "x"})
+    with pytest.raises(ValueError, match="prompt is required"):
+        PromptGrid(client, rows=("seed", [1]), columns=("num_inference_steps", [2]))
+    with pytest.raises(ValueError, match="repeat"):
+        PromptGrid(client, rows=("seed", [1, 1]), columns=("prompt", ["a"]))
+
+
+async def test_a_failing_cell_shows_its_error_in_place(client: FluxClient) -> None:
+    # A client whose second cell fails the way the provider's safety checker fails it.
+    from flux_widgets.client import BatchResult
+    from flux_widgets.errors import ContentFilteredError
+
+    class HalfFailing:
+        async def generate_many(self, items: list[FluxParams]) -> AsyncIterator[BatchResult]:
+            async for result in client.generate_many(items[:1]):
+                yield result
+            yield BatchResult(1, items[1], error=ContentFilteredError("NSFW content detected"))
+
+    grid = PromptGrid(
+        HalfFailing(),  # type: ignore[arg-type]
+        rows=("prompt", ["ok", "bad"]),
+        columns=("seed", [5]),
+        base={"megapixels": "0.25"},
+    )
+    await grid.generate()
+    assert set(grid.images) == {("ok", 5)}
+    assert isinstance(grid.errors[("bad", 5)], ContentFilteredError)
+    assert "NSFW content detected" in grid._notes[("bad", 5)].value
+    assert "1 failed" in grid.progress.value
+    assert grid.to_image(cell_size=64).size[0] > 64

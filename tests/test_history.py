@@ -1,0 +1,197 @@
+"""History: atomic on-disk store of generated images that survives restarts and crashes."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from flux_widgets.history import History
+from flux_widgets.images import GeneratedImage
+from flux_widgets.params import FluxParams
+from flux_widgets.recipes import read_recipe
+
+_PIL = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}
+_T0 = datetime(2026, 11, 23, 21, 15, 30, 123456, tzinfo=timezone.utc)
+
+
+def make_image(
+    n: int = 0, fmt: str = "webp", prediction_id: str | None = "pred", **params: object
+) -> GeneratedImage:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 16), (n * 40 % 256, 80, 160)).save(out, _PIL[fmt])
+    flux = FluxParams(prompt=f"boat {n}", output_format=fmt, **params)  # type: ignore[arg-type]
+    return GeneratedImage.from_bytes(
+        out.getvalue(),
+        flux,
+        seed=1000 + n,
+        prediction_id=prediction_id,
+        index=n % 2,
+        url=f"https://replicate.delivery/x/{n}.{fmt}",
+        predict_time=0.5,
+        download_time=0.1,
+        created_at=_T0 + timedelta(seconds=n),
+    )
+
+
+def test_round_trip_keeps_every_field_and_the_bytes_load_as_the_image(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    originals = [make_image(n, fmt) for n, fmt in enumerate(["webp", "png", "jpg"])]
+    paths = [history.add(image) for image in originals]
+
+    loaded = history.load()
+    assert len(history) == 3
+    for original, back, path in zip(originals, loaded, paths, strict=True):
+        for name in ("format", "width", "height", "params", "seed", "prediction_id", "index"):
+            assert getattr(back, name) == getattr(original, name), name
+        for name in ("url", "predict_time", "download_time", "created_at"):
+            assert getattr(back, name) == getattr(original, name), name
+        assert back.data == path.read_bytes()
+        assert back.to_pil().size == (32, 16)
+        assert read_recipe(path) == original.recipe  # the file is useful on its own
+
+
+def test_file_names_sort_by_time_and_never_collide(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    later, earlier = make_image(5), make_image(1)
+    history.add(later)
+    history.add(earlier)
+    history.add(earlier)  # the same image twice is two entries, not an overwrite
+    history.add(make_image(1, prediction_id=None))
+
+    names = sorted(p.name for p in tmp_path.glob("*.json"))
+    assert all(n.startswith("20261123T211531.123456Z-") for n in names[:3])
+    assert names[3].startswith("20261123T211535.123456Z-pred-1")
+    assert len(set(names)) == 4
+    assert [image.seed for image in history.load()] == [1001, 1001, 1001, 1005]
+
+
+def test_partial_and_broken_entries_are_skipped_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    history = History(tmp_path)
+    good = history.add(make_image(0))
+    broken = history.add(make_image(1))
+    orphan = history.add(make_image(2))
+    # A crash mid-add: an unfinished temp file, and an image whose record was never written.
+    (tmp_path / ".tmp-abc.part").write_bytes(b"RIFF\x00")
+    orphan.with_suffix(".json").unlink()
+    # A damaged image under an intact record, and a record that is not JSON.
+    broken.write_bytes(broken.read_bytes()[:20])
+    (tmp_path / "20261123T211540.000000Z-x-0.json").write_text("{not json")
+
+    with caplog.at_level(logging.WARNING, logger="flux_widgets"):
+        loaded = history.load()
+    assert [image.seed for image in loaded] == [1000]
+    assert loaded[0].data == good.read_bytes()
+    assert "damaged" in caplog.text
+
+
+def test_add_leaves_no_temp_files(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    for n in range(3):
+        history.add(make_image(n))
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json"] * 3 + [".webp"] * 3
+
+
+def test_a_second_history_on_the_same_folder_sees_the_entries(tmp_path: Path) -> None:
+    History(tmp_path / "h").add(make_image(0))
+    other = History(str(tmp_path / "h"))
+    assert len(other) == 1
+    assert other.load()[0].params.prompt == "boat 0"
+
+
+def test_clear_removes_entries_and_leftovers_but_not_other_files(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    history.add(make_image(0))
+    (tmp_path / ".tmp-zzz.part").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("mine")
+
+    history.clear()
+    assert len(history) == 0 and history.load() == []
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_directory_comes_from_the_environment_then_the_user_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLUX_WIDGETS_HISTORY_DIR", str(tmp_path / "env"))
+    assert History().directory == tmp_path / "env"
+    assert History(tmp_path / "arg").directory == tmp_path / "arg"
+    monkeypatch.delenv("FLUX_WIDGETS_HISTORY_DIR")
+    assert History().directory.parts[-2:] == ("flux-widgets", "history")
+    assert History(tmp_path / "missing").load() == []
+
+
+_BATCH_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, sys
+    from flux_widgets import FluxClient
+    from flux_widgets.history import History
+    from flux_widgets.mock import MockConfig
+
+    async def main():
+        history = History(sys.argv[1])
+        client = FluxClient.mock(config=MockConfig(generation_time=0.2), max_concurrency=4)
+        async with client:
+            batch = client.generate_many([f"boat {i}" for i in range(60)], megapixels="0.25")
+            async for result in batch:
+                for image in result.images:
+                    path = await asyncio.to_thread(history.add, image)
+                    print("saved", path.name, flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_images_reported_saved_survive_a_sigkill_mid_batch(tmp_path: Path) -> None:
+    folder = tmp_path / "history"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLUX_", "COMETAPI"))}
+    process = subprocess.Popen(
+        [sys.executable, "-c", _BATCH_SCRIPT, str(folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    watchdog = threading.Timer(30, process.kill)
+    watchdog.start()
+    try:
+        assert process.stdout is not None
+        reported = []
+        for line in process.stdout:
+            reported.append(line.split()[1])
+            if len(reported) == 5:
+                # Mid-batch, with other images downloading and being written right now.
+                os.kill(process.pid, signal.SIGKILL)
+                break
+        # Lines the child flushed before it died count as reported too.
+        out, err = process.communicate(timeout=10)
+        reported += [line.split()[1] for line in out.splitlines() if line.startswith("saved")]
+    finally:
+        watchdog.cancel()
+    assert process.returncode == -signal.SIGKILL, err
+
+    loaded = History(folder).load()
+    loaded_ids = {(image.prediction_id, image.index) for image in loaded}
+    files = {p.name for p in folder.iterdir()}
+    assert len(reported) >= 5
+    for name in reported:
+        _, prediction_id, index = Path(name).stem.split("-")
+        assert name in files and f"{Path(name).stem}.json" in files
+        assert (prediction_id, int(index)) in loaded_ids
+    assert len(loaded) < 60  # it really was killed mid-batch
+    for image in loaded:
+        assert image.to_pil().size == (image.width, image.height)
