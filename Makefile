@@ -4,8 +4,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8888
 STAMP  := $(VENV)/.installed
+# Colab still ships ipywidgets 7: the widget tests also run against 7.7 in a venv of their own.
+VENV7  ?= .venv-ipywidgets7
+STAMP7 := $(VENV7)/.installed
+WIDGET_TESTS := tests/test_studio.py tests/test_key_input.py tests/test_grid.py
 
-.PHONY: demo test lint typecheck pytest bench notebooks clean venv
+.PHONY: demo test lint typecheck pytest pytest-ipywidgets7 bench notebooks clean venv
 
 venv: $(STAMP)
 
@@ -20,8 +24,17 @@ demo: $(STAMP)
 	binder/start $(VENV)/bin/jupyter lab notebooks/02_studio.ipynb \
 		--ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) --ServerApp.port_retries=0
 
-## test: lint, type-check and every test (unit, protocol, widgets, notebooks)
-test: lint typecheck pytest
+## test: lint, type-check and every test (unit, protocol, widgets, notebooks, ipywidgets 7)
+test: lint typecheck pytest pytest-ipywidgets7
+
+$(STAMP7): pyproject.toml
+	$(PYTHON) -m venv $(VENV7)
+	$(VENV7)/bin/python -m pip install -q --upgrade pip
+	$(VENV7)/bin/python -m pip install -q -e '.[mock]' 'ipywidgets>=7.7,<8' pytest pytest-asyncio
+	touch $(STAMP7)
+
+pytest-ipywidgets7: $(STAMP7)
+	$(VENV7)/bin/python -m pytest -q -o addopts="--strict-markers" $(WIDGET_TESTS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -33,9 +46,13 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(PY) -m pytest
 
+## bench: the performance tables of benchmarks/README.md (BENCH_ARGS=--quick for a smoke run)
+bench: $(STAMP)
+	$(PY) -m benchmarks.run_all $(BENCH_ARGS)
+
 ## notebooks: re-run the examples on the mock and keep only the outputs nbval checks
 notebooks: $(STAMP)
 	$(PY) tests/refresh_notebooks.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
+	rm -rf $(VENV) $(VENV7) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

@@ -40,3 +40,31 @@ def widget_view_bundle(widget: Any) -> dict[str, Any]:
             "model_id": widget.model_id,
         }
     }
+
+
+class StaticFallback:
+    """Mixin for widgets that must also show where widgets cannot render (GitHub, nbviewer).
+
+    The bundle holds the live view when a kernel comm exists, plus ``_static_bundle()``: a
+    picture and a deterministic line of text, which also keeps nbval's comparisons stable.
+    """
+
+    def _static_bundle(self) -> dict[str, Any]:
+        return {"text/plain": repr(self)}
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle: dict[str, Any] = {}
+        if getattr(self, "comm", None) is not None:
+            bundle.update(widget_view_bundle(self))
+        bundle.update(self._static_bundle())
+        return bundle
+
+    if IPYWIDGETS_MAJOR < 8:  # ipywidgets 7 (Colab) displays through _ipython_display_
+
+        def _ipython_display_(self, **kwargs: Any) -> None:
+            from IPython.display import display
+
+            display(self._repr_mimebundle_(), raw=True)  # type: ignore[no-untyped-call]
+            handle = getattr(self, "_handle_displayed", None)
+            if handle is not None:
+                handle(**kwargs)

@@ -61,6 +61,7 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
             rows=3,
             layout=widgets.Layout(width="100%"),
         )
+        self.prompt.add_class("flux-prompt")
         self.aspect_ratio = widgets.Dropdown(
             options=aspect_ratio_options(),
             value=_DEFAULTS.aspect_ratio,

@@ -116,6 +116,8 @@ class Tile(widgets.VBox):  # type: ignore[misc]
             [self.thumbnail, widgets.HBox([self.seed_label, self.open_button])],
             layout={"align_items": "center"},
         )
+        self.add_class("flux-thumb")
+        self.open_button.add_class("flux-open")
 
 
 class Viewer(widgets.VBox):  # type: ignore[misc]
@@ -163,6 +165,8 @@ class Viewer(widgets.VBox):  # type: ignore[misc]
             layout={"border": "1px solid #ccc", "padding": "6px"},
         )
         show(self, False)
+        self.add_class("flux-viewer")
+        self.picture.add_class("flux-viewer-image")
         self.reuse_button.on_click(lambda _: self.reuse())
         self.save_button.on_click(lambda _: self._tasks.spawn(self.save()))
         self.code_button.on_click(lambda _: self.show_code())
@@ -274,6 +278,7 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
         self.more_button.on_click(lambda _: self._tasks.spawn(self.show_more()))
         show(self.more_button, False)
         super().__init__([self.viewer, self.grid, self.more_button], **kwargs)
+        self.add_class("flux-gallery")
 
     @property
     def images(self) -> list[GeneratedImage]:

@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..errors import FluxError
 from ..images import GeneratedImage
 from ..params import FIELD_NAMES, FluxParams
-from ._compat import set_tooltip
+from ._compat import StaticFallback, set_tooltip
 from ._tasks import TaskSet
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ _MUTED = (110, 110, 110)
 _EMPTY = (232, 232, 232)
 
 
-class PromptGrid(widgets.VBox):  # type: ignore[misc]
+class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
     """Rows x columns of images over any two FluxParams fields.
 
     ``rows`` and ``columns`` are ``(field, values)``; ``base`` holds the other parameters
@@ -252,9 +252,8 @@ class PromptGrid(widgets.VBox):  # type: ignore[misc]
             f"images, {len(self.errors)} failed, {state}>"
         )
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        bundle: dict[str, Any] = dict(super()._repr_mimebundle_(**kwargs) or {})
-        bundle["text/plain"] = repr(self)
+    def _static_bundle(self) -> dict[str, Any]:
+        bundle: dict[str, Any] = {"text/plain": repr(self)}
         # The static fallback: where widgets do not render (GitHub, nbviewer), the image shows.
         if self._done and self.images:
             if self._exported is None:

@@ -55,6 +55,9 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
         self.error_box = widgets.HTML()
         show(self.error_box, False)
         super().__init__([widgets.HBox([self.cancel_button, self.label]), self.error_box], **kwargs)
+        self.add_class("flux-job")
+        self.cancel_button.add_class("flux-cancel")
+        self.label.add_class("flux-status")
         self.cancel_button.on_click(lambda _: self.cancel())
         self._render()
 

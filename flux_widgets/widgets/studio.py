@@ -21,7 +21,7 @@ from ..client import FluxClient
 from ..errors import DownloadError, FluxError, MissingAPIKeyError, PredictionCanceledError
 from ..images import GeneratedImage
 from ..params import FluxParams
-from ._compat import IPYWIDGETS_MAJOR, is_shown, set_tooltip, show, widget_view_bundle
+from ._compat import StaticFallback, is_shown, set_tooltip, show
 from ._tasks import TaskSet
 from .controls import ParameterControls
 from .gallery import Gallery, contact_sheet
@@ -47,7 +47,7 @@ def _field_property(name: str) -> Any:
     return property(get, set_, doc=f"The ``{name}`` control's value (see FluxParams).")
 
 
-class PromptStudio(widgets.VBox):  # type: ignore[misc]
+class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
     """Prompt, parameters, Generate, job rows and a gallery backed by the on-disk history.
 
     ``client`` defaults to ``FluxClient()`` (key from the environment), else the mock, whose
@@ -119,6 +119,11 @@ class PromptStudio(widgets.VBox):  # type: ignore[misc]
             ],
             **kwargs,
         )
+        # Stable hooks for CSS and the browser tests (tests/test_browser.py).
+        self.add_class("flux-studio")
+        self.banner.add_class("flux-banner")
+        self.generate_button.add_class("flux-generate")
+        self.message.add_class("flux-message")
         self.key_input.on_change(self._use_key)
         self.generate_button.on_click(self._on_generate)
         self.cancel_all_button.on_click(lambda _: self.cancel_all())
@@ -412,27 +417,12 @@ class PromptStudio(widgets.VBox):  # type: ignore[misc]
             self._sheet_cache = (key, contact_sheet(recent))
         return self._sheet_cache[1]
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        # The live widget where widgets render; a picture and a stable line where they do not
-        # (GitHub, nbviewer, nbval comparing outputs).
-        bundle: dict[str, Any] = {}
-        if getattr(self, "comm", None) is not None:
-            bundle.update(widget_view_bundle(self))
-        bundle["text/plain"] = self.summary()
+    def _static_bundle(self) -> dict[str, Any]:
+        bundle: dict[str, Any] = {"text/plain": self.summary()}
         sheet = self.contact_sheet()
         if sheet is not None:
             bundle["image/png"] = sheet
         return bundle
-
-    if IPYWIDGETS_MAJOR < 8:  # ipywidgets 7 (Colab) displays through _ipython_display_
-
-        def _ipython_display_(self, **kwargs: Any) -> None:
-            from IPython.display import display
-
-            display(self._repr_mimebundle_(), raw=True)  # type: ignore[no-untyped-call]
-            handle = getattr(self, "_handle_displayed", None)
-            if handle is not None:
-                handle(**kwargs)
 
     def __repr__(self) -> str:
         return self.summary()
