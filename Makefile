@@ -22,7 +22,8 @@ $(STAMP): pyproject.toml
 ## demo: JupyterLab on the studio notebook (real API if COMETAPI_KEY is set, else the mock)
 demo: $(STAMP)
 	binder/start $(VENV)/bin/jupyter lab notebooks/02_studio.ipynb \
-		--ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) --ServerApp.port_retries=0
+		--ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) --ServerApp.port_retries=0 \
+		$$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 ## test: lint, type-check and every test (unit, protocol, widgets, notebooks, ipywidgets 7)
 test: lint typecheck pytest pytest-ipywidgets7
