@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +50,48 @@ MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
 _USER_AGENT = "flux-widgets/0.1 (+https://github.com/flux-widgets/flux-widgets)"
 # Replicate accepts Prefer: wait=1..60 seconds.
 _MAX_SYNC_WAIT = 60
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True)
+class _Timeouts:
+    """Seconds each request may take; the total deadline per generation bounds them all."""
+
+    connect: float = 10.0
+    create: float = 30.0  # plus the sync wait the server was asked to hold the answer for
+    # PROTOCOL.md: a query may take over 45 s to answer.
+    query: float = 60.0
+    download: float = 30.0
+    cancel: float = 5.0
+
+    def for_read(self, read: float) -> httpx.Timeout:
+        return httpx.Timeout(read, connect=min(self.connect, read))
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host.lower(), url.port or _DEFAULT_PORTS.get(url.scheme))
+
+
+class _BearerAuth(httpx.Auth):
+    """The API key as a Bearer token, attached only to requests for the API's own origin.
+
+    The official client sends the key to the file host (PROTOCOL.md lessons): here a request
+    to any other scheme, host or port goes out without it, whatever code path built it.
+    """
+
+    def __init__(self, api_key: str, base_url: str) -> None:
+        self._header = f"Bearer {api_key}"
+        self._origin = _origin(httpx.URL(base_url))
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if _origin(request.url) == self._origin:
+            request.headers["Authorization"] = self._header
+        else:
+            logger.warning("not sending the API key to %s: not the API's origin", request.url.host)
+        yield request
+
+    def __repr__(self) -> str:
+        return "<_BearerAuth key=set>"
 
 
 @dataclass
@@ -82,6 +124,9 @@ class _Progress:
     on_status: StatusCallback | None
     prediction_id: str | None = None
     status: str = "queued"
+    # Set once the prediction succeeded: what to download, and what has been so far.
+    outputs: tuple[str, ...] = ()
+    images: dict[int, GeneratedImage] = field(default_factory=dict)
 
     def report(self, status: str) -> None:
         if status == self.status:
@@ -130,7 +175,12 @@ class FluxClient:
         self.sync_wait = sync_wait
         self.max_retries = max_retries
         self._transport = transport
+        # Tests shorten these (client._backoff = Backoff(base=0.01)); users have max_retries.
         self._backoff = Backoff()
+        self._timeouts = _Timeouts()
+        self._auth: httpx.Auth = httpx.Auth()  # no key (a local server): send none
+        if settings.api_key:
+            self._auth = _BearerAuth(settings.api_key, settings.base_url)
         self._estimate = DurationEstimate()
         self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopResources]
         self._per_loop = weakref.WeakKeyDictionary()
@@ -189,7 +239,7 @@ class FluxClient:
                     limits=httpx.Limits(
                         max_connections=connections, max_keepalive_connections=connections
                     ),
-                    timeout=httpx.Timeout(30.0, connect=10.0),
+                    timeout=self._timeouts.for_read(self._timeouts.create),
                 ),
                 slots=asyncio.Semaphore(self.max_concurrency),
                 queries=RateLimiter(),
@@ -236,7 +286,7 @@ class FluxClient:
         Every item is validated before the first request; one failure does not stop the rest.
         """
         items = [to_params(p, params) for p in prompts]
-        queue: asyncio.Queue[BatchResult] = asyncio.Queue()
+        queue: asyncio.Queue[BatchResult | Exception] = asyncio.Queue()
 
         async def run(index: int, item: FluxParams) -> None:
             result = BatchResult(index, item)
@@ -244,14 +294,20 @@ class FluxClient:
                 result.images = await self._generate(item, _Progress(None))
             except FluxError as error:
                 result.error = error
-                if isinstance(error, DownloadError):
+                if isinstance(error, DownloadError | FluxTimeoutError):
                     result.images = error.images
+            except Exception as error:  # a bug: raise it to the caller instead of hanging
+                queue.put_nowait(error)
+                return
             queue.put_nowait(result)
 
         tasks = [asyncio.create_task(run(i, item)) for i, item in enumerate(items)]
         try:
             for _ in tasks:
-                yield await queue.get()
+                item = await queue.get()
+                if isinstance(item, Exception):
+                    raise item
+                yield item
         finally:
             for task in tasks:
                 task.cancel()
@@ -265,21 +321,42 @@ class FluxClient:
                 return await asyncio.wait_for(
                     self._create_wait_download(params, progress, resources), self.timeout
                 )
-            except asyncio.TimeoutError:
-                await self._cancel_quietly(progress.prediction_id, resources)
+            except FluxError as error:  # before TimeoutError: FluxTimeoutError is one
+                if error.prediction_id is None:
+                    error.prediction_id = progress.prediction_id
                 progress.report("failed")
-                raise FluxTimeoutError(
-                    f"no images within the {self.timeout:g} s deadline; the prediction was "
-                    "cancelled. The service may be busy: try again, or raise FluxClient(timeout=)",
-                    prediction_id=progress.prediction_id,
-                ) from None
+                raise
+            except asyncio.TimeoutError:  # wait_for: the total deadline (3.10: not builtin)
+                if not progress.outputs:
+                    await self._cancel_quietly(progress.prediction_id, resources)
+                progress.report("failed")
+                raise self._deadline_error(progress) from None
             except asyncio.CancelledError:
-                await self._cancel_quietly(progress.prediction_id, resources)
+                if not progress.outputs:
+                    await self._cancel_quietly(progress.prediction_id, resources)
                 progress.report("canceled")
                 raise
-            except FluxError:
-                progress.report("failed")
-                raise
+
+    def _deadline_error(self, progress: _Progress) -> FluxTimeoutError:
+        deadline = f"{self.timeout:g} s deadline"
+        if not progress.outputs:
+            cancelled = "; the prediction was cancelled" if progress.prediction_id else ""
+            return FluxTimeoutError(
+                f"no images within the {deadline}{cancelled}. The service may be busy: try "
+                "again, or raise FluxClient(timeout=)",
+                prediction_id=progress.prediction_id,
+            )
+        # The prediction succeeded (and is paid for): keep what arrived, name what did not.
+        images = [progress.images[i] for i in sorted(progress.images)]
+        missing = [u for i, u in enumerate(progress.outputs) if i not in progress.images]
+        return FluxTimeoutError(
+            f"the {deadline} passed while downloading: {len(images)} of "
+            f"{len(progress.outputs)} images arrived (in error.images); the others are in "
+            "error.urls, downloadable for about an hour after generation",
+            prediction_id=progress.prediction_id,
+            urls=missing,
+            images=images,
+        )
 
     async def _create_wait_download(
         self, params: FluxParams, progress: _Progress, resources: _LoopResources
@@ -296,36 +373,44 @@ class FluxClient:
             raise ProtocolError(f"prediction {prediction.id} succeeded but lists no output files")
         if prediction.duration is not None:
             self._estimate.observe(prediction.duration)
+        progress.outputs = prediction.output
         progress.report("downloading")
-        images = await self._download_all(prediction, params, resources)
+        images = await self._download_all(prediction, params, progress, resources)
         progress.report("succeeded")
         return images
 
     # -- the three requests ------------------------------------------------------------
 
-    def _api_headers(self) -> dict[str, str]:
-        # The key goes only on requests to the API host; downloads never get these headers.
-        key = self._settings.api_key
-        return {"Authorization": f"Bearer {key}"} if key else {}
-
     async def _create(self, params: FluxParams, resources: _LoopResources) -> Prediction:
         settings = self._settings
-        headers = self._api_headers()
-        timeout = httpx.Timeout(30.0, connect=10.0)
+        headers: dict[str, str] = {}
+        read = self._timeouts.create
         if self.sync_wait:
             wait = max(1, min(_MAX_SYNC_WAIT, int(self.timeout) - 5))
             headers["Prefer"] = f"wait={wait}"
             # The server holds the answer up to `wait` s; a read timeout on a create is never
             # retried (it would pay twice), so never let it fire first.
-            timeout = httpx.Timeout(wait + 30.0, connect=10.0)
+            read += wait
+        timeout = self._timeouts.for_read(read)
         url = settings.provider.create_url(settings.base_url)
         body = {"input": params.to_input()}
 
         async def send() -> httpx.Response:
-            response = await resources.http.post(url, json=body, headers=headers, timeout=timeout)
+            response = await resources.http.post(
+                url, json=body, headers=headers, timeout=timeout, auth=self._auth
+            )
             return self._check(response)
 
-        response = await self._send(send, create=True)
+        try:
+            response = await self._send(send, create=True, target=settings.base_url)
+        except FluxConnectionError as error:
+            if not isinstance(error.__context__, httpx.ReadTimeout):
+                raise
+            raise FluxConnectionError(
+                f"{settings.base_url} did not answer the create request within {read:g} s. "
+                "It was not sent again: the server may have started a prediction, and a "
+                "second create would be paid twice. Check the provider's dashboard, then retry"
+            ) from None
         return parse_prediction(response)
 
     async def _poll(
@@ -338,15 +423,12 @@ class FluxClient:
     ) -> Prediction:
         settings = self._settings
         url = settings.provider.query_url(settings.base_url, prediction.id)
-        headers = self._api_headers()
         schedule = PollSchedule(self._estimate.seconds)
+        timeout = self._timeouts.for_read(self._timeouts.query)
 
         async def send() -> httpx.Response:
             await resources.queries.acquire()
-            # PROTOCOL.md: a query may take over 45 s to answer; the deadline bounds it anyway.
-            response = await resources.http.get(
-                url, headers=headers, timeout=httpx.Timeout(60.0, connect=10.0)
-            )
+            response = await resources.http.get(url, timeout=timeout, auth=self._auth)
             return self._check(response)
 
         while not _ready(prediction, params):
@@ -354,18 +436,27 @@ class FluxClient:
             if prediction.status in ("starting", "processing"):
                 progress.report(prediction.status)
             await asyncio.sleep(schedule.next_delay(time.monotonic() - started))
-            prediction = parse_prediction(await self._send(send, create=False))
+            prediction = parse_prediction(
+                await self._send(send, create=False, target=settings.base_url)
+            )
         return prediction
 
     async def _download_all(
-        self, prediction: Prediction, params: FluxParams, resources: _LoopResources
+        self,
+        prediction: Prediction,
+        params: FluxParams,
+        progress: _Progress,
+        resources: _LoopResources,
     ) -> list[GeneratedImage]:
         seed = params.seed if params.seed is not None else seed_from_logs(prediction.logs)
+
+        async def download(index: int, url: str) -> GeneratedImage:
+            image = await self._download(url, index, prediction, params, seed, resources)
+            progress.images[index] = image  # kept even if the deadline passes meanwhile
+            return image
+
         results = await asyncio.gather(
-            *(
-                self._download(url, index, prediction, params, seed, resources)
-                for index, url in enumerate(prediction.output)
-            ),
+            *(download(index, url) for index, url in enumerate(prediction.output)),
             return_exceptions=True,
         )
         images = [r for r in results if isinstance(r, GeneratedImage)]
@@ -400,10 +491,11 @@ class FluxClient:
         resources: _LoopResources,
     ) -> GeneratedImage:
         began = time.monotonic()
+        timeout = self._timeouts.for_read(self._timeouts.download)
 
         async def send() -> bytes:
-            # No Authorization header here: the file host is public and must never see the key.
-            async with resources.http.stream("GET", url) as response:
+            # No auth here: the file host is public and must never see the key.
+            async with resources.http.stream("GET", url, timeout=timeout) as response:
                 if response.status_code in (404, 410):
                     raise OutputExpiredError(
                         f"the output file is gone ({response.status_code}); providers delete "
@@ -413,7 +505,7 @@ class FluxClient:
                     )
                 if response.status_code >= 300:
                     await response.aread()
-                    raise error_from_response(response)
+                    raise error_from_response(response, source="the file host")
                 chunks, size = [], 0
                 async for chunk in response.aiter_bytes():
                     size += len(chunk)
@@ -422,7 +514,8 @@ class FluxClient:
                     chunks.append(chunk)
                 return b"".join(chunks)
 
-        data = await self._send(send, create=False)
+        file_host = str(httpx.URL(url).copy_with(path="/", query=None, fragment=None))
+        data = await self._send(send, create=False, target=file_host.rstrip("/"))
         return GeneratedImage.from_bytes(
             data,
             params,
@@ -440,10 +533,21 @@ class FluxClient:
             return
         settings = self._settings
         url = settings.provider.cancel_url(settings.base_url, prediction_id)
+        timeout = self._timeouts.for_read(self._timeouts.cancel)
         try:
-            await asyncio.shield(resources.http.post(url, headers=self._api_headers(), timeout=5.0))
+            response = await asyncio.shield(
+                resources.http.post(url, timeout=timeout, auth=self._auth)
+            )
         except (httpx.HTTPError, asyncio.CancelledError):
             logger.info("could not cancel prediction %s on the server", prediction_id)
+            return
+        if not response.is_success:
+            # PROTOCOL.md: CometAPI may lack the cancel route (404); nothing more to do.
+            logger.info(
+                "the server answered %s to cancelling prediction %s",
+                response.status_code,
+                prediction_id,
+            )
 
     # -- shared request plumbing -------------------------------------------------------
 
@@ -454,20 +558,23 @@ class FluxClient:
             return response
         raise error_from_response(response, self._settings.api_key)
 
-    async def _send(self, send: Callable[[], Any], *, create: bool) -> Any:
+    async def _send(self, send: Callable[[], Any], *, create: bool, target: str) -> Any:
+        """Retry ``send`` by the rules; network failures become a FluxConnectionError naming
+        ``target`` (the base URL, or the file host), never the key."""
         try:
             return await with_retries(
                 send, create=create, attempts=self.max_retries + 1, backoff=self._backoff
             )
         except httpx.TimeoutException as error:
             raise FluxConnectionError(
-                f"the server did not answer in time ({error.__class__.__name__}); "
+                f"{target} did not answer in time ({error.__class__.__name__}); "
                 "check your connection and try again"
             ) from None
         except httpx.TransportError as error:
+            hint = "base_url" if target == self._settings.base_url else "network"
             raise FluxConnectionError(
-                f"could not reach {self._settings.base_url} ({error.__class__.__name__}); "
-                "check your connection and base_url"
+                f"could not reach {target} ({error.__class__.__name__}); "
+                f"check your connection and {hint}"
             ) from None
 
 

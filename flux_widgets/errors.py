@@ -14,8 +14,8 @@ FluxError
  |    |    +-- ContentFilteredError  the safety checker refused the image (NSFW)
  |    +-- PredictionCanceledError    status "canceled"
  |    +-- PredictionAbortedError     status "aborted" (the provider's deadline passed)
- +-- FluxTimeoutError            our own total deadline per generation passed
- +-- FluxConnectionError         the API host could not be reached (after retries)
+ +-- FluxTimeoutError            our own total deadline per generation passed (images so far)
+ +-- FluxConnectionError         a host could not be reached or did not answer (after retries)
  +-- ProtocolError               an answer that is not the protocol (HTML, redirect, bad JSON)
  +-- DownloadError               an output file could not be fetched (after retries)
  |    +-- OutputExpiredError     404/410: files are deleted about an hour after generation
@@ -36,7 +36,13 @@ if TYPE_CHECKING:
 
 
 class FluxError(Exception):
-    """Base class of every error flux-widgets raises on purpose."""
+    """Base class of every error flux-widgets raises on purpose.
+
+    ``prediction_id`` names the prediction the failure happened to, once one was created (the
+    client fills it in for any error after the create), so it can be looked up or reported.
+    """
+
+    prediction_id: str | None = None
 
 
 class MissingAPIKeyError(FluxError):
@@ -53,11 +59,14 @@ class APIError(FluxError):
         status_code: int | None = None,
         request_id: str | None = None,
         detail: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.request_id = request_id
         self.detail = detail
+        # The server's Retry-After in seconds (429, and 503 where a server sends one).
+        self.retry_after = retry_after
 
 
 class AuthenticationError(APIError):
@@ -72,8 +81,7 @@ class RateLimitError(APIError):
     """Too many requests (429); ``retry_after`` is the server's hint in seconds, if any."""
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
-        self.retry_after = retry_after
+        super().__init__(message, retry_after=retry_after, **kwargs)  # type: ignore[arg-type]
 
 
 class InvalidRequestError(APIError):
@@ -121,15 +129,31 @@ class PredictionAbortedError(PredictionError):
 
 
 class FluxTimeoutError(FluxError, TimeoutError):
-    """The total deadline of one generation passed; the prediction was cancelled."""
+    """The total deadline of one generation passed; a pending prediction was cancelled.
 
-    def __init__(self, message: str, *, prediction_id: str | None = None) -> None:
+    When the deadline passed during the downloads, ``images`` holds the outputs that did
+    arrive and ``urls`` the ones that did not (fetch them within the hour).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        prediction_id: str | None = None,
+        urls: Sequence[str] = (),
+        images: Sequence[GeneratedImage] = (),
+    ) -> None:
         super().__init__(message)
         self.prediction_id = prediction_id
+        self.urls = tuple(urls)
+        self.images = list(images)
 
 
 class FluxConnectionError(FluxError, ConnectionError):
-    """The API could not be reached."""
+    """The API or file host could not be reached, or did not answer in time (after retries).
+
+    A create that got no answer is never sent again (it may have started a paid prediction).
+    """
 
 
 class ProtocolError(FluxError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
@@ -34,29 +35,92 @@ def seed_from_logs(logs: str | None) -> int | None:
 
 
 def probe_image(data: bytes, expected_format: str | None = None) -> tuple[str, int, int]:
-    """Format, width and height read from the header alone; refuses non-images and huge sizes."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            pil_format, (width, height) = image.format, image.size
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
+    """Format, width and height read from the header alone; refuses non-images and huge sizes.
+
+    The size is read by hand from the first bytes (PNG IHDR, JPEG SOF, WebP VP8/VP8L/VP8X) and
+    checked against ``MAX_PIXELS`` before Pillow sees the file, so a hostile header is refused
+    without decoding anything. Pillow then parses the same header, still without decoding the
+    pixels, and must agree.
+    """
+    header = _read_header(data)
+    if header is None:
         raise ImageDecodeError(
-            f"the downloaded file is not a readable image ({exc.__class__.__name__}); "
+            "the downloaded file is not a webp, jpg or png image; "
             "generate again, and report it if it keeps happening"
-        ) from None
-    fmt = {v: k for k, v in _PIL_FORMATS.items()}.get(pil_format or "")
-    if fmt is None:
-        raise ImageDecodeError(f"the downloaded file is a {pil_format} image, not webp/jpg/png")
-    if expected_format is not None and fmt != expected_format:
-        raise ImageDecodeError(
-            f"the server reported a {expected_format} image but sent {fmt} data; "
-            "the file may be damaged: generate again"
         )
+    fmt, width, height = header
     if width * height > MAX_PIXELS:
         raise ImageDecodeError(
             f"the downloaded image claims {width}x{height} pixels, far beyond what FLUX "
             "produces; it was refused before decoding (a damaged or hostile file)"
         )
+    if expected_format is not None and fmt != expected_format:
+        raise ImageDecodeError(
+            f"the server reported a {expected_format} image but sent {fmt} data; "
+            "the file may be damaged: generate again"
+        )
+    try:
+        with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[fmt]]) as image:
+            size = image.size
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
+        raise ImageDecodeError(
+            f"the downloaded {fmt} file is damaged ({exc.__class__.__name__}); "
+            "generate again, and report it if it keeps happening"
+        ) from None
+    if size != (width, height) or width < 1 or height < 1:
+        raise ImageDecodeError(f"the downloaded {fmt} file has an inconsistent header")
     return fmt, width, height
+
+
+_JPEG_SOF = frozenset({*range(0xC0, 0xD0)} - {0xC4, 0xC8, 0xCC})
+_JPEG_NO_LENGTH = frozenset({0x01, *range(0xD0, 0xDA)})
+
+
+def _read_header(data: bytes) -> tuple[str, int, int] | None:
+    """(format, width, height) from the first bytes of a PNG, JPEG or WebP; None otherwise."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
+        width, height = struct.unpack(">II", data[16:24])
+        return "png", width, height
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 30:
+        chunk = data[12:16]
+        if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
+            width, height = struct.unpack("<HH", data[26:30])
+            return "webp", width & 0x3FFF, height & 0x3FFF
+        if chunk == b"VP8L" and data[20] == 0x2F:
+            bits = int.from_bytes(data[21:25], "little")
+            return "webp", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        if chunk == b"VP8X":
+            width = int.from_bytes(data[24:27], "little") + 1
+            return "webp", width, int.from_bytes(data[27:30], "little") + 1
+        return None
+    if data[:2] == b"\xff\xd8":
+        return _jpeg_size(data)
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[str, int, int] | None:
+    # Walk the marker segments up to the first start-of-frame, which holds the size.
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in _JPEG_NO_LENGTH:
+            i += 2
+            continue
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+        if marker in _JPEG_SOF:
+            if i + 9 > len(data):
+                return None
+            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
+            return "jpg", width, height
+        if length < 2:
+            return None
+        i += 2 + length
+    return None
 
 
 @dataclass(frozen=True, eq=False)

@@ -3,7 +3,11 @@
 A fixed 0.5 s poll adds a quarter second on average to a generation that takes under one
 (PROTOCOL.md); polling fast everywhere burns the provider's rate limit. The client knows roughly
 when a generation should end (it learns the server's duration), so it waits quietly until just
-before then and looks closely only near the end, backing off if the server runs late.
+after then and looks closely only from there, backing off if the server runs late.
+
+Aiming the first query just after the expected end, not before it, is what the benchmarks
+taught (benchmarks/README.md, rows 3-5): queries sent early are wasted, and in a batch they
+arrive together, so the global cap then delays every wave's last answers.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-# Replicate: 3,000 non-create requests a minute; stay well under it across a whole batch.
-DEFAULT_MAX_QUERIES_PER_SECOND = 40.0
+# Replicate: 3,000 non-create requests a minute. rate + burst bounds any one second (45, i.e.
+# 2,700/min at worst) and any minute (2,110), across a whole batch.
+DEFAULT_MAX_QUERIES_PER_SECOND = 35.0
+DEFAULT_QUERY_BURST = 10
 
 
 @dataclass
@@ -22,40 +28,52 @@ class DurationEstimate:
 
     seconds: float = 0.8  # flux-schnell on Replicate: predict_time about 0.5-0.9 s
     weight: float = 0.3
+    observations: int = 0
 
     def observe(self, duration: float) -> None:
-        if duration > 0:
+        """Learn from one finished generation; the first one replaces the prior outright."""
+        if duration <= 0:
+            return
+        if self.observations == 0:
+            self.seconds = duration
+        else:
             self.seconds += self.weight * (duration - self.seconds)
+        self.observations += 1
 
 
 class PollSchedule:
     """Delays between queries of one prediction.
 
-    Until the expected end it sleeps in one stretch (minus a small lead); from there it polls at
-    ``first_gap`` and grows the gap by ``growth`` up to ``max_gap``, so a late generation costs
-    few requests and an on-time one is noticed within tens of milliseconds.
+    It sleeps in one stretch until ``margin`` after the expected end (elapsed time counts from
+    before the create was sent, so the server's own clock is a little behind: the margin and
+    that offset cover its jitter); from there it polls at ``first_gap`` and grows the gap by
+    ``growth`` up to ``max_gap``. An on-time generation costs one query and is noticed within
+    milliseconds; a late one costs a few more, each late by at most ``growth - 1`` of its wait.
     """
 
     def __init__(
         self,
         expected: float,
         *,
-        lead: float = 0.03,
+        margin: float = 0.005,
         first_gap: float = 0.02,
         growth: float = 1.5,
         max_gap: float = 1.0,
     ) -> None:
         self._expected = expected
-        self._lead = lead
+        self._margin = margin
         self._gap = first_gap
         self._growth = growth
         self._max_gap = max_gap
+        self._first = True
 
     def next_delay(self, elapsed: float) -> float:
         """Seconds to sleep before the next query, given seconds since the create was sent."""
-        until_expected = self._expected - self._lead - elapsed
-        if until_expected > self._gap:
-            return until_expected
+        if self._first:
+            self._first = False
+            until_expected = self._expected + self._margin - elapsed
+            if until_expected > 0:
+                return until_expected
         delay = self._gap
         self._gap = min(self._gap * self._growth, self._max_gap)
         return delay
@@ -64,7 +82,9 @@ class PollSchedule:
 class RateLimiter:
     """A token bucket shared by every query of one client: at most ``rate`` a second."""
 
-    def __init__(self, rate: float = DEFAULT_MAX_QUERIES_PER_SECOND, burst: int = 10) -> None:
+    def __init__(
+        self, rate: float = DEFAULT_MAX_QUERIES_PER_SECOND, burst: int = DEFAULT_QUERY_BURST
+    ) -> None:
         self._rate = rate
         self._capacity = float(burst)
         self._tokens = float(burst)

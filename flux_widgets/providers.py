@@ -7,7 +7,7 @@ protocol at the root. Everything here is pure: no I/O, so it is easy to test and
 from __future__ import annotations
 
 import datetime as dt
-import json
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -257,22 +257,29 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
     except ValueError:
         try:
             when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.timezone.utc)
         seconds = (when - dt.datetime.now(dt.timezone.utc)).total_seconds()
+    if math.isnan(seconds):  # float("nan") parses; a NaN sleep would fail later
+        return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
-def error_from_response(response: httpx.Response, api_key: str | None = None) -> FluxError:
-    """The typed error for an error answer from the API (any non-2xx)."""
+def error_from_response(
+    response: httpx.Response, api_key: str | None = None, *, source: str = "the API"
+) -> FluxError:
+    """The typed error for an error answer from the API (any non-2xx).
+
+    ``source`` names who answered in the messages ("the file host" for downloads).
+    """
     status = response.status_code
     if 300 <= status < 400:
-        location = response.headers.get("location", "?")
+        location = redact(response.headers.get("location", "?"), api_key)
         return ProtocolError(
-            f"the API answered {status} redirecting to {location}; redirects are not followed "
-            "(it usually means a wrong base_url or path)"
+            f"{source} answered {status} redirecting to {location:.200}; redirects are not "
+            "followed (it usually means a wrong base_url or path)"
         )
     detail, code, fields = _error_details(response)
     detail = redact(detail, api_key)
@@ -281,7 +288,7 @@ def error_from_response(response: httpx.Response, api_key: str | None = None) ->
     suffix = f" ({detail})" if detail else ""
     if status in (401, 403):
         return AuthenticationError(
-            f"the API rejected the key ({status}{': ' + detail if detail else ''}); check "
+            f"{source} rejected the key ({status}{': ' + detail if detail else ''}); check "
             "that it is current and belongs to this provider",
             **info,
         )
@@ -295,18 +302,23 @@ def error_from_response(response: httpx.Response, api_key: str | None = None) ->
         return RateLimitError(f"too many requests{suffix}{wait}", retry_after=after, **info)
     if status in (400, 404, 405, 409, 413, 422) or code == "invalid_request":
         return InvalidRequestError(
-            f"the API refused the request ({status}){suffix}", invalid_fields=fields, **info
+            f"{source} refused the request ({status}){suffix}", invalid_fields=fields, **info
         )
     if status >= 500:
-        return ServerError(f"the API failed with {status}{suffix}; try again shortly", **info)
-    return APIError(f"unexpected answer {status} from the API{suffix}", **info)
+        # A 503 may say when to come back; the backoff honours it like a 429's.
+        return ServerError(
+            f"{source} failed with {status}{suffix}; try again shortly",
+            retry_after=retry_after_seconds(response) if status == 503 else None,
+            **info,
+        )
+    return APIError(f"unexpected answer {status} from {source}{suffix}", **info)
 
 
 def _error_details(response: httpx.Response) -> tuple[str, str, list[str]]:
     """Message, code and invalid fields from a CometAPI envelope or Replicate problem+json."""
     try:
         body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         text = response.text.strip()
         if text.startswith("<") or "html" in response.headers.get("content-type", ""):
             return "the server sent an HTML page instead of JSON", "", []
@@ -316,8 +328,11 @@ def _error_details(response: httpx.Response) -> tuple[str, str, list[str]]:
     error = body.get("error")
     if isinstance(error, dict):  # CometAPI
         return str(error.get("message") or ""), str(error.get("code") or ""), []
+    raw_fields = body.get("invalid_fields")
     fields = [
-        str(f.get("field", "")) for f in body.get("invalid_fields") or [] if isinstance(f, dict)
+        str(f.get("field", ""))
+        for f in (raw_fields if isinstance(raw_fields, list) else [])
+        if isinstance(f, dict)
     ]
     parts = [str(body[k]).strip() for k in ("title", "detail") if body.get(k)]
     if not parts and isinstance(error, str):
@@ -335,7 +350,7 @@ def _request_id(detail: str) -> str | None:
 def _json_body(response: httpx.Response) -> Any:
     try:
         return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested absurdly deep
         kind = response.headers.get("content-type", "unknown content type")
         raise ProtocolError(
             f"{_where(response)} answered {response.status_code} with {kind}, not JSON; "
@@ -344,4 +359,8 @@ def _json_body(response: httpx.Response) -> Any:
 
 
 def _where(response: httpx.Response) -> str:
-    return f"{response.request.method} {response.request.url.copy_with(query=None)}"
+    try:
+        request = response.request
+    except RuntimeError:  # a Response built by hand (tests, transports) may have no request
+        return "the server"
+    return f"{request.method} {request.url.copy_with(query=None)}"

@@ -14,7 +14,7 @@ from typing import TypeVar
 import httpx
 import tenacity
 
-from .errors import APIError, InvalidRequestError, RateLimitError
+from .errors import APIError, InvalidRequestError
 
 T = TypeVar("T")
 
@@ -37,18 +37,32 @@ def is_retryable(error: BaseException, *, create: bool) -> bool:
 
 
 class Backoff:
-    """Exponential backoff with full jitter, or the server's own Retry-After when it gives one."""
+    """Exponential backoff with jitter, or the server's own Retry-After when it gives one.
+
+    The n-th retry waits a random time in ``[c/2, c]`` with ``c = min(cap, base * 2**(n-1))``;
+    a Retry-After (already capped by ``providers.retry_after_seconds``) replaces it, plus up to
+    ``base`` of jitter so that clients told the same moment do not all come back at once.
+    """
 
     def __init__(self, base: float = 0.25, cap: float = 8.0) -> None:
+        if base <= 0 or cap < base:
+            raise ValueError(f"need 0 < base <= cap, got base={base!r}, cap={cap!r}")
         self.base = base
         self.cap = cap
 
+    def delay(self, attempt_number: int, error: BaseException | None = None) -> float:
+        """Seconds to wait after failed attempt ``attempt_number`` (1-based) raised ``error``."""
+        if isinstance(error, APIError) and error.retry_after is not None:
+            return error.retry_after + random.uniform(0, self.base)
+        ceiling = min(self.cap, self.base * 2 ** (attempt_number - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
     def __call__(self, state: tenacity.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, RateLimitError) and error.retry_after is not None:
-            return error.retry_after + random.uniform(0, 0.1)
-        ceiling = min(self.cap, self.base * 2 ** (state.attempt_number - 1))
-        return random.uniform(ceiling / 2, ceiling)
+        return self.delay(state.attempt_number, error)
+
+    def __repr__(self) -> str:
+        return f"Backoff(base={self.base!r}, cap={self.cap!r})"
 
 
 async def with_retries(

@@ -22,6 +22,7 @@ into the prompt. Counts are consumed one per matching request; random faults com
 | `html_errors: bool`           | creates and queries: a 502 HTML page, as from a proxy           |
 | `file_errors: int`            | next N file downloads: 503                                      |
 | `file_delay: float`           | every file download waits this many seconds (a stalled host)    |
+| `expired_files: int`          | next N file downloads: 404 (one file of a batch gone)           |
 | `missing_files: bool`         | file downloads: 404, as if expired                              |
 | `corrupt_images: bool`        | file downloads: 200 with bytes that are not an image            |
 | `huge_image: bool`            | file downloads: a PNG whose header claims 100000 x 100000 px    |
@@ -75,6 +76,7 @@ class FaultConfig:
     html_errors: bool = False
     file_errors: int = 0
     file_delay: float = 0.0
+    expired_files: int = 0
     missing_files: bool = False
     corrupt_images: bool = False
     huge_image: bool = False
@@ -97,7 +99,7 @@ class FaultConfig:
             else:
                 setattr(self, f.name, float(value))
         for name in ("rate_limit_creates", "create_errors", "create_unavailable", "query_errors",
-                     "file_errors", "retry_after", "query_delay", "create_delay",
+                     "file_errors", "expired_files", "retry_after", "query_delay", "create_delay",
                      "file_delay"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
@@ -192,6 +194,9 @@ class FaultInjector:
         if c.file_errors > 0:
             c.file_errors -= 1
             return HttpFault("server_error", 503)
+        if c.expired_files > 0:
+            c.expired_files -= 1
+            return HttpFault("not_found", 404)
         if c.missing_files:
             return HttpFault("not_found", 404)
         if self._chance(c.random_fault_rate):
