@@ -347,8 +347,8 @@ async def test_unlocked_seed_is_fresh_and_shown_under_each_thumbnail(studio: Pro
     assert first.seed != second.seed
     assert studio.controls.seed.value == second.seed
     assert studio.seed is None  # still unlocked
-    labels = [tile.seed_label.value for tile in studio.gallery.tiles]
-    assert labels == [f"<small>seed {second.seed}</small>", f"<small>seed {first.seed}</small>"]
+    labels = [tile.open_button.description for tile in studio.gallery.tiles]
+    assert labels == [f"open · seed {second.seed}", f"open · seed {first.seed}"]
 
 
 async def test_locked_seed_is_reused(studio: PromptStudio) -> None:

@@ -101,21 +101,30 @@ def code_for(image: GeneratedImage) -> str:
 
 
 class Tile(widgets.VBox):  # type: ignore[misc]
-    """One thumbnail, the seed that made it, and the button that opens it."""
+    """One thumbnail and, under it, the button that opens it, labelled with the seed used.
+
+    Few widgets on purpose: each one costs the browser state and the kernel ~1 ms to create
+    (benchmarks rows 7 and 8), and a gallery holds a page of tiles.
+    """
 
     def __init__(self, image: GeneratedImage, size: int = THUMBNAIL_SIZE) -> None:
         self.image = image
         self.thumbnail = widgets.Image(
             format=THUMBNAIL_FORMAT, layout={"width": "100%", "max_width": f"{size}px"}
         )
-        self.seed_label = widgets.HTML(f"<small>seed {image.seed}</small>")
-        self.open_button = widgets.Button(description="open", icon="search-plus")
-        self.open_button.layout.width = "80px"
+        self.open_button = widgets.Button(description=f"open · seed {image.seed}")
         set_tooltip(self.open_button, "view full size, reuse, save, download, copy as code")
-        super().__init__(
-            [self.thumbnail, widgets.HBox([self.seed_label, self.open_button])],
-            layout={"align_items": "center"},
-        )
+        super().__init__([self.thumbnail, self.open_button], layout={"align_items": "center"})
+
+    def close(self) -> None:
+        """Close the tile with its children and their layouts and styles (none is reused)."""
+        for widget in (self.thumbnail, self.open_button, self):
+            for part in (getattr(widget, "layout", None), getattr(widget, "style", None)):
+                if part is not None:
+                    part.close()
+            if widget is not self:
+                widget.close()
+        super().close()
         self.add_class("flux-thumb")
         self.open_button.add_class("flux-open")
 
@@ -291,9 +300,13 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
         return list(self.grid.children)
 
     async def add(self, images: Sequence[GeneratedImage]) -> None:
-        """Add new images at the top (thumbnails made in worker threads)."""
+        """Add new images at the top (thumbnails made in worker threads).
+
+        The page does not grow: older images move behind "show older", and their tiles are
+        closed, so a long session keeps one page of widgets alive, not one per image.
+        """
         self._images.extend(images)
-        self._shown += len(images)
+        self._shown = min(len(self._images), max(self.page_size, self._shown))
         await self._render()
 
     async def load(self, images: Sequence[GeneratedImage]) -> None:
@@ -346,13 +359,19 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
             if id(image) not in self._tiles and id(image) not in self._pending
         ]
         self._pending.update(id(image) for image in new)
-        try:
-            thumbnails = await asyncio.gather(
-                *(asyncio.to_thread(make_thumbnail, image, self.thumbnail_size) for image in new)
-            )
-        finally:
-            self._pending.difference_update(id(image) for image in new)
-        self._place(new, thumbnails)
+
+        async def thumbnail(image: GeneratedImage) -> tuple[GeneratedImage, bytes]:
+            try:
+                return image, await asyncio.to_thread(make_thumbnail, image, self.thumbnail_size)
+            finally:
+                self._pending.discard(id(image))
+
+        # One tile at a time as its thumbnail is ready, yielding in between, so the event loop
+        # is never blocked for a whole batch of widget creations (benchmarks row 8).
+        for ready in asyncio.as_completed([thumbnail(image) for image in new]):
+            image, data = await ready
+            self._place([image], [data])
+            await asyncio.sleep(0)
 
     def _place(self, new: Sequence[GeneratedImage], thumbnails: Sequence[bytes]) -> None:
         for image, data in zip(new, thumbnails, strict=True):
@@ -362,6 +381,9 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
             self._tiles[id(image)] = tile
         # Renders overlap when jobs finish together: lay out from the state as it is now.
         visible = self._visible()
+        keep = {id(image) for image in visible}
+        for key in [key for key in self._tiles if key not in keep]:
+            self._tiles.pop(key).close()
         self.grid.children = tuple(self._tiles[id(i)] for i in visible if id(i) in self._tiles)
         older = len(self._images) - self._shown
         self.more_button.description = f"show older ({older})"
