@@ -112,9 +112,16 @@ class Tile(widgets.VBox):  # type: ignore[misc]
         self.thumbnail = widgets.Image(
             format=THUMBNAIL_FORMAT, layout={"width": "100%", "max_width": f"{size}px"}
         )
-        self.open_button = widgets.Button(description=f"open · seed {image.seed}")
+        # CSS hooks (tests/test_browser.py) given at creation: no extra message per tile.
+        self.open_button = widgets.Button(
+            description=f"open · seed {image.seed}", _dom_classes=("flux-open",)
+        )
         set_tooltip(self.open_button, "view full size, reuse, save, download, copy as code")
-        super().__init__([self.thumbnail, self.open_button], layout={"align_items": "center"})
+        super().__init__(
+            [self.thumbnail, self.open_button],
+            layout={"align_items": "center"},
+            _dom_classes=("flux-thumb",),
+        )
 
     def close(self) -> None:
         """Close the tile with its children and their layouts and styles (none is reused)."""
@@ -125,8 +132,6 @@ class Tile(widgets.VBox):  # type: ignore[misc]
             if widget is not self:
                 widget.close()
         super().close()
-        self.add_class("flux-thumb")
-        self.open_button.add_class("flux-open")
 
 
 class Viewer(widgets.VBox):  # type: ignore[misc]
