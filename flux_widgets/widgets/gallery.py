@@ -114,7 +114,10 @@ class Tile(widgets.VBox):  # type: ignore[misc]
         )
         # CSS hooks (tests/test_browser.py) given at creation: no extra message per tile.
         self.open_button = widgets.Button(
-            description=f"open · seed {image.seed}", _dom_classes=("flux-open",)
+            description=f"open · seed {image.seed}",
+            # Sized to its label: a 10-digit seed does not fit the default button width.
+            layout={"width": "auto", "max_width": "100%"},
+            _dom_classes=("flux-open",),
         )
         set_tooltip(self.open_button, "view full size, reuse, save, download, copy as code")
         super().__init__(
