@@ -63,3 +63,21 @@ def test_fresh_venv_from_binder_runs_every_notebook_on_the_mock(tmp_path: Path) 
         check=True,
     )
     assert "site-packages" in where.stdout
+
+
+def test_repo2docker_builds_from_binder_config_and_installs_the_repo() -> None:
+    # --no-build prints the Dockerfile repo2docker would build; no Docker engine is needed.
+    result = subprocess.run(
+        [sys.executable, "-m", "repo2docker", "--no-build", "--debug", str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    dockerfile = result.stdout + result.stderr
+    assert "python=3.12" in dockerfile  # binder/runtime.txt
+    copy_repo = dockerfile.index("COPY --chown=0:0 src/ ${REPO_DIR}/")
+    install = dockerfile.index('pip install --no-cache-dir -r "binder/requirements.txt"')
+    # The requirements install the repo itself (".[mock]"), so the repo must be there first.
+    assert copy_repo < install
+    assert 'R2D_ENTRYPOINT="${REPO_DIR}/binder/start"' in dockerfile
