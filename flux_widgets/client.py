@@ -11,21 +11,15 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from .errors import (
-    DownloadError,
-    FluxConnectionError,
-    FluxError,
-    FluxTimeoutError,
-    ImageDecodeError,
-    OutputExpiredError,
-    ProtocolError,
-)
+from .auth import BearerAuth
+from .downloads import download_outputs, file_host, read_output
+from .errors import DownloadError, FluxConnectionError, FluxError, FluxTimeoutError, ProtocolError
 from .images import GeneratedImage, seed_from_logs
 from .params import FluxParams
 from .polling import DurationEstimate, PollSchedule, RateLimiter
@@ -45,12 +39,9 @@ StatusCallback = Callable[[str], None]
 """Called with "queued", "starting", "processing", "downloading", then "succeeded",
 "failed" or "canceled" as one generation moves along."""
 
-# The longest download we accept; a 1 MP PNG is ~2 MB, so this only stops a runaway server.
-MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
 _USER_AGENT = "flux-widgets/0.1 (+https://github.com/flux-widgets/flux-widgets)"
 # Replicate accepts Prefer: wait=1..60 seconds.
 _MAX_SYNC_WAIT = 60
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -66,32 +57,6 @@ class _Timeouts:
 
     def for_read(self, read: float) -> httpx.Timeout:
         return httpx.Timeout(read, connect=min(self.connect, read))
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    return (url.scheme, url.host.lower(), url.port or _DEFAULT_PORTS.get(url.scheme))
-
-
-class _BearerAuth(httpx.Auth):
-    """The API key as a Bearer token, attached only to requests for the API's own origin.
-
-    The official client sends the key to the file host (PROTOCOL.md lessons): here a request
-    to any other scheme, host or port goes out without it, whatever code path built it.
-    """
-
-    def __init__(self, api_key: str, base_url: str) -> None:
-        self._header = f"Bearer {api_key}"
-        self._origin = _origin(httpx.URL(base_url))
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if _origin(request.url) == self._origin:
-            request.headers["Authorization"] = self._header
-        else:
-            logger.warning("not sending the API key to %s: not the API's origin", request.url.host)
-        yield request
-
-    def __repr__(self) -> str:
-        return "<_BearerAuth key=set>"
 
 
 @dataclass
@@ -180,7 +145,7 @@ class FluxClient:
         self._timeouts = _Timeouts()
         self._auth: httpx.Auth = httpx.Auth()  # no key (a local server): send none
         if settings.api_key:
-            self._auth = _BearerAuth(settings.api_key, settings.base_url)
+            self._auth = BearerAuth(settings.api_key, settings.base_url)
         self._estimate = DurationEstimate()
         self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopResources]
         self._per_loop = weakref.WeakKeyDictionary()
@@ -327,13 +292,11 @@ class FluxClient:
                 progress.report("failed")
                 raise
             except asyncio.TimeoutError:  # wait_for: the total deadline (3.10: not builtin)
-                if not progress.outputs:
-                    await self._cancel_quietly(progress.prediction_id, resources)
+                await self._cancel_quietly(progress, resources)
                 progress.report("failed")
                 raise self._deadline_error(progress) from None
             except asyncio.CancelledError:
-                if not progress.outputs:
-                    await self._cancel_quietly(progress.prediction_id, resources)
+                await self._cancel_quietly(progress, resources)
                 progress.report("canceled")
                 raise
 
@@ -396,22 +359,20 @@ class FluxClient:
         body = {"input": params.to_input()}
 
         async def send() -> httpx.Response:
-            response = await resources.http.post(
-                url, json=body, headers=headers, timeout=timeout, auth=self._auth
-            )
+            try:
+                response = await resources.http.post(
+                    url, json=body, headers=headers, timeout=timeout, auth=self._auth
+                )
+            except httpx.ReadTimeout:  # never retried (retry.py), so say why here
+                raise FluxConnectionError(
+                    f"{settings.base_url} did not answer the create request within {read:g} s. "
+                    "It was not sent again: the server may have started a prediction, and a "
+                    "second create would be paid twice. Check the provider's dashboard, then "
+                    "retry"
+                ) from None
             return self._check(response)
 
-        try:
-            response = await self._send(send, create=True, target=settings.base_url)
-        except FluxConnectionError as error:
-            if not isinstance(error.__context__, httpx.ReadTimeout):
-                raise
-            raise FluxConnectionError(
-                f"{settings.base_url} did not answer the create request within {read:g} s. "
-                "It was not sent again: the server may have started a prediction, and a "
-                "second create would be paid twice. Check the provider's dashboard, then retry"
-            ) from None
-        return parse_prediction(response)
+        return parse_prediction(await self._send(send, create=True, target=settings.base_url))
 
     async def _poll(
         self,
@@ -449,87 +410,37 @@ class FluxClient:
         resources: _LoopResources,
     ) -> list[GeneratedImage]:
         seed = params.seed if params.seed is not None else seed_from_logs(prediction.logs)
+        timeout = self._timeouts.for_read(self._timeouts.download)
 
         async def download(index: int, url: str) -> GeneratedImage:
-            image = await self._download(url, index, prediction, params, seed, resources)
+            began = time.monotonic()
+            data = await self._send(
+                lambda: read_output(
+                    resources.http, url, timeout=timeout, prediction_id=prediction.id
+                ),
+                create=False,
+                target=file_host(url),
+            )
+            image = GeneratedImage.from_bytes(
+                data,
+                params,
+                seed=seed,
+                prediction_id=prediction.id,
+                index=index,
+                url=url,
+                predict_time=prediction.predict_time,
+                download_time=time.monotonic() - began,
+            )
             progress.images[index] = image  # kept even if the deadline passes meanwhile
             return image
 
-        results = await asyncio.gather(
-            *(download(index, url) for index, url in enumerate(prediction.output)),
-            return_exceptions=True,
-        )
-        images = [r for r in results if isinstance(r, GeneratedImage)]
-        failures = [
-            (url, result)
-            for url, result in zip(prediction.output, results, strict=True)
-            if isinstance(result, BaseException)
-        ]
-        if not failures:
-            return images
-        first = failures[0][1]
-        if not isinstance(first, FluxError):
-            raise first
-        if not images and all(isinstance(e, ImageDecodeError) for _, e in failures):
-            raise first
-        error_type = OutputExpiredError if isinstance(first, OutputExpiredError) else DownloadError
-        raise error_type(
-            f"{len(failures)} of {len(results)} images could not be downloaded ({first}); "
-            f"the {len(images)} that did are in error.images",
-            urls=[u for u, _ in failures],
-            images=images,
-            prediction_id=prediction.id,
-        ) from first
+        return await download_outputs(prediction, download)
 
-    async def _download(
-        self,
-        url: str,
-        index: int,
-        prediction: Prediction,
-        params: FluxParams,
-        seed: int | None,
-        resources: _LoopResources,
-    ) -> GeneratedImage:
-        began = time.monotonic()
-        timeout = self._timeouts.for_read(self._timeouts.download)
-
-        async def send() -> bytes:
-            # No auth here: the file host is public and must never see the key.
-            async with resources.http.stream("GET", url, timeout=timeout) as response:
-                if response.status_code in (404, 410):
-                    raise OutputExpiredError(
-                        f"the output file is gone ({response.status_code}); providers delete "
-                        "outputs about an hour after generation, so generate it again",
-                        urls=[url],
-                        prediction_id=prediction.id,
-                    )
-                if response.status_code >= 300:
-                    await response.aread()
-                    raise error_from_response(response, source="the file host")
-                chunks, size = [], 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > MAX_DOWNLOAD_BYTES:
-                        raise ImageDecodeError("the output file is over 50 MB; refused")
-                    chunks.append(chunk)
-                return b"".join(chunks)
-
-        file_host = str(httpx.URL(url).copy_with(path="/", query=None, fragment=None))
-        data = await self._send(send, create=False, target=file_host.rstrip("/"))
-        return GeneratedImage.from_bytes(
-            data,
-            params,
-            seed=seed,
-            prediction_id=prediction.id,
-            index=index,
-            url=url,
-            predict_time=prediction.predict_time,
-            download_time=time.monotonic() - began,
-        )
-
-    async def _cancel_quietly(self, prediction_id: str | None, resources: _LoopResources) -> None:
-        """Ask the server to cancel; tolerate anything (CometAPI may not have the route)."""
-        if prediction_id is None:
+    async def _cancel_quietly(self, progress: _Progress, resources: _LoopResources) -> None:
+        """Ask the server to cancel a prediction that has not succeeded (one that has is paid
+        for and downloading); tolerate anything (CometAPI may not have the route)."""
+        prediction_id = progress.prediction_id
+        if prediction_id is None or progress.outputs:
             return
         settings = self._settings
         url = settings.provider.cancel_url(settings.base_url, prediction_id)

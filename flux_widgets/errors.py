@@ -29,7 +29,7 @@ answer and our own text, and ``redact`` strips a key that a server might echo ba
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .images import GeneratedImage
@@ -42,7 +42,9 @@ class FluxError(Exception):
     client fills it in for any error after the create), so it can be looked up or reported.
     """
 
-    prediction_id: str | None = None
+    def __init__(self, message: str, *, prediction_id: str | None = None) -> None:
+        super().__init__(message)
+        self.prediction_id = prediction_id
 
 
 class MissingAPIKeyError(FluxError):
@@ -80,17 +82,12 @@ class InsufficientCreditError(APIError):
 class RateLimitError(APIError):
     """Too many requests (429); ``retry_after`` is the server's hint in seconds, if any."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
-        super().__init__(message, retry_after=retry_after, **kwargs)  # type: ignore[arg-type]
-
 
 class InvalidRequestError(APIError):
     """The server refused the request as malformed; retrying the same request cannot help."""
 
-    def __init__(
-        self, message: str, *, invalid_fields: Sequence[str] = (), **kwargs: object
-    ) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, message: str, *, invalid_fields: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
         self.invalid_fields = tuple(invalid_fields)
 
 
@@ -100,10 +97,6 @@ class ServerError(APIError):
 
 class PredictionError(FluxError):
     """The prediction reached a final status without images."""
-
-    def __init__(self, message: str, *, prediction_id: str | None = None) -> None:
-        super().__init__(message)
-        self.prediction_id = prediction_id
 
 
 class PredictionFailedError(PredictionError):
@@ -143,8 +136,7 @@ class FluxTimeoutError(FluxError, TimeoutError):
         urls: Sequence[str] = (),
         images: Sequence[GeneratedImage] = (),
     ) -> None:
-        super().__init__(message)
-        self.prediction_id = prediction_id
+        super().__init__(message, prediction_id=prediction_id)
         self.urls = tuple(urls)
         self.images = list(images)
 
@@ -175,10 +167,9 @@ class DownloadError(FluxError):
         images: Sequence[GeneratedImage] = (),
         prediction_id: str | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, prediction_id=prediction_id)
         self.urls = tuple(urls)
         self.images = list(images)
-        self.prediction_id = prediction_id
 
 
 class OutputExpiredError(DownloadError):

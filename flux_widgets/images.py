@@ -21,7 +21,7 @@ from .errors import ImageDecodeError
 from .params import FluxParams
 
 # Pillow's names for the API's output formats.
-_PIL_FORMATS = {"webp": "WEBP", "jpg": "JPEG", "png": "PNG"}
+PIL_FORMATS = {"webp": "WEBP", "jpg": "JPEG", "png": "PNG"}
 _MIME_TYPES = {"webp": "image/webp", "jpg": "image/jpeg", "png": "image/png"}
 # flux-schnell never exceeds ~1.6 MP; anything far larger is a broken or hostile file.
 MAX_PIXELS = 40_000_000
@@ -60,7 +60,7 @@ def probe_image(data: bytes, expected_format: str | None = None) -> tuple[str, i
             "the file may be damaged: generate again"
         )
     try:
-        with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[fmt]]) as image:
+        with Image.open(io.BytesIO(data), formats=[PIL_FORMATS[fmt]]) as image:
             size = image.size
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise ImageDecodeError(
@@ -181,7 +181,7 @@ class GeneratedImage:
         image.draft("RGB", (max_size, max_size))  # JPEG decodes at reduced scale
         image.thumbnail((max_size, max_size))
         out = io.BytesIO()
-        image.convert("RGB").save(out, _PIL_FORMATS[fmt], quality=80)
+        image.convert("RGB").save(out, PIL_FORMATS[fmt], quality=80)
         return out.getvalue()
 
     @cached_property

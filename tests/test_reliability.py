@@ -231,32 +231,29 @@ async def test_queries_that_keep_timing_out_end_in_a_connection_error(
     assert caught.value.prediction_id == next(iter(mock_server.state.predictions))
 
 
-async def test_query_redirect_is_not_followed(mock_server: MockServer) -> None:
-    async with _client(mock_server) as client:
-        watch = asyncio.create_task(
-            _when(
-                lambda: mock_server.state.creates == 1,
-                lambda: _faults(mock_server, redirect_queries=True),
-            )
-        )
-        with pytest.raises(ProtocolError, match="302 redirecting to /mock/elsewhere"):
-            await client.generate("a boat", **SMALL)
-        await watch
-    assert len(_queries(mock_server)) == 1  # a redirect is not retried either
-
-
-async def test_query_html_pages_are_retried_then_reported_as_html(mock_server: MockServer) -> None:
+@pytest.mark.parametrize(
+    ("fault", "error_type", "message", "queries"),
+    [
+        # A redirect is neither followed nor retried.
+        ("redirect_queries", ProtocolError, "302 redirecting to /mock/elsewhere", 1),
+        # An HTML page (a 502 from a proxy) is retried, then reported as HTML.
+        ("html_errors", ServerError, "HTML page instead of JSON", 3),
+    ],
+)
+async def test_query_redirects_and_html_pages_end_in_typed_errors(
+    mock_server: MockServer, fault: str, error_type: type[FluxError], message: str, queries: int
+) -> None:
     async with _client(mock_server, max_retries=2) as client:
         watch = asyncio.create_task(
             _when(
                 lambda: mock_server.state.creates == 1,
-                lambda: _faults(mock_server, html_errors=True),
+                lambda: _faults(mock_server, **{fault: True}),
             )
         )
-        with pytest.raises(ServerError, match="HTML page instead of JSON"):
+        with pytest.raises(error_type, match=message):
             await client.generate("a boat", **SMALL)
         await watch
-    assert len(_queries(mock_server)) == 3
+    assert len(_queries(mock_server)) == queries
 
 
 # --- deadline and cancellation -------------------------------------------------------------
