@@ -20,11 +20,11 @@ from replicate.client import Client as ReplicateClient
 from replicate.helpers import FileOutput
 
 from flux_widgets import FluxClient
+from flux_widgets.providers import MODEL
 
 from .mockproc import Admin, MockProcess, count_requests, prediction_ids, query_times
 from .stats import Row, format_table, machine, median, ms, peak_count, percentile, ratio
 
-MODEL = "black-forest-labs/flux-schnell"
 PROMPT = "a paper boat on calm water at sunrise, watercolor"
 KEY = "sk-benchmark"
 # Replicate's limit for non-create requests (PROTOCOL.md: 600 creates/min, 3,000 others/min).
@@ -101,22 +101,21 @@ async def single_generations(
     """Alternate the two clients (each warm) on one server; the order flips every round."""
     mine, theirs = Series(), Series()
     with MockProcess(generation_time=generation_time, cometapi_sync_wait=sync_wait) as mock:
-        admin = Admin(mock)
         client = FluxClient(api_key=KEY, base_url=mock.url, provider="cometapi")
         replicate = ReplicateClient(api_token=KEY, base_url=mock.cometapi_url)
-        try:
-            contestants = [(ours(client), mine), (official(replicate), theirs)]
-            for warmup in range(2):  # connections, imports, the client's duration estimate
-                for generate, _ in contestants:
-                    await measure_one(generate, admin, 10_000 + warmup)
-            for i in range(iterations):
-                order = contestants if i % 2 == 0 else contestants[::-1]
-                for generate, series in order:
-                    series.samples.append(await measure_one(generate, admin, i))
-        finally:
-            await client.aclose()
-            await replicate._async_client.aclose()
-            await admin.aclose()
+        async with Admin(mock) as admin:
+            try:
+                contestants = [(ours(client), mine), (official(replicate), theirs)]
+                for warmup in range(2):  # connections, imports, the client's duration estimate
+                    for generate, _ in contestants:
+                        await measure_one(generate, admin, 10_000 + warmup)
+                for i in range(iterations):
+                    order = contestants if i % 2 == 0 else contestants[::-1]
+                    for generate, series in order:
+                        series.samples.append(await measure_one(generate, admin, i))
+            finally:
+                await client.aclose()
+                await replicate._async_client.aclose()
     return mine, theirs
 
 
@@ -179,8 +178,7 @@ async def stress_query_rate(count: int, generation_time: float) -> Batch:
     """A fresh client (duration estimate 0.8 s) against a slow server, all at once: the global
     query cap, not the schedule, is what bounds the rate here."""
     with MockProcess(generation_time=generation_time) as mock:
-        admin = Admin(mock)
-        try:
+        async with Admin(mock) as admin:
             client = FluxClient(
                 api_key=KEY, base_url=mock.url, provider="cometapi", max_concurrency=count
             )
@@ -192,8 +190,6 @@ async def stress_query_rate(count: int, generation_time: float) -> Batch:
                 await client.aclose()
             assert all(r.ok for r in results)
             return await _batch_result(admin, time.perf_counter() - began)
-        finally:
-            await admin.aclose()
 
 
 async def main(quick: bool, iterations: int | None) -> str:
@@ -248,12 +244,9 @@ async def main(quick: bool, iterations: int | None) -> str:
     )
 
     with MockProcess(generation_time=generation_time) as mock:
-        admin = Admin(mock)
-        try:
+        async with Admin(mock) as admin:
             batch = await batch_ours(mock, admin, batch_size, concurrency)
             reference = await batch_official(mock, admin, batch_size, concurrency)
-        finally:
-            await admin.aclose()
     stress = await stress_query_rate(batch_size, generation_time * 3)
     for label, result in (
         (f"batch {batch_size} @ {concurrency}", batch),

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 
 import httpx
 
+from flux_widgets.providers import MODEL
+
 from .mockproc import Admin, MockProcess, count_requests
 from .stats import Row, format_table, machine, ms, percentile
 
-MODEL = "black-forest-labs/flux-schnell"
 INPUT = {"prompt": "a paper boat on calm water at sunrise", "seed": 42}
 POLL_INTERVAL = 0.1
 _POOL_SIZE = 10
@@ -69,7 +70,6 @@ async def one_generation(http: httpx.AsyncClient, base: str, sync_wait: bool) ->
 
 async def load(count: int, generation_time: float, sync_wait: bool) -> LoadResult:
     with MockProcess(generation_time=generation_time, cometapi_sync_wait=sync_wait) as mock:
-        admin = Admin(mock)
         # httpcore's pool scans every connection for every request (quadratic): with 300
         # connections in one pool the driver, not the server, would be what is measured. So
         # the driver spreads the generations over small pools, opened before the clock starts.
@@ -77,6 +77,7 @@ async def load(count: int, generation_time: float, sync_wait: bool) -> LoadResul
             httpx.AsyncClient(limits=httpx.Limits(max_connections=_POOL_SIZE), timeout=120.0)
             for _ in range(-(-count // _POOL_SIZE))
         ]
+        admin = Admin(mock)
         try:
             await one_generation(pools[0], mock.url, sync_wait)  # render and cache the image
             await asyncio.gather(

@@ -11,14 +11,15 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
 
 import httpx
 
-COMETAPI_PREFIX = "/replicate/v1/"
+from flux_widgets import providers
+
 _START_TIMEOUT = 20.0
 
 
@@ -37,48 +38,42 @@ class RequestCounts:
         return self.creates + self.queries + self.cancels
 
 
+def _kind(record: dict[str, Any]) -> str | None:
+    path = str(record["path"])
+    if path.startswith("/files/"):
+        return "file"
+    if path.endswith("/predictions") and record["method"] == "POST":
+        return "create"
+    if path.endswith("/cancel"):
+        return "cancel"
+    if "/v1/predictions/" in path:
+        return "query"
+    return None
+
+
 def count_requests(records: list[dict[str, Any]]) -> RequestCounts:
     """Sort the mock's recorded requests (``/mock/requests``) into creates, queries, files."""
-    creates = queries = cancels = files = 0
-    for record in records:
-        path = str(record["path"])
-        if path.startswith("/files/"):
-            files += 1
-        elif path.endswith("/predictions") and record["method"] == "POST":
-            creates += 1
-        elif path.endswith("/cancel"):
-            cancels += 1
-        elif "/v1/predictions/" in path:
-            queries += 1
-    return RequestCounts(creates, queries, cancels, files)
+    kinds = Counter(_kind(record) for record in records)
+    return RequestCounts(kinds["create"], kinds["query"], kinds["cancel"], kinds["file"])
 
 
 def query_times(records: list[dict[str, Any]]) -> list[float]:
     """Wall-clock times of the non-create API requests (queries and cancels)."""
-    return [
-        float(r["time"])
-        for r in records
-        if "/v1/predictions/" in str(r["path"]) and not str(r["path"]).startswith("/files/")
-    ]
+    return [float(r["time"]) for r in records if _kind(r) in ("query", "cancel")]
 
 
 def prediction_ids(records: list[dict[str, Any]]) -> list[str]:
     """Ids of the predictions whose files were downloaded, in download order, no repeats."""
-    ids: list[str] = []
-    for record in records:
-        path = str(record["path"])
-        if path.startswith("/files/"):
-            pid = path.split("/")[2]
-            if pid not in ids:
-                ids.append(pid)
-    return ids
+    files = (str(r["path"]) for r in records if _kind(r) == "file")
+    return list(dict.fromkeys(path.split("/")[2] for path in files))
 
 
 def parse_timestamp(text: str) -> float:
-    """``2025-02-26T15:02:03.355487090Z`` as seconds since the epoch (nanoseconds kept)."""
-    whole, _, fraction = text.rstrip("Z").partition(".")
-    moment = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
-    return moment.timestamp() + (float(f"0.{fraction}") if fraction else 0.0)
+    """``2025-02-26T15:02:03.355487090Z`` as epoch seconds, by the client's own parser."""
+    moment = providers.parse_timestamp(text)
+    if moment is None:
+        raise ValueError(f"not a timestamp: {text!r}")
+    return moment.timestamp()
 
 
 class MockProcess:
@@ -199,3 +194,14 @@ class Admin:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+    async def __aenter__(self) -> Admin:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -16,6 +16,13 @@ def mock_server() -> Iterator[MockServer]:
         yield server
 
 
+@pytest.fixture(scope="module")
+def module_server() -> Iterator[MockServer]:
+    """A mock shared by one test module; its tests reconfigure it with ``state.reset(config)``."""
+    with MockServer() as server:
+        yield server
+
+
 @pytest.fixture
 def history_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(tmp_path_factory.mktemp("history"))

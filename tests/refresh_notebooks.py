@@ -18,18 +18,27 @@ from nbclient import NotebookClient
 from flux_widgets.mock import MockConfig, MockServer
 
 CHECK = "# NBVAL_CHECK_OUTPUT"
+_UNSET = (
+    "COMETAPI_KEY",
+    "FLUX_API_KEY",
+    "REPLICATE_API_TOKEN",
+    "FLUX_PROVIDER",
+    "FLUX_WIDGETS_MOCK",
+)
 
 
 def refresh(path: Path, server_url: str) -> None:
     notebook = nbformat.read(path, as_version=4)
     env_backup = dict(os.environ)
-    os.environ["FLUX_BASE_URL"] = server_url
-    os.environ["FLUX_WIDGETS_HISTORY_DIR"] = tempfile.mkdtemp(prefix="flux-history-")
-    for name in ("COMETAPI_KEY", "FLUX_API_KEY", "REPLICATE_API_TOKEN", "FLUX_WIDGETS_MOCK"):
+    # The environment nbval checks them in (../conftest.py): no key or provider, the mock's URL.
+    for name in _UNSET:
         os.environ.pop(name, None)
+    os.environ["FLUX_BASE_URL"] = server_url
     try:
-        resources = {"metadata": {"path": str(path.parent)}}
-        NotebookClient(notebook, timeout=120, resources=resources).execute()
+        with tempfile.TemporaryDirectory(prefix="flux-history-") as history:
+            os.environ["FLUX_WIDGETS_HISTORY_DIR"] = history
+            resources = {"metadata": {"path": str(path.parent)}}
+            NotebookClient(notebook, timeout=120, resources=resources).execute()
     finally:
         os.environ.clear()
         os.environ.update(env_backup)

@@ -32,12 +32,6 @@ TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
 Configure = Callable[..., MockServer]
 
 
-@pytest.fixture(scope="module")
-def module_server() -> Iterator[MockServer]:
-    with MockServer() as server:
-        yield server
-
-
 @pytest.fixture
 def mock(module_server: MockServer) -> Configure:
     """Reconfigure the module's server: ``server = mock(generation_time=0)``."""

@@ -23,12 +23,6 @@ MODEL = "black-forest-labs/flux-schnell"
 INPUT = {"prompt": "a paper boat", "seed": 7, "megapixels": "0.25", "num_outputs": 2}
 
 
-@pytest.fixture(scope="module")
-def module_server() -> Iterator[MockServer]:
-    with MockServer() as server:
-        yield server
-
-
 @pytest.fixture
 def server(module_server: MockServer) -> MockServer:
     module_server.state.reset(MockConfig(generation_time=0.2, start_delay=0.05, api_key="r8_test"))

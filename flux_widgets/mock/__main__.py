@@ -1,6 +1,8 @@
 """Serve the mock API from a shell: ``python -m flux_widgets.mock --port 8787``.
 
-Point a client at the printed URL (``FLUX_BASE_URL=<url>/replicate`` for the CometAPI routes).
+Point a client at the printed URL: ``FLUX_BASE_URL=<url>`` for ``FluxClient`` with either provider
+(it adds CometAPI's ``/replicate`` prefix itself); the official ``replicate`` client takes
+``<url>/replicate`` for the CometAPI routes and ``<url>`` for the Replicate ones.
 Every fault of ``flux_widgets.mock.faults`` has a flag of the same name (``--query-errors 3``).
 """
 
@@ -100,8 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     server.start()
     print(f"flux-widgets mock API on {server.url}", flush=True)
-    print(f"  CometAPI base URL:  {server.url}/replicate", flush=True)
-    print(f"  Replicate base URL: {server.url}", flush=True)
+    print(f"  FluxClient, FLUX_BASE_URL (either provider): {server.url}", flush=True)
+    print(f"  replicate.Client, CometAPI routes:           {server.url}/replicate", flush=True)
+    print(f"  replicate.Client, Replicate routes:          {server.url}", flush=True)
     try:
         while not stop.wait(0.5):
             pass

@@ -24,7 +24,6 @@ from . import responses
 from .config import MockConfig
 from .faults import FaultConfig
 from .predictions import MODEL, MockPrediction
-from .render import CONTENT_TYPES
 from .responses import COMETAPI, REPLICATE
 from .state import MockState
 
@@ -33,6 +32,7 @@ _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait(?:\s*=\s*([0-9]+))?\s*(?:$|[,;])", 
 _SECRET_KEY = re.compile(r"key|token|secret|passw|auth|credential", re.IGNORECASE)
 _MAX_WAIT = 60
 Endpoint = Callable[[Request], Awaitable[Response]]
+ApiHandler = Callable[[Request, MockState, str], Awaitable[Response]]
 
 
 def create_app(config: MockConfig | None = None) -> Starlette:
@@ -43,13 +43,15 @@ def create_app(config: MockConfig | None = None) -> Starlette:
         routes += [
             Route(
                 f"{prefix}/v1/models/{{owner}}/{{name}}/predictions",
-                _create_endpoint(family),
+                _api_endpoint(family, _create),
                 methods=["POST"],
             ),
-            Route(f"{prefix}/v1/predictions/{{id}}", _query_endpoint(family), methods=["GET"]),
+            Route(
+                f"{prefix}/v1/predictions/{{id}}", _api_endpoint(family, _query), methods=["GET"]
+            ),
             Route(
                 f"{prefix}/v1/predictions/{{id}}/cancel",
-                _cancel_endpoint(family),
+                _api_endpoint(family, _cancel),
                 methods=["POST"],
             ),
         ]
@@ -131,96 +133,90 @@ def _echo_input(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k in FIELD_NAMES or not _SECRET_KEY.search(k)}
 
 
-def _create_endpoint(family: str) -> Endpoint:
-    async def create(request: Request) -> Response:
-        state = _state(request)
-        config = state.config
-        if not _authorized(request, state):
-            return responses.unauthenticated(family)
-        owner, name = request.path_params["owner"], request.path_params["name"]
-        if f"{owner}/{name}" != MODEL:
-            return responses.not_found(family, f"model {owner}/{name}")
-        fault = state.injector.on_create()
-        if fault is not None:
-            return responses.fault_response(fault, family, state.faults)
-        try:
-            body = await request.json()
-        except ValueError:
-            return responses.bad_request(family, "The request body is not valid JSON.")
-        data = body.get("input") if isinstance(body, dict) else None
-        if not isinstance(data, dict):
-            message = 'input is required: send {"input": {"prompt": "..."}}'
-            return responses.validation_failed([FieldError("input", message)], present=())
-        errors = input_errors(data)
-        if errors:
-            return responses.validation_failed(errors, present=list(data))
+def _api_endpoint(family: str, handler: ApiHandler) -> Endpoint:
+    """An API route of ``family``: the key is checked before ``handler`` runs."""
 
-        outcome = state.injector.outcome(data["prompt"])
-        generation_time = outcome.generation_time
-        if generation_time is None:
-            generation_time = config.generation_time
-        prediction = MockPrediction.create(
-            _echo_input(data),
-            outcome,
-            generation_time=generation_time,
-            starting_time=config.starting_time(generation_time),
-            file_ttl=config.file_ttl,
-        )
-        state.add(prediction)
-        if outcome.status == "succeeded":
-            for index in range(prediction.params.num_outputs):
-                state.renderer.submit(prediction.render_spec(index))
-
-        if state.faults.create_delay > 0:
-            # The prediction has started (and is paid for); only the answer is late.
-            await asyncio.sleep(state.faults.create_delay)
-        headers: dict[str, str] = {}
-        sync = config.sync_wait_cometapi if family == COMETAPI else config.sync_wait_replicate
-        wait = _prefer_wait(request.headers.get("prefer")) if sync else None
-        if wait is not None:
-            seconds, applied = wait
-            await prediction.wait_final(seconds)
-            headers["Preference-Applied"] = applied
-        return JSONResponse(
-            _prediction_json(request, state, prediction), status_code=201, headers=headers
-        )
-
-    return create
-
-
-def _query_endpoint(family: str) -> Endpoint:
-    async def query(request: Request) -> Response:
+    async def endpoint(request: Request) -> Response:
         state = _state(request)
         if not _authorized(request, state):
             return responses.unauthenticated(family)
-        if state.faults.query_delay > 0:
-            await asyncio.sleep(state.faults.query_delay)
-        fault = state.injector.on_query()
-        if fault is not None:
-            return responses.fault_response(fault, family, state.faults)
-        prediction = state.predictions.get(request.path_params["id"])
-        if prediction is None:
-            return responses.not_found(family, "prediction")
-        return JSONResponse(_prediction_json(request, state, prediction))
+        return await handler(request, state, family)
 
-    return query
+    return endpoint
 
 
-def _cancel_endpoint(family: str) -> Endpoint:
-    async def cancel(request: Request) -> Response:
-        state = _state(request)
-        if not _authorized(request, state):
-            return responses.unauthenticated(family)
-        if state.faults.cancel_missing:
-            # CometAPI does not document the cancel route (PROTOCOL.md): clients must cope.
-            return responses.not_found(family, "route")
-        prediction = state.predictions.get(request.path_params["id"])
-        if prediction is None:
-            return responses.not_found(family, "prediction")
-        prediction.cancel(state.now())
-        return JSONResponse(_prediction_json(request, state, prediction))
+async def _create(request: Request, state: MockState, family: str) -> Response:
+    config = state.config
+    owner, name = request.path_params["owner"], request.path_params["name"]
+    if f"{owner}/{name}" != MODEL:
+        return responses.not_found(family, f"model {owner}/{name}")
+    fault = state.injector.on_create()
+    if fault is not None:
+        return responses.fault_response(fault, family, state.faults)
+    try:
+        body = await request.json()
+    except ValueError:
+        return responses.bad_request(family, "The request body is not valid JSON.")
+    data = body.get("input") if isinstance(body, dict) else None
+    if not isinstance(data, dict):
+        message = 'input is required: send {"input": {"prompt": "..."}}'
+        return responses.validation_failed([FieldError("input", message)], present=())
+    errors = input_errors(data)
+    if errors:
+        return responses.validation_failed(errors, present=list(data))
 
-    return cancel
+    outcome = state.injector.outcome(data["prompt"])
+    generation_time = outcome.generation_time
+    if generation_time is None:
+        generation_time = config.generation_time
+    prediction = MockPrediction.create(
+        _echo_input(data),
+        outcome,
+        generation_time=generation_time,
+        starting_time=config.starting_time(generation_time),
+        file_ttl=config.file_ttl,
+    )
+    state.add(prediction)
+    if outcome.status == "succeeded":
+        for index in range(prediction.params.num_outputs):
+            state.renderer.submit(prediction.render_spec(index))
+
+    if state.faults.create_delay > 0:
+        # The prediction has started (and is paid for); only the answer is late.
+        await asyncio.sleep(state.faults.create_delay)
+    headers: dict[str, str] = {}
+    sync = config.sync_wait_cometapi if family == COMETAPI else config.sync_wait_replicate
+    wait = _prefer_wait(request.headers.get("prefer")) if sync else None
+    if wait is not None:
+        seconds, applied = wait
+        await prediction.wait_final(seconds)
+        headers["Preference-Applied"] = applied
+    return JSONResponse(
+        _prediction_json(request, state, prediction), status_code=201, headers=headers
+    )
+
+
+async def _query(request: Request, state: MockState, family: str) -> Response:
+    if state.faults.query_delay > 0:
+        await asyncio.sleep(state.faults.query_delay)
+    fault = state.injector.on_query()
+    if fault is not None:
+        return responses.fault_response(fault, family, state.faults)
+    prediction = state.predictions.get(request.path_params["id"])
+    if prediction is None:
+        return responses.not_found(family, "prediction")
+    return JSONResponse(_prediction_json(request, state, prediction))
+
+
+async def _cancel(request: Request, state: MockState, family: str) -> Response:
+    if state.faults.cancel_missing:
+        # CometAPI does not document the cancel route (PROTOCOL.md): clients must cope.
+        return responses.not_found(family, "route")
+    prediction = state.predictions.get(request.path_params["id"])
+    if prediction is None:
+        return responses.not_found(family, "prediction")
+    prediction.cancel(state.now())
+    return JSONResponse(_prediction_json(request, state, prediction))
 
 
 async def _file(request: Request) -> Response:
@@ -243,14 +239,13 @@ async def _file(request: Request) -> Response:
         or match.group(2) != prediction.params.output_format
     ):
         return PlainTextResponse("Not Found", status_code=404)
-    content_type = CONTENT_TYPES[prediction.params.output_format]
+    spec = prediction.render_spec(int(match.group(1)))
     if fault is not None and fault.kind == "corrupt":
-        return Response(responses.corrupt_bytes(), media_type=content_type)
+        return Response(responses.corrupt_bytes(), media_type=spec.content_type)
     if fault is not None and fault.kind == "huge":
         return Response(responses.huge_png(), media_type="image/png")
-    spec = prediction.render_spec(int(match.group(1)))
     data = await asyncio.wrap_future(state.renderer.submit(spec))
-    return Response(data, media_type=content_type)
+    return Response(data, media_type=spec.content_type)
 
 
 async def _requests(request: Request) -> Response:

@@ -57,6 +57,7 @@ GENERIC_ERROR = "The model crashed while generating the image (a mock failure)."
 MAX_SLOW_SECONDS = 3600.0
 _DIRECTIVE = re.compile(r"\[mock:([a-z-]+)(?:=([0-9]+(?:\.[0-9]*)?))?\]", re.IGNORECASE)
 _QUERY_ERROR_CYCLE = (503, 502, 500)
+_PROBABILITIES = frozenset({"fail_rate", "random_fault_rate"})
 
 
 @dataclass
@@ -97,15 +98,14 @@ class FaultConfig:
             elif not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise ValueError(f"{f.name} must be a number, got {value!r}")
             else:
-                setattr(self, f.name, float(value))
-        for name in ("rate_limit_creates", "create_errors", "create_unavailable", "query_errors",
-                     "file_errors", "expired_files", "retry_after", "query_delay", "create_delay",
-                     "file_delay"):  # fmt: skip
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        for name in ("fail_rate", "random_fault_rate"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be a probability from 0 to 1")
+                value = float(value)
+                setattr(self, f.name, value)
+            # Rates are probabilities; counts and delays cannot be negative; any int seeds the RNG.
+            if f.name in _PROBABILITIES:
+                if not 0.0 <= value <= 1.0:
+                    raise ValueError(f"{f.name} must be a probability from 0 to 1")
+            elif f.type != "bool" and f.name != "fault_seed" and value < 0:
+                raise ValueError(f"{f.name} must be >= 0, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """The config as a JSON object."""
@@ -114,8 +114,8 @@ class FaultConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FaultConfig:
         """Build from a JSON object; unknown keys and wrong types raise ``ValueError``."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(data) - set(names))
         if unknown:
             raise ValueError(f"unknown fault(s) {', '.join(unknown)}; known: {', '.join(names)}")
         return cls(**dict(data))
@@ -156,16 +156,13 @@ class FaultInjector:
         c = self.config
         if c.html_errors:
             return HttpFault("html", 502)
-        if c.rate_limit_creates > 0:
-            c.rate_limit_creates -= 1
+        if self._take("rate_limit_creates"):
             return HttpFault("rate_limited", 429)
         if c.insufficient_credit:
             return HttpFault("insufficient_credit", 402)
-        if c.create_errors > 0:
-            c.create_errors -= 1
+        if self._take("create_errors"):
             return HttpFault("invalid_request", 500)
-        if c.create_unavailable > 0:
-            c.create_unavailable -= 1
+        if self._take("create_unavailable"):
             return HttpFault("unavailable", 503)
         if self._chance(c.random_fault_rate):
             return self._rng.choice((HttpFault("rate_limited", 429), HttpFault("unavailable", 503)))
@@ -178,8 +175,7 @@ class FaultInjector:
             return HttpFault("html", 502)
         if c.redirect_queries:
             return HttpFault("redirect", 302)
-        if c.query_errors > 0:
-            c.query_errors -= 1
+        if self._take("query_errors"):
             status = _QUERY_ERROR_CYCLE[self._query_errors_sent % len(_QUERY_ERROR_CYCLE)]
             self._query_errors_sent += 1
             return HttpFault("server_error", status)
@@ -191,11 +187,9 @@ class FaultInjector:
     def on_file(self) -> HttpFault | None:
         """The fault for an output file download."""
         c = self.config
-        if c.file_errors > 0:
-            c.file_errors -= 1
+        if self._take("file_errors"):
             return HttpFault("server_error", 503)
-        if c.expired_files > 0:
-            c.expired_files -= 1
+        if self._take("expired_files"):
             return HttpFault("not_found", 404)
         if c.missing_files:
             return HttpFault("not_found", 404)
@@ -233,6 +227,14 @@ class FaultInjector:
         if status == "succeeded" and self._chance(self.config.fail_rate):
             status, error = "failed", GENERIC_ERROR
         return Outcome(status, error, generation_time, pending)
+
+    def _take(self, count: str) -> bool:
+        """Use up one fault of the counted field ``count``; False when none are left."""
+        left: int = getattr(self.config, count)
+        if left <= 0:
+            return False
+        setattr(self.config, count, left - 1)
+        return True
 
     def _chance(self, probability: float) -> bool:
         # Draw only when the switch is on, so enabling one fault does not shift another's sequence.

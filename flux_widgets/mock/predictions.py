@@ -21,7 +21,6 @@ from .render import RenderSpec
 FINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "aborted"})
 MODEL = "black-forest-labs/flux-schnell"
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
-_EXTENSIONS = {"webp": "webp", "jpg": "jpg", "png": "png"}
 
 
 def new_prediction_id() -> str:
@@ -153,7 +152,7 @@ class MockPrediction:
 
     def file_name(self, index: int) -> str:
         """The name of output ``index`` under ``/files/{id}/``."""
-        return f"out-{index}.{_EXTENSIONS[self.params.output_format]}"
+        return f"out-{index}.{self.params.output_format}"
 
     def to_json(self, now: float, *, files_base_url: str, urls_base_url: str) -> dict[str, Any]:
         """The prediction object exactly as the API returns it at monotonic time ``now``."""

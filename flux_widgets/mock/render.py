@@ -21,8 +21,7 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
 
-CONTENT_TYPES: dict[str, str] = {"webp": "image/webp", "jpg": "image/jpeg", "png": "image/png"}
-_PIL_FORMATS = {"webp": "WEBP", "jpg": "JPEG", "png": "PNG"}
+_CONTENT_TYPES = {"webp": "image/webp", "jpg": "image/jpeg", "png": "image/png"}
 _MAX_PROMPT_LINES = 6
 
 
@@ -39,8 +38,8 @@ class RenderSpec:
     height: int
 
     def __post_init__(self) -> None:
-        if self.output_format not in _PIL_FORMATS:
-            raise ValueError(f"output_format must be one of {sorted(_PIL_FORMATS)}")
+        if self.output_format not in _CONTENT_TYPES:
+            raise ValueError(f"output_format must be one of {sorted(_CONTENT_TYPES)}")
         if self.output_format == "png":
             # PNG is lossless: quality is ignored, so it must not split the cache either.
             object.__setattr__(self, "quality", 0)
@@ -48,7 +47,7 @@ class RenderSpec:
     @property
     def content_type(self) -> str:
         """The MIME type the file is served with."""
-        return CONTENT_TYPES[self.output_format]
+        return _CONTENT_TYPES[self.output_format]
 
 
 def render(spec: RenderSpec) -> bytes:
@@ -170,12 +169,6 @@ class Renderer:
         """The bytes if they are in the cache (no render)."""
         with self._lock:
             return self._cache.get(spec)
-
-    def clear(self) -> None:
-        """Forget every cached file (renders in flight finish and are cached)."""
-        with self._lock:
-            self._cache.clear()
-            self._cached_bytes = 0
 
     def _store(self, spec: RenderSpec, future: Future[bytes]) -> None:
         with self._lock:

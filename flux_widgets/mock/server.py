@@ -27,8 +27,9 @@ _START_TIMEOUT = 10.0
 class MockServer:
     """A started-on-demand uvicorn server for one mock app.
 
-    Use it as a context manager, or call ``start()`` and ``stop()``. ``url`` has no trailing
-    slash: ``f"{server.url}/replicate"`` is a CometAPI base URL, ``server.url`` a Replicate one.
+    Use it as a context manager, or call ``start()`` and ``stop()``. ``url`` (no trailing slash)
+    serves both route families; ``FluxClient(base_url=server.url)`` works with either provider,
+    since the client adds CometAPI's ``/replicate`` prefix itself.
     """
 
     def __init__(
@@ -60,7 +61,12 @@ class MockServer:
 
     @property
     def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:54321`` (the real port once started)."""
+        """Base URL, e.g. ``http://127.0.0.1:54321`` (the real port once started).
+
+        It is the ``base_url`` for ``FluxClient`` and ``FLUX_BASE_URL`` with either provider. Only
+        the official ``replicate`` client, which adds no prefix, needs ``f"{url}/replicate"`` to
+        reach the CometAPI routes (``url`` itself gives it the Replicate routes).
+        """
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 

@@ -44,7 +44,9 @@ class MockState:
         self.requests: list[RecordedRequest] = []
         self.creates = 0
         self._initial_faults = dataclasses.replace(config.faults)
-        self.injector = FaultInjector(config.faults)
+        self.injector: FaultInjector
+        # A copy, as in reset(): injecting consumes counts, never those of the caller's object.
+        self.faults = dataclasses.replace(config.faults)
 
     @property
     def faults(self) -> FaultConfig:
