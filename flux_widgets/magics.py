@@ -29,6 +29,7 @@ from .client import FluxClient
 from .errors import FluxError, MissingAPIKeyError
 from .images import GeneratedImage
 from .params import ASPECT_RATIOS, MEGAPIXELS, OUTPUT_FORMATS, FluxParams
+from .recipes import file_name
 
 T = TypeVar("T")
 
@@ -133,8 +134,7 @@ def flux(line: str, cell: str) -> list[GeneratedImage] | None:
         folder = Path(options.save).expanduser()
         folder.mkdir(parents=True, exist_ok=True)
         for image in images:
-            stamp = image.created_at.strftime("%Y%m%d-%H%M%S")
-            path = image.save(folder / f"flux-{stamp}-seed{image.seed}-{image.index}")
+            path = image.save(folder / file_name(image))
             print(f"saved {path}")
     from IPython.display import display
 

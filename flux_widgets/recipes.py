@@ -21,7 +21,7 @@ from typing import Any
 
 from PIL import Image
 
-from .images import GeneratedImage
+from .images import PIL_FORMATS, GeneratedImage
 from .metadata import (
     MetadataError,
     exif_with_comment,
@@ -48,7 +48,6 @@ _XMP_RECIPE = re.compile(rf"<{_XMP_PREFIX}:recipe>(.*?)</{_XMP_PREFIX}:recipe>",
 _A1111_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
 _SUFFIX_FORMATS = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp"}
-_PIL_FORMATS = {"webp": "WEBP", "jpg": "JPEG", "png": "PNG"}
 # Converting a lossy image to another lossy format loses quality twice: never go below this.
 _MIN_CONVERT_QUALITY = 90
 
@@ -177,9 +176,16 @@ def image_file_bytes(image: GeneratedImage, suffix: str = "") -> bytes:
         out = io.BytesIO()
         with Image.open(io.BytesIO(data)) as decoded:
             rgb = decoded if fmt == "png" else decoded.convert("RGB")
-            rgb.save(out, _PIL_FORMATS[fmt], quality=quality)
+            rgb.save(out, PIL_FORMATS[fmt], quality=quality)
         data = out.getvalue()
     return embed_recipe(data, fmt, image)
+
+
+def file_name(image: GeneratedImage) -> str:
+    """The name ``save`` buttons and ``%%flux --save`` give the file: it says what the file
+    is and does not collide within one prediction."""
+    stamp = image.created_at.strftime("%Y%m%d-%H%M%S")
+    return f"flux-{stamp}-seed{image.seed}-{image.index}.{image.format}"
 
 
 # -- reading -------------------------------------------------------------------------------

@@ -31,17 +31,6 @@ def is_shown(widget: Any) -> bool:
     return bool(widget.layout.display != "none")
 
 
-def widget_view_bundle(widget: Any) -> dict[str, Any]:
-    """The mime bundle entry that tells a front end to render this widget's live view."""
-    return {
-        "application/vnd.jupyter.widget-view+json": {
-            "version_major": 2,
-            "version_minor": 0,
-            "model_id": widget.model_id,
-        }
-    }
-
-
 class StaticFallback:
     """Mixin for widgets that must also show where widgets cannot render (GitHub, nbviewer).
 
@@ -54,8 +43,12 @@ class StaticFallback:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         bundle: dict[str, Any] = {}
-        if getattr(self, "comm", None) is not None:
-            bundle.update(widget_view_bundle(self))
+        if getattr(self, "comm", None) is not None:  # the live view, where a front end can
+            bundle["application/vnd.jupyter.widget-view+json"] = {
+                "version_major": 2,
+                "version_minor": 0,
+                "model_id": self.model_id,  # type: ignore[attr-defined]
+            }
         bundle.update(self._static_bundle())
         return bundle
 

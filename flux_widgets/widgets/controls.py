@@ -50,6 +50,14 @@ def aspect_ratio_options(megapixels: str = "1") -> list[tuple[str, str]]:
     return options
 
 
+def _slider(name: str, bounds: tuple[int, int], description: str) -> widgets.IntSlider:
+    """A slider over a field's schema range, at the field's default."""
+    low, high = bounds
+    return widgets.IntSlider(
+        value=getattr(_DEFAULTS, name), min=low, max=high, description=description, style=_WIDE
+    )
+
+
 class ParameterControls(widgets.VBox):  # type: ignore[misc]
     """A control for every flux-schnell input; ``params()`` reads them, ``set_params`` fills."""
 
@@ -68,19 +76,9 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
             description="Aspect ratio",
             style=_WIDE,
         )
-        self.num_outputs = widgets.IntSlider(
-            value=_DEFAULTS.num_outputs,
-            min=NUM_OUTPUTS_RANGE[0],
-            max=NUM_OUTPUTS_RANGE[1],
-            description="Images",
-            style=_WIDE,
-        )
-        self.num_inference_steps = widgets.IntSlider(
-            value=_DEFAULTS.num_inference_steps,
-            min=NUM_INFERENCE_STEPS_RANGE[0],
-            max=NUM_INFERENCE_STEPS_RANGE[1],
-            description="Steps",
-            style=_WIDE,
+        self.num_outputs = _slider("num_outputs", NUM_OUTPUTS_RANGE, "Images")
+        self.num_inference_steps = _slider(
+            "num_inference_steps", NUM_INFERENCE_STEPS_RANGE, "Steps"
         )
         self.seed = widgets.IntText(
             value=random_seed(), description="Seed", style=_WIDE, layout={"width": "220px"}
@@ -98,13 +96,7 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
             description="Format",
             style=_WIDE,
         )
-        self.output_quality = widgets.IntSlider(
-            value=_DEFAULTS.output_quality,
-            min=OUTPUT_QUALITY_RANGE[0],
-            max=OUTPUT_QUALITY_RANGE[1],
-            description="Quality",
-            style=_WIDE,
-        )
+        self.output_quality = _slider("output_quality", OUTPUT_QUALITY_RANGE, "Quality")
         self.megapixels = widgets.Dropdown(
             options=[(f"{mp} MP", mp) for mp in MEGAPIXELS],
             value=_DEFAULTS.megapixels,

@@ -11,19 +11,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import html
-import io
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
-from PIL import Image
 
 from ..images import GeneratedImage
+from ..recipes import code_snippet, file_name, image_file_bytes
 from ._compat import set_tooltip, show
+from ._html import error_html
 from ._tasks import TaskSet
 
 THUMBNAIL_SIZE = 256
@@ -42,62 +41,6 @@ def make_thumbnail(image: GeneratedImage, size: int = THUMBNAIL_SIZE) -> bytes:
     except Exception:  # one damaged file in the history must not break the whole gallery
         logger.warning("could not make a thumbnail of %r", image, exc_info=True)
         return b""
-
-
-def contact_sheet(images: Sequence[GeneratedImage], cell: int = 160, columns: int = 4) -> bytes:
-    """A PNG of the images' thumbnails in a grid: the studio's picture where widgets cannot
-    render (GitHub, nbviewer), so it must be a format every viewer shows."""
-    columns = max(1, min(columns, len(images)))
-    rows = (len(images) + columns - 1) // columns
-    sheet = Image.new("RGB", (columns * cell, max(rows, 1) * cell), "white")
-    for position, image in enumerate(images):
-        data = make_thumbnail(image, cell - 8)
-        if not data:
-            continue
-        with Image.open(io.BytesIO(data)) as thumb:
-            x = (position % columns) * cell + (cell - thumb.width) // 2
-            y = (position // columns) * cell + (cell - thumb.height) // 2
-            sheet.paste(thumb.convert("RGB"), (x, y))
-    out = io.BytesIO()
-    sheet.save(out, "PNG")
-    return out.getvalue()
-
-
-def image_with_recipe(image: GeneratedImage) -> bytes:
-    """The image's bytes as ``image.save`` writes them, with the recipe embedded."""
-    try:
-        from ..recipes import image_file_bytes  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        pass
-    else:
-        return bytes(image_file_bytes(image))
-    with tempfile.TemporaryDirectory() as folder:
-        path = image.save(Path(folder) / f"image.{image.format}")
-        return Path(path).read_bytes()
-
-
-def file_name(image: GeneratedImage) -> str:
-    """A name that says what the file is and does not collide within one prediction."""
-    stamp = image.created_at.strftime("%Y%m%d-%H%M%S")
-    return f"flux-{stamp}-seed{image.seed}-{image.index}.{image.format}"
-
-
-def code_for(image: GeneratedImage) -> str:
-    """Python that makes the image again (flux_widgets.recipes when present)."""
-    try:
-        from ..recipes import code_snippet  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        pass
-    else:
-        return str(code_snippet(image))
-    args = ",\n".join(
-        f"        {name}={value!r}" for name, value in image.recipe.to_input().items()
-    )
-    return (
-        "from flux_widgets import FluxClient\n\n"
-        "async with FluxClient() as client:\n"
-        f"    images = await client.generate(\n{args},\n    )\n"
-    )
 
 
 class Tile(widgets.VBox):  # type: ignore[misc]
@@ -239,7 +182,7 @@ class Viewer(widgets.VBox):  # type: ignore[misc]
 
     def show_code(self) -> None:
         if self.image is not None:
-            self.code.value = code_for(self.image)
+            self.code.value = code_snippet(self.image)
             show(self.code, True)
             self.message.value = "select the code below and copy it (Ctrl+C / ⌘C)"
 
@@ -248,7 +191,7 @@ class Viewer(widgets.VBox):  # type: ignore[misc]
         await self._tasks.wait()
 
     async def _prepare_download(self, image: GeneratedImage) -> None:
-        data = await asyncio.to_thread(image_with_recipe, image)
+        data = await asyncio.to_thread(image_file_bytes, image)
         if self.image is not image:  # another image was opened meanwhile
             return
         encoded = base64.b64encode(data).decode("ascii")
@@ -260,9 +203,7 @@ class Viewer(widgets.VBox):  # type: ignore[misc]
         )
 
     def _report(self, error: BaseException) -> None:
-        self.message.value = (
-            f"<span style='color:#b00020'>{type(error).__name__}: {html.escape(str(error))}</span>"
-        )
+        self.message.value = error_html(error)
 
 
 class Gallery(widgets.VBox):  # type: ignore[misc]
@@ -319,18 +260,15 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
 
     async def load(self, images: Sequence[GeneratedImage]) -> None:
         """Replace the contents (e.g. from the history), showing the newest page."""
-        self._images = list(images)
-        self._tiles.clear()
-        self._shown = min(len(self._images), self.page_size)
+        self._replace(images)
         await self._render()
 
     def load_now(self, images: Sequence[GeneratedImage]) -> None:
         """``load`` without an event loop: thumbnails are made here, blocking."""
-        self._images = list(images)
-        self._tiles.clear()
-        self._shown = min(len(self._images), self.page_size)
-        visible = self._visible()
-        self._place(visible, [make_thumbnail(image, self.thumbnail_size) for image in visible])
+        self._replace(images)
+        for image in self._visible():
+            self._add_tile(image, make_thumbnail(image, self.thumbnail_size))
+        self._layout()
 
     async def show_more(self) -> None:
         """Show the next page of older images."""
@@ -338,11 +276,9 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
         await self._render()
 
     def clear(self) -> None:
-        self._images, self._shown = [], 0
-        self._tiles.clear()
-        self.grid.children = ()
+        self._replace([])
+        self._layout()
         self.viewer.close_image()
-        show(self.more_button, False)
 
     def open_image(self, image: GeneratedImage) -> None:
         """Open ``image`` in the viewer (what a tile's "open" button does)."""
@@ -356,6 +292,14 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
         """Wait for pending thumbnails and viewer work."""
         await self._tasks.wait()
         await self.viewer.wait()
+
+    def _replace(self, images: Sequence[GeneratedImage]) -> None:
+        self._images = list(images)
+        self.grid.children = ()
+        for tile in self._tiles.values():
+            tile.close()
+        self._tiles.clear()
+        self._shown = min(len(self._images), self.page_size)
 
     def _visible(self) -> list[GeneratedImage]:
         return list(reversed(self._images))[: self._shown]
@@ -378,15 +322,17 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
         # is never blocked for a whole batch of widget creations (benchmarks row 8).
         for ready in asyncio.as_completed([thumbnail(image) for image in new]):
             image, data = await ready
-            self._place([image], [data])
+            self._add_tile(image, data)
+            self._layout()
             await asyncio.sleep(0)
 
-    def _place(self, new: Sequence[GeneratedImage], thumbnails: Sequence[bytes]) -> None:
-        for image, data in zip(new, thumbnails, strict=True):
-            tile = Tile(image, self.thumbnail_size)
-            tile.thumbnail.value = data
-            tile.open_button.on_click(lambda _, image=image: self.open_image(image))
-            self._tiles[id(image)] = tile
+    def _add_tile(self, image: GeneratedImage, thumbnail: bytes) -> None:
+        tile = Tile(image, self.thumbnail_size)
+        tile.thumbnail.value = thumbnail
+        tile.open_button.on_click(lambda _: self.open_image(image))
+        self._tiles[id(image)] = tile
+
+    def _layout(self) -> None:
         # Renders overlap when jobs finish together: lay out from the state as it is now.
         visible = self._visible()
         keep = {id(image) for image in visible}

@@ -27,6 +27,8 @@ from ..errors import FluxError
 from ..images import GeneratedImage
 from ..params import FIELD_NAMES, FluxParams
 from ._compat import StaticFallback, set_tooltip
+from ._html import error_html
+from ._sheet import fitted, paste_centered
 from ._tasks import TaskSet
 
 if TYPE_CHECKING:
@@ -137,7 +139,7 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
                     self._notes[cell].value = f"<small>seed {image.seed}</small>"
                 if result.error is not None:
                     self.errors[cell] = result.error
-                    self._notes[cell].value = _error_html(result.error)
+                    self._notes[cell].value = f"<small>{error_html(result.error)}</small>"
                 self.progress.value = self._progress_text(time.monotonic() - started)
             self._done = True
         except asyncio.CancelledError:
@@ -163,9 +165,7 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
             self._tasks.spawn(self.generate())
 
     def _report(self, error: BaseException) -> None:
-        self.progress.value = (
-            f"<span style='color:#b00020'>{type(error).__name__}: {html.escape(str(error))}</span>"
-        )
+        self.progress.value = error_html(error)
 
     # -- export ------------------------------------------------------------------------
 
@@ -228,11 +228,7 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
             note = "failed" if cell in self.errors else "not generated"
             draw.text((x + 6, y + 6), note, fill=_MUTED, font=font)
             return
-        picture = image.to_pil()
-        picture.draft("RGB", (size, size))
-        picture.thumbnail((size, size))
-        picture = picture.convert("RGB")
-        canvas.paste(picture, (x + (size - picture.width) // 2, y + (size - picture.height) // 2))
+        paste_centered(canvas, fitted(image, size), at, size)
 
     def save(self, path: str | Path, cell_size: int = 256) -> Path:
         """Write the labelled grid image (format from the suffix; PNG when there is none)."""
@@ -332,22 +328,20 @@ def _cell_params(base: Mapping[str, Any], axes: Mapping[str, Any]) -> FluxParams
         raise ValueError(f"grid cell ({cell}) is invalid: {error}") from None
 
 
-def _value_label(value: Any) -> str:
+def _value_text(value: Any, limit: int | None = None) -> str:
+    """An axis value as a label: strings as they are, others as their repr; cut at ``limit``."""
     text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= 3 * _LABEL_CHARS else text[: 3 * _LABEL_CHARS - 1] + "…"
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _value_label(value: Any) -> str:
+    return _value_text(value, 3 * _LABEL_CHARS)
 
 
 def _label(value: Any) -> widgets.HTML:
-    text = value if isinstance(value, str) else repr(value)
-    short = text if len(text) <= _LABEL_CHARS else text[: _LABEL_CHARS - 1] + "…"
-    label = widgets.HTML(f"<small>{html.escape(short)}</small>")
-    set_tooltip(label, text)
+    label = widgets.HTML(f"<small>{html.escape(_value_text(value, _LABEL_CHARS))}</small>")
+    set_tooltip(label, _value_text(value))
     return label
-
-
-def _error_html(error: FluxError) -> str:
-    message = html.escape(f"{type(error).__name__}: {error}")
-    return f"<small style='color:#b00020'>{message}</small>"
 
 
 def _font(size: int) -> Any:

@@ -16,6 +16,7 @@ import ipywidgets as widgets
 
 from ..params import FluxParams
 from ._compat import set_tooltip, show
+from ._html import ERROR_COLOR, error_html
 
 QUEUED, STARTING, PROCESSING, DOWNLOADING = "queued", "starting", "processing", "downloading"
 DONE, FAILED, CANCELLED = "done", "failed", "cancelled"
@@ -30,7 +31,7 @@ _FROM_CLIENT = {
     "failed": FAILED,
     "canceled": CANCELLED,
 }
-_COLORS = {DONE: "#1b7f3b", FAILED: "#b00020", CANCELLED: "#777777"}
+_COLORS = {DONE: "#1b7f3b", FAILED: ERROR_COLOR, CANCELLED: "#777777"}
 TICK_SECONDS = 0.25
 
 
@@ -105,10 +106,7 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
             self._ticker = None
         show(self.cancel_button, False)
         if error is not None:
-            self.error_box.value = (
-                f"<span style='color:{_COLORS[FAILED]}'>{type(error).__name__}: "
-                f"{html.escape(str(error))}</span>"
-            )
+            self.error_box.value = error_html(error)
             show(self.error_box, True)
         self._render()
 
@@ -124,9 +122,9 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
 
     def _render(self) -> None:
         color = _COLORS.get(self.state, "#1f5fbf")
-        prompt = self.params.prompt if len(self.params.prompt) <= 60 else self.params.prompt[:59]
-        if prompt != self.params.prompt:
-            prompt += "…"
+        prompt = self.params.prompt
+        if len(prompt) > 60:
+            prompt = prompt[:59] + "…"
         count = self.image_count if self.state == DONE else self.params.num_outputs
         detail = f"{count} image{'s' if count != 1 else ''}, seed {self.params.seed}"
         self.label.value = (

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import logging
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -19,20 +18,20 @@ import ipywidgets as widgets
 
 from ..client import FluxClient
 from ..errors import DownloadError, FluxError, MissingAPIKeyError, PredictionCanceledError
+from ..history import History
 from ..images import GeneratedImage
 from ..params import FluxParams
 from ._compat import StaticFallback, is_shown, set_tooltip, show
+from ._html import ERROR_COLOR, error_html
+from ._sheet import ContactSheet
 from ._tasks import TaskSet
 from .controls import ParameterControls
-from .gallery import Gallery, contact_sheet
+from .gallery import Gallery
 from .jobs import CANCELLED, DONE, FAILED, JobList, JobRow
 from .key_input import KeyInput
 
-logger = logging.getLogger("flux_widgets")
-
 MOCK_BANNER = "Mock API: images are placeholders, not FLUX output"
 CONTACT_SHEET_IMAGES = 8
-_ERROR_STYLE = "color:#b00020"
 
 
 def _field_property(name: str) -> Any:
@@ -78,8 +77,9 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         # Job failures are shown in their rows; the restore's in the message line.
         self._tasks = TaskSet(on_error=lambda error: None)
         self._background = TaskSet(lambda error: self._show_error(error, prefix="history"))
-        self._history_lock: asyncio.Lock | None = None
-        self._sheet_cache: tuple[tuple[int, ...], bytes] | None = None
+        # History.add picks a free file name, then writes: one add at a time.
+        self._history_lock = asyncio.Lock()
+        self._sheet = ContactSheet(CONTACT_SHEET_IMAGES)
         self._client_note = ""
         self._initial_client = client if client is not None else self._default_client()
         self._client = self._initial_client
@@ -131,7 +131,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.keep_history_button.on_click(lambda _: self._ask_clear(False))
         self.confirm_clear_button.on_click(lambda _: self._confirm_clear())
         self._ask_clear(False)
-        self.history = self._open_history(history, history_dir)
+        self.history = History(history_dir) if history else None
         self._restore()
         self._refresh()
 
@@ -233,7 +233,6 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         if self.history is not None:
             self.history.clear()
         self.gallery.clear()
-        self._sheet_cache = None
         self._refresh()
 
     # -- the generation -------------------------------------------------------------------
@@ -267,13 +266,11 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         """Write new images to the history at once, then show them."""
         if not images:
             return
-        if self.history is not None:
-            if self._history_lock is None:
-                self._history_lock = asyncio.Lock()
+        history = self.history
+        if history is not None:
             try:
                 async with self._history_lock:
-                    for image in images:
-                        await asyncio.to_thread(self.history.add, image)
+                    await asyncio.to_thread(lambda: [history.add(image) for image in images])
             except OSError as error:
                 self._show_error(error, prefix="not saved to the history")
         await self.gallery.add(images)
@@ -312,16 +309,6 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         return self._client
 
     # -- history --------------------------------------------------------------------------
-
-    def _open_history(self, enabled: bool, directory: str | os.PathLike[str] | None) -> Any:
-        if not enabled:
-            return None
-        try:
-            from ..history import History  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            self.history_label.value = "<small>history unavailable in this version</small>"
-            return None
-        return History(directory)
 
     def _restore(self) -> None:
         if self.history is None:
@@ -364,7 +351,9 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         """Banner, key field, button label and history line, from the current state."""
         client = self._client
         if client is None:
-            self.banner.value = f"<b style='{_ERROR_STYLE}'>{html.escape(self._client_note)}</b>"
+            self.banner.value = (
+                f"<b style='color:{ERROR_COLOR}'>{html.escape(self._client_note)}</b>"
+            )
         elif client.is_mock:
             self.banner.value = (
                 "<div style='background:#fff3cd;border:1px solid #e0c36a;padding:4px 8px'>"
@@ -393,10 +382,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         )
 
     def _show_error(self, error: BaseException, prefix: str = "") -> None:
-        text = f"{prefix}: {error}" if prefix else str(error)
-        self.message.value = (
-            f"<span style='{_ERROR_STYLE}'>{type(error).__name__}: {html.escape(text)}</span>"
-        )
+        self.message.value = error_html(error, prefix)
 
     def summary(self) -> str:
         """One deterministic line: how many images, and which API made them."""
@@ -409,13 +395,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
 
     def contact_sheet(self) -> bytes | None:
         """A PNG of the most recent images' thumbnails (None when there are none)."""
-        recent = self.images[-CONTACT_SHEET_IMAGES:][::-1]
-        if not recent:
-            return None
-        key = tuple(id(image) for image in recent)
-        if self._sheet_cache is None or self._sheet_cache[0] != key:
-            self._sheet_cache = (key, contact_sheet(recent))
-        return self._sheet_cache[1]
+        return self._sheet.of(self.images)
 
     def _static_bundle(self) -> dict[str, Any]:
         bundle: dict[str, Any] = {"text/plain": self.summary()}
