@@ -92,7 +92,10 @@ class Viewer(widgets.VBox):  # type: ignore[misc]
         self.image: GeneratedImage | None = None
         self._on_reuse = on_reuse
         self._tasks = TaskSet(self._report)
-        self.picture = widgets.Image(layout={"max_width": "100%"})
+        # Full resolution, but sized to the screen so the caption and buttons stay in view.
+        self.picture = widgets.Image(
+            layout={"max_width": "100%", "max_height": "70vh", "object_fit": "contain"}
+        )
         self.caption = widgets.HTML()
         self.reuse_button = widgets.Button(description="reuse", icon="undo")
         set_tooltip(self.reuse_button, "put all of this image's parameters back into the controls")
