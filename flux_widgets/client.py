@@ -20,13 +20,13 @@ import httpx
 from .auth import BearerAuth
 from .downloads import download_outputs, file_host, read_output
 from .errors import DownloadError, FluxConnectionError, FluxError, FluxTimeoutError, ProtocolError
+from .http_errors import error_from_response
 from .images import GeneratedImage, seed_from_logs
 from .params import FluxParams
 from .polling import DurationEstimate, PollSchedule, RateLimiter
 from .providers import (
     Prediction,
     Settings,
-    error_from_response,
     final_status_error,
     parse_prediction,
     resolve_settings,

@@ -12,8 +12,9 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from .errors import DownloadError, FluxError, ImageDecodeError, OutputExpiredError
+from .http_errors import error_from_response
 from .images import GeneratedImage
-from .providers import Prediction, error_from_response
+from .providers import Prediction
 
 # The longest download we accept; a 1 MP PNG is ~2 MB, so this only stops a runaway server.
 MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024

@@ -7,37 +7,26 @@ protocol at the root. Everything here is pure: no I/O, so it is easy to test and
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
-from typing import Any
 
 import httpx
 
 from .errors import (
-    APIError,
-    AuthenticationError,
     ContentFilteredError,
     FluxError,
-    InsufficientCreditError,
-    InvalidRequestError,
     MissingAPIKeyError,
     PredictionAbortedError,
     PredictionCanceledError,
     PredictionFailedError,
     ProtocolError,
-    RateLimitError,
-    ServerError,
-    redact,
 )
+from .http_errors import json_body, where
 
 MODEL = "black-forest-labs/flux-schnell"
 FINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "aborted"})
-# The most we honour of a server's Retry-After: longer waits are better reported than slept.
-MAX_RETRY_AFTER = 60.0
 
 
 @dataclass(frozen=True)
@@ -152,14 +141,14 @@ class Prediction:
 
 def parse_prediction(response: httpx.Response) -> Prediction:
     """Read a prediction from a create or query answer, or raise a ProtocolError that says why."""
-    body = _json_body(response)
+    body = json_body(response)
     if not isinstance(body, dict):
         raise ProtocolError(
-            f"expected a prediction object from {_where(response)}, got {body!r:.80}"
+            f"expected a prediction object from {where(response)}, got {body!r:.80}"
         )
     prediction_id, status = body.get("id"), body.get("status")
     if not isinstance(prediction_id, str) or not prediction_id:
-        raise ProtocolError(f"the prediction from {_where(response)} has no id")
+        raise ProtocolError(f"the prediction from {where(response)} has no id")
     if not isinstance(status, str):
         raise ProtocolError(f"prediction {prediction_id} has no status")
     metrics = body.get("metrics")
@@ -245,122 +234,3 @@ def final_status_error(prediction: Prediction) -> FluxError:
     return PredictionFailedError(
         f"the generation failed on the server: {text}", provider_message=text, prediction_id=pid
     )
-
-
-def retry_after_seconds(response: httpx.Response) -> float | None:
-    """The server's Retry-After (seconds or an HTTP date), capped; None when absent or bad."""
-    value = response.headers.get("retry-after") or response.headers.get("ratelimit-reset")
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
-        seconds = (when - dt.datetime.now(dt.timezone.utc)).total_seconds()
-    if math.isnan(seconds):  # float("nan") parses; a NaN sleep would fail later
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
-def error_from_response(
-    response: httpx.Response, api_key: str | None = None, *, source: str = "the API"
-) -> FluxError:
-    """The typed error for an error answer from the API (any non-2xx).
-
-    ``source`` names who answered in the messages ("the file host" for downloads).
-    """
-    status = response.status_code
-    if 300 <= status < 400:
-        location = redact(response.headers.get("location", "?"), api_key)
-        return ProtocolError(
-            f"{source} answered {status} redirecting to {location:.200}; redirects are not "
-            "followed (it usually means a wrong base_url or path)"
-        )
-    detail, code, fields = _error_details(response)
-    detail = redact(detail, api_key)
-    request_id = response.headers.get("x-request-id") or _request_id(detail)
-    info: dict[str, Any] = {"status_code": status, "request_id": request_id, "detail": detail}
-    suffix = f" ({detail})" if detail else ""
-    if status in (401, 403):
-        return AuthenticationError(
-            f"{source} rejected the key ({status}{': ' + detail if detail else ''}); check "
-            "that it is current and belongs to this provider",
-            **info,
-        )
-    if status == 402:
-        return InsufficientCreditError(
-            f"the account has no credit left{suffix}: top it up at the provider's console", **info
-        )
-    if status == 429:
-        after = retry_after_seconds(response)
-        wait = f"; try again in about {after:.0f} s" if after is not None else ""
-        return RateLimitError(f"too many requests{suffix}{wait}", retry_after=after, **info)
-    if status in (400, 404, 405, 409, 413, 422) or code == "invalid_request":
-        return InvalidRequestError(
-            f"{source} refused the request ({status}){suffix}", invalid_fields=fields, **info
-        )
-    if status >= 500:
-        # A 503 may say when to come back; the backoff honours it like a 429's.
-        return ServerError(
-            f"{source} failed with {status}{suffix}; try again shortly",
-            retry_after=retry_after_seconds(response) if status == 503 else None,
-            **info,
-        )
-    return APIError(f"unexpected answer {status} from {source}{suffix}", **info)
-
-
-def _error_details(response: httpx.Response) -> tuple[str, str, list[str]]:
-    """Message, code and invalid fields from a CometAPI envelope or Replicate problem+json."""
-    try:
-        body = response.json()
-    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        text = response.text.strip()
-        if text.startswith("<") or "html" in response.headers.get("content-type", ""):
-            return "the server sent an HTML page instead of JSON", "", []
-        return text[:200], "", []
-    if not isinstance(body, dict):
-        return str(body)[:200], "", []
-    error = body.get("error")
-    if isinstance(error, dict):  # CometAPI
-        return str(error.get("message") or ""), str(error.get("code") or ""), []
-    raw_fields = body.get("invalid_fields")
-    fields = [
-        str(f.get("field", ""))
-        for f in (raw_fields if isinstance(raw_fields, list) else [])
-        if isinstance(f, dict)
-    ]
-    parts = [str(body[k]).strip() for k in ("title", "detail") if body.get(k)]
-    if not parts and isinstance(error, str):
-        parts = [error]
-    return ": ".join(parts), str(body.get("code") or ""), fields
-
-
-def _request_id(detail: str) -> str | None:
-    marker = "request id:"
-    if marker in detail:
-        return detail.split(marker, 1)[1].strip(" )")
-    return None
-
-
-def _json_body(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested absurdly deep
-        kind = response.headers.get("content-type", "unknown content type")
-        raise ProtocolError(
-            f"{_where(response)} answered {response.status_code} with {kind}, not JSON; "
-            "check base_url"
-        ) from None
-
-
-def _where(response: httpx.Response) -> str:
-    try:
-        request = response.request
-    except RuntimeError:  # a Response built by hand (tests, transports) may have no request
-        return "the server"
-    return f"{request.method} {request.url.copy_with(query=None)}"

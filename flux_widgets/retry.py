@@ -40,7 +40,7 @@ class Backoff:
     """Exponential backoff with jitter, or the server's own Retry-After when it gives one.
 
     The n-th retry waits a random time in ``[c/2, c]`` with ``c = min(cap, base * 2**(n-1))``;
-    a Retry-After (already capped by ``providers.retry_after_seconds``) replaces it, plus up to
+    a Retry-After (already capped by ``http_errors.retry_after_seconds``) replaces it, plus up to
     ``base`` of jitter so that clients told the same moment do not all come back at once.
     """
 

@@ -26,13 +26,8 @@ from flux_widgets import (
     RateLimitError,
     ServerError,
 )
-from flux_widgets.providers import (
-    MAX_RETRY_AFTER,
-    error_from_response,
-    parse_prediction,
-    parse_timestamp,
-    retry_after_seconds,
-)
+from flux_widgets.http_errors import MAX_RETRY_AFTER, error_from_response, retry_after_seconds
+from flux_widgets.providers import parse_prediction, parse_timestamp
 from flux_widgets.retry import Backoff, is_retryable
 
 QUERY_URL = "https://api.example.test/replicate/v1/predictions/abc"
