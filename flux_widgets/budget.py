@@ -124,7 +124,9 @@ class SpendingCap:
             message, estimate=estimate, max_spend=self.max_spend, spent=spent, reserved=reserved
         )
 
-    def settle(self, reservation: Reservation, *, charged: bool, amount: float | None = None) -> None:
+    def settle(
+        self, reservation: Reservation, *, charged: bool, amount: float | None = None
+    ) -> None:
         """Finish a reservation: ``charged`` moves ``amount`` (default: all of it) to spent and
         releases the rest; otherwise all of it is released. A second call does nothing."""
         with self._lock:

@@ -30,7 +30,9 @@ class MatrixAxis:
         """``"+ at night, - in the rain"`` (just ``"base"`` for an empty axis)."""
         if not self.parts:
             return "base"
-        return ", ".join(("+ " if on else "- ") + part for part, on in zip(self.parts, choice))
+        return ", ".join(
+            ("+ " if on else "- ") + part for part, on in zip(self.parts, choice, strict=True)
+        )
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,11 @@ class PromptMatrix:
 
     def prompt(self, row: tuple[bool, ...], column: tuple[bool, ...]) -> str:
         """The prompt of one cell: the base, then each part that is on, joined by ", "."""
-        on = [p for p, bit in zip(self.rows.parts + self.columns.parts, row + column) if bit]
+        on = [
+            p
+            for p, bit in zip(self.rows.parts + self.columns.parts, row + column, strict=True)
+            if bit
+        ]
         return ", ".join([self.base, *on])
 
     def prompts(self) -> list[str]:
@@ -80,7 +86,9 @@ class PromptMatrix:
 
 def split_outside_braces(text: str, separator: str) -> list[str]:
     """``text`` split on ``separator`` where it is not inside ``{...}``."""
-    pieces, depth, current = [], 0, []
+    pieces: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in text:
         if char == "{":
             depth += 1

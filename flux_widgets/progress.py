@@ -106,7 +106,7 @@ class BatchProgress:
 
 def _make_bar(total: int, description: str, file: IO[str] | None) -> Any:
     try:
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # type: ignore[import-untyped,unused-ignore]
     except ImportError:  # pragma: no cover - tqdm is a core dependency
         return None
     return tqdm(total=total, desc=description, unit="gen", file=file, leave=True)

@@ -77,7 +77,7 @@ class Wildcards:
     def manager(self) -> WildcardManager:
         from dynamicprompts.wildcards import WildcardManager
 
-        roots = [folder for folder in self.folders if folder.is_dir()]
+        roots: list[Any] = [folder for folder in self.folders if folder.is_dir()]
         return WildcardManager(root_map={"": roots})
 
     def reload(self) -> None:

@@ -26,7 +26,6 @@ from .prices import Price, estimate_cost
 if TYPE_CHECKING:
     import httpx
 
-    from .budget import SpendingCap
 
 KEY_USAGE_PATH = "/api/usage/token"
 """CometAPI's key-usage route (PROTOCOL.md, "CometAPI key usage")."""
@@ -284,7 +283,7 @@ class UsageReport:
         if self.session.latency_p50 is not None:
             latency = f"{self.session.latency_p50:.2f} / {self.session.latency_p95:.2f} s"
             rows.append(("latency p50 / p95", latency, "-", "-"))
-        return rows  # type: ignore[return-value]
+        return rows
 
     def lines(self) -> list[str]:
         """The report as plain text lines (what ``repr`` and the terminal show)."""
@@ -320,7 +319,9 @@ class UsageReport:
         if self.quota is not None:
             notes.append(f"key quota (provider's units): {_quota_text(self.quota)}")
         note = "".join(f"<div><small>{html.escape(n)}</small></div>" for n in notes)
-        title = f"<b>Usage</b> on {html.escape(self.provider)} <small>(estimates, not a bill)</small>"
+        title = (
+            f"<b>Usage</b> on {html.escape(self.provider)} <small>(estimates, not a bill)</small>"
+        )
         return f"<div>{title}<table>{head}{body}</table>{note}</div>"
 
 

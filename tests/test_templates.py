@@ -1,4 +1,4 @@
-"""Prompt templates: variants, wildcards, random picks, errors, and agreement with dynamicprompts."""
+"""Prompt templates: variants, wildcards, random picks, errors, agreement with dynamicprompts."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from dynamicprompts.generators import CombinatorialPromptGenerator
 
 from flux_widgets.matrix import PromptMatrix, split_outside_braces
-from flux_widgets.plans import plan_batch, with_prompt
 from flux_widgets.params import FluxParams
+from flux_widgets.plans import plan_batch, with_prompt
 from flux_widgets.prices import Price
 from flux_widgets.templates import (
     SHIPPED_WILDCARDS,
@@ -57,7 +57,10 @@ def test_plain_text_is_one_prompt(wildcards: Wildcards) -> None:
 def test_wildcards_read_user_files_sorted_without_repeats_and_comments(
     wildcards: Wildcards,
 ) -> None:
-    assert expand_prompts("a __fruit__ tart", wildcards=wildcards) == ["a apple tart", "a pear tart"]
+    assert expand_prompts("a __fruit__ tart", wildcards=wildcards) == [
+        "a apple tart",
+        "a pear tart",
+    ]
     assert expand_prompts("in __places/*__", wildcards=wildcards) == [
         "in Lagos",
         "in Paris",
@@ -187,9 +190,14 @@ def test_plan_counts_images_and_cost_and_builds_valid_params(wildcards: Wildcard
     assert plan.generations == 4
     assert plan.images == 8
     assert plan.cost == pytest.approx(4 * 2 * 0.003)
-    assert "4 generations · 8 images · about $0.0240 on replicate" == plan.summary()
+    assert plan.summary() == "4 generations · 8 images · about $0.0240 on replicate"
     items = list(plan.params())
-    assert [p.prompt for p in items] == ["a red apple", "a red pear", "a green apple", "a green pear"]
+    assert [p.prompt for p in items] == [
+        "a red apple",
+        "a red pear",
+        "a green apple",
+        "a green pear",
+    ]
     assert items[1] == FluxParams(prompt="a red pear", num_outputs=2, seed=7)
     assert plan.origin == PromptOrigin("a {red|green} __fruit__")
     assert not plan.needs_confirmation() and plan.needs_confirmation(above=3)
