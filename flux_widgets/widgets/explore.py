@@ -146,7 +146,7 @@ class ConfirmRow(widgets.HBox):  # type: ignore[misc]
         self.cancel_button = widgets.Button(description="cancel", icon="times")
         super().__init__([self.question, self.send_button, self.cancel_button], **kwargs)
         self.add_class("flux-confirm")
-        self._on_send: Callable[[], None] | None = None
+        self._on_send: Callable[[], object] | None = None
         self.send_button.on_click(lambda _: self._answer(True))
         self.cancel_button.on_click(lambda _: self._answer(False))
         show(self, False)
@@ -155,7 +155,7 @@ class ConfirmRow(widgets.HBox):  # type: ignore[misc]
     def asking(self) -> bool:
         return self._on_send is not None
 
-    def ask(self, question: str, on_send: Callable[[], None]) -> None:
+    def ask(self, question: str, on_send: Callable[[], object]) -> None:
         self.question.value = f"<b style='color:{ERROR_COLOR}'>{html.escape(question)}</b>"
         self._on_send = on_send
         show(self, True)
@@ -170,7 +170,7 @@ class ConfirmRow(widgets.HBox):  # type: ignore[misc]
 class BatchRow(widgets.HBox):  # type: ignore[misc]
     """One batch's progress: a bar, done / failed / running counts, and Cancel."""
 
-    def __init__(self, total: int, label: str, on_cancel: Callable[[], None], **kwargs: Any):
+    def __init__(self, total: int, label: str, on_cancel: Callable[[], object], **kwargs: Any):
         self.total = total
         self.bar = widgets.IntProgress(value=0, min=0, max=max(1, total), bar_style="info")
         self.label = widgets.HTML()
@@ -179,6 +179,9 @@ class BatchRow(widgets.HBox):  # type: ignore[misc]
         )
         self.cancel_button.on_click(lambda _: on_cancel())
         self._title = label
+        self.finished = False
+        self.errors: list[BaseException] = []
+        """The failed items' errors, in the order they ended."""
         super().__init__([self.cancel_button, self.bar, self.label], **kwargs)
         self.add_class("flux-batch")
         self.update(BatchProgress(total, bar=False))
@@ -195,6 +198,7 @@ class BatchRow(widgets.HBox):  # type: ignore[misc]
 
     def finish(self, state: str) -> None:
         """The batch ended (``done``, ``cancelled`` or ``failed``): stop offering Cancel."""
+        self.finished = True
         show(self.cancel_button, False)
         if state == "done" and self.bar.bar_style != "warning":
             self.bar.bar_style = "success"
