@@ -34,6 +34,8 @@ class Hold:
     params: FluxParams
     estimate: float | None
     reservation: Reservation | None = None
+    cap: SpendingCap | None = field(default=None, repr=False)
+    """The cap the reservation was made on (a cap set later does not hold it)."""
     started: float | None = None
     settled: bool = field(default=False, repr=False)
 
@@ -62,6 +64,15 @@ class Ledger:
         self.tracker = UsageTracker()
         self.quota: KeyQuota | None = None
 
+    def set_cap(self, max_spend: float | None) -> None:
+        """A new cap (None: none). What this session already charged counts against it;
+        running generations settle on the cap they were held on."""
+        if max_spend is None:
+            self.cap = None
+            return
+        spent = self.cap.spent if self.cap is not None else self.tracker.summary().total_spend
+        self.cap = SpendingCap(max_spend, spent=spent)
+
     def estimate(self, params: FluxParams) -> float | None:
         """Estimated US dollars of one generation (all its images); None when unknown."""
         price = self.prices.get(self.provider)
@@ -72,25 +83,25 @@ class Ledger:
         """Price one generation and hold it against the cap (``BudgetExceededError`` if it
         would pass it; nothing is held then)."""
         estimate = self.estimate(params)
-        reservation = None
-        if self.cap is not None:
-            reservation = self.cap.reserve(estimate)
-        return Hold(params, estimate, reservation)
+        cap = self.cap
+        reservation = cap.reserve(estimate) if cap is not None else None
+        return Hold(params, estimate, reservation, cap=cap)
 
     def hold_batch(self, items: Sequence[FluxParams]) -> list[Hold]:
         """Hold a whole batch at once, or none of it: a batch the cap cannot finish is refused
         before its first request, not cut off in the middle."""
         estimates = [self.estimate(params) for params in items]
-        holds = [Hold(p, e) for p, e in zip(items, estimates, strict=True)]
-        if self.cap is None or not holds:
+        cap = self.cap
+        holds = [Hold(p, e, cap=cap) for p, e in zip(items, estimates, strict=True)]
+        if cap is None or not holds:
             return holds
         known = [e for e in estimates if e is not None]
         total = sum(known) if len(known) == len(estimates) else None
         n = len(holds)
-        batch = self.cap.reserve(total, what=f"this batch of {n} generation{'s' if n != 1 else ''}")
+        batch = cap.reserve(total, what=f"this batch of {n} generation{'s' if n != 1 else ''}")
         for hold in holds:  # every estimate is known: reserve refused an unknown total
-            hold.reservation = self.cap.split(batch, hold.estimate or 0.0)
-        self.cap.settle(batch, charged=False)  # float dust left over
+            hold.reservation = cap.split(batch, hold.estimate or 0.0)
+        cap.settle(batch, charged=False)  # float dust left over
         return holds
 
     def settle(
@@ -108,8 +119,8 @@ class Ledger:
             return
         hold.settled = True
         charged = may_have_started(status, prediction_id, error)
-        if hold.reservation is not None and self.cap is not None:
-            self.cap.settle(hold.reservation, charged=charged)
+        if hold.reservation is not None and hold.cap is not None:
+            hold.cap.settle(hold.reservation, charged=charged)
         if status == "queued" and prediction_id is None:
             return  # never sent (cancelled in the queue): not a generation
         # Charged at its estimate (None: price unknown); never run: nothing.

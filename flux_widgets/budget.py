@@ -65,13 +65,13 @@ class SpendingCap:
     lock is held for a few arithmetic operations only, never across an await.
     """
 
-    def __init__(self, max_spend: float) -> None:
+    def __init__(self, max_spend: float, *, spent: float = 0.0) -> None:
         if isinstance(max_spend, bool) or not isinstance(max_spend, int | float):
             raise ValueError(f"max_spend must be a number of US dollars, got {max_spend!r}")
         if not (math.isfinite(max_spend) and max_spend >= 0):
             raise ValueError(f"max_spend must be zero or more US dollars, got {max_spend!r}")
         self.max_spend = float(max_spend)
-        self._spent = 0.0
+        self._spent = max(0.0, float(spent))  # what was charged before this cap was set
         self._reserved = 0.0
         self._lock = threading.Lock()
 

@@ -32,14 +32,35 @@ KEY_USAGE_PATH = "/api/usage/token"
 
 
 class HistoryEntry(Protocol):
-    """What usage needs of a stored image (``GeneratedImage`` has it)."""
+    """What usage needs of a stored image: ``GeneratedImage`` has it, and so has the history
+    index's record (its ``params`` a dict, its generation named in its ``stem``)."""
 
     @property
-    def params(self) -> FluxParams: ...
-    @property
-    def prediction_id(self) -> str | None: ...
+    def params(self) -> Any: ...
     @property
     def created_at(self) -> datetime: ...
+
+
+def _generation_key(entry: Any) -> str:
+    """Which generation an entry came from: its prediction id, or the one in its history stem
+    (``<time>-<prediction id>-<index>``), else the entry itself."""
+    prediction = getattr(entry, "prediction_id", None)
+    if isinstance(prediction, str) and prediction:
+        return prediction
+    stem = getattr(entry, "stem", None)
+    if isinstance(stem, str) and stem.count("-") >= 2:
+        return stem.split("-", 1)[1].rsplit("-", 1)[0]
+    return f"entry-{id(entry)}"
+
+
+def _params_of(entry: Any) -> FluxParams | None:
+    params = entry.params
+    if isinstance(params, FluxParams):
+        return params
+    try:
+        return FluxParams.from_input(params)
+    except (TypeError, ValueError):
+        return None
 
 
 def may_have_started(status: str, prediction_id: str | None, error: BaseException | None) -> bool:
@@ -139,18 +160,17 @@ class UsageSummary:
     ) -> UsageSummary:
         """Counts of stored images (created at or after ``since``): a generation per prediction
         id, spend estimated at ``provider``'s price (the history does not say who made them)."""
-        generations: dict[str, FluxParams] = {}
+        generations: dict[str, FluxParams | None] = {}
         images = 0
         for entry in entries:
             if since is not None and entry.created_at < since:
                 continue
             images += 1
-            key = entry.prediction_id or f"local-{id(entry)}"
-            generations.setdefault(key, entry.params)
+            generations.setdefault(_generation_key(entry), _params_of(entry))
         total = 0.0
         unpriced = 0
         for params in generations.values():
-            cost = estimate_cost(provider, params, prices=prices)
+            cost = None if params is None else estimate_cost(provider, params, prices=prices)
             if cost is None:
                 unpriced += 1
             else:

@@ -104,3 +104,15 @@ def test_items_never_sent_are_not_counted_as_generations() -> None:
     ledger.settle(holds[0], images=2, status="succeeded", prediction_id="a", error=None)
     ledger.settle(holds[1], images=0, status="queued", prediction_id=None, error=None)
     assert ledger.tracker.summary().generations == 1
+
+
+def test_a_cap_set_later_counts_what_was_spent_before() -> None:
+    ledger = Ledger("replicate")
+    hold = ledger.hold(PARAMS)
+    ledger.settle(hold, images=2, status="succeeded", prediction_id="a", error=None)
+    ledger.set_cap(0.01)
+    assert ledger.cap is not None and ledger.cap.spent == pytest.approx(0.006)
+    with pytest.raises(BudgetExceededError):
+        ledger.hold(PARAMS)
+    ledger.set_cap(None)
+    assert ledger.cap is None and ledger.hold(PARAMS).reservation is None

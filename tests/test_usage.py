@@ -172,3 +172,18 @@ def test_progress_counts_done_failed_running_and_writes_a_text_bar() -> None:
     assert seen[-1] == "2/4 · 1 done · 1 failed · 0 running"
     assert "done=1, failed=1, running=0" in out.getvalue()
     assert "2/4" in out.getvalue()
+
+
+def test_history_index_records_count_by_the_prediction_in_their_stem() -> None:
+    from types import SimpleNamespace
+
+    now = datetime.now(timezone.utc)
+    params = {"prompt": "p", "num_outputs": 2}
+    records = [
+        SimpleNamespace(stem="20260101T000000.000001Z-abc-0", params=params, created_at=now),
+        SimpleNamespace(stem="20260101T000000.000002Z-abc-1", params=params, created_at=now),
+        SimpleNamespace(stem="20260101T000001.000000Z-def-0", params=params, created_at=now),
+    ]
+    summary = UsageSummary.of_history(records, provider="replicate")
+    assert (summary.generations, summary.images) == (2, 3)
+    assert summary.total_spend == pytest.approx(2 * 2 * 0.003)
