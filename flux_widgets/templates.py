@@ -63,7 +63,7 @@ class Wildcards:
 
     A wildcard ``__name__`` is ``name.txt`` (one value per line, ``#`` comments) in any folder,
     ``__sub/name__`` a file in a subfolder, and ``__sub/*__`` every file there. Files are read
-    once per ``Wildcards``; make a new one (or call ``reload``) after editing them.
+    once (a name not found makes them read again); call ``reload`` after editing one.
     """
 
     folders: tuple[Path, ...]
@@ -81,8 +81,9 @@ class Wildcards:
         return WildcardManager(root_map={"": roots})
 
     def reload(self) -> None:
-        """Forget what was read, so edited files are read again."""
-        self.manager.clear_cache()
+        """Forget what was read, so edited files (and a folder created since) are read again."""
+        # The manager's roots are fixed when it is made, and only existing folders are roots.
+        self.__dict__.pop("manager", None)
 
     def names(self) -> list[str]:
         """Every wildcard name available, sorted (``"colors"``, ``"sub/name"``)."""
@@ -96,6 +97,11 @@ class Wildcards:
         if name.startswith("__") and name.endswith("__") and len(name) > 4:
             name = name[2:-2]
         values = list(self.manager.get_values(name).string_values)
+        if not values:
+            # A file added since the folders were read (the studio stays open while you add
+            # one): read them again once before calling it missing.
+            self.reload()
+            values = list(self.manager.get_values(name).string_values)
         if not values:
             raise self._missing(name)
         return values

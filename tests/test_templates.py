@@ -250,3 +250,20 @@ def test_prompt_matrix_turns_each_part_on_and_off() -> None:
         PromptMatrix.parse("no parts")
     with pytest.raises(ValueError, match="empty part"):
         PromptMatrix.parse("a||b")
+
+
+def test_a_wildcard_file_added_later_is_found(tmp_path: Path) -> None:
+    wildcards = Wildcards((tmp_path,))
+    (tmp_path / "first.txt").write_text("one\n")
+    assert expand_prompts("__first__", wildcards=wildcards) == ["one"]
+    (tmp_path / "later.txt").write_text("two\n")
+    assert expand_prompts("__later__", wildcards=wildcards) == ["two"]
+
+
+def test_a_user_folder_created_later_is_found(tmp_path: Path) -> None:
+    folder = tmp_path / "not-yet"
+    wildcards = Wildcards((SHIPPED_WILDCARDS, folder))
+    assert "colors" in wildcards.names()
+    folder.mkdir()
+    (folder / "mine.txt").write_text("x\n")
+    assert expand_prompts("__mine__", wildcards=wildcards) == ["x"]
