@@ -143,6 +143,8 @@ def test_unbalanced_brace_is_a_syntax_error_with_position(wildcards: Wildcards) 
 def test_empty_prompt_among_expansions_is_refused(wildcards: Wildcards) -> None:
     with pytest.raises(TemplateError, match="empty prompt"):
         PromptTemplate("{a|}", wildcards).expand()
+    with pytest.raises(TemplateError, match="empty prompt"):
+        PromptTemplate("", wildcards).expand()
 
 
 def test_too_many_combinations_are_refused_before_expanding(wildcards: Wildcards) -> None:
