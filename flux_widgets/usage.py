@@ -14,7 +14,7 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
@@ -286,21 +286,22 @@ class UsageReport:
         return max(0.0, self.max_spend - self.spent)
 
     def rows(self) -> list[tuple[str, str, str, str]]:
-        """(measure, session, today, whole history) rows, as text."""
+        """(measure, session, today, whole history) rows, as text ("-" where not known)."""
         periods = (self.session, self.today, self.total)
 
-        def cells(get: Any) -> tuple[str, str, str]:
-            return tuple(get(p) if p is not None else "-" for p in periods)  # type: ignore[return-value]
+        def row(measure: str, text: Callable[[UsageSummary], str]) -> tuple[str, str, str, str]:
+            a, b, c = (text(p) if p is not None else "-" for p in periods)
+            return (measure, a, b, c)
 
         rows = [
-            ("generations", *cells(lambda p: str(p.generations))),
-            ("images", *cells(lambda p: str(p.images))),
-            ("estimated spend", *cells(_spend_text)),
+            row("generations", lambda p: str(p.generations)),
+            row("images", lambda p: str(p.images)),
+            row("estimated spend", _spend_text),
         ]
         if self.session.failures:
             failures = ", ".join(f"{k} {v}" for k, v in sorted(self.session.failures.items()))
             rows.append(("failures", failures, "-", "-"))
-        if self.session.latency_p50 is not None:
+        if self.session.latency_p50 is not None and self.session.latency_p95 is not None:
             latency = f"{self.session.latency_p50:.2f} / {self.session.latency_p95:.2f} s"
             rows.append(("latency p50 / p95", latency, "-", "-"))
         return rows
