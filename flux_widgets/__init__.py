@@ -17,6 +17,7 @@ from .client import BatchResult, FluxClient
 from .errors import (
     APIError,
     AuthenticationError,
+    ClientClosedError,
     ContentFilteredError,
     DownloadError,
     FluxConnectionError,
@@ -53,6 +54,7 @@ __all__ = [
     "APIError",
     "AuthenticationError",
     "BatchResult",
+    "ClientClosedError",
     "ContentFilteredError",
     "DownloadError",
     "FluxClient",

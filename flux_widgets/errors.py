@@ -16,6 +16,7 @@ FluxError
  |    +-- PredictionAbortedError     status "aborted" (the provider's deadline passed)
  +-- FluxTimeoutError            our own total deadline per generation passed (images so far)
  +-- FluxConnectionError         a host could not be reached or did not answer (after retries)
+ +-- ClientClosedError           FluxClient.aclose() ended the generation (prediction cancelled)
  +-- ProtocolError               an answer that is not the protocol (HTML, redirect, bad JSON)
  +-- DownloadError               an output file could not be fetched (after retries)
  |    +-- OutputExpiredError     404/410: files are deleted about an hour after generation
@@ -145,6 +146,14 @@ class FluxConnectionError(FluxError, ConnectionError):
     """The API or file host could not be reached, or did not answer in time (after retries).
 
     A create that got no answer is never sent again (it may have started a paid prediction).
+    """
+
+
+class ClientClosedError(FluxError):
+    """``FluxClient.aclose()`` was called while this generation was in flight (or starting).
+
+    Its prediction, if one was created, was cancelled on the server first. The client reopens on
+    its next use, so this error only ever ends generations that overlapped the close.
     """
 
 

@@ -13,6 +13,7 @@ arrive together, so the global cap then delays every wave's last answers.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass
 
@@ -24,16 +25,25 @@ DEFAULT_QUERY_BURST = 10
 
 @dataclass
 class DurationEstimate:
-    """A running estimate of how long the server takes from create to a final status."""
+    """A running estimate of how long the server takes from create to a final status.
+
+    The schedule sleeps until about this long after each create, so one slow or implausible
+    answer must not teach it to oversleep: an observation counts for at most ``max_step`` times
+    the current estimate (or ``floor`` seconds, whichever is more). A real change of pace still
+    gets learnt, over a few generations.
+    """
 
     seconds: float = 0.8  # flux-schnell on Replicate: predict_time about 0.5-0.9 s
     weight: float = 0.3
     observations: int = 0
+    max_step: float = 4.0
+    floor: float = 2.0
 
     def observe(self, duration: float) -> None:
         """Learn from one finished generation; the first one replaces the prior outright."""
-        if duration <= 0:
+        if not math.isfinite(duration) or duration <= 0:
             return
+        duration = min(duration, max(self.seconds * self.max_step, self.floor))
         if self.observations == 0:
             self.seconds = duration
         else:
