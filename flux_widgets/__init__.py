@@ -33,6 +33,7 @@ from .errors import (
     PredictionFailedError,
     ProtocolError,
     RateLimitError,
+    RecipeNotEmbeddedError,
     ServerError,
 )
 from .history import History
@@ -75,6 +76,7 @@ __all__ = [
     "PromptStudio",
     "ProtocolError",
     "RateLimitError",
+    "RecipeNotEmbeddedError",
     "ServerError",
     "__version__",
     "code_snippet",
