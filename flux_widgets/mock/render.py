@@ -123,8 +123,7 @@ def _scene(size: tuple[int, int], digest: bytes, variation: int) -> Image.Image:
 
     horizon = rng.uniform(0.35, 0.65)
     # Colourised at 256 rows, then stretched: one resize instead of a full-size colorize.
-    gradient = Image.linear_gradient("L").resize((1, 256))
-    sky = ImageOps.colorize(gradient, tint(colour(40, 200)), tint(colour(150, 255)))
+    sky = ImageOps.colorize(_gradient(), tint(colour(40, 200)), tint(colour(150, 255)))
     sky = sky.resize((width, height), Image.Resampling.BILINEAR)
     draw = ImageDraw.Draw(sky)
     sun_x = rng.uniform(0.1, 0.9) * width + shift()
@@ -216,6 +215,11 @@ def _wrap(prompt: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width
 
 def _line_height(font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> int:
     return int(getattr(font, "size", 12) * 1.25)
+
+
+@lru_cache(maxsize=1)
+def _gradient() -> Image.Image:
+    return Image.linear_gradient("L").resize((1, 256))
 
 
 @lru_cache(maxsize=64)
