@@ -124,8 +124,9 @@ def test_a_pasted_key_appears_in_no_message_the_kernel_sends(kernel: Kernel) -> 
     answer = kernel.comm_update(comm_id, {"value": KEY})
     after = kernel.run("key_input\nprint(repr(key_input), key_input.status.value)")
     state = kernel.run(
+        "import json\n"
         "from ipywidgets import Widget\n"
-        "print(_json.dumps(Widget.get_manager_state()))\n"
+        "print(json.dumps(Widget.get_manager_state()))\n"
         "print(key_input.get_state(), key_input.field.get_state())"
     )
 
@@ -150,3 +151,27 @@ def test_the_same_front_end_message_to_a_stock_password_does_leak(kernel: Kernel
     answer = kernel.comm_update(comm_id, {"value": STOCK_KEY})
 
     assert "comm_msg:echo_update" in _leaks(answer, STOCK_KEY)
+
+
+def test_the_studio_used_with_a_pasted_key_sends_no_part_of_it(kernel: Kernel) -> None:
+    studio_key = "sk-studio-Qw7Er5Ty3Ui1Op9As2Df"
+    created = kernel.run(
+        "from flux_widgets import PromptStudio\nstudio = PromptStudio()\ndisplay(studio)\n"
+    )
+    comm_id = kernel.value_of("studio.key_input.field.model_id")
+
+    answer = kernel.comm_update(comm_id, {"value": studio_key})
+    used = kernel.run(
+        "studio.prompt = 'a paper boat'\n"
+        "images = await studio.generate()\n"
+        "print(len(images), repr(studio), studio.message.value)\n"
+        "studio"
+    )
+    state = kernel.run(
+        "import json, ipywidgets\nprint(json.dumps(ipywidgets.Widget.get_manager_state()))"
+    )
+
+    # The key reached the studio's client (a generation ran with it), and no message.
+    assert kernel.value_of("studio._client_from_key and studio._client.has_api_key") is True
+    assert kernel.value_of("len(images)") == 1
+    assert _leaks(created + answer + used + state, studio_key) == []
