@@ -7,11 +7,14 @@ import io
 import json
 import logging
 import struct
+import tempfile
 from pathlib import Path
 
 import piexif
 import piexif.helper
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from flux_widgets import History, RecipeNotEmbeddedError
@@ -198,3 +201,20 @@ def test_history_records_say_the_recipe_is_in_the_file(tmp_path: Path) -> None:
 
 def test_segment_limit_is_the_jpeg_one() -> None:
     assert MAX_JPEG_SEGMENT == 0xFFFF - 2
+
+
+_FORMAT_CACHE: dict[str, bytes] = {}
+
+
+@settings(max_examples=60, deadline=None)
+@given(prompt=st.text(min_size=1, max_size=300).filter(lambda text: text.strip()))
+def test_any_prompt_reads_back_exactly_through_automatic1111s_reader(prompt: str) -> None:
+    for fmt in ("png", "jpg", "webp"):
+        if fmt not in _FORMAT_CACHE:
+            _FORMAT_CACHE[fmt] = make_image(fmt, "x").data
+        params = FluxParams(prompt=prompt, output_format=fmt)  # type: ignore[arg-type]
+        image = GeneratedImage.from_bytes(_FORMAT_CACHE[fmt], params, seed=1)
+        with tempfile.TemporaryDirectory() as folder:
+            path = image.save(Path(folder) / "any")
+            assert a1111_read_info(path) == a1111_parameters(image), fmt
+            assert read_recipe(path) == image.recipe, fmt
