@@ -163,6 +163,17 @@ def test_when_only_the_json_copy_fits_it_is_kept(tmp_path: Path) -> None:
     assert b"fluxw:recipe" in data
 
 
+def test_when_only_the_a1111_copy_fits_it_is_kept_and_read(tmp_path: Path) -> None:
+    # 25,000 CJK characters: 50 KB as UTF-16 (fits), 75 KB as UTF-8 JSON (does not).
+    image = make_image("jpg", "紙の船" * 8_334)
+    path = image.save(tmp_path / "long")
+
+    meta = read_text_metadata(path.read_bytes())
+    assert meta.xmp is None
+    assert a1111_read_info(path) == a1111_parameters(image)
+    assert read_recipe(path) == image.recipe
+
+
 def test_a_recipe_no_jpeg_segment_can_hold_makes_save_raise(tmp_path: Path) -> None:
     image = make_image("jpg", "ü" * 40_000)  # 80 KB as UTF-16 and as UTF-8 JSON
 
