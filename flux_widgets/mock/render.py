@@ -116,7 +116,8 @@ def _scene(size: tuple[int, int], digest: bytes, variation: int) -> Image.Image:
     def tint(colour: tuple[int, int, int]) -> tuple[int, int, int]:
         if jitter is None:
             return colour
-        return tuple(max(0, min(255, c + jitter.randint(-6, 6))) for c in colour)  # type: ignore[return-value]
+        red, green, blue = (max(0, min(255, c + jitter.randint(-6, 6))) for c in colour)
+        return (red, green, blue)
 
     def colour(low: int, high: int) -> tuple[int, int, int]:
         return (rng.randint(low, high), rng.randint(low, high), rng.randint(low, high))
