@@ -34,6 +34,7 @@ from .errors import (
     PredictionFailedError,
     ProtocolError,
     RateLimitError,
+    RecipeNotEmbeddedError,
     ServerError,
 )
 from .history import History
@@ -77,6 +78,7 @@ __all__ = [
     "PromptStudio",
     "ProtocolError",
     "RateLimitError",
+    "RecipeNotEmbeddedError",
     "ServerError",
     "__version__",
     "code_snippet",

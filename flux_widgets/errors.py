@@ -21,6 +21,7 @@ FluxError
  +-- DownloadError               an output file could not be fetched (after retries)
  |    +-- OutputExpiredError     404/410: files are deleted about an hour after generation
  +-- ImageDecodeError            the bytes are not an image of the reported format, or too big
+ +-- RecipeNotEmbeddedError      the recipe cannot go into the image file (too large for a JPEG)
 ```
 
 No message, repr or attribute here ever holds the API key: messages are built from the server's
@@ -187,6 +188,12 @@ class OutputExpiredError(DownloadError):
 
 class ImageDecodeError(FluxError):
     """The downloaded bytes are not a usable image of the reported format."""
+
+
+class RecipeNotEmbeddedError(FluxError, ValueError):
+    """No copy of the recipe fits into the image file (a JPEG's metadata segments hold 64 KiB
+    each), or the file cannot carry metadata; the image itself is unharmed: save it as .png
+    or .webp, which have no such limit."""
 
 
 def redact(text: str, secret: str | None) -> str:

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .errors import RecipeNotEmbeddedError
 from .images import GeneratedImage
 from .params import FluxParams
 
@@ -63,13 +64,19 @@ class History:
         from .recipes import embed_recipe  # recipes imports Pillow's plugins: only when saving
 
         self.directory.mkdir(parents=True, exist_ok=True)
-        data = embed_recipe(image.data, image.format, image)
+        try:
+            data, embedded = embed_recipe(image.data, image.format, image), True
+        except RecipeNotEmbeddedError as error:
+            # A paid image is kept regardless; its record below holds the whole recipe.
+            logger.warning("history: %s; the recipe is kept in the entry's record", error)
+            data, embedded = image.data, False
         stem = self._free_stem(image)
         image_path = self.directory / f"{stem}.{image.format}"
         _atomic_write(image_path, data)
         # The image's name must be durable before a record can point at it.
         _fsync_directory(self.directory)
         record = _record(image, image_path.name, data)
+        record["recipe_in_file"] = embedded
         _atomic_write(
             self.directory / f"{stem}.json",
             json.dumps(record, ensure_ascii=False, indent=1).encode(),
