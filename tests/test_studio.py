@@ -510,7 +510,13 @@ async def test_static_output_has_a_contact_sheet_and_stable_text(studio: PromptS
     assert bundle["text/plain"] == "PromptStudio: 3 images (mock API)"
     assert repr(studio) == bundle["text/plain"]
     assert "application/vnd.jupyter.widget-view+json" in bundle
-    with Image.open(io.BytesIO(bundle["image/png"])) as sheet:
+    # Live, the picture is not in the studio's own output but in the one displayed under it.
+    assert "image/png" not in bundle
+    picture = studio._fallback_bundle()
+    assert picture["text/plain"] == "PromptStudio: 3 images (mock API)"
+    view = picture["application/vnd.jupyter.widget-view+json"]
+    assert view["model_id"] == studio._fallback_anchor.model_id
+    with Image.open(io.BytesIO(picture["image/png"])) as sheet:
         assert sheet.format == "PNG"
         assert sheet.size == (3 * 160, 160)
 

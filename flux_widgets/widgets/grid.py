@@ -14,7 +14,6 @@ import asyncio
 import dataclasses
 import html
 import io
-import random
 import time
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
@@ -25,7 +24,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import FluxError
 from ..images import GeneratedImage
-from ..params import FIELD_NAMES, FluxParams
+from ..params import FIELD_NAMES, FluxParams, random_seed
 from ._compat import StaticFallback, set_tooltip
 from ._html import error_html
 from ._sheet import fitted, paste_centered
@@ -145,8 +144,8 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         except asyncio.CancelledError:
             for cell in keys:
                 if cell not in self.images and cell not in self.errors:
-                    self._notes[cell].value = "<small>canceled</small>"
-            self.progress.value = self._progress_text(time.monotonic() - started, "canceled")
+                    self._notes[cell].value = "<small>cancelled</small>"
+            self.progress.value = self._progress_text(time.monotonic() - started, "cancelled")
             raise
         finally:
             self.generate_button.disabled, self.cancel_button.disabled = False, True
@@ -315,7 +314,7 @@ def _base_params(base: FluxParams | Mapping[str, Any] | None, axes: set[str]) ->
     if "prompt" not in axes and not data.get("prompt"):
         raise ValueError("prompt is required: put it in base, or make prompt an axis")
     if "seed" not in axes and data.get("seed") is None:
-        data["seed"] = random.randrange(2**31)  # one seed for all: a fair comparison
+        data["seed"] = random_seed()  # one seed for all: a fair comparison
     data["num_outputs"] = 1
     return data
 
