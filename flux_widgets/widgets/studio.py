@@ -77,7 +77,6 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         columns: int = 4,
         **kwargs: Any,
     ) -> None:
-        self._jobs: list[JobRow] = []
         self._job_clients: dict[int, FluxClient] = {}  # id(row) -> the client running it
         # Recipes of finished generations (and of the history's images), newest last: for the
         # warning before an exact, paid repeat. A dict keeps insertion order for trimming.
@@ -204,7 +203,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
     def jobs(self) -> list[JobRow]:
         """The rows of generations started here that are still listed (every running one and
         the job list's last finished ones), oldest first. Dropped rows are closed."""
-        return list(self._jobs)
+        return self.job_list.rows[::-1]
 
     def params(self) -> FluxParams:
         """The parameters as the controls show them (ValueError names a bad field)."""
@@ -258,7 +257,6 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         row = JobRow(flux_params)
         task = self._tasks.spawn(self._run(client, flux_params, row))
         row.attach(task)
-        self._jobs.append(row)
         self._job_clients[id(row)] = client
         self.job_list.add(row)
         row.observe(self._on_job_state, names=["state"])  # after the list's: it prunes first
@@ -284,7 +282,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
 
     def cancel_all(self) -> None:
         """Cancel every running generation (each is cancelled on the server too)."""
-        for row in self._jobs:
+        for row in self.jobs:
             row.cancel()
 
     async def wait(self) -> None:
@@ -444,11 +442,6 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         row = change["owner"]
         if row.finished:
             row.unobserve(self._on_job_state, names=["state"])
-        # Rows the job list dropped (and closed) leave the studio's list with their client.
-        listed = {id(r) for r in self.job_list.rows}
-        for gone in [r for r in self._jobs if id(r) not in listed]:
-            self._job_clients.pop(id(gone), None)
-        self._jobs = [r for r in self._jobs if id(r) in listed]
         self._explain_queue()
         self._refresh()
 
@@ -456,8 +449,13 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         """Tell each waiting row why it waits: the client's slots (and its place in line), or
         the provider. The studio knows only its own jobs: if fewer of them hold slots than the
         client has, other work on the same client (a grid, a second studio) holds the rest."""
+        jobs = self.jobs
+        # Rows the job list dropped (and closed) are forgotten with their client.
+        listed = {id(row) for row in jobs}
+        for key in [key for key in self._job_clients if key not in listed]:
+            del self._job_clients[key]
         by_client: dict[int, list[JobRow]] = {}
-        for row in self._jobs:  # oldest first: the client's semaphore serves them in order
+        for row in jobs:  # oldest first: the client's semaphore serves them in order
             client = self._job_clients.get(id(row))
             if client is not None and not row.finished:
                 by_client.setdefault(id(client), []).append(row)
@@ -517,7 +515,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             self.key_input,
             client is None or client.is_mock or not client.has_api_key or self._client_from_key,
         )
-        running = sum(1 for row in self._jobs if not row.finished)
+        running = sum(1 for row in self.job_list.rows if not row.finished)
         self.generate_button.description = (
             f"Generate ({running} running)" if running else "Generate"
         )
