@@ -33,7 +33,8 @@ def warning_html(text: str) -> str:
 STUDIO_CSS = """<style>
 .flux-studio, .flux-grid { max-width: 100%; box-sizing: border-box; }
 .flux-studio *, .flux-grid * { box-sizing: border-box; }
-.flux-studio .widget-hbox, .flux-studio .widget-vbox { max-width: 100%; min-width: 0; }
+.flux-studio .widget-hbox, .flux-studio .widget-vbox,
+.flux-grid .widget-hbox, .flux-grid .widget-vbox { max-width: 100%; min-width: 0; }
 .flux-studio .widget-textarea { width: 100%; }
 .flux-studio .flux-mock-banner {
   background: var(--jp-warn-color3, #fff3cd);
@@ -45,5 +46,6 @@ STUDIO_CSS = """<style>
 .flux-studio .flux-job-note { color: var(--jp-ui-font-color2, #777777); }
 .flux-studio .flux-seed-state { margin: 0 4px 0 8px; }
 .flux-studio .flux-seed-locked b { color: var(--jp-warn-color0, #8a5a00); }
-.flux-studio .widget-html-content { white-space: normal; overflow-wrap: anywhere; }
+.flux-studio .widget-html-content,
+.flux-grid .widget-html-content { white-space: normal; overflow-wrap: anywhere; }
 </style>"""

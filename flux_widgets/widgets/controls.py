@@ -34,6 +34,8 @@ from ._compat import set_tooltip
 RANDOM_SEED_MAX = RANDOM_SEED_RANGE[1]
 _DEFAULTS = FluxParams(prompt="-")
 _WIDE = {"description_width": "initial"}
+# Rows of controls wrap in a narrow cell instead of overflowing it (no horizontal scrollbar).
+_ROW = {"flex_flow": "row wrap", "align_items": "center", "max_width": "100%"}
 
 
 def aspect_ratio_options(megapixels: str = "1") -> list[tuple[str, str]]:
@@ -127,19 +129,24 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
                 widgets.VBox(
                     [
                         self.num_inference_steps,
-                        widgets.HBox([self.seed, self.randomize_seed, self.lock_seed]),
-                        widgets.HBox([self.output_format, self.output_quality]),
+                        widgets.HBox([self.seed, self.randomize_seed, self.lock_seed], layout=_ROW),
+                        widgets.HBox([self.output_format, self.output_quality], layout=_ROW),
                         self.megapixels,
-                        widgets.HBox([self.go_fast, self.go_fast_note]),
+                        widgets.HBox([self.go_fast, self.go_fast_note], layout=_ROW),
                         self.disable_safety_checker,
-                    ]
+                    ],
+                    layout={"overflow": "hidden", "max_width": "100%"},
                 )
             ],
             selected_index=None,
         )
         self.advanced.set_title(0, "Advanced")
         super().__init__(
-            [self.prompt, widgets.HBox([self.aspect_ratio, self.num_outputs]), self.advanced],
+            [
+                self.prompt,
+                widgets.HBox([self.aspect_ratio, self.num_outputs], layout=_ROW),
+                self.advanced,
+            ],
             **kwargs,
         )
         self.randomize_seed.on_click(lambda _: self.set("seed", random_seed()))
