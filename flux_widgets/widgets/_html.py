@@ -35,11 +35,11 @@ STUDIO_CSS = """<style>
 .flux-studio *, .flux-grid * { box-sizing: border-box; }
 .flux-studio .widget-hbox, .flux-studio .widget-vbox,
 .flux-grid .widget-hbox, .flux-grid .widget-vbox { max-width: 100%; min-width: 0; }
-.flux-studio .widget-textarea { width: 100%; }
 .flux-studio .flux-mock-banner {
-  background: var(--jp-warn-color3, #fff3cd);
+  background: var(--jp-layout-color2, #f3f3f3);
   color: var(--jp-ui-font-color0, #1a1a1a);
-  border: 1px solid var(--jp-warn-color1, #e0c36a);
+  border: 1px solid var(--jp-warn-color1, #e0a000);
+  border-left: 6px solid var(--jp-warn-color1, #e0a000);
   border-radius: 3px; padding: 4px 8px;
 }
 .flux-studio .flux-warning, .flux-grid .flux-warning { color: var(--jp-warn-color0, #8a5a00); }

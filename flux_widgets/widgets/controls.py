@@ -64,7 +64,8 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
             placeholder="Describe the image you want, e.g. a paper boat on calm water at sunrise",
             continuous_update=False,  # one sync when the user leaves the field, not per key
             rows=3,
-            layout=widgets.Layout(width="100%"),
+            # 100% plus the widget's 2 px margins would stick out of the cell.
+            layout=widgets.Layout(width="calc(100% - 4px)"),
         )
         self.prompt.add_class("flux-prompt")
         self.aspect_ratio = widgets.Dropdown(
