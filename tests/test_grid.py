@@ -163,7 +163,7 @@ async def test_a_closed_grid_leaves_no_live_widget_models(client: FluxClient) ->
 def test_grid_columns_shrink_to_fit_and_pictures_keep_their_aspect(client: FluxClient) -> None:
     grid = small_grid(client)
     columns = grid.grid.layout.grid_template_columns
-    assert columns == "fit-content(140px) repeat(3, minmax(0, 192px))"
+    assert columns == "fit-content(160px) repeat(3, minmax(0, 192px))"
     picture = next(iter(grid._pictures.values()))
     assert (picture.layout.width, picture.layout.max_width) == ("auto", "100%")
     assert picture.layout.height == "auto"

@@ -94,7 +94,7 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self._pictures = {
             cell: widgets.Image(
                 format=_THUMBNAIL_FORMAT,
-                layout={"width": "auto", "max_width": "100%", "height": "auto"},
+                layout={"width": "auto", "max_width": "100%", "height": "auto", "margin": "2px 0"},
             )
             for cell in self.cells
         }
@@ -105,7 +105,7 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
             self._grid_children(),
             layout=widgets.Layout(
                 grid_template_columns=(
-                    f"fit-content(140px) "
+                    f"fit-content(160px) "
                     f"repeat({len(self.column_values)}, minmax(0, {thumbnail_size}px))"
                 ),
                 grid_gap="6px",
@@ -286,7 +286,7 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
     def _grid_children(self) -> list[widgets.Widget]:
         corner = widgets.HTML(
             f"<small><b>{html.escape(self.row_field)}</b> ↓<br>"
-            f"<b>{html.escape(self.column_field)}</b> →</small>"
+            f"<b>{html.escape(self.column_field)}</b>&nbsp;→</small>"
         )
         children: list[widgets.Widget] = [corner]
         children += [_label(value) for value in self.column_values]
