@@ -85,6 +85,8 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         # Display ids of the static pictures shown under each display of the studio, updated
         # after generations so a saved notebook's fallback shows the images (see _ipython_display_).
         self._fallback_ids: list[str] = []
+        self._fallback_lock = asyncio.Lock()
+        self._fallback_shown: dict[str, Any] | None = None
         # Job failures are shown in their rows; the restore's in the message line.
         self._tasks = TaskSet(on_error=lambda error: None)
         self._background = TaskSet(lambda error: self._show_error(error, prefix="history"))
@@ -315,7 +317,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         except DownloadError as error:
             await self._keep(error.images)  # paid for: keep what did download
             row.finish(FAILED, error, len(error.images))
-            self._update_fallback()
+            await self._update_fallback()
             raise
         except Exception as error:
             row.finish(FAILED, error)
@@ -325,7 +327,8 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self._remember(params)
         row.finish(DONE, image_count=len(images))
         self._refresh()
-        self._update_fallback()
+        # Before returning: a notebook run by nbclient records the picture within this cell.
+        await self._update_fallback()
         return images
 
     async def _keep(self, images: Sequence[GeneratedImage]) -> None:
@@ -413,7 +416,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
     async def _show_restored(self, images: Sequence[GeneratedImage]) -> None:
         await self.gallery.load(images)
         self._refresh()
-        self._update_fallback()
+        await self._update_fallback()
 
     def _ask_clear(self, asking: bool) -> None:
         count = len(self.images)
@@ -597,14 +600,20 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             bundle.pop("image/png", None)
         return bundle
 
-    def _update_fallback(self) -> None:
+    async def _update_fallback(self) -> None:
+        """Redraw the contact sheet (in a worker thread: it decodes images) and update every
+        picture output shown so far; one redraw at a time, skipped when nothing changed."""
         if not self._fallback_ids:
             return
         from IPython.display import update_display
 
-        bundle = self._fallback_bundle()
-        for display_id in self._fallback_ids:
-            update_display(bundle, raw=True, display_id=display_id)  # type: ignore[no-untyped-call]
+        async with self._fallback_lock:
+            bundle = await asyncio.to_thread(self._fallback_bundle)
+            if bundle == self._fallback_shown:
+                return
+            self._fallback_shown = bundle
+            for display_id in self._fallback_ids:
+                update_display(bundle, raw=True, display_id=display_id)  # type: ignore[no-untyped-call]
 
     def __repr__(self) -> str:
         return self.summary()
