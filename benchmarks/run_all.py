@@ -20,6 +20,7 @@ SCRIPTS = {
     "studio": "benchmarks.bench_studio",  # rows 6-8
     "import": "benchmarks.bench_import",  # row 9
     "mock": "benchmarks.bench_mock",  # row 10
+    "notebook": "benchmarks.bench_notebook",  # row 11
 }
 
 

@@ -788,3 +788,19 @@ def test_a_notebook_executed_by_nbclient_saves_a_contact_sheet_of_the_new_images
     assert hashlib.sha256(png).hexdigest() == expected  # the studio's sheet of those 3 images
     with Image.open(io.BytesIO(png)) as sheet:
         assert sheet.size == (3 * 160, 160)
+
+
+async def test_a_studio_reopened_on_a_history_has_its_picture_before_the_thumbnails(
+    studio: PromptStudio, client: FluxClient, tmp_path: Path
+) -> None:
+    studio.prompt = "a lantern"
+    studio.num_outputs = 2
+    images = await studio.generate()
+
+    again = PromptStudio(client, history_dir=tmp_path / "history")
+    # Displayed at once, before the restore has made its thumbnails: the picture has them.
+    picture = again._fallback_bundle()
+    assert picture["text/plain"] == "PromptStudio: 2 images (mock API)"
+    assert picture["image/png"] == studio.contact_sheet()
+    await again.wait()
+    assert [image.seed for image in again.images] == [image.seed for image in images]

@@ -85,6 +85,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         # Display ids of the static pictures shown under each display of the studio, updated
         # after generations so a saved notebook's fallback shows the images (see _ipython_display_).
         self._fallback_ids: list[str] = []
+        self._restoring: list[GeneratedImage] = []
         self._fallback_lock = asyncio.Lock()
         self._fallback_shown: dict[str, Any] | None = None
         # Job failures are shown in their rows; the restore's in the message line.
@@ -411,10 +412,13 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         except RuntimeError:  # plain Python: no loop to hand the thumbnails to
             self.gallery.load_now(images)
         else:
+            # Until the gallery has them, the static picture and summary use them from here.
+            self._restoring = list(images)
             self._background.spawn(self._show_restored(images))
 
     async def _show_restored(self, images: Sequence[GeneratedImage]) -> None:
         await self.gallery.load(images)
+        self._restoring = []
         self._refresh()
         await self._update_fallback()
 
@@ -541,7 +545,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
 
     def summary(self) -> str:
         """One deterministic line: how many images, and which API made them."""
-        count = len(self.images)
+        count = len(self._shown_images())
         client = self._client
         source = (
             "no client" if client is None else "mock API" if client.is_mock else client.provider
@@ -550,7 +554,11 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
 
     def contact_sheet(self) -> bytes | None:
         """A PNG of the most recent images' thumbnails (None when there are none)."""
-        return self._sheet.of(self.images)
+        return self._sheet.of(self._shown_images())
+
+    def _shown_images(self) -> list[GeneratedImage]:
+        # The history's images count from the start, while their thumbnails are still made.
+        return self.images or self._restoring
 
     def _static_bundle(self) -> dict[str, Any]:
         bundle: dict[str, Any] = {"text/plain": self.summary()}
