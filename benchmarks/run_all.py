@@ -21,6 +21,7 @@ SCRIPTS = {
     "import": "benchmarks.bench_import",  # row 9
     "mock": "benchmarks.bench_mock",  # row 10
     "render": "benchmarks.bench_render",  # row 11
+    "notebook": "benchmarks.bench_notebook",  # row 12
 }
 
 

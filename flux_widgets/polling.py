@@ -21,6 +21,9 @@ from dataclasses import dataclass
 # 2,700/min at worst) and any minute (2,110), across a whole batch.
 DEFAULT_MAX_QUERIES_PER_SECOND = 35.0
 DEFAULT_QUERY_BURST = 10
+# A polled generation that ends on time costs one query (PollSchedule); count two, for the ones
+# that run a little late.
+QUERIES_PER_GENERATION = 2.0
 
 
 @dataclass
@@ -49,6 +52,22 @@ class DurationEstimate:
         else:
             self.seconds += self.weight * (duration - self.seconds)
         self.observations += 1
+
+
+def useful_concurrency(
+    generation_seconds: float = DurationEstimate.seconds,
+    rate: float = DEFAULT_MAX_QUERIES_PER_SECOND,
+    queries_per_generation: float = QUERIES_PER_GENERATION,
+) -> int:
+    """How many polled generations the query-rate cap can keep going at once.
+
+    Each lasts ``generation_seconds`` and needs ``queries_per_generation`` queries, so the cap
+    of ``rate`` queries a second finishes at most ``rate / queries_per_generation`` a second:
+    more concurrency than ``rate * generation_seconds / queries_per_generation`` only waits.
+    """
+    if generation_seconds <= 0 or rate <= 0 or queries_per_generation <= 0:
+        raise ValueError("generation_seconds, rate and queries_per_generation must be positive")
+    return max(1, int(rate * generation_seconds / queries_per_generation))
 
 
 class PollSchedule:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ..params import FIELD_NAMES, FluxParams
+from ..params import FIELD_NAMES, FluxParams, random_seed
 from .faults import Outcome
 from .render import RenderSpec
 
@@ -72,7 +72,7 @@ class MockPrediction:
     ) -> MockPrediction:
         """A new prediction for a validated ``input``; picks a seed when none was given."""
         params = FluxParams(**{k: input[k] for k in FIELD_NAMES if k in input})
-        seed = params.seed if params.seed is not None else secrets.randbelow(2**32)
+        seed = params.seed if params.seed is not None else random_seed()
         return cls(
             id=new_prediction_id(),
             input=input,
