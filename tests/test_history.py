@@ -101,7 +101,11 @@ def test_add_leaves_no_temp_files(tmp_path: Path) -> None:
     history = History(tmp_path)
     for n in range(3):
         history.add(make_image(n))
-    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json"] * 3 + [".webp"] * 3
+    files = [p for p in tmp_path.iterdir() if p.is_file()]
+    assert sorted(p.suffix for p in files) == [".json"] * 3 + [".webp"] * 3
+    # Beside them only the index's folder, holding the index alone (no journal left over).
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == [".flux-index"]
+    assert [p.name for p in (tmp_path / ".flux-index").iterdir()] == ["index.sqlite3"]
 
 
 def test_a_second_history_on_the_same_folder_sees_the_entries(tmp_path: Path) -> None:
@@ -119,7 +123,9 @@ def test_clear_removes_entries_and_leftovers_but_not_other_files(tmp_path: Path)
 
     history.clear()
     assert len(history) == 0 and history.load() == []
-    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+    # The entry went to the trash (undo brings it back); the leftover is gone; notes stay.
+    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == ["notes.txt"]
+    assert history.trash_count() == 1
 
 
 def test_directory_comes_from_the_environment_then_the_user_data_folder(
