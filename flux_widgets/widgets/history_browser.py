@@ -297,7 +297,7 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         if self.favourites.value and not favourite:
             await self.reload()  # it leaves the starred-only view
 
-    async def open(self, record: HistoryRecord) -> GeneratedImage:
+    async def open_record(self, record: HistoryRecord) -> GeneratedImage:
         """Read the entry's image and open it (``on_open``, else the preview here)."""
         image = await asyncio.to_thread(self.history.open, record)
         if self._on_open is not None:
@@ -312,7 +312,7 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
             show(self.preview_box, True)
         return image
 
-    async def reuse(self, record: HistoryRecord) -> GeneratedImage:
+    async def reuse_record(self, record: HistoryRecord) -> GeneratedImage:
         """Read the entry's image and hand it to ``on_reuse`` (the studio's controls)."""
         image = await asyncio.to_thread(self.history.open, record)
         if self._on_reuse is not None:
@@ -353,8 +353,8 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
 
         card.select.observe(on_select, names="value")
         card.star.observe(on_star, names="value")
-        card.open_button.on_click(act(self.open))
-        card.reuse_button.on_click(act(self.reuse))
+        card.open_button.on_click(act(self.open_record))
+        card.reuse_button.on_click(act(self.reuse_record))
         card.delete_button.on_click(act(lambda record: self._delete([record.stem])))
 
     async def _delete(self, stems: list[str]) -> int:
