@@ -186,6 +186,7 @@ class HistoryIndex:
         self._connection: sqlite3.Connection | None = None
         self._changing = False
         self.rebuilds = 0  # how many times the index was (re)built here: tests and benchmarks
+        self.scans = 0  # how many times the folder was scanned for changes (rebuilds included)
 
     # -- queries ----------------------------------------------------------------------------
 
@@ -368,6 +369,7 @@ class HistoryIndex:
 
     def _sync(self, db: sqlite3.Connection) -> None:
         """Make the index list exactly the complete entries in the folder."""
+        self.scans += 1
         records: set[str] = set()
         images: set[str] = set()
         try:
