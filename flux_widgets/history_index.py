@@ -33,7 +33,7 @@ logger = logging.getLogger("flux_widgets")
 
 INDEX_FOLDER = ".flux-index"
 INDEX_NAME = "index.sqlite3"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "3"
 RECORD_VERSION = 1
 # What every entry's file name starts with (a fixed-width UTC timestamp: name order is time order).
 ENTRY_NAME = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-.+\.(json|webp|jpg|png)$")
@@ -56,8 +56,10 @@ CREATE TABLE entries(
     favourite INTEGER NOT NULL DEFAULT 0,
     params TEXT NOT NULL
 );
-CREATE INDEX entries_favourite ON entries(favourite, stem);
-CREATE INDEX entries_aspect_ratio ON entries(aspect_ratio, stem);
+-- Narrow: skipping 100,000 entries to the oldest page reads this, not the wide rows.
+CREATE INDEX entries_order ON entries(id);
+CREATE INDEX entries_favourite ON entries(favourite);
+CREATE INDEX entries_aspect_ratio ON entries(aspect_ratio);
 CREATE TABLE thumbnails(
     stem TEXT NOT NULL,
     size INTEGER NOT NULL,
@@ -65,10 +67,18 @@ CREATE TABLE thumbnails(
     PRIMARY KEY(stem, size)
 ) WITHOUT ROWID;
 """
-_FTS_SCHEMA = "CREATE VIRTUAL TABLE prompts USING fts5(prompt)"
+# Word prefixes of 2-3 letters indexed too: "boa" is a prefix query over few terms.
+_FTS_SCHEMA = "CREATE VIRTUAL TABLE prompts USING fts5(prompt, prefix='2 3')"
+# Without FTS5: LIKE scans this narrow index (every filter column, rowid included), not rows.
+_LIKE_SCHEMA = "CREATE INDEX entries_prompt ON entries(prompt, favourite, aspect_ratio)"
 _COLUMNS = (
     "stem, file, format, width, height, prompt, aspect_ratio, seed, created, favourite, params"
 )
+_SELECT = ", ".join(f"entries.{name}" for name in _COLUMNS.split(", "))
+# Row ids are creation times in µs x 1000 (+ a free slot for entries made in the same µs), so
+# "newest first" is rowid order: the table's own order, and FTS5's, with no sort.
+_ID_SLOTS = 1000
+_FTS_JOIN = "prompts JOIN entries ON entries.id = prompts.rowid"
 
 
 def fts5_available() -> bool:
@@ -117,10 +127,17 @@ class HistoryFilter:
     until: date | None = None
 
 
-def _day_start_stem(day: date) -> str:
-    """The smallest entry stem made at or after local midnight of ``day``."""
-    local = datetime.combine(day, time()).astimezone()
-    return f"{local.astimezone(timezone.utc):%Y%m%dT%H%M%S.%fZ}"
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _time_id(moment: datetime) -> int:
+    """The smallest row id of an entry created at ``moment`` (aware)."""
+    return (moment - _EPOCH) // timedelta(microseconds=1) * _ID_SLOTS
+
+
+def _day_start_id(day: date) -> int:
+    """The smallest row id of an entry made at or after local midnight of ``day``."""
+    return _time_id(datetime.combine(day, time()).astimezone())
 
 
 def row_from_record(stem: str, record: Any) -> tuple[Any, ...]:
@@ -185,29 +202,64 @@ class HistoryIndex:
         self._lock = threading.RLock()
         self._connection: sqlite3.Connection | None = None
         self._changing = False
+        self._counts: dict[HistoryFilter, tuple[str | None, int]] = {}
         self.rebuilds = 0  # how many times the index was (re)built here: tests and benchmarks
         self.scans = 0  # how many times the folder was scanned for changes (rebuilds included)
 
     # -- queries ----------------------------------------------------------------------------
 
     def count(self, where: HistoryFilter | None = None) -> int:
-        sql, args = self._where(where or HistoryFilter())
-        return int(self._read(lambda db: db.execute(f"SELECT count(*) FROM entries{sql}", args))[0])
+        """How many entries match; cached until the folder changes (paging asks every time)."""
+        where = where or HistoryFilter()
+        source, clauses, args = self._where(where)
+        if source == "fts" and len(clauses) == 1:
+            query = "SELECT count(*) FROM prompts WHERE prompts MATCH ?"
+        elif source == "fts":
+            query = f"SELECT count(*) FROM {_FTS_JOIN}{_and(clauses)}"
+        else:
+            query = f"SELECT count(*) FROM entries{_and(clauses)}"
+
+        def run(db: sqlite3.Connection) -> int:
+            version = self._meta(db, "folder_mtime")
+            cached = self._counts.get(where)
+            if cached is not None and cached[0] == version:
+                return cached[1]
+            count = int(db.execute(query, args).fetchone()[0])
+            self._counts[where] = (version, count)
+            return count
+
+        return self._guarded(run)
 
     def page(self, where: HistoryFilter | None, offset: int, limit: int) -> list[HistoryRecord]:
-        sql, args = self._where(where or HistoryFilter())
-        query = f"SELECT {_COLUMNS} FROM entries{sql} ORDER BY stem DESC LIMIT ? OFFSET ?"
-        rows = self._read_all(lambda db: db.execute(query, [*args, limit, max(0, offset)]))
+        """Up to ``limit`` records matching ``where``, newest first, after ``offset``."""
+        source, clauses, args = self._where(where or HistoryFilter())
+        bounds = [limit, max(0, offset)]
+        # The ids of the page first, from a narrow index (or FTS5's rowid order), then only
+        # the page's rows: an offset of 100,000 skips index entries, not rows.
+        if source == "fts" and len(clauses) == 1:
+            ids = "SELECT rowid FROM prompts WHERE prompts MATCH ? ORDER BY rowid DESC"
+        elif source == "fts":
+            where_sql = _and(clauses)
+            ids = f"SELECT prompts.rowid FROM {_FTS_JOIN}{where_sql} ORDER BY prompts.rowid DESC"
+        elif source == "like":
+            where_sql = _and(clauses)
+            ids = f"SELECT id FROM entries INDEXED BY entries_prompt{where_sql} ORDER BY id DESC"
+        else:
+            ids = f"SELECT id FROM entries{_and(clauses)} ORDER BY id DESC"
+        query = (
+            f"SELECT {_SELECT} FROM entries WHERE id IN ({ids} LIMIT ? OFFSET ?) ORDER BY id DESC"
+        )
+        rows = self._read_all(lambda db: db.execute(query, [*args, *bounds]))
         return [_record_of(row) for row in rows]
 
     def get(self, stem: str) -> HistoryRecord | None:
-        query = f"SELECT {_COLUMNS} FROM entries WHERE stem = ?"
+        query = f"SELECT {_SELECT} FROM entries WHERE stem = ?"
         rows = self._read_all(lambda db: db.execute(query, (stem,)))
         return _record_of(rows[0]) if rows else None
 
     def stems(self) -> list[str]:
         """Every indexed stem, oldest first."""
-        rows = self._read_all(lambda db: db.execute("SELECT stem FROM entries ORDER BY stem"))
+        rows = self._read_all(lambda db: db.execute("SELECT stem FROM entries ORDER BY id"))
         return [row[0] for row in rows]
 
     def files(self, stems: Iterable[str]) -> dict[str, str]:
@@ -304,7 +356,7 @@ class HistoryIndex:
                     self._ensure_fresh(db)
                     return work(db)
                 except sqlite3.DatabaseError as error:
-                    if _is_busy(error) or attempt == 2:
+                    if not _is_damage(error) or attempt == 2:
                         raise
                     logger.warning("history index %s is damaged (%s); rebuilding", self.path, error)
                     self._reset()
@@ -353,7 +405,7 @@ class HistoryIndex:
         temp.unlink(missing_ok=True)
         db = self._connect(temp)
         try:
-            db.executescript(_SCHEMA + (_FTS_SCHEMA if self.use_fts else ""))
+            db.executescript(_SCHEMA + (_FTS_SCHEMA if self.use_fts else _LIKE_SCHEMA))
             with db:
                 mtime = self._folder_mtime()
                 self._set_meta(db, "schema", SCHEMA_VERSION)
@@ -401,17 +453,26 @@ class HistoryIndex:
                 continue
             rows.append(row)
         self._insert(db, rows)
+        if self.use_fts and len(rows) > 1000:
+            # Many single inserts leave many FTS segments: merge them (faster searches).
+            db.execute("INSERT INTO prompts(prompts) VALUES ('optimize')")
 
     def _insert(self, db: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> None:
         marks = ",".join("?" * 11)
         for row in rows:
-            # IGNORE: an entry another process indexed meanwhile is the same entry.
-            cursor = db.execute(f"INSERT OR IGNORE INTO entries({_COLUMNS}) VALUES ({marks})", row)
-            if self.use_fts and cursor.rowcount == 1:
-                db.execute(
-                    "INSERT INTO prompts(rowid, prompt) VALUES (?, ?)",
-                    (cursor.lastrowid, row[5]),
+            if db.execute("SELECT 1 FROM entries WHERE stem = ?", (row[0],)).fetchone():
+                continue  # another process indexed it meanwhile: the same entry
+            first = _time_id(datetime.fromisoformat(row[8]))
+            taken = {
+                found
+                for (found,) in db.execute(
+                    "SELECT id FROM entries WHERE id >= ? AND id < ?", (first, first + _ID_SLOTS)
                 )
+            }
+            entry_id = next(i for i in range(first, first + _ID_SLOTS + 1) if i not in taken)
+            db.execute(f"INSERT INTO entries(id, {_COLUMNS}) VALUES (?, {marks})", (entry_id, *row))
+            if self.use_fts:
+                db.execute("INSERT INTO prompts(rowid, prompt) VALUES (?, ?)", (entry_id, row[5]))
 
     def _remove(self, db: sqlite3.Connection, stems: Iterable[str]) -> None:
         for stem in stems:
@@ -423,32 +484,40 @@ class HistoryIndex:
             if self.use_fts:
                 db.execute("DELETE FROM prompts WHERE rowid = ?", found)
 
-    def _where(self, where: HistoryFilter) -> tuple[str, list[Any]]:
+    def _where(self, where: HistoryFilter) -> tuple[str, list[str], list[Any]]:
+        """Which table drives the query ("fts", "like" or "entries"), its WHERE clauses and
+        their arguments (users' words are always arguments, never SQL or FTS syntax)."""
         clauses: list[str] = []
         args: list[Any] = []
+        source = "entries"
         words = _WORD.findall(where.text)
         if words and self.use_fts:
-            # Each word quoted (no FTS syntax from users), as a prefix; all must match.
-            match = " ".join('"' + word.replace('"', '""') + '"*' for word in words)
-            clauses.append("id IN (SELECT rowid FROM prompts WHERE prompts MATCH ?)")
-            args.append(match)
-        else:
+            # Each word quoted, as a prefix; all must match. The MATCH clause comes first.
+            source = "fts"
+            clauses.append("prompts MATCH ?")
+            args.append(" ".join('"' + word.replace('"', '""') + '"*' for word in words))
+        elif words:
+            source = "like"
             for word in words:
                 escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
                 clauses.append("prompt LIKE ? ESCAPE '\\'")
                 args.append(f"%{escaped}%")
+        # With FTS5, the MATCH drives the query in rowid order: "+" keeps SQLite from using
+        # another index first (boat + 16:9 took seconds that way), and dates bound the rowid.
+        plus = "+" if source == "fts" else ""
+        row = "prompts.rowid" if source == "fts" else "id"
         if where.favourite:
-            clauses.append("favourite = 1")
+            clauses.append(f"{plus}favourite = 1")
         if where.aspect_ratio:
-            clauses.append("aspect_ratio = ?")
+            clauses.append(f"{plus}aspect_ratio = ?")
             args.append(where.aspect_ratio)
         if where.since is not None:
-            clauses.append("stem >= ?")
-            args.append(_day_start_stem(where.since))
+            clauses.append(f"{row} >= ?")
+            args.append(_day_start_id(where.since))
         if where.until is not None:
-            clauses.append("stem < ?")
-            args.append(_day_start_stem(where.until + timedelta(days=1)))
-        return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
+            clauses.append(f"{row} < ?")
+            args.append(_day_start_id(where.until + timedelta(days=1)))
+        return source, clauses, args
 
     def _search_mode(self) -> str:
         return "fts5" if self.use_fts else "like"
@@ -478,8 +547,14 @@ class HistoryIndex:
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 
 
-def _is_busy(error: sqlite3.DatabaseError) -> bool:
-    # Locked or busy is another process at work, not damage: never rebuild over it.
+def _and(clauses: list[str]) -> str:
+    return " WHERE " + " AND ".join(clauses) if clauses else ""
+
+
+def _is_damage(error: sqlite3.DatabaseError) -> bool:
+    """A file that is not (or no longer) an index of ours, as opposed to a lock held by another
+    process or a mistake in a query, over which the index must never be rebuilt."""
+    if not isinstance(error, sqlite3.OperationalError):
+        return True  # "file is not a database", "database disk image is malformed"
     message = str(error).lower()
-    busy = "locked" in message or "busy" in message
-    return isinstance(error, sqlite3.OperationalError) and busy
+    return any(sign in message for sign in ("no such table", "no such column", "malformed"))
