@@ -108,6 +108,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.history_browser: HistoryBrowser | None = None
         self._history_count = 0  # entries in the history folder, as last counted
         self._last_clear: str | None = None  # the trash batch "undo" brings back
+        self._indexing = False  # a folder from before the index is being indexed
         super().__init__(
             [
                 self.banner,
@@ -244,6 +245,8 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         await self._background.wait()
         await self._tasks.wait()
         await self.gallery.wait()
+        if self.history_browser is not None:
+            await self.history_browser.wait()
 
     def clear_history(self) -> str | None:
         """Move every image in the history folder to its trash (``undo_clear`` brings them
@@ -364,6 +367,8 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
                 return
             self.gallery.load_now(images)
         else:
+            # A folder from before the index: its records are read once (~0.1 ms each).
+            self._indexing = not history.index.path.exists() and history.directory.is_dir()
             self._background.spawn(self._show_restored())
 
     async def _show_restored(self) -> None:
@@ -377,6 +382,8 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         except Exception as error:  # a damaged folder must not stop the studio from opening
             self._show_error(error, prefix="could not read the history")
             return
+        finally:
+            self._indexing = False
         # Images made while the history was read are in the gallery already: keep them last.
         made_here = self.gallery.images
         keys = {_identity(image) for image in made_here}
@@ -466,9 +473,11 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         show(self.cancel_all_button, running > 0)
         if self.history is not None:
             count = self._history_count
+            where = f"<code>{html.escape(_home_short(self.history.directory))}</code>"
             self.history_label.value = (
-                f"<small>{count:,} image{_s(count)} in the history, "
-                f"<code>{html.escape(_home_short(self.history.directory))}</code></small>"
+                f"<small>indexing the history in {where} (once per folder)…</small>"
+                if self._indexing
+                else f"<small>{count:,} image{_s(count)} in the history, {where}</small>"
             )
             self.history_section.set_title(0, f"History ({count:,} image{_s(count)})")
         show(
