@@ -185,6 +185,7 @@ async def measure(folder: Path, approach: str, search: str | None = None) -> dic
             warm.append(time.perf_counter() - began)
         result.update(page_cold=cold, page_warm=warm, page_count=pages)
         result["thumbs_on_page"] = sum(1 for card in browser.cards if card.thumbnail.value)
+        result["records_on_page"] = len(browser.records)
     else:
         words = [word.split() for word in SEARCH_WORDS]
         for terms in words:  # the old way: a scan of the loaded images' prompts
