@@ -37,13 +37,13 @@ from .errors import (
     RecipeNotEmbeddedError,
     ServerError,
 )
-from .history import History
+from .history import History, HistoryFilter, HistoryRecord
 from .images import GeneratedImage
 from .params import ASPECT_RATIOS, MEGAPIXELS, OUTPUT_FORMATS, FluxParams, pixel_size
 from .recipes import code_snippet, read_recipe
 
 if TYPE_CHECKING:
-    from .widgets import PromptStudio
+    from .widgets import HistoryBrowser, PromptStudio
     from .widgets.grid import PromptGrid
 
 __version__ = "0.1.0"
@@ -65,6 +65,9 @@ __all__ = [
     "FluxTimeoutError",
     "GeneratedImage",
     "History",
+    "HistoryBrowser",
+    "HistoryFilter",
+    "HistoryRecord",
     "ImageDecodeError",
     "InsufficientCreditError",
     "InvalidRequestError",
@@ -87,7 +90,11 @@ __all__ = [
     "read_recipe",
 ]
 
-_LAZY = {"PromptStudio": "flux_widgets.widgets", "PromptGrid": "flux_widgets.widgets.grid"}
+_LAZY = {
+    "HistoryBrowser": "flux_widgets.widgets",
+    "PromptStudio": "flux_widgets.widgets",
+    "PromptGrid": "flux_widgets.widgets.grid",
+}
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -467,6 +467,7 @@ async def test_clear_history_asks_first_then_deletes(studio: PromptStudio) -> No
 
     studio.clear_history_button.click()
     studio.confirm_clear_button.click()
+    await studio.wait()  # the files move to the trash in a worker thread
     assert len(studio.history) == 0
     assert studio.images == [] and studio.gallery.tiles == []
 

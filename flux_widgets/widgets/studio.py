@@ -12,6 +12,7 @@ import asyncio
 import html
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
@@ -28,6 +29,7 @@ from ._sheet import ContactSheet
 from ._tasks import TaskSet
 from .controls import ParameterControls
 from .gallery import Gallery
+from .history_browser import HistoryBrowser
 from .jobs import CANCELLED, DONE, FAILED, QUEUED, STARTING, JobList, JobRow
 from .key_input import KeyInput
 
@@ -121,9 +123,16 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.clear_history_button = widgets.Button(description="Clear history", icon="trash")
         self.confirm_clear_button = widgets.Button(description="delete", button_style="danger")
         self.keep_history_button = widgets.Button(description="keep")
+        self.undo_clear_button = widgets.Button(description="undo", icon="undo")
         self.history_label = widgets.HTML()
         # Rows wrap rather than overflow: no horizontal scrollbar in a narrow cell.
         wrap = {"flex_flow": "row wrap", "align_items": "center"}
+        # The whole history, browsed a page at a time: built when first opened.
+        self.history_section = widgets.Accordion(children=[widgets.VBox()], selected_index=None)
+        self.history_browser: HistoryBrowser | None = None
+        self._history_count = 0  # entries in the history folder, as last counted
+        self._last_clear: str | None = None  # the trash batch "undo" brings back
+        self._indexing = False  # a folder from before the index is being indexed
         super().__init__(
             [
                 self.style_sheet,
@@ -144,11 +153,13 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
                 self.capacity_note,
                 self.job_list,
                 self.gallery,
+                self.history_section,
                 widgets.HBox(
                     [
                         self.clear_history_button,
                         self.confirm_clear_button,
                         self.keep_history_button,
+                        self.undo_clear_button,
                         self.history_label,
                     ],
                     layout=wrap,
@@ -167,8 +178,13 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.clear_history_button.on_click(lambda _: self._ask_clear(True))
         self.keep_history_button.on_click(lambda _: self._ask_clear(False))
         self.confirm_clear_button.on_click(lambda _: self._confirm_clear())
-        self._ask_clear(False)
+        self.undo_clear_button.on_click(lambda _: self._background.spawn(self.undo_clear()))
+        self.history_section.observe(self._open_history_section, names="selected_index")
+        show(self.undo_clear_button, False)
         self.history = History(history_dir) if history else None
+        self._ask_clear(False)
+        self.history_section.set_title(0, "History")
+        show(self.history_section, self.history is not None)
         self._restore()
         self._refresh()
 
@@ -199,7 +215,8 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
 
     @property
     def images(self) -> list[GeneratedImage]:
-        """Every image shown: the history's first (oldest first), then this session's."""
+        """The gallery's images, oldest first: the history's newest page when the studio
+        opened, then this session's. The whole history: ``history`` or the History section."""
         return self.gallery.images
 
     @property
@@ -293,13 +310,28 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         await self._background.wait()
         await self._tasks.wait()
         await self.gallery.wait()
+        if self.history_browser is not None:
+            await self.history_browser.wait()
 
-    def clear_history(self) -> None:
-        """Delete every image in the history folder and empty the gallery."""
-        if self.history is not None:
-            self.history.clear()
-        self.gallery.clear()
-        self._refresh()
+    def clear_history(self) -> str | None:
+        """Move every image in the history folder to its trash (``undo_clear`` brings them
+        back) and empty the gallery; returns the trash batch. Blocks: the button runs it in a
+        worker thread."""
+        batch = self.history.clear() if self.history is not None else None
+        self._cleared(batch)
+        return batch
+
+    async def undo_clear(self) -> int:
+        """Bring back what the last "Clear history" moved to the trash; returns how many."""
+        history, batch = self.history, self._last_clear
+        if history is None or batch is None:
+            return 0
+        self._last_clear = None
+        show(self.undo_clear_button, False)
+        count = await asyncio.to_thread(history.undo, batch)
+        self.message.value = f"{count:,} image{_s(count)} back in the history"
+        await self._show_restored()
+        return count
 
     # -- the generation -------------------------------------------------------------------
 
@@ -338,11 +370,19 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             return
         history = self.history
         if history is not None:
+
+            def add_all() -> int:  # one thread call per batch
+                for image in images:
+                    history.add(image)
+                return len(history)
+
             try:
                 async with self._history_lock:
-                    await asyncio.to_thread(lambda: [history.add(image) for image in images])
+                    self._history_count = await asyncio.to_thread(add_all)
             except OSError as error:
                 self._show_error(error, prefix="not saved to the history")
+            if self.history_browser is not None:
+                self._background.spawn(self.history_browser.reload())
         await self.gallery.add(images)
 
     def _on_generate(self, _button: Any) -> None:
@@ -396,45 +436,105 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
     # -- history --------------------------------------------------------------------------
 
     def _restore(self) -> None:
-        if self.history is None:
+        """Show the history's newest page; only that page's images are read (the index lists
+        them), in a worker thread when a loop runs, so the studio opens at once."""
+        history = self.history
+        if history is None:
             return
         try:
-            images = list(self.history.load())
+            asyncio.get_running_loop()
+        except RuntimeError:  # plain Python: no loop to hand the work to
+            try:
+                images, self._history_count = history.recent(self.gallery.page_size), len(history)
+            except Exception as error:  # a damaged folder must not stop the studio from opening
+                self._show_error(error, prefix="could not read the history")
+                return
+            for image in images:
+                self._remember(image.params)
+            self.gallery.load_now(images)
+        else:
+            # A folder from before the index: its records are read once (~0.1 ms each).
+            self._indexing = not history.index.path.exists() and history.directory.is_dir()
+            self._background.spawn(self._show_restored())
+
+    async def _show_restored(self) -> None:
+        history = self.history
+        if history is None:
+            return
+        try:
+            images, self._history_count = await asyncio.to_thread(
+                lambda: (history.recent(self.gallery.page_size), len(history))
+            )
         except Exception as error:  # a damaged folder must not stop the studio from opening
             self._show_error(error, prefix="could not read the history")
             return
-        if not images:
-            return
+        finally:
+            self._indexing = False
         for image in images:
             self._remember(image.params)
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:  # plain Python: no loop to hand the thumbnails to
-            self.gallery.load_now(images)
-        else:
-            # Until the gallery has them, the static picture and summary use them from here.
-            self._restoring = list(images)
-            self._background.spawn(self._show_restored(images))
-
-    async def _show_restored(self, images: Sequence[GeneratedImage]) -> None:
-        await self.gallery.load(images)
+        # Images made while the history was read are in the gallery already: keep them last.
+        made_here = self.gallery.images
+        keys = {_identity(image) for image in made_here}
+        restored = [image for image in images if _identity(image) not in keys] + made_here
+        # Until the gallery has them, the static picture and summary use them from here.
+        self._restoring = restored
+        await self.gallery.load(restored)
         self._restoring = []
         self._refresh()
         await self._update_fallback()
 
+    def _open_history_section(self, change: dict[str, Any]) -> None:
+        if change["new"] is None or self.history_browser is not None or self.history is None:
+            return
+        self.history_browser = HistoryBrowser(
+            self.history, on_open=self.gallery.open_image, on_reuse=self.reuse
+        )
+        self.history_section.children = [self.history_browser]
+        self._background.spawn(self.history_browser.reload())
+
     def _ask_clear(self, asking: bool) -> None:
-        count = len(self.images)
-        self.confirm_clear_button.description = f"delete {count} image{'s' if count != 1 else ''}"
+        count = self._history_count if self.history is not None else len(self.images)
+        self.confirm_clear_button.description = f"delete {count:,} image{_s(count)}"
         show(self.confirm_clear_button, asking)
         show(self.keep_history_button, asking)
         show(self.clear_history_button, not asking)
+        if asking and self.history is not None:
+            self.history_label.value = (
+                f"Delete all {count:,} image{_s(count)} in "
+                f"<code>{html.escape(_home_short(self.history.directory))}</code>? "
+                "They go to its trash; <i>undo</i> brings them back."
+            )
+        else:
+            self._refresh()
 
     def _confirm_clear(self) -> None:
         self._ask_clear(False)
-        try:
+        history = self.history
+        if history is None:
             self.clear_history()
-        except OSError as error:
-            self._show_error(error, prefix="could not clear the history")
+            return
+
+        async def clear() -> None:
+            try:
+                batch = await asyncio.to_thread(history.clear)
+            except OSError as error:
+                self._show_error(error, prefix="could not clear the history")
+                return
+            self._cleared(batch)
+
+        self._background.spawn(clear())
+
+    def _cleared(self, batch: str | None) -> None:
+        moved = self._history_count
+        self._last_clear = batch
+        self._history_count = 0
+        self.gallery.clear()
+        if batch is not None:
+            self.message.value = f"moved {moved:,} image{_s(moved)} to the history's trash"
+        show(self.undo_clear_button, batch is not None)
+        if self.history_browser is not None:
+            self._background.spawn(self.history_browser.reload())
+        self._refresh()
 
     # -- jobs and their queue -------------------------------------------------------------
 
@@ -531,10 +631,14 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.capacity_note.value = warning_html(capacity) if capacity else ""
         show(self.capacity_note, bool(capacity))
         if self.history is not None:
+            count = self._history_count
+            where = f"<code>{html.escape(_home_short(self.history.directory))}</code>"
             self.history_label.value = (
-                f"<small>{len(self.images)} images · history in "
-                f"<code>{html.escape(str(self.history.directory))}</code></small>"
+                f"<small>indexing the history in {where} (once per folder)…</small>"
+                if self._indexing
+                else f"<small>{count:,} image{_s(count)} in the history, {where}</small>"
             )
+            self.history_section.set_title(0, f"History ({count:,} image{_s(count)})")
         show(
             self.clear_history_button,
             self.history is not None and not is_shown(self.confirm_clear_button),
@@ -625,3 +729,20 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return self.summary()
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+def _home_short(path: Path) -> str:
+    """``~/...`` for a folder under the home folder: what a person recognises."""
+    try:
+        return str(Path("~") / path.resolve().relative_to(Path.home().resolve()))
+    except (ValueError, RuntimeError):
+        return str(path)
+
+
+def _identity(image: GeneratedImage) -> tuple[object, ...]:
+    # The same image read back from the history is another object with the same identity.
+    return (image.prediction_id, image.index, image.seed, image.created_at)
