@@ -9,13 +9,12 @@ rows and columns turn the prompt's optional parts on and off instead (see ``matr
 from __future__ import annotations
 
 import dataclasses
-import random
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .matrix import PromptMatrix
-from .params import FIELD_NAMES, FluxParams
+from .params import FIELD_NAMES, FluxParams, random_seed
 from .templates import PromptTemplate, TemplateError
 
 Cell = tuple[Any, ...]
@@ -159,7 +158,7 @@ def _base_params(base: FluxParams | Mapping[str, Any] | None, axes: set[str]) ->
     if "prompt" not in axes and not data.get("prompt"):
         raise ValueError("prompt is required: put it in base, or make prompt an axis")
     if "seed" not in axes and data.get("seed") is None:
-        data["seed"] = random.randint(0, 2**32 - 1)  # one seed for all: a fair comparison
+        data["seed"] = random_seed()  # one seed for all: a fair comparison
     data["num_outputs"] = 1
     return data
 
