@@ -624,6 +624,13 @@ class FluxClient:
                 f"could not reach {target} ({error.__class__.__name__}); "
                 f"check your connection and {hint}"
             ) from None
+        except httpx.InvalidURL:
+            # httpx reads a redirect's Location even when not following it; a malformed one
+            # is the server's fault, not a bug here.
+            raise ProtocolError(
+                f"{target} answered with a redirect to a malformed URL; redirects are not "
+                "followed (it usually means a wrong base_url or path)"
+            ) from None
         except RuntimeError as error:
             # httpx: "Cannot send a request, as the client has been closed."
             if "closed" not in str(error):
