@@ -449,9 +449,12 @@ class FluxClient:
                 response = await resources.http.post(
                     url, json=body, headers=headers, timeout=timeout, auth=self._auth
                 )
-            except httpx.ReadTimeout:  # never retried (retry.py), so say why here
+            except httpx.ReadTimeout as error:  # never retried (retry.py), so say why here
+                proxy = proxy_of(error)
+                via = f" (through the proxy {proxy} set in the environment)" if proxy else ""
                 raise FluxConnectionError(
-                    f"{settings.base_url} did not answer the create request within {read:g} s. "
+                    f"{settings.base_url}{via} did not answer the create request within "
+                    f"{read:g} s. "
                     "It was not sent again: the server may have started a prediction, and a "
                     "second create would be paid twice. Check the provider's dashboard, then "
                     "retry"
@@ -549,7 +552,8 @@ class FluxClient:
     ) -> None:
         """Wait (bounded) for a create whose generation already ended, then cancel what it
         started, unless it had already finished."""
-        bound = self._timeouts.create + _MAX_SYNC_WAIT + self._timeouts.connect
+        # The create's own read timeout already bounds it; this only backs that up.
+        bound = self._timeouts.connect + self._timeouts.create + self._sync_hold()
         try:
             prediction = await asyncio.wait_for(create, bound)
         except (Exception, asyncio.CancelledError) as error:
@@ -607,17 +611,18 @@ class FluxClient:
                 backoff=self._backoff,
                 deadline=_DEADLINE.get(),
             )
-        except httpx.TimeoutException as error:
-            raise FluxConnectionError(
-                f"{target} did not answer in time ({error.__class__.__name__}); "
-                "check your connection and try again"
-            ) from None
         except httpx.TransportError as error:
             proxy = proxy_of(error)
             if proxy is not None:
+                verb = "got no answer in time from" if _timed_out(error) else "could not reach"
                 raise FluxConnectionError(
-                    f"could not reach {target} through the proxy {proxy} set in the environment "
+                    f"{verb} {target} through the proxy {proxy} set in the environment "
                     f"({error.__class__.__name__}); check the proxy, or list the host in NO_PROXY"
+                ) from None
+            if _timed_out(error):
+                raise FluxConnectionError(
+                    f"{target} did not answer in time ({error.__class__.__name__}); "
+                    "check your connection and try again"
                 ) from None
             hint = "base_url" if target == self._settings.base_url else "network"
             raise FluxConnectionError(
@@ -638,6 +643,10 @@ class FluxClient:
             raise ClientClosedError(
                 "the client was closed (aclose()) during this request"
             ) from None
+
+
+def _timed_out(error: httpx.TransportError) -> bool:
+    return isinstance(error, httpx.TimeoutException)
 
 
 def _being_cancelled() -> bool:

@@ -37,6 +37,7 @@ from flux_widgets import (
     RateLimitError,
 )
 from flux_widgets.auth import BearerAuth
+from flux_widgets.client import _Timeouts
 from flux_widgets.downloads import read_output
 from flux_widgets.errors import SLICE
 from flux_widgets.http_errors import error_from_response
@@ -128,6 +129,35 @@ async def test_a_dead_proxy_is_named_without_its_credentials(
     assert f"through the proxy http://127.0.0.1:{port}" in message
     assert "http://flux-api.example" in message
     assert "proxyuser" not in message and "proxypass" not in message
+
+
+async def test_a_proxy_that_never_answers_is_named_in_the_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        while await reader.read(65536):
+            pass
+
+    proxy = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = proxy.sockets[0].getsockname()[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    client = FluxClient(base_url="http://flux-api.example", sync_wait=False, timeout=10)
+    client._timeouts = _Timeouts(create=0.3)
+    try:
+        async with client:
+            with pytest.raises(FluxConnectionError) as caught:
+                await client.generate("a boat")
+    finally:
+        for writer in held:
+            writer.close()
+        proxy.close()
+        await proxy.wait_closed()
+    message = str(caught.value)
+    assert f"(through the proxy http://127.0.0.1:{port} set in the environment)" in message
+    assert "did not answer the create request within 0.3 s" in message
 
 
 @pytest.mark.parametrize(
