@@ -259,9 +259,10 @@ class FluxClient:
         """Close the client: end generations in flight, then release what it holds.
 
         Each generation in flight (on any event loop) first has its prediction cancelled on the
-        server (a create still open is awaited, then cancelled, for up to 15 s), then raises
-        ``ClientClosedError``. Connection pools close, and a private mock server stops. The
-        next use reopens the client. Calling it twice is harmless.
+        server, then raises ``ClientClosedError``; a create still open is given until its
+        ``Prefer: wait`` hold plus 2 s to answer (so that what it started can be cancelled),
+        at most 15 s. Connection pools close, and a private mock server stops. The next use
+        reopens the client. A second call while one runs returns at once.
         """
         if self._state is ClientState.CLOSING:
             return
