@@ -259,9 +259,10 @@ class FluxClient:
         """Close the client: end generations in flight, then release what it holds.
 
         Each generation in flight (on any event loop) first has its prediction cancelled on the
-        server (a create still open is awaited, then cancelled, for up to 15 s), then raises
-        ``ClientClosedError``. Connection pools close, and a private mock server stops. The
-        next use reopens the client. Calling it twice is harmless.
+        server, then raises ``ClientClosedError``; a create still open is given until its
+        ``Prefer: wait`` hold plus 2 s to answer (so that what it started can be cancelled),
+        at most 15 s. Connection pools close, and a private mock server stops. The next use
+        reopens the client. A second call while one runs returns at once.
         """
         if self._state is ClientState.CLOSING:
             return
@@ -449,9 +450,12 @@ class FluxClient:
                 response = await resources.http.post(
                     url, json=body, headers=headers, timeout=timeout, auth=self._auth
                 )
-            except httpx.ReadTimeout:  # never retried (retry.py), so say why here
+            except httpx.ReadTimeout as error:  # never retried (retry.py), so say why here
+                proxy = proxy_of(error)
+                via = f" (through the proxy {proxy} set in the environment)" if proxy else ""
                 raise FluxConnectionError(
-                    f"{settings.base_url} did not answer the create request within {read:g} s. "
+                    f"{settings.base_url}{via} did not answer the create request within "
+                    f"{read:g} s. "
                     "It was not sent again: the server may have started a prediction, and a "
                     "second create would be paid twice. Check the provider's dashboard, then "
                     "retry"
@@ -549,7 +553,8 @@ class FluxClient:
     ) -> None:
         """Wait (bounded) for a create whose generation already ended, then cancel what it
         started, unless it had already finished."""
-        bound = self._timeouts.create + _MAX_SYNC_WAIT + self._timeouts.connect
+        # The create's own read timeout already bounds it; this only backs that up.
+        bound = self._timeouts.connect + self._timeouts.create + self._sync_hold()
         try:
             prediction = await asyncio.wait_for(create, bound)
         except (Exception, asyncio.CancelledError) as error:
@@ -607,22 +612,30 @@ class FluxClient:
                 backoff=self._backoff,
                 deadline=_DEADLINE.get(),
             )
-        except httpx.TimeoutException as error:
-            raise FluxConnectionError(
-                f"{target} did not answer in time ({error.__class__.__name__}); "
-                "check your connection and try again"
-            ) from None
         except httpx.TransportError as error:
             proxy = proxy_of(error)
             if proxy is not None:
+                verb = "got no answer in time from" if _timed_out(error) else "could not reach"
                 raise FluxConnectionError(
-                    f"could not reach {target} through the proxy {proxy} set in the environment "
+                    f"{verb} {target} through the proxy {proxy} set in the environment "
                     f"({error.__class__.__name__}); check the proxy, or list the host in NO_PROXY"
+                ) from None
+            if _timed_out(error):
+                raise FluxConnectionError(
+                    f"{target} did not answer in time ({error.__class__.__name__}); "
+                    "check your connection and try again"
                 ) from None
             hint = "base_url" if target == self._settings.base_url else "network"
             raise FluxConnectionError(
                 f"could not reach {target} ({error.__class__.__name__}); "
                 f"check your connection and {hint}"
+            ) from None
+        except httpx.InvalidURL:
+            # httpx reads a redirect's Location even when not following it; a malformed one
+            # is the server's fault, not a bug here.
+            raise ProtocolError(
+                f"{target} answered with a redirect to a malformed URL; redirects are not "
+                "followed (it usually means a wrong base_url or path)"
             ) from None
         except RuntimeError as error:
             # httpx: "Cannot send a request, as the client has been closed."
@@ -631,6 +644,10 @@ class FluxClient:
             raise ClientClosedError(
                 "the client was closed (aclose()) during this request"
             ) from None
+
+
+def _timed_out(error: httpx.TransportError) -> bool:
+    return isinstance(error, httpx.TimeoutException)
 
 
 def _being_cancelled() -> bool:
