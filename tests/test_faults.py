@@ -346,6 +346,31 @@ async def test_generate_during_aclose_is_refused_and_a_closed_client_reopens(
     await client.aclose()
 
 
+@pytest.mark.parametrize("close_after", [0.0, 0.002, 0.02, 0.06, 0.15])
+async def test_closing_at_any_moment_ends_each_generation_in_images_or_a_flux_error(
+    mock_server: MockServer, close_after: float
+) -> None:
+    client = FluxClient(base_url=mock_server.url, sync_wait=False)
+    tasks = [
+        asyncio.create_task(client.generate(f"p{i}", megapixels="0.25", num_outputs=2))
+        for i in range(4)
+    ]
+    await asyncio.sleep(close_after)
+    await client.aclose()
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    for outcome in outcomes:
+        assert isinstance(outcome, list | ClientClosedError), repr(outcome)
+    # Whatever was cut short was cancelled on the server, unless it had already succeeded.
+    now = mock_server.state.now()
+    ended = {p.id: p.status(now) for p in mock_server.state.predictions.values()}
+    for outcome in outcomes:
+        if isinstance(outcome, ClientClosedError) and outcome.prediction_id:
+            status = ended[outcome.prediction_id]
+            assert status in ("canceled", "succeeded")
+            if status == "succeeded":  # paid for: nothing dropped, fetched or listed
+                assert len(outcome.images) + len(outcome.urls) == 2, outcome
+
+
 async def test_a_private_mock_stops_with_its_client_and_the_shared_one_does_not() -> None:
     client = FluxClient.mock(config=MockConfig(generation_time=0.05), sync_wait=False)
     server = client._mock_server
