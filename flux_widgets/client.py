@@ -230,7 +230,13 @@ class FluxClient:
         resources = self._per_loop.get(loop)
         if resources is None:
             if self._owns_mock and not self._mock_server.running:
-                self._mock_server.start()  # reopening after aclose() stopped it
+                try:
+                    self._mock_server.start()  # reopening after aclose() stopped it
+                except (OSError, RuntimeError) as error:
+                    raise FluxConnectionError(
+                        f"could not restart this client's private mock on {self.base_url} "
+                        f"({error}); create a new FluxClient.mock(config=...)"
+                    ) from None
             connections = max(10, self.max_concurrency * 5)
             limits = httpx.Limits(
                 max_connections=connections, max_keepalive_connections=connections

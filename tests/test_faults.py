@@ -377,6 +377,11 @@ async def test_a_private_mock_stops_with_its_client_and_the_shared_one_does_not(
     assert len(await client.generate("a", megapixels="0.25")) == 1
     await client.aclose()
     assert not server.running
+    # Reopened by the next use, on the same URL.
+    assert len(await client.generate("a again", megapixels="0.25")) == 1
+    assert server.running and client._mock_server is server
+    await client.aclose()
+    assert not server.running
     async with FluxClient.mock(sync_wait=False) as shared:
         await shared.generate("b", megapixels="0.25")
     assert shared_server().running and shared._mock_server is shared_server()
