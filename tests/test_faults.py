@@ -205,7 +205,8 @@ def test_proxy_routes_follow_no_proxy_and_never_proxy_loopback(
 
 
 def test_loopback_and_proxy_labels() -> None:
-    assert all(map(is_loopback, ["127.0.0.1", "127.255.0.9", "::1", "[::1]", "LOCALHOST"]))
+    loopbacks = ["127.0.0.1", "127.255.0.9", "::1", "[::1]", "LOCALHOST", "::ffff:127.0.0.1"]
+    assert all(map(is_loopback, loopbacks))
     assert not any(map(is_loopback, ["10.0.0.1", "example.com", "::2", "localhost.example"]))
     assert proxy_label("http://u:secret@proxy.corp:3128/path") == "http://proxy.corp:3128"
     assert proxy_label("https://proxy.corp") == "https://proxy.corp:443"
@@ -805,4 +806,14 @@ async def test_an_api_redirect_to_a_malformed_url_is_a_protocol_error() -> None:
     transport = httpx.MockTransport(handler)
     async with FluxClient(base_url="http://api.example", transport=transport) as client:
         with pytest.raises(ProtocolError, match="redirect to a malformed URL"):
+            await client.generate("a boat")
+
+
+@pytest.mark.parametrize("proxy", ["ftp://127.0.0.1:21", "http://[bad"])
+async def test_an_unusable_proxy_in_the_environment_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, proxy: str
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    async with FluxClient(base_url="http://flux-api.example", sync_wait=False) as client:
+        with pytest.raises(FluxConnectionError, match="proxy"):
             await client.generate("a boat")
