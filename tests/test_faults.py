@@ -246,9 +246,10 @@ async def test_cancel_during_a_late_cometapi_create_cancels_once_it_answers(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await client.aclose()  # waits (bounded) for the create, then cancels its prediction
+    assert _cancels(mock_server) == []  # the create has not answered yet
+    await _until(lambda: len(_cancels(mock_server)) == 1)
     assert list(mock_server.state.predictions) == _cancels(mock_server)
-    assert len(_cancels(mock_server)) == 1
+    await client.aclose()
 
 
 async def test_the_deadline_during_a_late_create_still_cancels_the_prediction(
@@ -278,6 +279,7 @@ async def test_cancelling_a_generate_many_consumer_cancels_every_open_create(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        await _until(lambda: len(_cancels(mock_server)) == 3)
     assert results == []
     assert sorted(_cancels(mock_server)) == sorted(mock_server.state.predictions)
     assert len(_cancels(mock_server)) == 3
@@ -317,7 +319,8 @@ async def test_aclose_in_flight_cancels_each_prediction_then_raises_client_close
 
 
 async def test_aclose_during_a_create_cancels_it_once_created(mock_server: MockServer) -> None:
-    mock_server.state.faults = FaultConfig(create_delay=1.0)
+    # aclose() gives an open create until 2 s after it was sent; this one answers in 0.5 s.
+    mock_server.state.faults = FaultConfig(create_delay=0.5)
     client = FluxClient(base_url=mock_server.url, sync_wait=False)
     task = asyncio.create_task(client.generate("[mock:stuck] a boat"))
     await _until(lambda: _creates(mock_server) == 1)
