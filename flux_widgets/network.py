@@ -23,6 +23,10 @@ _PROXY_ATTRIBUTE = "flux_widgets_proxy"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _SOCKS_SCHEMES = frozenset({"socks5", "socks5h"})
 _PROXY_SCHEMES = frozenset({"http", "https"}) | _SOCKS_SCHEMES
+_INVALID_PROXY = (
+    "a proxy URL set in the environment (HTTP_PROXY, HTTPS_PROXY or ALL_PROXY) is not a valid "
+    "URL; fix it, or list the host in NO_PROXY"
+)
 
 
 def environment_proxies(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -140,7 +144,7 @@ class RoutingTransport(httpx.AsyncBaseTransport):
             try:
                 scheme = httpx.URL(proxy).scheme
             except (httpx.InvalidURL, TypeError, ValueError):
-                scheme = ""
+                raise FluxConnectionError(_INVALID_PROXY) from None
             if scheme not in _PROXY_SCHEMES:
                 raise FluxConnectionError(
                     f"the proxy {proxy_label(proxy)} from the environment has an unsupported "
@@ -149,10 +153,7 @@ class RoutingTransport(httpx.AsyncBaseTransport):
             try:
                 transport = httpx.AsyncHTTPTransport(proxy=proxy, limits=self._limits)
             except (httpx.InvalidURL, ValueError):
-                raise FluxConnectionError(
-                    "a proxy URL set in the environment (HTTP_PROXY, HTTPS_PROXY or ALL_PROXY) "
-                    "is not valid; fix it, or list the host in NO_PROXY"
-                ) from None
+                raise FluxConnectionError(_INVALID_PROXY) from None
             except ImportError:
                 raise FluxConnectionError(
                     f"the proxy {proxy_label(proxy)} needs SOCKS support: "
