@@ -110,6 +110,7 @@ class _Progress:
     # background and its prediction cancelled (the id only comes with the answer).
     create: asyncio.Future[Prediction] | None = None
     create_due: float = 0.0  # loop time by which a server should have answered it
+    requested: int = 1  # num_outputs: no more outputs than this are kept from any answer
 
     def report(self, status: str) -> None:
         if status == self.status:
@@ -229,7 +230,13 @@ class FluxClient:
         resources = self._per_loop.get(loop)
         if resources is None:
             if self._owns_mock and not self._mock_server.running:
-                self._mock_server.start()  # reopening after aclose() stopped it
+                try:
+                    self._mock_server.start()  # reopening after aclose() stopped it
+                except (OSError, RuntimeError) as error:
+                    raise FluxConnectionError(
+                        f"could not restart this client's private mock on {self.base_url} "
+                        f"({error}); create a new FluxClient.mock(config=...)"
+                    ) from None
             connections = max(10, self.max_concurrency * 5)
             limits = httpx.Limits(
                 max_connections=connections, max_keepalive_connections=connections
@@ -346,11 +353,7 @@ class FluxClient:
         except asyncio.CancelledError:
             if not resources.closing or _being_cancelled():
                 raise  # the caller's own cancel (or deadline) goes on as it came
-            raise ClientClosedError(
-                "the client was closed (aclose()) during this generation"
-                + ("; its prediction was cancelled" if progress.prediction_id else ""),
-                prediction_id=progress.prediction_id,
-            ) from None
+            raise _closed_error(progress) from None
 
     async def _run(
         self, params: FluxParams, progress: _Progress, resources: LoopResources
@@ -400,6 +403,7 @@ class FluxClient:
     ) -> list[GeneratedImage]:
         started = time.monotonic()
         _DEADLINE.set(started + self.timeout)
+        progress.requested = params.num_outputs
         progress.report("starting")
         # Shielded: a cancel or the deadline arriving now must not drop the answer, which holds
         # the only handle on a prediction that may have started (_cancel_quietly finishes it).
@@ -546,7 +550,10 @@ class FluxClient:
         prediction_id = progress.prediction_id
         if prediction_id is None or progress.outputs:
             return
-        await self._post_cancel(prediction_id, resources)
+        answer = await self._post_cancel(prediction_id, resources)
+        if answer is not None and answer.status == "succeeded" and answer.output:
+            # It succeeded before the cancel arrived: paid for, so its URLs go in the error.
+            progress.outputs = answer.output[: progress.requested]
 
     async def _cancel_once_created(
         self, create: asyncio.Future[Prediction], resources: LoopResources
@@ -573,7 +580,9 @@ class FluxClient:
             return
         await self._post_cancel(prediction.id, resources)
 
-    async def _post_cancel(self, prediction_id: str, resources: LoopResources) -> None:
+    async def _post_cancel(self, prediction_id: str, resources: LoopResources) -> Prediction | None:
+        """POST the cancel; the prediction the server answers with, when it is readable (one
+        that succeeded meanwhile lists its outputs, which are paid for)."""
         settings = self._settings
         url = settings.provider.cancel_url(settings.base_url, prediction_id)
         timeout = self._timeouts.for_read(self._timeouts.cancel)
@@ -583,7 +592,7 @@ class FluxClient:
             )
         except (httpx.HTTPError, asyncio.CancelledError):
             logger.info("could not cancel prediction %s on the server", prediction_id)
-            return
+            return None
         if not response.is_success:
             # PROTOCOL.md: CometAPI may lack the cancel route (404); nothing more to do.
             logger.info(
@@ -591,6 +600,11 @@ class FluxClient:
                 response.status_code,
                 prediction_id,
             )
+            return None
+        try:
+            return parse_prediction(response)
+        except FluxError:
+            return None
 
     # -- shared request plumbing -------------------------------------------------------
 
@@ -644,6 +658,27 @@ class FluxClient:
             raise ClientClosedError(
                 "the client was closed (aclose()) during this request"
             ) from None
+
+
+def _closed_error(progress: _Progress) -> ClientClosedError:
+    """What a generation that ``aclose()`` ended raises: paid-for images are kept in it."""
+    if not progress.outputs:
+        cancelled = "; its prediction was cancelled" if progress.prediction_id else ""
+        return ClientClosedError(
+            f"the client was closed (aclose()) during this generation{cancelled}",
+            prediction_id=progress.prediction_id,
+        )
+    images = [progress.images[i] for i in sorted(progress.images)]
+    missing = [u for i, u in enumerate(progress.outputs) if i not in progress.images]
+    return ClientClosedError(
+        f"the client was closed (aclose()) after prediction {progress.prediction_id} "
+        f"succeeded: {len(images)} of "
+        f"{len(progress.outputs)} images arrived (in error.images); the others are in "
+        "error.urls, downloadable for about an hour after generation",
+        prediction_id=progress.prediction_id,
+        urls=missing,
+        images=images,
+    )
 
 
 def _timed_out(error: httpx.TransportError) -> bool:

@@ -158,9 +158,23 @@ class FluxConnectionError(FluxError, ConnectionError):
 class ClientClosedError(FluxError):
     """``FluxClient.aclose()`` was called while this generation was in flight (or starting).
 
-    Its prediction, if one was created, was cancelled on the server first. The client reopens on
-    its next use, so this error only ever ends generations that overlapped the close.
+    Its prediction, if one was created and had not succeeded, was cancelled on the server first.
+    One that had succeeded is paid for: ``images`` holds the outputs downloaded before the
+    close, ``urls`` the others (fetch them within the hour). The client reopens on its next
+    use, so this error only ever ends generations that overlapped the close.
     """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        prediction_id: str | None = None,
+        urls: Sequence[str] = (),
+        images: Sequence[GeneratedImage] = (),
+    ) -> None:
+        super().__init__(message, prediction_id=prediction_id)
+        self.urls = tuple(urls)
+        self.images = list(images)
 
 
 class ProtocolError(FluxError):
@@ -274,8 +288,11 @@ class _RedactingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if _secrets:
-            record.msg = redact_secrets(record.getMessage())
-            record.args = None
+            try:
+                message = record.getMessage()
+            except (TypeError, ValueError):  # a malformed call: logging reports it as usual
+                return True
+            record.msg, record.args = redact_secrets(message), None
         return True
 
 

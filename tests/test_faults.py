@@ -205,7 +205,8 @@ def test_proxy_routes_follow_no_proxy_and_never_proxy_loopback(
 
 
 def test_loopback_and_proxy_labels() -> None:
-    assert all(map(is_loopback, ["127.0.0.1", "127.255.0.9", "::1", "[::1]", "LOCALHOST"]))
+    loopbacks = ["127.0.0.1", "127.255.0.9", "::1", "[::1]", "LOCALHOST", "::ffff:127.0.0.1"]
+    assert all(map(is_loopback, loopbacks))
     assert not any(map(is_loopback, ["10.0.0.1", "example.com", "::2", "localhost.example"]))
     assert proxy_label("http://u:secret@proxy.corp:3128/path") == "http://proxy.corp:3128"
     assert proxy_label("https://proxy.corp") == "https://proxy.corp:443"
@@ -245,9 +246,10 @@ async def test_cancel_during_a_late_cometapi_create_cancels_once_it_answers(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await client.aclose()  # waits (bounded) for the create, then cancels its prediction
+    assert _cancels(mock_server) == []  # the create has not answered yet
+    await _until(lambda: len(_cancels(mock_server)) == 1)
     assert list(mock_server.state.predictions) == _cancels(mock_server)
-    assert len(_cancels(mock_server)) == 1
+    await client.aclose()
 
 
 async def test_the_deadline_during_a_late_create_still_cancels_the_prediction(
@@ -277,6 +279,7 @@ async def test_cancelling_a_generate_many_consumer_cancels_every_open_create(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        await _until(lambda: len(_cancels(mock_server)) == 3)
     assert results == []
     assert sorted(_cancels(mock_server)) == sorted(mock_server.state.predictions)
     assert len(_cancels(mock_server)) == 3
@@ -316,7 +319,8 @@ async def test_aclose_in_flight_cancels_each_prediction_then_raises_client_close
 
 
 async def test_aclose_during_a_create_cancels_it_once_created(mock_server: MockServer) -> None:
-    mock_server.state.faults = FaultConfig(create_delay=1.0)
+    # aclose() gives an open create until 2 s after it was sent; this one answers in 0.5 s.
+    mock_server.state.faults = FaultConfig(create_delay=0.5)
     client = FluxClient(base_url=mock_server.url, sync_wait=False)
     task = asyncio.create_task(client.generate("[mock:stuck] a boat"))
     await _until(lambda: _creates(mock_server) == 1)
@@ -346,10 +350,40 @@ async def test_generate_during_aclose_is_refused_and_a_closed_client_reopens(
     await client.aclose()
 
 
+@pytest.mark.parametrize("close_after", [0.0, 0.002, 0.02, 0.06, 0.15])
+async def test_closing_at_any_moment_ends_each_generation_in_images_or_a_flux_error(
+    mock_server: MockServer, close_after: float
+) -> None:
+    client = FluxClient(base_url=mock_server.url, sync_wait=False)
+    tasks = [
+        asyncio.create_task(client.generate(f"p{i}", megapixels="0.25", num_outputs=2))
+        for i in range(4)
+    ]
+    await asyncio.sleep(close_after)
+    await client.aclose()
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    for outcome in outcomes:
+        assert isinstance(outcome, list | ClientClosedError), repr(outcome)
+    # Whatever was cut short was cancelled on the server, unless it had already succeeded.
+    now = mock_server.state.now()
+    ended = {p.id: p.status(now) for p in mock_server.state.predictions.values()}
+    for outcome in outcomes:
+        if isinstance(outcome, ClientClosedError) and outcome.prediction_id:
+            status = ended[outcome.prediction_id]
+            assert status in ("canceled", "succeeded")
+            if status == "succeeded":  # paid for: nothing dropped, fetched or listed
+                assert len(outcome.images) + len(outcome.urls) == 2, outcome
+
+
 async def test_a_private_mock_stops_with_its_client_and_the_shared_one_does_not() -> None:
     client = FluxClient.mock(config=MockConfig(generation_time=0.05), sync_wait=False)
     server = client._mock_server
     assert len(await client.generate("a", megapixels="0.25")) == 1
+    await client.aclose()
+    assert not server.running
+    # Reopened by the next use, on the same URL.
+    assert len(await client.generate("a again", megapixels="0.25")) == 1
+    assert server.running and client._mock_server is server
     await client.aclose()
     assert not server.running
     async with FluxClient.mock(sync_wait=False) as shared:
@@ -775,4 +809,17 @@ async def test_an_api_redirect_to_a_malformed_url_is_a_protocol_error() -> None:
     transport = httpx.MockTransport(handler)
     async with FluxClient(base_url="http://api.example", transport=transport) as client:
         with pytest.raises(ProtocolError, match="redirect to a malformed URL"):
+            await client.generate("a boat")
+
+
+@pytest.mark.parametrize(
+    ("proxy", "says"),
+    [("ftp://127.0.0.1:21", "unsupported scheme 'ftp'"), ("http://host:port", "not a valid URL")],
+)
+async def test_an_unusable_proxy_in_the_environment_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, proxy: str, says: str
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    async with FluxClient(base_url="http://flux-api.example", sync_wait=False) as client:
+        with pytest.raises(FluxConnectionError, match=says):
             await client.generate("a boat")
