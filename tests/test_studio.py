@@ -630,6 +630,14 @@ async def test_reuse_says_what_it_changed_and_brings_the_controls_into_view(
     assert studio.controls.advanced.selected_index == 0  # steps changed: Advanced opens
     assert studio.params() == image.recipe
 
+    studio.controls.advanced.selected_index = None
+    studio.seed = None
+    studio.reuse(image)  # only the seed differs: its state is next to Generate
+    assert studio.message.value == (
+        f"<span class='flux-reuse'>reuse: seed {image.seed} (locked)</span>"
+    )
+    assert studio.controls.advanced.selected_index is None
+
 
 # -- job rows -------------------------------------------------------------------------------
 

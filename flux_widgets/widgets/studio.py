@@ -35,7 +35,8 @@ MOCK_BANNER = "Mock API: images are placeholders, not FLUX output"
 CONTACT_SHEET_IMAGES = 8
 # Finished recipes remembered for the repeat warning (a set of small frozen dataclasses).
 _REMEMBERED_RECIPES = 10_000
-_ADVANCED_FIELDS = frozenset(FIELD_NAMES) - {"prompt", "aspect_ratio", "num_outputs"}
+# Fields under "Advanced" (the seed's state is shown next to Generate: no need to open it).
+_ADVANCED_FIELDS = frozenset(FIELD_NAMES) - {"prompt", "aspect_ratio", "num_outputs", "seed"}
 
 
 def _field_property(name: str) -> Any:
@@ -219,21 +220,21 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         was_locked = self.controls.seed_locked
         recipe = image.recipe
         self.controls.set_params(recipe)
-        changes = []
+        changes: list[str] = []
+        changed: set[str] = set()
         for name in FIELD_NAMES:
             old, new = before[name], getattr(recipe, name)
             if name == "seed":
                 if old != new or not was_locked:
                     changes.append(f"seed {new} (locked)")
-            elif name == "prompt":
-                if old != new:
-                    changes.append("prompt")
             elif old != new:
-                changes.append(f"{name.replace('_', ' ')} {old} → {new}")
+                changed.add(name)
+                label = name.replace("_", " ")
+                changes.append(label if name == "prompt" else f"{label} {old} → {new}")
         text = "reuse: " + (", ".join(changes) if changes else "the controls already match")
         self.message.value = f"<span class='flux-reuse'>{html.escape(text)}</span>"
-        if any(name.replace("_", " ") in text for name in _ADVANCED_FIELDS):
-            self.controls.advanced.selected_index = 0  # show the changed advanced fields
+        if changed & _ADVANCED_FIELDS:
+            self.controls.advanced.selected_index = 0  # show the advanced fields it changed
         focus(self.controls.prompt)  # the browser scrolls the focused prompt into view
 
     def is_repeat(self, params: FluxParams) -> bool:
