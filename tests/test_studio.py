@@ -733,7 +733,10 @@ async def test_dropped_rows_are_closed_with_their_layouts_and_styles(studio: Pro
     assert all(part.comm is None for part in parts)
 
 
-async def test_grid_uses_one_random_seed_range_and_says_cancelled(client: FluxClient) -> None:
+async def test_grid_uses_one_random_seed_range_and_says_cancelled(
+    polling_client: FluxClient,
+) -> None:
+    client = polling_client  # no held create request left open at the server when cancelled
     from flux_widgets.mock import predictions
     from flux_widgets.params import RANDOM_SEED_RANGE, random_seed
     from flux_widgets.widgets import controls as controls_module
