@@ -815,3 +815,39 @@ async def test_a_studio_reopened_on_a_history_has_its_picture_before_the_thumbna
     assert picture["image/png"] == studio.contact_sheet()
     await again.wait()
     assert [image.seed for image in again.images] == [image.seed for image in images]
+
+
+async def test_a_closed_studio_leaves_no_live_widget_models(
+    client: FluxClient, tmp_path: Path
+) -> None:
+    from ipywidgets.widgets import widget as widget_module
+
+    instances = getattr(widget_module, "_instances", None)
+    live = instances if instances is not None else widget_module.Widget.widgets
+    before = set(live)
+    studio = PromptStudio(client, history_dir=tmp_path / "history")
+    studio.megapixels = "0.25"
+    studio.prompt = "a lantern"
+    await studio.generate()
+    studio.gallery.open_image(studio.images[0])
+    await studio.wait()
+    assert len(set(live) - before) > 50
+    studio.close()
+    assert set(live) - before == set()
+
+
+async def test_a_start_the_provider_does_not_answer_says_what_may_hold_it(
+    studio: PromptStudio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flux_widgets.widgets import jobs
+
+    monkeypatch.setattr(jobs, "SLOW_START_SECONDS", 0.1)
+    studio.prompt = "[mock:slow=0.8] a boat"  # the sync wait holds the create that long
+    task = studio.start()
+    row = studio.jobs[-1]
+    await _until(lambda: row.state == "starting")
+    assert "no answer yet" not in row.label.value
+    await _until(lambda: "no answer yet" in row.label.value, timeout=2.0)
+    assert "its rate limit" in row.label.value
+    await task
+    assert "no answer yet" not in row.label.value

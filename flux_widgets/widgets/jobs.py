@@ -40,6 +40,10 @@ _FROM_CLIENT = {
 }
 _COLORS = {DONE: SUCCESS_COLOR, FAILED: ERROR_COLOR, CANCELLED: MUTED_COLOR}
 TICK_SECONDS = 0.25
+# A create the provider has not answered for this long: say what may be holding it (the client
+# retries 429s by itself, so from here a rate limit looks like a slow start).
+SLOW_START_SECONDS = 5.0
+SLOW_START = "sent; no answer yet: the provider's queue, or retries after its rate limit"
 
 
 class JobRow(widgets.VBox):  # type: ignore[misc]
@@ -54,7 +58,7 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
         self.params = params
         self.states = [QUEUED]  # every state it went through, for tests and curious teachers
         self.error: BaseException | None = None
-        self._started = time.monotonic()
+        self._started = self._entered = time.monotonic()
         self._ended: float | None = None
         self._task: asyncio.Task[Any] | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -131,8 +135,13 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
 
     def _enter(self, state: str) -> None:
         if state != self.state:
+            self._entered = time.monotonic()
             self.states.append(state)
             self.state = state
+
+    def _in_state(self) -> float:
+        """Seconds since the row entered its current state."""
+        return time.monotonic() - self._entered
 
     async def _tick(self) -> None:
         while not self.finished and self.comm is not None:
@@ -146,9 +155,10 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
             prompt = prompt[:59] + "…"
         count = self.image_count if self.state == DONE else self.params.num_outputs
         detail = f"{count} image{'s' if count != 1 else ''}, seed {self.params.seed}"
-        note = ""
-        if self.note:
-            note = f" <span class='flux-job-note'>({html.escape(self.note)})</span>"
+        why = self.note
+        if not why and self.state == STARTING and self._in_state() > SLOW_START_SECONDS:
+            why = SLOW_START
+        note = f" <span class='flux-job-note'>({html.escape(why)})</span>" if why else ""
         self.label.value = (
             f"<span style='color:{color};font-weight:bold'>{self.state}</span>{note} "
             f"{self.elapsed:.1f} s · {detail} · <i>{html.escape(prompt)}</i>"

@@ -22,13 +22,13 @@ from ..history import History
 from ..images import GeneratedImage
 from ..params import FIELD_NAMES, FluxParams
 from ..polling import useful_concurrency
-from ._compat import StaticFallback, focus, is_shown, set_tooltip, show
+from ._compat import StaticFallback, close_tree, focus, is_shown, set_tooltip, show
 from ._html import ERROR_COLOR, STUDIO_CSS, error_html, warning_html
 from ._sheet import ContactSheet
 from ._tasks import TaskSet
 from .controls import ParameterControls
 from .gallery import Gallery
-from .jobs import CANCELLED, DONE, FAILED, QUEUED, STARTING, JobList, JobRow
+from .jobs import CANCELLED, DONE, FAILED, QUEUED, JobList, JobRow
 from .key_input import KeyInput
 
 MOCK_BANNER = "Mock API: images are placeholders, not FLUX output"
@@ -289,6 +289,14 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         for row in self.jobs:
             row.cancel()
 
+    def close(self) -> None:
+        """Cancel running generations and close the studio with every widget it made (rows,
+        gallery, controls, their layouts and styles)."""
+        self.cancel_all()
+        self._background.cancel_all()
+        close_tree(self._fallback_anchor)  # displayed in its own output, not a child
+        close_tree(self)
+
     async def wait(self) -> None:
         """Wait until running generations, the history restore and viewer work are done."""
         await self._background.wait()
@@ -482,10 +490,8 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
                     f"({holders}); #{place} in line"
                 )
             for row in rows:
-                if row.state == STARTING:
-                    row.note = "sent; waiting for the provider (its queue, or its rate limit)"
-                elif row.state != QUEUED:
-                    row.note = ""
+                if row.state != QUEUED:
+                    row.note = ""  # a slow start is said by the row itself (JobRow.SLOW_START)
 
     def capacity_warning(self) -> str:
         """Why some of the client's ``max_concurrency`` cannot be used, or "" when all can."""
