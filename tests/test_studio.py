@@ -616,8 +616,10 @@ async def test_reuse_says_what_it_changed_and_brings_the_controls_into_view(
     studio.num_inference_steps = 2
     [image] = await studio.generate()
     studio.controls.set_params(FluxParams(prompt="something else"))
+    from flux_widgets.widgets import studio as studio_module
+
     focused: list[Any] = []
-    monkeypatch.setattr(type(studio.controls.prompt), "focus", lambda self: focused.append(self))
+    monkeypatch.setattr(studio_module, "focus", focused.append)
 
     studio.reuse(image)
 
@@ -637,6 +639,17 @@ async def test_reuse_says_what_it_changed_and_brings_the_controls_into_view(
         f"<span class='flux-reuse'>reuse: seed {image.seed} (locked)</span>"
     )
     assert studio.controls.advanced.selected_index is None
+
+
+def test_focus_asks_the_front_end_to_focus_where_ipywidgets_can() -> None:
+    from flux_widgets.widgets._compat import focus
+
+    box = ipywidgets.Textarea()
+    sent: list[Any] = []
+    box.send = sent.append  # what goes to the front end as a custom message
+    focus(box)
+    # ipywidgets 8 has a focus message (the browser scrolls the field into view); 7 has none.
+    assert sent == ([{"do": "focus"}] if hasattr(box, "focus") else [])
 
 
 # -- job rows -------------------------------------------------------------------------------
