@@ -512,10 +512,10 @@ async def test_static_output_has_a_contact_sheet_and_stable_text(studio: PromptS
     assert "application/vnd.jupyter.widget-view+json" in bundle
     # Live, the picture is not in the studio's own output but in the one displayed under it.
     assert "image/png" not in bundle
-    picture = studio._fallback_bundle()
+    picture = studio._picture.bundle()
     assert picture["text/plain"] == "PromptStudio: 3 images (mock API)"
     view = picture["application/vnd.jupyter.widget-view+json"]
-    assert view["model_id"] == studio._fallback_anchor.model_id
+    assert view["model_id"] == studio._picture.anchor.model_id
     with Image.open(io.BytesIO(picture["image/png"])) as sheet:
         assert sheet.format == "PNG"
         assert sheet.size == (3 * 160, 160)
@@ -823,7 +823,7 @@ async def test_a_studio_reopened_on_a_history_has_its_picture_before_the_thumbna
 
     again = PromptStudio(client, history_dir=tmp_path / "history")
     # Displayed at once, before the restore has made its thumbnails: the picture has them.
-    picture = again._fallback_bundle()
+    picture = again._picture.bundle()
     assert picture["text/plain"] == "PromptStudio: 2 images (mock API)"
     assert picture["image/png"] == studio.contact_sheet()
     await again.wait()

@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import html
 import time
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import traitlets
@@ -23,6 +24,9 @@ import traitlets
 from ..params import FluxParams
 from ._compat import close_tree, set_tooltip, show
 from ._html import ACCENT_COLOR, ERROR_COLOR, MUTED_COLOR, SUCCESS_COLOR, error_html
+
+if TYPE_CHECKING:
+    from ..client import FluxClient
 
 QUEUED, STARTING, PROCESSING, DOWNLOADING = "queued", "starting", "processing", "downloading"
 # "cancelled" is what people read; the protocol's status string stays "canceled".
@@ -166,6 +170,36 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return f"<JobRow {self.state} {self.elapsed:.1f}s seed={self.params.seed}>"
+
+
+def explain_queue(rows: Sequence[JobRow], client_of: Callable[[JobRow], FluxClient]) -> None:
+    """Tell each queued row (``rows`` oldest first) why it waits and its place in line.
+
+    A client runs ``max_concurrency`` generations at once and its semaphore serves the rest in
+    order. Only these rows are known here: if fewer of them hold slots than the client has,
+    other work on the same client (a grid, a second studio) holds the rest.
+    """
+    by_client: dict[int, list[JobRow]] = {}
+    for row in rows:
+        if not row.finished:
+            by_client.setdefault(id(client_of(row)), []).append(row)
+    for group in by_client.values():
+        slots = client_of(group[0]).max_concurrency
+        busy = sum(1 for row in group if row.state != QUEUED)
+        holders = (
+            f"all {slots} busy here"
+            if busy >= slots
+            else f"{busy} busy here, the rest by other work on this client"
+        )
+        waiting = [row for row in group if row.state == QUEUED]
+        for place, row in enumerate(waiting, start=1):
+            row.note = (
+                f"waiting for one of {slots} slot{'s' if slots != 1 else ''} "
+                f"({holders}); #{place} in line"
+            )
+        for row in group:
+            if row.state != QUEUED:
+                row.note = ""  # a slow start the row says itself (SLOW_START)
 
 
 class JobList(widgets.VBox):  # type: ignore[misc]
