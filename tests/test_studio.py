@@ -23,7 +23,7 @@ from flux_widgets.client import FluxClient
 from flux_widgets.errors import ContentFilteredError, PredictionCanceledError
 from flux_widgets.mock import MockConfig
 from flux_widgets.params import FIELD_NAMES, FluxParams
-from flux_widgets.widgets import ParameterControls, PromptStudio
+from flux_widgets.widgets import JobRow, ParameterControls, PromptStudio
 from flux_widgets.widgets.studio import MOCK_BANNER
 
 FAST = MockConfig(generation_time=0.05, sync_wait_cometapi=True)
@@ -864,3 +864,24 @@ async def test_a_start_the_provider_does_not_answer_says_what_may_hold_it(
     assert "its rate limit" in row.label.value
     await task
     assert "no answer yet" not in row.label.value
+
+
+def test_queue_places_are_counted_per_client_and_event_loop() -> None:
+    from types import SimpleNamespace
+
+    from flux_widgets.widgets.jobs import explain_queue
+
+    # ipykernel 7 may run a click's callback on another event loop than a cell's, and the
+    # client keeps one semaphore per loop: each loop's rows queue for their own slots.
+    loop_a, loop_b = object(), object()
+    client = SimpleNamespace(max_concurrency=1)
+    rows = [JobRow(FluxParams(prompt="x")) for _ in range(3)]
+    for row, loop in zip(rows, (loop_a, loop_a, loop_b), strict=True):
+        row._task = SimpleNamespace(get_loop=lambda loop=loop: loop)
+    rows[0]._enter("processing")
+    explain_queue(rows, lambda row: client)
+    assert rows[0].note == ""
+    assert rows[1].note == "waiting for one of 1 slot (all 1 busy here); #1 in line"
+    assert rows[2].note == (
+        "waiting for one of 1 slot (0 busy here, the rest by other work on this client); #1 in line"
+    )

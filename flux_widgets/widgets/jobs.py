@@ -88,6 +88,11 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
         return end - self._started
 
     @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the generation runs on (None before ``attach``)."""
+        return self._task.get_loop() if self._task is not None else None
+
+    @property
     def finished(self) -> bool:
         return self.state in FINAL_STATES
 
@@ -177,12 +182,14 @@ def explain_queue(rows: Sequence[JobRow], client_of: Callable[[JobRow], FluxClie
 
     A client runs ``max_concurrency`` generations at once and its semaphore serves the rest in
     order. Only these rows are known here: if fewer of them hold slots than the client has,
-    other work on the same client (a grid, a second studio) holds the rest.
+    other work on the same client (a grid, a second studio) holds the rest. The client keeps
+    one semaphore per event loop, and ipykernel 7 may run a button's callback on another loop
+    than a cell's: rows are grouped by client and loop.
     """
-    by_client: dict[int, list[JobRow]] = {}
+    by_client: dict[tuple[int, int], list[JobRow]] = {}
     for row in rows:
         if not row.finished:
-            by_client.setdefault(id(client_of(row)), []).append(row)
+            by_client.setdefault((id(client_of(row)), id(row.loop)), []).append(row)
     for group in by_client.values():
         slots = client_of(group[0]).max_concurrency
         busy = sum(1 for row in group if row.state != QUEUED)
