@@ -885,3 +885,31 @@ def test_queue_places_are_counted_per_client_and_event_loop() -> None:
     assert rows[2].note == (
         "waiting for one of 1 slot (0 busy here, the rest by other work on this client); #1 in line"
     )
+
+
+async def test_a_click_from_another_threads_loop_runs_on_the_studios_loop(
+    studio: PromptStudio,
+) -> None:
+    import threading
+
+    # What JupyterLab 4.4+ with ipykernel 7 does: widget messages handled on a subshell thread
+    # with its own event loop. The generation must still start on the studio's (the cell's)
+    # loop, where the client's slots and the studio's locks live.
+    studio.prompt = "a lantern"
+    home = asyncio.get_running_loop()
+
+    def click_from_a_subshell() -> None:
+        asyncio.run(_click(studio))
+
+    thread = threading.Thread(target=click_from_a_subshell)
+    thread.start()
+    await asyncio.to_thread(thread.join)
+    await _until(lambda: len(studio.jobs) == 1)
+    [row] = studio.jobs
+    assert row.loop is home
+    await studio.wait()
+    assert row.state == "done"
+
+
+async def _click(studio: PromptStudio) -> None:
+    studio.generate_button.click()

@@ -24,6 +24,7 @@ import traitlets
 from ..params import FluxParams
 from ._compat import close_tree, set_tooltip, show
 from ._html import ACCENT_COLOR, ERROR_COLOR, MUTED_COLOR, SUCCESS_COLOR, error_html
+from ._tasks import on_home_loop
 
 if TYPE_CHECKING:
     from ..client import FluxClient
@@ -77,7 +78,7 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
         self.add_class("flux-job")
         self.cancel_button.add_class("flux-cancel")
         self.label.add_class("flux-status")
-        self.cancel_button.on_click(lambda _: self.cancel())
+        self.cancel_button.on_click(on_home_loop(lambda _: self.cancel()))
         self.observe(lambda _: self._render(), names=["note"])
         self._render()
 

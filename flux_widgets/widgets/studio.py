@@ -25,7 +25,7 @@ from ..polling import useful_concurrency
 from ._compat import StaticFallback, close_tree, focus, is_shown, set_tooltip, show
 from ._html import ERROR_COLOR, STUDIO_CSS, error_html, warning_html
 from ._sheet import WIDGET_VIEW, ContactSheet, PictureOutput
-from ._tasks import TaskSet
+from ._tasks import TaskSet, on_home_loop
 from .controls import ParameterControls
 from .gallery import Gallery
 from .jobs import CANCELLED, DONE, FAILED, JobList, JobRow, explain_queue
@@ -160,8 +160,9 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.generate_button.add_class("flux-generate")
         self.message.add_class("flux-message")
         self.key_input.on_change(self._use_key)
-        self.generate_button.on_click(self._on_generate)
-        self.cancel_all_button.on_click(lambda _: self.cancel_all())
+        # Clicks may arrive on another thread's event loop (a kernel subshell): see on_home_loop.
+        self.generate_button.on_click(on_home_loop(self._on_generate))
+        self.cancel_all_button.on_click(on_home_loop(lambda _: self.cancel_all()))
         self.clear_history_button.on_click(lambda _: self._ask_clear(True))
         self.keep_history_button.on_click(lambda _: self._ask_clear(False))
         self.confirm_clear_button.on_click(lambda _: self._confirm_clear())
