@@ -1,29 +1,26 @@
-"""Gallery: thumbnails in a grid, and a viewer that opens one image at full size.
+"""Gallery: thumbnails in a grid, and the viewer (viewer.py) that opens one at full size.
 
 The browser receives thumbnails only (made with Pillow in a worker thread, so the kernel stays
-responsive); full bytes travel when someone opens an image, and the download link (a data URI)
-is built only then. ipywidgets' ``Image`` has no click event, so each thumbnail has an "open"
-button under it, next to the seed that made it.
+responsive); full bytes travel when someone opens an image, and only while it is open.
+ipywidgets' ``Image`` has no click event, so each thumbnail has an "open" button under it, next
+to the seed that made it. The viewer moves through every image in the gallery's order (newest
+first), not only the page on screen.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import html
 import logging
 import os
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as widgets
 
 from ..images import GeneratedImage
-from ..recipes import code_snippet, file_name, image_file_bytes
 from ._compat import set_tooltip, show
-from ._html import error_html
 from ._tasks import TaskSet
+from .viewer import ReuseCallback, Viewer
 
 THUMBNAIL_SIZE = 256
 THUMBNAIL_FORMAT = "webp"
@@ -31,7 +28,6 @@ THUMBNAIL_FORMAT = "webp"
 _WIDGET_FORMATS = {"jpg": "jpeg", "png": "png", "webp": "webp"}
 
 logger = logging.getLogger("flux_widgets")
-ImageCallback = Callable[[GeneratedImage], None]
 
 
 def make_thumbnail(image: GeneratedImage, size: int = THUMBNAIL_SIZE) -> bytes:
@@ -62,7 +58,9 @@ class Tile(widgets.VBox):  # type: ignore[misc]
             layout={"width": "auto", "max_width": "100%"},
             _dom_classes=("flux-open",),
         )
-        set_tooltip(self.open_button, "view full size, reuse, save, download, copy as code")
+        set_tooltip(
+            self.open_button, "view full size, compare, reuse, save, download, copy as code"
+        )
         super().__init__(
             [self.thumbnail, self.open_button],
             layout={"align_items": "center"},
@@ -80,135 +78,6 @@ class Tile(widgets.VBox):  # type: ignore[misc]
         super().close()
 
 
-class Viewer(widgets.VBox):  # type: ignore[misc]
-    """The opened image at full size, its caption, and what can be done with it."""
-
-    def __init__(
-        self,
-        *,
-        save_dir: str | os.PathLike[str] = "flux-images",
-        on_reuse: ImageCallback | None = None,
-    ) -> None:
-        self.image: GeneratedImage | None = None
-        self._on_reuse = on_reuse
-        self._tasks = TaskSet(self._report)
-        # Full resolution, but sized to the screen so the caption and buttons stay in view.
-        self.picture = widgets.Image(
-            layout={"max_width": "100%", "max_height": "70vh", "object_fit": "contain"}
-        )
-        self.caption = widgets.HTML()
-        self.reuse_button = widgets.Button(description="reuse", icon="undo")
-        set_tooltip(self.reuse_button, "put all of this image's parameters back into the controls")
-        self.save_button = widgets.Button(description="save", icon="save")
-        set_tooltip(self.save_button, "save to the folder on the right, recipe embedded")
-        self.save_dir = widgets.Text(value=str(save_dir), layout={"width": "220px"})
-        self.code_button = widgets.Button(description="copy as code", icon="code")
-        self.close_button = widgets.Button(description="close", icon="times")
-        self.download = widgets.HTML()
-        self.message = widgets.HTML()
-        self.code = widgets.Textarea(rows=9, layout={"width": "100%"})
-        show(self.code, False)
-        super().__init__(
-            [
-                self.picture,
-                self.caption,
-                widgets.HBox(
-                    [
-                        self.reuse_button,
-                        self.save_button,
-                        self.save_dir,
-                        self.download,
-                        self.code_button,
-                        self.close_button,
-                    ]
-                ),
-                self.message,
-                self.code,
-            ],
-            layout={"border": "1px solid #ccc", "padding": "6px"},
-        )
-        show(self, False)
-        self.add_class("flux-viewer")
-        self.picture.add_class("flux-viewer-image")
-        self.reuse_button.on_click(lambda _: self.reuse())
-        self.save_button.on_click(lambda _: self._tasks.spawn(self.save()))
-        self.code_button.on_click(lambda _: self.show_code())
-        self.close_button.on_click(lambda _: self.close_image())
-
-    def open_image(self, image: GeneratedImage) -> None:
-        """Show ``image`` at full size and prepare its download link."""
-        self.image = image
-        recipe = image.recipe
-        with self.picture.hold_sync():
-            self.picture.format = _WIDGET_FORMATS[image.format]
-            self.picture.value = image.data
-        self.caption.value = (
-            f"<b>seed {image.seed}</b> · {image.width}×{image.height} · {image.format} · "
-            f"{recipe.num_inference_steps} steps · {recipe.aspect_ratio}<br>"
-            f"<i>{html.escape(recipe.prompt)}</i>"
-        )
-        self.message.value = ""
-        self.code.value = ""
-        show(self.code, False)
-        self.download.value = "<small>preparing download…</small>"
-        show(self, True)
-        self._tasks.spawn(self._prepare_download(image))
-
-    def close_image(self) -> None:
-        """Hide the viewer and drop the full-size bytes from the browser."""
-        self.image = None
-        self.picture.value = b""
-        self.download.value = ""
-        show(self, False)
-
-    def reuse(self) -> None:
-        if self.image is not None and self._on_reuse is not None:
-            self._on_reuse(self.image)
-            self.message.value = "parameters (seed locked) put back into the controls"
-
-    async def save(self) -> Path | None:
-        """Save the open image into the folder field, recipe embedded; returns the path."""
-        image = self.image
-        if image is None:
-            return None
-        folder_name = str(self.save_dir.value)
-
-        def write() -> Path:
-            folder = Path(folder_name).expanduser()
-            target = folder / file_name(image)
-            folder.mkdir(parents=True, exist_ok=True)
-            return Path(image.save(target))
-
-        path = await asyncio.to_thread(write)
-        self.message.value = f"saved to <code>{html.escape(str(path))}</code>"
-        return path
-
-    def show_code(self) -> None:
-        if self.image is not None:
-            self.code.value = code_snippet(self.image)
-            show(self.code, True)
-            self.message.value = "select the code below and copy it (Ctrl+C / ⌘C)"
-
-    async def wait(self) -> None:
-        """Wait for pending work (download link, saves): for tests and scripts."""
-        await self._tasks.wait()
-
-    async def _prepare_download(self, image: GeneratedImage) -> None:
-        data = await asyncio.to_thread(image_file_bytes, image)
-        if self.image is not image:  # another image was opened meanwhile
-            return
-        encoded = base64.b64encode(data).decode("ascii")
-        name = html.escape(file_name(image))
-        self.download.value = (
-            f"<a download='{name}' href='data:{image.mime_type};base64,{encoded}' "
-            "style='display:inline-block;padding:4px 10px;border:1px solid #888;"
-            "border-radius:3px;text-decoration:none'>⬇ download</a>"
-        )
-
-    def _report(self, error: BaseException) -> None:
-        self.message.value = error_html(error)
-
-
 class Gallery(widgets.VBox):  # type: ignore[misc]
     """Thumbnails of every image, newest first, a page at a time, and the viewer above them."""
 
@@ -219,7 +88,7 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
         thumbnail_size: int = THUMBNAIL_SIZE,
         page_size: int = 24,
         save_dir: str | os.PathLike[str] = "flux-images",
-        on_reuse: ImageCallback | None = None,
+        on_reuse: ReuseCallback | None = None,
         **kwargs: Any,
     ) -> None:
         self.thumbnail_size = thumbnail_size
@@ -229,7 +98,12 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
         self._pending: set[int] = set()  # ids whose thumbnails are being made
         self._shown = 0
         self._tasks = TaskSet()
-        self.viewer = Viewer(save_dir=save_dir, on_reuse=on_reuse)
+        self.viewer = Viewer(
+            save_dir=save_dir,
+            on_reuse=on_reuse,
+            navigate=self.neighbour,
+            position=self.position,
+        )
         self.grid = widgets.GridBox(
             layout=widgets.Layout(
                 grid_template_columns=f"repeat({columns}, minmax(0, 1fr))", grid_gap="8px"
@@ -284,8 +158,37 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
         self.viewer.close_image()
 
     def open_image(self, image: GeneratedImage) -> None:
-        """Open ``image`` in the viewer (what a tile's "open" button does)."""
+        """Open ``image`` in the viewer (what a tile's "open" button does); while comparing,
+        it becomes the right-hand image."""
         self.viewer.open_image(image)
+
+    def compare(self, pinned: GeneratedImage, other: GeneratedImage) -> None:
+        """Open two images in the viewer, compared (slider or side by side)."""
+        self.viewer.compare(pinned, other)
+
+    def neighbour(self, image: GeneratedImage, step: int) -> GeneratedImage | None:
+        """The image ``step`` places after ``image`` in the gallery's order (newest first),
+        or None past either end or when ``image`` is no longer in the gallery."""
+        index = self._newest_first_index(image)
+        if index is None:
+            return None
+        target = index + step
+        if not 0 <= target < len(self._images):
+            return None
+        return self._images[len(self._images) - 1 - target]
+
+    def position(self, image: GeneratedImage) -> str:
+        """``"3 of 24"``: where ``image`` is in the gallery's order (newest first), or ""."""
+        index = self._newest_first_index(image)
+        return "" if index is None else f"{index + 1} of {len(self._images)}"
+
+    def _newest_first_index(self, image: GeneratedImage) -> int | None:
+        # Identity, not equality: two images may share a recipe. Newest first is the common
+        # case (the user opens what was just made), so search from the end.
+        for index in range(len(self._images) - 1, -1, -1):
+            if self._images[index] is image:
+                return len(self._images) - 1 - index
+        return None
 
     def thumbnails(self) -> list[bytes]:
         """The thumbnail bytes on screen, newest first (what the browser holds)."""
@@ -295,6 +198,27 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
         """Wait for pending thumbnails and viewer work."""
         await self._tasks.wait()
         await self.viewer.wait()
+
+    def close(self) -> None:
+        """Close the gallery with every widget it made (tiles, viewer, their layouts)."""
+        self._tasks.cancel_all()
+        for tile in self._tiles.values():
+            tile.close()
+        self._tiles.clear()
+        for widget in (self.viewer, self.grid, self.more_button):
+            for part in (getattr(widget, "layout", None), getattr(widget, "style", None)):
+                if part is not None:
+                    part.close()
+            widget.close()
+        self.layout.close()
+        super().close()
+
+    def __repr__(self) -> str:
+        # Small and cheap whatever is open (ipywidgets' repr lists every trait of every child).
+        return (
+            f"<Gallery {len(self._images)} images, {len(self._tiles)} tiles, "
+            f"{repr(self.viewer).strip('<>')}>"
+        )
 
     def _replace(self, images: Sequence[GeneratedImage]) -> None:
         self._images = list(images)

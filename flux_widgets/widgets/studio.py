@@ -29,6 +29,7 @@ from .controls import ParameterControls
 from .gallery import Gallery
 from .jobs import CANCELLED, DONE, FAILED, JobList, JobRow
 from .key_input import KeyInput
+from .shortcuts import Shortcuts
 
 MOCK_BANNER = "Mock API: images are placeholders, not FLUX output"
 CONTACT_SHEET_IMAGES = 8
@@ -100,12 +101,17 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.confirm_clear_button = widgets.Button(description="delete", button_style="danger")
         self.keep_history_button = widgets.Button(description="keep")
         self.history_label = widgets.HTML()
+        # Ctrl/Cmd+Enter in the prompt generates (an invisible anywidget, scoped to this studio).
+        self.shortcuts = Shortcuts()
+        self.controls.prompt.add_class(self.shortcuts.scope)
         super().__init__(
             [
                 self.banner,
                 self.key_input,
                 self.controls,
-                widgets.HBox([self.generate_button, self.cancel_all_button, self.message]),
+                widgets.HBox(
+                    [self.generate_button, self.cancel_all_button, self.message, self.shortcuts]
+                ),
                 self.job_list,
                 self.gallery,
                 widgets.HBox(
@@ -126,6 +132,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.message.add_class("flux-message")
         self.key_input.on_change(self._use_key)
         self.generate_button.on_click(self._on_generate)
+        self.shortcuts.on_generate(self._generate_typed)
         self.cancel_all_button.on_click(lambda _: self.cancel_all())
         self.clear_history_button.on_click(lambda _: self._ask_clear(True))
         self.keep_history_button.on_click(lambda _: self._ask_clear(False))
@@ -280,6 +287,11 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             self.start()
         except (ValueError, AttributeError, FluxError, RuntimeError) as error:
             self._show_error(error)  # start() already showed it, except for a missing loop
+
+    def _generate_typed(self, prompt: str) -> None:
+        # Ctrl/Cmd+Enter: the text as typed (the Textarea syncs only on blur), then Generate.
+        self.prompt = prompt
+        self._on_generate(None)
 
     # -- clients and keys -----------------------------------------------------------------
 
