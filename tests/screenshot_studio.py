@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             browser.start_generation(page, PROMPT, outputs=args.images)
             browser.wait_for_thumbnails(page, before + args.images)
             if args.viewer:
-                view.locator(".flux-gallery .flux-thumb").first.locator(".flux-open").click()
-                view.locator(".flux-viewer .flux-viewer-image").wait_for()
+                browser.newest_tile(view).locator(".flux-open").click()
+                browser.viewer(page).locator(".flux-viewer-image").wait_for()
             page.mouse.move(0, 0)  # no hover highlight or tooltip in the picture
             args.out.parent.mkdir(parents=True, exist_ok=True)
             browser.screenshot(page, args.out.stem, at=view, folder=args.out.parent)

@@ -256,6 +256,49 @@ async def test_opening_closing_and_paging_leave_no_widgets_behind(
     assert owned & set(_live_widgets()) == set()
 
 
+async def test_a_full_page_reuses_its_tiles_in_place(tmp_path: Path) -> None:
+    gallery = Gallery(save_dir=tmp_path, page_size=3)
+    first = [_image(seed) for seed in range(3)]
+    await gallery.add(first)
+    children = gallery.grid.children
+    widgets_before = len(_live_widgets())
+    newer = [_image(seed) for seed in range(10, 14)]
+    for image in newer:
+        await gallery.add([image])
+    # No new widgets, and the grid's children untouched (ipywidgets would re-render every
+    # child after the first changed one); the CSS order puts the newest first.
+    assert len(_live_widgets()) == widgets_before
+    assert gallery.grid.children == children
+    assert [tile.image for tile in gallery.tiles] == [newer[3], newer[2], newer[1]]
+    orders = [int(tile.layout.order) for tile in gallery.tiles]
+    assert orders == sorted(orders)
+    assert [tile.open_button.description for tile in gallery.tiles] == [
+        "open · seed 13",
+        "open · seed 12",
+        "open · seed 11",
+    ]
+    gallery.tiles[0].open_button.click()  # a reused tile opens its new image
+    assert gallery.viewer.image is newer[3]
+    gallery.close()
+
+
+async def test_the_next_image_takes_the_hidden_spare_tile(tmp_path: Path) -> None:
+    gallery = Gallery(save_dir=tmp_path, page_size=24)
+    first = _image(1)
+    await gallery.add([first])
+    [shown, spare] = gallery.grid.children  # one tile, and one hidden, ready for the next
+    assert shown.image is first and spare.image is None and spare.layout.display == "none"
+    assert gallery.tiles == [shown] and len(gallery.thumbnails()) == 1
+    second = _image(2)
+    await gallery.add([second])
+    assert gallery.grid.children[:2] == (shown, spare)  # nothing re-created
+    assert spare.image is second and spare.layout.display is None
+    assert bytes(spare.thumbnail.value) and spare.open_button.description == "open · seed 2"
+    assert gallery.tiles == [spare, shown]
+    assert gallery.grid.children[2].image is None  # a new spare
+    gallery.close()
+
+
 def _ids_of(gallery: Gallery) -> set[str]:
     ids: set[str] = set()
 

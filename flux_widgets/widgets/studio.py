@@ -270,9 +270,10 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         return images
 
     async def _keep(self, images: Sequence[GeneratedImage]) -> None:
-        """Write new images to the history at once, then show them."""
+        """Write new images to the history and show them, both at once."""
         if not images:
             return
+        showing = self.gallery.add_soon(images)  # thumbnails are made while the history writes
         history = self.history
         if history is not None:
             try:
@@ -280,7 +281,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
                     await asyncio.to_thread(lambda: [history.add(image) for image in images])
             except OSError as error:
                 self._show_error(error, prefix="not saved to the history")
-        await self.gallery.add(images)
+        await showing
 
     def _on_generate(self, _button: Any) -> None:
         try:

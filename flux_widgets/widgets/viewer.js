@@ -110,6 +110,7 @@ function render({ model, el }) {
     const compare = model.get("mode") === "compare";
     const view = model.get("compare_view");
     root.classList.toggle("flux-viewer--compare", compare);
+    root.classList.toggle("flux-viewer--side-by-side", compare && view === "side-by-side");
     for (const button of root.querySelectorAll("[data-view]")) {
       button.classList.toggle("flux-viewer-active", button.dataset.view === view);
       button.setAttribute("aria-pressed", String(button.dataset.view === view));
@@ -302,6 +303,7 @@ function render({ model, el }) {
     if (dirty.has("recipe")) drawRecipe();
     if (dirty.has("bar")) drawBar();
     if (dirty.has("message")) drawMessage();
+    if (dirty.has("code")) codeBox.hidden = true; // another image: its code is not shown yet
     if (dirty.has("open")) open();
     dirty.clear();
   }
@@ -315,6 +317,7 @@ function render({ model, el }) {
     ["change:rows", () => schedule("recipe")],
     ["change:title change:has_previous change:has_next change:save_dir", () => schedule("bar")],
     ["change:message change:message_kind", () => schedule("message")],
+    ["change:code", () => schedule("code")],
     ["change:is_open", () => schedule("open")],
     ["msg:custom", onCustom],
   ];
