@@ -237,6 +237,9 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
 
     def close(self) -> None:
         """Close the gallery with every widget it made (tiles, viewer, their layouts)."""
+        if "more_button" not in self.__dict__:  # ipywidgets 7 closes in __del__, half-built too
+            super().close()
+            return
         self._tasks.cancel_all()
         for tile in self._tiles.values():
             tile.close()
