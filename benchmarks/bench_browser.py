@@ -103,12 +103,6 @@ CLOSE = """async () => {
         viewer && viewer.hidden ? resolve() : setTimeout(wait, 10);
     })());
 }"""
-RUN_IN_KERNEL = """async (code) => {
-    const panel = window.jupyterapp.shell.currentWidget;
-    const future = panel.sessionContext.session.kernel.requestExecute({code});
-    const reply = await future.done;
-    return reply.content.status;
-}"""
 
 
 def write_notebook(folder: Path) -> None:
@@ -121,12 +115,6 @@ def write_notebook(folder: Path) -> None:
         "language": "python",
     }
     nbformat.write(node, folder / NOTEBOOK)
-
-
-def run_in_kernel(page: Any, code: str) -> None:
-    status = page.evaluate(RUN_IN_KERNEL, code)
-    if status != "ok":
-        raise RuntimeError(f"the kernel answered {status!r} to:\n{code}")
 
 
 def time_generations(page: Any, clicks: int) -> list[float]:
@@ -172,9 +160,9 @@ def measure(clicks: int, generation_time: float) -> tuple[list[Row], list[str]]:
             old: list[float] = []
             # Interleaved rounds, so a slow moment of the shared machine hits both alike.
             for _ in range(max(1, clicks // 2)):
-                run_in_kernel(page, OLD_PATH)
+                browser.run_in_kernel(page, OLD_PATH)
                 old += time_generations(page, 2)
-                run_in_kernel(page, NEW_PATH)
+                browser.run_in_kernel(page, NEW_PATH)
                 new += time_generations(page, 2)
             opens = time_opens(page, max(4, clicks))
     extra_new = median(new) - generation_time

@@ -487,6 +487,20 @@ def execution_counts(page: Any) -> list[int | None]:
     )
 
 
+def run_in_kernel(page: Any, code: str) -> None:
+    """Run ``code`` in the open notebook's kernel (no cell, no output); raise unless ok."""
+    status = page.evaluate(
+        """async code => {
+            const panel = window.jupyterapp.shell.currentWidget;
+            const reply = await panel.sessionContext.session.kernel.requestExecute({code}).done;
+            return reply.content.status;
+        }""",
+        code,
+    )
+    if status != "ok":
+        raise RuntimeError(f"the kernel answered {status!r} to:\n{code}")
+
+
 def set_theme(page: Any, theme: str) -> None:
     """Switch JupyterLab's theme (e.g. "JupyterLab Dark") and wait until it applies."""
     page.evaluate(

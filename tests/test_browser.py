@@ -233,4 +233,21 @@ def test_keyboard_viewer_compare_and_copy_in_jupyterlab(
         page.keyboard.press("Escape")
         viewer.wait_for(state="hidden")
         browser.screenshot(page, shot.format("05-closed"), at=view)
+
+        # In place (what an iframe host such as VS Code or Colab gets): inside the studio,
+        # scrolled into view, same keys.
+        browser.run_in_kernel(page, "studio.gallery.viewer.placement = 'inline'")
+        tile = browser.newest_tile(view)
+        tile.scroll_into_view_if_needed()
+        tile.locator(".flux-open").click()
+        inline = view.locator(".flux-viewer.flux-viewer--inline")
+        inline.wait_for(state="visible")
+        browser.wait_for_full_image(inline.locator(".flux-viewer-image").first)
+        box_in_view = inline.bounding_box()
+        assert box_in_view is not None and box_in_view["y"] < 900 and box_in_view["y"] > -10
+        browser.screenshot(page, shot.format("06-inline"))
+        page.keyboard.press("ArrowRight")
+        inline.locator(".flux-viewer-title", has_text="2 of ").wait_for()
+        page.keyboard.press("Escape")
+        inline.wait_for(state="hidden")
         assert page.locator(".jp-toast-error, .Toastify__toast--error").count() == 0

@@ -62,8 +62,8 @@ function objectUrl(value, mime) {
 }
 
 function render({ model, el }) {
-  const modal = !inIframe();
-  const root = element("div", "flux-viewer " + (modal ? "flux-viewer--modal" : "flux-viewer--inline"));
+  let modal = false; // decided at each opening, from the "placement" trait
+  const root = element("div", "flux-viewer");
   root.tabIndex = -1;
   root.hidden = true;
   root.setAttribute("role", "dialog");
@@ -71,7 +71,7 @@ function render({ model, el }) {
   // Lumino (JupyterLab) skips its shortcuts for keys typed inside such an element.
   root.setAttribute("data-lm-suppress-shortcuts", "true");
   root.innerHTML = TEMPLATE;
-  (modal ? document.body : el).appendChild(root);
+  el.appendChild(root);
   const $ = (selector) => root.querySelector(selector);
   const stage = $(".flux-viewer-stage");
   const folder = $(".flux-viewer-folder");
@@ -196,6 +196,7 @@ function render({ model, el }) {
     const isOpen = model.get("is_open");
     root.hidden = !isOpen;
     if (isOpen && !wasOpen) {
+      place();
       returnFocus = document.activeElement;
       codeBox.hidden = true;
       if (modal) document.body.classList.add("flux-viewer-open");
@@ -203,7 +204,7 @@ function render({ model, el }) {
       // style read: read one now.
       void root.offsetWidth;
       root.focus({ preventScroll: true });
-      if (!modal) root.scrollIntoView({ block: "nearest" });
+      if (!modal) root.scrollIntoView({ block: "start" });
     } else if (!isOpen && wasOpen) {
       if (modal) document.body.classList.remove("flux-viewer-open");
       // Back where the user was: the tile's button that opened the viewer.
@@ -211,6 +212,17 @@ function render({ model, el }) {
       returnFocus = null;
     }
     wasOpen = isOpen;
+  }
+
+  // A modal under <body> where "fixed" means the user's screen; in place (in the widget's
+  // own element) inside an iframe, where it would mean the iframe's box.
+  function place() {
+    const placement = model.get("placement");
+    modal = placement === "modal" || (placement === "auto" && !inIframe());
+    root.classList.toggle("flux-viewer--modal", modal);
+    root.classList.toggle("flux-viewer--inline", !modal);
+    const parent = modal ? document.body : el;
+    if (root.parentElement !== parent) parent.appendChild(root);
   }
 
   function close() {

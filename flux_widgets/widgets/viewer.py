@@ -89,6 +89,12 @@ class Viewer(anywidget.AnyWidget):
     mode = traitlets.Enum(
         ("single", "compare"), "single", help="one image, or the pinned one against another"
     ).tag(sync=True)
+    placement = traitlets.Enum(
+        ("auto", "modal", "inline"),
+        "auto",
+        help="modal: over the page; inline: in place, scrolled into view; auto: modal unless "
+        "the notebook runs inside an iframe (VS Code, Colab), where it opens in place",
+    ).tag(sync=True)
     compare_view = traitlets.Enum(
         COMPARE_VIEWS,
         "slider",
