@@ -1,11 +1,11 @@
-"""Rows 11-12: what a person waits for in JupyterLab (headless Chromium, on the mock).
+"""Rows B1-B2: what a person waits for in JupyterLab (headless Chromium, on the mock).
 
-- row 11: from the click on Generate to the first new thumbnail painted, minus the mock's
+- row B1: from the click on Generate to the first new thumbnail painted, minus the mock's
   generation time (what the studio, the client and the browser add), median of N clicks.
   Baseline in the same run and the same kernel: the old path, where a finished generation's
   images were written to the history (recipe embedded, two fsyncs) *before* their thumbnails
   were made, restored for the baseline's clicks by swapping the studio's ``_keep``.
-- row 12: from the click on a tile's "open" to the full image decoded and painted in the
+- row B2: from the click on a tile's "open" to the full image decoded and painted in the
   viewer, median of N opens; target 150 ms.
 
 Both are timed inside the page (``performance.now()`` from the click to the first animation
@@ -169,7 +169,7 @@ def measure(clicks: int, generation_time: float) -> tuple[list[Row], list[str]]:
     extra_old = median(old) - generation_time
     rows = [
         Row(
-            "11",
+            "B1",
             f"Generate click -> first thumbnail painted, minus {generation_time:g} s generation "
             f"(median of {len(new)})",
             ms(extra_new),
@@ -179,7 +179,7 @@ def measure(clicks: int, generation_time: float) -> tuple[list[Row], list[str]]:
             extra_new <= 0.100,
         ),
         Row(
-            "12",
+            "B2",
             f"tile 'open' click -> full image painted in the viewer (median of {len(opens)})",
             ms(median(opens)),
             "-",
@@ -189,11 +189,11 @@ def measure(clicks: int, generation_time: float) -> tuple[list[Row], list[str]]:
         ),
     ]
     notes = [
-        "baseline of row 11: the same studio with the old order restored (history write, "
+        "baseline of row B1: the same studio with the old order restored (history write, "
         "then thumbnails), clicks interleaved with the new path's",
-        f"row 11 all clicks, new: {', '.join(ms(t - generation_time) for t in new)}",
-        f"row 11 all clicks, old: {', '.join(ms(t - generation_time) for t in old)}",
-        f"row 12 all opens: {', '.join(ms(t) for t in opens)}",
+        f"row B1 all clicks, new: {', '.join(ms(t - generation_time) for t in new)}",
+        f"row B1 all clicks, old: {', '.join(ms(t - generation_time) for t in old)}",
+        f"row B2 all opens: {', '.join(ms(t) for t in opens)}",
         "JupyterLab in headless Chromium (1280x900), mock API in its own process, 1 MP webp",
         f"machine: {machine()}",
     ]
