@@ -2,13 +2,14 @@
 
 - row B1: from the click on Generate to the first new thumbnail painted, minus the mock's
   generation time (what the studio, the client and the browser add), median of N clicks.
-  Baseline in the same run and the same kernel: the old path, where a finished generation's
-  images were written to the history (recipe embedded, two fsyncs) *before* their thumbnails
-  were made, restored for the baseline's clicks by swapping the studio's ``_keep``.
 - row B2: from the click on a tile's "open" to the full image decoded and painted in the
   viewer, median of N opens; target 150 ms.
 
-Both are timed inside the page (``performance.now()`` from the click to the first animation
+The baseline is the old code itself, measured in the same run: the package as it was at
+``--baseline-ref`` (default: the commit before the anywidget viewer and the faster gallery),
+extracted with ``git archive`` and put first on the ``PYTHONPATH`` of a second JupyterLab. The
+two pages take turns, two clicks each, so a slow moment of the shared machine hits both alike.
+Times are taken inside the page (``performance.now()`` from the click to the first animation
 frame after the ``<img>`` has decoded), so Playwright's own round trips do not count.
 
     python -m benchmarks.bench_browser [--quick] [--clicks N] [--generation-time S]
@@ -17,9 +18,15 @@ frame after the ``<img>`` has decoded), so Playwright's own round trips do not c
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import os
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,22 +48,8 @@ studio.megapixels = "1"
 studio.prompt = "a paper boat on calm water at sunrise, watercolor"
 studio
 """
-# The old path for the baseline: history first, then thumbnails, one after the other.
-OLD_PATH = """\
-from flux_widgets.widgets.studio import PromptStudio as _Studio
-
-async def _old_keep(self, images):
-    if not images:
-        return
-    history = self.history
-    if history is not None:
-        async with self._history_lock:
-            await asyncio.to_thread(lambda: [history.add(image) for image in images])
-    await self.gallery.add(images)
-
-studio._keep = _old_keep.__get__(studio, _Studio)
-"""
-NEW_PATH = "studio.__dict__.pop('_keep', None)"
+# The package before this work (main at 71b5d7c): the old gallery and viewer.
+BASELINE_REF = "71b5d7c"
 
 # Click Generate, then resolve with the ms until a frame has painted one more decoded thumbnail.
 TIME_GENERATE = """async () => {
@@ -88,7 +81,8 @@ TIME_OPEN = """async (index) => {
         const deadline = started + 30000;
         (function frame() {
             const viewer = document.querySelector('.flux-viewer');
-            const img = viewer && !viewer.hidden && viewer.querySelector('.flux-viewer-image');
+            const img = viewer && !viewer.hidden && viewer.querySelector('.flux-viewer-image')
+                || viewer && viewer.matches('img') && viewer;
             if (img && img.complete && img.naturalWidth > 256) {
                 requestAnimationFrame(() => resolve(performance.now() - started));
             } else if (performance.now() > deadline) reject(new Error('viewer never painted'));
@@ -96,11 +90,15 @@ TIME_OPEN = """async (index) => {
         })();
     });
 }"""
+# The old viewer was a VBox hidden with CSS, closed by a "close" button without a class.
 CLOSE = """async () => {
-    document.querySelector('.flux-viewer .flux-viewer-close').click();
+    const viewer = document.querySelector('.flux-viewer');
+    const close = viewer.querySelector('.flux-viewer-close')
+        || [...viewer.querySelectorAll('button')].find(b => b.textContent.includes('close'));
+    close.click();
     await new Promise(resolve => (function wait() {
-        const viewer = document.querySelector('.flux-viewer');
-        viewer && viewer.hidden ? resolve() : setTimeout(wait, 10);
+        viewer.hidden || getComputedStyle(viewer).display === 'none'
+            ? resolve() : setTimeout(wait, 10);
     })());
 }"""
 
@@ -137,34 +135,82 @@ def time_opens(page: Any, opens: int) -> list[float]:
     return times
 
 
-def measure(clicks: int, generation_time: float) -> tuple[list[Row], list[str]]:
+def baseline_package(workdir: Path, ref: str) -> Path:
+    """The ``flux_widgets`` package as it was at ``ref``, in a folder of its own."""
+    target = workdir / "baseline"
+    target.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", ref, "flux_widgets"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(target, filter="data")
+    return target
+
+
+@contextlib.contextmanager
+def python_path(folder: Path | None) -> Iterator[None]:
+    """``PYTHONPATH`` for the servers started inside (their kernels import from it first)."""
+    before = os.environ.get("PYTHONPATH")
+    if folder is not None:
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(folder), before) if p)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = before
+
+
+def open_studio(page: Any, lab: Any) -> None:
+    browser.open_studio_notebook(page, lab)
+    browser.studio(page)
+    browser.wait_for_cells_done(page, lab)
+    if errors := browser.notebook_errors(page):
+        raise RuntimeError("the notebook raised:\n" + "\n".join(errors))
+    browser.collapse_sidebars(page)
+    time_generations(page, 2)  # warm up: imports, first thumbnails, the browser's caches
+
+
+def measure(clicks: int, generation_time: float, baseline_ref: str) -> tuple[list[Row], list[str]]:
     with tempfile.TemporaryDirectory(prefix="flux-bench-browser-") as folder:
         workdir = Path(folder)
-        root = workdir / "notebooks"
-        root.mkdir()
-        write_notebook(root)
+        roots = {}
+        for name in ("new", "old"):
+            roots[name] = workdir / name / "notebooks"
+            roots[name].mkdir(parents=True)
+            write_notebook(roots[name])
+        old_package = baseline_package(workdir, baseline_ref)
         browser.FRONT_ENDS["lab"] = f"lab/tree/{NOTEBOOK}"
-        with (
-            browser.mock_server(workdir, generation_time=generation_time) as mock,
-            browser.jupyter_server("lab", root, workdir, mock) as lab,
-            browser.chromium_page(workdir, width=1280, height=900) as page,
-        ):
-            browser.open_studio_notebook(page, lab)
-            browser.studio(page)
-            browser.wait_for_cells_done(page, lab)
-            if errors := browser.notebook_errors(page):
-                raise RuntimeError("the notebook raised:\n" + "\n".join(errors))
-            browser.collapse_sidebars(page)
-            time_generations(page, 2)  # warm up: imports, first thumbnails, JIT
-            new: list[float] = []
-            old: list[float] = []
-            # Interleaved rounds, so a slow moment of the shared machine hits both alike.
+        with contextlib.ExitStack() as stack:
+            mock = stack.enter_context(
+                browser.mock_server(workdir, generation_time=generation_time)
+            )
+            servers = {}
+            for name, package in (("new", None), ("old", old_package)):
+                with python_path(package):
+                    servers[name] = stack.enter_context(
+                        browser.jupyter_server("lab", roots[name], workdir / name, mock)
+                    )
+            page = stack.enter_context(browser.chromium_page(workdir, width=1280, height=900))
+            pages = {"new": page, "old": page.context.new_page()}
+            pages["old"].set_viewport_size({"width": 1280, "height": 900})
+            for name in ("old", "new"):
+                pages[name].bring_to_front()
+                open_studio(pages[name], servers[name])
+            times: dict[str, list[float]] = {"new": [], "old": []}
+            opens: dict[str, list[float]] = {"new": [], "old": []}
             for _ in range(max(1, clicks // 2)):
-                browser.run_in_kernel(page, OLD_PATH)
-                old += time_generations(page, 2)
-                browser.run_in_kernel(page, NEW_PATH)
-                new += time_generations(page, 2)
-            opens = time_opens(page, max(4, clicks))
+                for name in ("old", "new"):
+                    pages[name].bring_to_front()
+                    times[name] += time_generations(pages[name], 2)
+            for _ in range(max(2, clicks // 2)):
+                for name in ("old", "new"):
+                    pages[name].bring_to_front()
+                    opens[name] += time_opens(pages[name], 2)
+    new, old = times["new"], times["old"]
     extra_new = median(new) - generation_time
     extra_old = median(old) - generation_time
     rows = [
@@ -180,20 +226,22 @@ def measure(clicks: int, generation_time: float) -> tuple[list[Row], list[str]]:
         ),
         Row(
             "B2",
-            f"tile 'open' click -> full image painted in the viewer (median of {len(opens)})",
-            ms(median(opens)),
-            "-",
-            "-",
+            f"tile 'open' click -> full image painted in the viewer (median of "
+            f"{len(opens['new'])})",
+            ms(median(opens["new"])),
+            ms(median(opens["old"])),
+            ratio(median(opens["new"]), median(opens["old"])),
             "<= 150 ms",
-            median(opens) <= 0.150,
+            median(opens["new"]) <= 0.150,
         ),
     ]
     notes = [
-        "baseline of row B1: the same studio with the old order restored (history write, "
-        "then thumbnails), clicks interleaved with the new path's",
+        f"baseline: the package at {baseline_ref} (the old gallery and viewer) in a second "
+        "JupyterLab, the same mock; pages take turns",
         f"row B1 all clicks, new: {', '.join(ms(t - generation_time) for t in new)}",
         f"row B1 all clicks, old: {', '.join(ms(t - generation_time) for t in old)}",
-        f"row B2 all opens: {', '.join(ms(t) for t in opens)}",
+        f"row B2 all opens, new: {', '.join(ms(t) for t in opens['new'])}",
+        f"row B2 all opens, old: {', '.join(ms(t) for t in opens['old'])}",
         "JupyterLab in headless Chromium (1280x900), mock API in its own process, 1 MP webp",
         f"machine: {machine()}",
     ]
@@ -205,10 +253,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a few clicks (a smoke run)")
     parser.add_argument("--clicks", type=int, default=12, help="clicks per path (%(default)s)")
     parser.add_argument("--generation-time", type=float, default=0.8, help="mock seconds")
+    parser.add_argument(
+        "--baseline-ref", default=BASELINE_REF, help="git commit of the old code (%(default)s)"
+    )
     args = parser.parse_args(argv)
     clicks = 2 if args.quick else args.clicks
     try:
-        rows, notes = measure(clicks, args.generation_time)
+        rows, notes = measure(clicks, args.generation_time, args.baseline_ref)
     except browser.Unavailable as reason:
         print(f"skipped: {reason}")
         return 0
