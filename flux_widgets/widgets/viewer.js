@@ -70,6 +70,7 @@ function render({ model, el }) {
   root.setAttribute("aria-label", "image viewer");
   // Lumino (JupyterLab) skips its shortcuts for keys typed inside such an element.
   root.setAttribute("data-lm-suppress-shortcuts", "true");
+  root.dataset.instance = model.get("instance");
   root.innerHTML = TEMPLATE;
   el.appendChild(root);
   const $ = (selector) => root.querySelector(selector);
@@ -194,9 +195,12 @@ function render({ model, el }) {
 
   function open() {
     const isOpen = model.get("is_open");
-    root.hidden = !isOpen;
-    if (isOpen && !wasOpen) {
-      place();
+    if (isOpen && !wasOpen) place();
+    // The same viewer shown twice (two views of one studio): one modal, not two stacked.
+    const twin = modal && isOpen && [...document.querySelectorAll(".flux-viewer--modal")].some(
+      (other) => other !== root && !other.hidden && other.dataset.instance === root.dataset.instance);
+    root.hidden = !isOpen || twin;
+    if (isOpen && !wasOpen && !twin) {
       returnFocus = document.activeElement;
       codeBox.hidden = true;
       if (modal) document.body.classList.add("flux-viewer-open");

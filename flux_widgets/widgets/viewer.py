@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,9 @@ class Viewer(anywidget.AnyWidget):
     _css = Path(__file__).with_name("viewer.css")
 
     is_open = traitlets.Bool(False, help="whether the viewer is showing").tag(sync=True)
+    instance = traitlets.Unicode(
+        help="an id of this viewer, so that two views of it open one modal, not two"
+    ).tag(sync=True)
     mode = traitlets.Enum(
         ("single", "compare"), "single", help="one image, or the pinned one against another"
     ).tag(sync=True)
@@ -133,6 +137,7 @@ class Viewer(anywidget.AnyWidget):
         position: PositionCallback | None = None,
         **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("instance", secrets.token_hex(6))
         super().__init__(save_dir=str(save_dir), **kwargs)
         self.image: GeneratedImage | None = None  # the current image (compare: the right one)
         self.pinned: GeneratedImage | None = None  # compare: the left one
