@@ -193,6 +193,15 @@ def test_keyboard_viewer_compare_and_copy_in_jupyterlab(
         page.keyboard.press("ArrowLeft")
         title.filter(has_text="1 of ").wait_for()
 
+        # Download: the file, recipe embedded, made only when asked for.
+        with page.expect_download() as download_info:
+            viewer.locator(".flux-viewer-download").click()
+        download = download_info.value
+        assert download.suggested_filename.startswith("flux-")
+        assert download.suggested_filename.endswith(".webp")
+        saved = Path(download.path()).read_bytes()
+        assert saved[:4] == b"RIFF" and KITE.encode() in saved  # the recipe is in the file
+
         # Copy as code: onto the clipboard; where refused, the code is shown selected.
         viewer.locator(".flux-viewer-copy").click()
         viewer.locator(".flux-viewer-message", has_text="copied").wait_for()
@@ -233,6 +242,15 @@ def test_keyboard_viewer_compare_and_copy_in_jupyterlab(
         page.keyboard.press("Escape")
         viewer.wait_for(state="hidden")
         browser.screenshot(page, shot.format("05-closed"), at=view)
+        # Closed in the kernel too: no full image left to save with the notebook.
+        browser.run_in_kernel(
+            page,
+            "import time\n"
+            "deadline = time.monotonic() + 5\n"
+            "while studio.gallery.viewer.is_open and time.monotonic() < deadline:\n"
+            "    time.sleep(0.05)\n"
+            "assert studio.gallery.viewer.image_a == b'' and studio.gallery.viewer.image_b == b''",
+        )
 
         # In place (what an iframe host such as VS Code or Colab gets): inside the studio,
         # scrolled into view, same keys.
