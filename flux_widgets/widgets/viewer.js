@@ -225,6 +225,7 @@ function render({ model, el }) {
     modal = placement === "modal" || (placement === "auto" && !inIframe());
     root.classList.toggle("flux-viewer--modal", modal);
     root.classList.toggle("flux-viewer--inline", !modal);
+    root.setAttribute("aria-modal", String(modal));
     const parent = modal ? document.body : el;
     if (root.parentElement !== parent) parent.appendChild(root);
   }
