@@ -98,7 +98,7 @@ class Tile(widgets.VBox):  # type: ignore[misc]
         return f"open · seed {image.seed}" if image is not None else ""
 
     def close(self) -> None:
-        """Close the tile with its children and their layouts and styles (none is reused)."""
+        """Close the tile with its children and their layouts and styles."""
         for widget in (self.thumbnail, self.open_button, self):
             for part in (getattr(widget, "layout", None), getattr(widget, "style", None)):
                 if part is not None:
@@ -109,7 +109,8 @@ class Tile(widgets.VBox):  # type: ignore[misc]
 
 
 class Gallery(widgets.VBox):  # type: ignore[misc]
-    """Thumbnails of every image, newest first, a page at a time, and the viewer above them."""
+    """Thumbnails of every image, newest first, a page at a time, and the viewer that opens
+    them (a modal over the page, or in place above the thumbnails inside an iframe)."""
 
     def __init__(
         self,
@@ -159,8 +160,8 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
     async def add(self, images: Sequence[GeneratedImage]) -> None:
         """Add new images at the top (thumbnails made in worker threads).
 
-        The page does not grow: older images move behind "show older", and their tiles are
-        closed, so a long session keeps one page of widgets alive, not one per image.
+        The page does not grow: older images move behind "show older", and their tiles show
+        the new images, so a long session keeps one page of widgets alive, not one per image.
         """
         self._images.extend(images)
         self._shown = min(len(self._images), max(self.page_size, self._shown))

@@ -117,9 +117,6 @@ class Viewer(anywidget.AnyWidget):
         help="recipe rows: {key, label, a, b, differs}; b only when comparing"
     ).tag(sync=True)
     code = traitlets.Unicode("", help="Python that makes the current image again").tag(sync=True)
-    file_label = traitlets.Unicode("", help="the name a download or save gives the file").tag(
-        sync=True
-    )
     save_dir = traitlets.Unicode("flux-images", help="the folder save writes into").tag(sync=True)
     message = traitlets.Unicode("", help="the last action's outcome, plain text").tag(sync=True)
     message_kind = traitlets.Enum(("info", "error"), "info", help="how message is shown").tag(
@@ -197,7 +194,7 @@ class Viewer(anywidget.AnyWidget):
             self.image_a = self.image_b = b""
             self.mime_a = self.mime_b = ""
             self.rows = []
-            self.code = self.title = self.message = self.file_label = ""
+            self.code = self.title = self.message = ""
             self.mode = "single"
 
     def reuse(self) -> None:
@@ -278,7 +275,6 @@ class Viewer(anywidget.AnyWidget):
             self.rows = self._rows(left, right)
             self.title = title
             self.code = code_snippet(image)
-            self.file_label = file_name(image)
             self.has_previous = self._neighbour(image, -1) is not None
             self.has_next = self._neighbour(image, 1) is not None
             self.message = ""
