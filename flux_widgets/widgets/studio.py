@@ -32,6 +32,7 @@ from .gallery import Gallery
 from .history_browser import HistoryBrowser
 from .jobs import CANCELLED, DONE, FAILED, JobList, JobRow, explain_queue
 from .key_input import KeyInput
+from .shortcuts import Shortcuts
 
 MOCK_BANNER = "Mock API: images are placeholders, not FLUX output"
 CONTACT_SHEET_IMAGES = 8
@@ -131,6 +132,9 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self._history_count = 0  # entries in the history folder, as last counted
         self._last_clear: str | None = None  # the trash batch "undo" brings back
         self._indexing = False  # a folder from before the index is being indexed
+        # Ctrl/Cmd+Enter in the prompt generates (an invisible anywidget, scoped to this studio).
+        self.shortcuts = Shortcuts()
+        self.controls.prompt.add_class(self.shortcuts.scope)
         super().__init__(
             [
                 self.style_sheet,
@@ -143,6 +147,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
                         self.controls.seed_state,
                         self.controls.seed_switch,
                         self.cancel_all_button,
+                        self.shortcuts,
                     ],
                     layout=wrap,
                     _dom_classes=("flux-generate-row",),
@@ -173,6 +178,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.key_input.on_change(self._use_key)
         # Clicks may arrive on another thread's event loop (a kernel subshell): see on_home_loop.
         self.generate_button.on_click(on_home_loop(self._on_generate))
+        self.shortcuts.on_generate(on_home_loop(self._generate_typed))
         self.cancel_all_button.on_click(on_home_loop(lambda _: self.cancel_all()))
         self.clear_history_button.on_click(lambda _: self._ask_clear(True))
         self.keep_history_button.on_click(lambda _: self._ask_clear(False))
@@ -274,7 +280,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             raise
         self.message.value = ""
         row = JobRow(flux_params)
-        task = self._tasks.spawn(self._run(client, flux_params, row))
+        task = self._tasks.start(self._run(client, flux_params, row))
         row.attach(task)
         self._job_clients[id(row)] = client
         self.job_list.add(row)
@@ -372,9 +378,10 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         return images
 
     async def _keep(self, images: Sequence[GeneratedImage]) -> None:
-        """Write new images to the history at once, then show them."""
+        """Write new images to the history and show them, both at once."""
         if not images:
             return
+        showing = self.gallery.add_soon(images)  # thumbnails are made while the history writes
         history = self.history
         if history is not None:
 
@@ -390,7 +397,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
                 self._show_error(error, prefix="not saved to the history")
             if self.history_browser is not None:
                 self._background.spawn(self.history_browser.reload())
-        await self.gallery.add(images)
+        await showing
 
     def _on_generate(self, _button: Any) -> None:
         try:
@@ -412,6 +419,11 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             self.start()
         except (ValueError, AttributeError, FluxError, RuntimeError) as error:
             self._show_error(error)  # start() already showed it, except for a missing loop
+
+    def _generate_typed(self, prompt: str) -> None:
+        # Ctrl/Cmd+Enter: the text as typed (the Textarea syncs only on blur), then Generate.
+        self.prompt = prompt
+        self._on_generate(None)
 
     # -- clients and keys -----------------------------------------------------------------
 
