@@ -176,9 +176,12 @@ class History:
                 logger.warning("history entry %s is unreadable (%s); skipped", record.stem, error)
         return images
 
-    def thumbnail(self, record: HistoryRecord, size: int = THUMBNAIL_SIZE) -> bytes:
+    def thumbnail(
+        self, record: HistoryRecord, size: int = THUMBNAIL_SIZE, *, cache: bool = True
+    ) -> bytes:
         """A WebP at most ``size`` px wide and high, from the cache or made now (decodes: call
-        it off the event loop) and cached; b"" if the image cannot be read."""
+        it off the event loop) and cached unless ``cache=False`` (then hand a page of them to
+        ``cache_thumbnails``: one write, not one per image); b"" if the image is unreadable."""
         cached = self.index.thumbnails([record.stem], size).get(record.stem)
         if cached is not None:
             return cached
@@ -187,8 +190,15 @@ class History:
         except Exception as error:  # one damaged file must not break a page of thumbnails
             logger.warning("no thumbnail for history entry %s (%s)", record.stem, error)
             return b""
-        self.index.store_thumbnail(record.stem, size, data)
+        if cache:
+            self.index.store_thumbnails({record.stem: data}, size)
         return data
+
+    def cache_thumbnails(self, thumbnails: dict[str, bytes], size: int = THUMBNAIL_SIZE) -> None:
+        """Store thumbnails made with ``thumbnail(..., cache=False)`` (stem -> bytes)."""
+        made = {stem: data for stem, data in thumbnails.items() if data}
+        if made:
+            self.index.store_thumbnails(made, size)
 
     def cached_thumbnails(
         self, records: Iterable[HistoryRecord], size: int = THUMBNAIL_SIZE

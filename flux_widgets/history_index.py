@@ -317,9 +317,11 @@ class HistoryIndex:
         sql = "UPDATE entries SET favourite = ? WHERE stem = ?"
         self._write(lambda db: db.execute(sql, (int(favourite), stem)))
 
-    def store_thumbnail(self, stem: str, size: int, data: bytes) -> None:
+    def store_thumbnails(self, thumbnails: dict[str, bytes], size: int) -> None:
+        """Cache thumbnails (stem -> bytes), in one transaction."""
         sql = "INSERT OR REPLACE INTO thumbnails(stem, size, data) VALUES (?, ?, ?)"
-        self._write(lambda db: db.execute(sql, (stem, size, data)))
+        rows = [(stem, size, data) for stem, data in thumbnails.items()]
+        self._write(lambda db: db.executemany(sql, rows))
 
     def rebuild(self) -> None:
         """Throw the index away and build it again from the records on disk."""
@@ -384,7 +386,11 @@ class HistoryIndex:
 
     def _connect(self, path: Path) -> sqlite3.Connection:
         # "with db:" is one transaction (begun before the first change, committed at the end).
-        return sqlite3.connect(path, timeout=30, check_same_thread=False)
+        db = sqlite3.connect(path, timeout=30, check_same_thread=False)
+        # Fewer fsyncs per commit: a power cut can at worst damage the index, which is then
+        # rebuilt from the files (the files themselves are written with fsync, see history.py).
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
 
     def _ensure_fresh(self, db: sqlite3.Connection) -> None:
         """Scan the folder again if it changed since the index last saw it."""

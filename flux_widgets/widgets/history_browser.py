@@ -259,7 +259,15 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         self.total, self.page_number = total, page
         self._fill(records, cached)
         missing = [record for record in records if record.stem not in cached]
-        await asyncio.gather(*(self._make_thumbnail(record, generation) for record in missing))
+        made = await asyncio.gather(
+            *(self._make_thumbnail(record, generation) for record in missing)
+        )
+        if made:  # one write for the page, not one per thumbnail
+            await asyncio.to_thread(
+                history.cache_thumbnails,
+                {record.stem: data for record, data in zip(missing, made, strict=True)},
+                self.thumbnail_size,
+            )
 
     async def delete_selected(self) -> int:
         """Move the selected entries to the trash; returns how many."""
@@ -382,13 +390,16 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
             self._filling = False
         self._update_controls()
 
-    async def _make_thumbnail(self, record: HistoryRecord, generation: int) -> None:
-        data = await asyncio.to_thread(self.history.thumbnail, record, self.thumbnail_size)
-        if generation != self._generation:
-            return
-        for card in self.cards:
-            if card.record is record:
-                card.thumbnail.value = data
+    async def _make_thumbnail(self, record: HistoryRecord, generation: int) -> bytes:
+        """Made in a worker thread and shown as soon as it is ready."""
+        data = await asyncio.to_thread(
+            self.history.thumbnail, record, self.thumbnail_size, cache=False
+        )
+        if generation == self._generation:
+            for card in self.cards:
+                if card.record is record:
+                    card.thumbnail.value = data
+        return data
 
     def _update_controls(self) -> None:
         shown = f"{self.total:,} image{_s(self.total)}"
