@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=500)
     parser.add_argument("--search", default="lantern")
     parser.add_argument("--width", type=int, default=1280)
+    parser.add_argument("--height", type=int, default=900)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="flux-screenshot-") as folder:
         workdir = Path(folder)
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         with (
             browser.mock_server(workdir) as mock,
             browser.jupyter_server("lab", root, workdir, mock) as lab,
-            browser.chromium_page(workdir, width=args.width, height=900) as page,
+            browser.chromium_page(workdir, width=args.width, height=args.height) as page,
         ):
             browser.open_studio_notebook(page, lab)
             view = browser.studio(page)

@@ -111,16 +111,22 @@ async def test_star_is_written_to_the_record_and_filters(tmp_path: Path) -> None
     browser = await opened(history)
     card = browser.cards[1]
     assert card.record is not None and card.star.icon == "star-o"
-    card.star.value = True
+    card.star.click()
     await browser.wait()
-    assert card.star.icon == "star"
+    assert card.star.icon == "star" and card.record.favourite
     record = json.loads((tmp_path / f"{card.record.stem}.json").read_text())
     assert record["favourite"] is True
+    card.star.click()  # and off again
+    await browser.wait()
+    assert card.star.icon == "star-o"
+    assert json.loads((tmp_path / f"{card.record.stem}.json").read_text())["favourite"] is False
+    card.star.click()
+    await browser.wait()
 
     browser.favourites.value = True
     await browser.wait()
     assert seeds(browser) == [1003]
-    browser.cards[0].star.value = False  # unstarred: it leaves the starred-only view
+    browser.cards[0].star.click()  # unstarred: it leaves the starred-only view
     await browser.wait()
     assert seeds(browser) == [] and browser.total == 0
 

@@ -11,6 +11,7 @@ refilled page after page, so turning pages creates no widgets.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import html
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,8 @@ from ._tasks import TaskSet
 
 ImageCallback = Callable[[GeneratedImage], None]
 ANY_RATIO = "any aspect ratio"
+# Icon-only buttons: no padding, so no icon is cut into an ellipsis ("☆…").
+_ICON_BUTTON = {"width": "36px", "padding": "0"}
 _PROMPT_CHARS = 60
 
 
@@ -41,13 +44,14 @@ class HistoryCard(widgets.VBox):  # type: ignore[misc]
         )
         self.caption = widgets.HTML(layout={"width": "100%"})
         self.select = widgets.Checkbox(description="select", indent=False, layout={"width": "auto"})
-        self.star = widgets.ToggleButton(icon="star-o", layout={"width": "34px"})
-        set_tooltip(self.star, "star (favourites are kept in the image's record)")
-        self.open_button = widgets.Button(icon="search-plus", layout={"width": "34px"})
+        # A plain button (a ToggleButton with an icon only shows a stray mark in Lab 4).
+        self.star = widgets.Button(icon="star-o", layout=_ICON_BUTTON)
+        set_tooltip(self.star, "star / unstar (kept in the image's record)")
+        self.open_button = widgets.Button(icon="search-plus", layout=_ICON_BUTTON)
         set_tooltip(self.open_button, "open at full size")
-        self.reuse_button = widgets.Button(icon="undo", layout={"width": "34px"})
+        self.reuse_button = widgets.Button(icon="undo", layout=_ICON_BUTTON)
         set_tooltip(self.reuse_button, "reuse: put its parameters and seed into the controls")
-        self.delete_button = widgets.Button(icon="trash", layout={"width": "34px"})
+        self.delete_button = widgets.Button(icon="trash", layout=_ICON_BUTTON)
         set_tooltip(self.delete_button, "move to the trash (undo brings it back)")
         super().__init__(
             [
@@ -84,14 +88,18 @@ class HistoryCard(widgets.VBox):  # type: ignore[misc]
         if len(prompt) > _PROMPT_CHARS:
             prompt = prompt[: _PROMPT_CHARS - 1] + "…"
         self.caption.value = (
-            f"<small>{created:%Y-%m-%d %H:%M} · seed {record.seed} · {record.aspect_ratio}"
-            f"<br><span title='{html.escape(record.prompt)}'>{html.escape(prompt)}</span></small>"
+            "<div style='line-height:1.35;font-size:var(--jp-ui-font-size0, 11px)'>"
+            f"{created:%Y-%m-%d %H:%M} · seed {record.seed} · {record.aspect_ratio}<br>"
+            f"<span title='{html.escape(record.prompt)}'>{html.escape(prompt)}</span></div>"
         )
-        self.star.value = record.favourite
-        self.star.icon = "star" if record.favourite else "star-o"
+        self.show_star(record.favourite)
         self.select.value = selected
         self.thumbnail.value = b""
         show(self, True)
+
+    def show_star(self, favourite: bool) -> None:
+        self.star.icon = "star" if favourite else "star-o"
+        self.star.button_style = "warning" if favourite else ""
 
 
 class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
@@ -107,7 +115,6 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         history: History,
         *,
         page_size: int = 12,
-        columns: int = 4,
         thumbnail_size: int = THUMBNAIL_SIZE,
         on_open: ImageCallback | None = None,
         on_reuse: ImageCallback | None = None,
@@ -142,10 +149,12 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         self.until = widgets.DatePicker(description="to", layout={"width": "auto"})
         self.status = widgets.HTML()
         self.cards = [HistoryCard(thumbnail_size) for _ in range(page_size)]
+        column = min(thumbnail_size, 200)
         self.grid = widgets.GridBox(
             self.cards,
             layout={
-                "grid_template_columns": f"repeat({columns}, minmax(0, 1fr))",
+                # As many columns as fit: 5 in a wide notebook, 3 in a 900 px cell.
+                "grid_template_columns": f"repeat(auto-fill, minmax({column}px, 1fr))",
                 "grid_gap": "6px",
             },
         )
@@ -156,10 +165,15 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         self.older_button = widgets.Button(description="older", icon="angle-right")
         self.oldest_button = widgets.Button(icon="angle-double-right", layout={"width": "40px"})
         set_tooltip(self.oldest_button, "oldest page")
-        self.select_page_button = widgets.Button(description="select page", icon="check-square-o")
-        self.delete_button = widgets.Button(description="delete selected", icon="trash")
+        auto = {"width": "auto"}  # sized to the label: "delete selected (1,234)" is not clipped
+        self.select_page_button = widgets.Button(
+            description="select page", icon="check-square-o", layout=auto
+        )
+        self.delete_button = widgets.Button(
+            description="delete selected", icon="trash", layout=auto
+        )
         set_tooltip(self.delete_button, "move the selected images to the trash")
-        self.undo_button = widgets.Button(description="undo", icon="undo")
+        self.undo_button = widgets.Button(description="undo", icon="undo", layout={"width": "auto"})
         self.message = widgets.HTML()
         self.preview = widgets.Image(
             layout={"max_width": "100%", "max_height": "70vh", "object_fit": "contain"}
@@ -301,9 +315,15 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         self._update_controls()
 
     async def star(self, record: HistoryRecord, favourite: bool) -> None:
+        """Star or unstar an entry (written into its record)."""
         await asyncio.to_thread(self.history.star, record.stem, favourite)
         if self.favourites.value and not favourite:
             await self.reload()  # it leaves the starred-only view
+            return
+        for card in self.cards:
+            if card.record is not None and card.record.stem == record.stem:
+                card.record = dataclasses.replace(card.record, favourite=favourite)
+                card.show_star(favourite)
 
     async def open_record(self, record: HistoryRecord) -> GeneratedImage:
         """Read the entry's image and open it (``on_open``, else the preview here)."""
@@ -347,10 +367,9 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
                 self.selected.discard(card.record.stem)
             self._update_controls()
 
-        def on_star(change: dict[str, Any]) -> None:
-            card.star.icon = "star" if change["new"] else "star-o"
-            if not self._filling and card.record is not None:
-                self._tasks.spawn(self.star(card.record, bool(change["new"])))
+        def on_star(_: Any) -> None:
+            if card.record is not None:
+                self._tasks.spawn(self.star(card.record, not card.record.favourite))
 
         def act(action: Callable[[HistoryRecord], Any]) -> Callable[[Any], None]:
             def click(_: Any) -> None:
@@ -360,7 +379,7 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
             return click
 
         card.select.observe(on_select, names="value")
-        card.star.observe(on_star, names="value")
+        card.star.on_click(on_star)
         card.open_button.on_click(act(self.open_record))
         card.reuse_button.on_click(act(self.reuse_record))
         card.delete_button.on_click(act(lambda record: self._delete([record.stem])))
