@@ -43,7 +43,8 @@ class HistoryCard(widgets.VBox):  # type: ignore[misc]
             layout={"max_width": "100%", "height": "auto", "object_fit": "contain"},
         )
         self.caption = widgets.HTML(layout={"width": "100%"})
-        self.select = widgets.Checkbox(description="select", indent=False, layout={"width": "auto"})
+        self.select = widgets.Checkbox(indent=False, layout={"width": "24px"})
+        set_tooltip(self.select, "select (for delete selected)")
         # A plain button (a ToggleButton with an icon only shows a stray mark in Lab 4).
         self.star = widgets.Button(icon="star-o", layout=_ICON_BUTTON)
         set_tooltip(self.star, "star / unstar (kept in the image's record)")
@@ -149,11 +150,11 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         self.until = widgets.DatePicker(description="to", layout={"width": "auto"})
         self.status = widgets.HTML()
         self.cards = [HistoryCard(thumbnail_size) for _ in range(page_size)]
-        column = min(thumbnail_size, 200)
+        column = min(thumbnail_size, 210)
         self.grid = widgets.GridBox(
             self.cards,
             layout={
-                # As many columns as fit: 5 in a wide notebook, 3 in a 900 px cell.
+                # As many columns as fit: 4 in a wide notebook, 3 in a 900 px cell.
                 "grid_template_columns": f"repeat(auto-fill, minmax({column}px, 1fr))",
                 "grid_gap": "6px",
             },
