@@ -146,7 +146,9 @@ class History:
 
     def count(self, where: HistoryFilter | None = None) -> int:
         """How many entries match ``where`` (all, by default)."""
-        return len(self) if where is None else self.index.count(where)
+        if not self.directory.is_dir():
+            return 0
+        return self.index.count(where)
 
     def page(
         self, offset: int = 0, limit: int = 24, where: HistoryFilter | None = None
@@ -158,7 +160,7 @@ class History:
 
     def record(self, stem: str) -> HistoryRecord | None:
         """The record of one entry, or None if it is not (or no longer) in the history."""
-        return self.index.get(stem)
+        return self.index.get(stem) if self.directory.is_dir() else None
 
     def open(self, record: HistoryRecord | str) -> GeneratedImage:
         """The entry's image with its bytes, checked against its record (ValueError if the file
@@ -222,7 +224,7 @@ class History:
         """Move entries (their record, then their image) into a new trash batch; returns the
         batch's name for ``undo`` (None when nothing was moved)."""
         stems = [stems] if isinstance(stems, str) else list(stems)
-        if not stems:
+        if not stems or not self.directory.is_dir():
             return None
         batch = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S.%fZ}-{secrets.token_hex(4)}"
         folder = self.directory / TRASH_FOLDER / batch
