@@ -17,6 +17,7 @@ from .client import BatchResult, FluxClient
 from .errors import (
     APIError,
     AuthenticationError,
+    ClientClosedError,
     ContentFilteredError,
     DownloadError,
     FluxConnectionError,
@@ -33,6 +34,7 @@ from .errors import (
     PredictionFailedError,
     ProtocolError,
     RateLimitError,
+    RecipeNotEmbeddedError,
     ServerError,
 )
 from .history import History, HistoryFilter, HistoryRecord
@@ -53,6 +55,7 @@ __all__ = [
     "APIError",
     "AuthenticationError",
     "BatchResult",
+    "ClientClosedError",
     "ContentFilteredError",
     "DownloadError",
     "FluxClient",
@@ -78,6 +81,7 @@ __all__ = [
     "PromptStudio",
     "ProtocolError",
     "RateLimitError",
+    "RecipeNotEmbeddedError",
     "ServerError",
     "__version__",
     "code_snippet",

@@ -33,6 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .errors import RecipeNotEmbeddedError
 from .history_index import (
     ENTRY_NAME,
     RECORD_VERSION,
@@ -95,7 +96,12 @@ class History:
         from .recipes import embed_recipe  # recipes imports Pillow's plugins: only when saving
 
         self.directory.mkdir(parents=True, exist_ok=True)
-        data = embed_recipe(image.data, image.format, image)
+        try:
+            data, embedded = embed_recipe(image.data, image.format, image), True
+        except RecipeNotEmbeddedError as error:
+            # A paid image is kept regardless; its record below holds the whole recipe.
+            logger.warning("history: %s; the recipe is kept in the entry's record", error)
+            data, embedded = image.data, False
         with self.index.changing_folder():
             stem = self._free_stem(image)
             image_path = self.directory / f"{stem}.{image.format}"
@@ -103,6 +109,7 @@ class History:
             # The image's name must be durable before a record can point at it.
             _fsync_directory(self.directory)
             record = _record(image, image_path.name, data)
+            record["recipe_in_file"] = embedded
             _atomic_write(
                 self.directory / f"{stem}.json",
                 json.dumps(record, ensure_ascii=False, indent=1).encode(),

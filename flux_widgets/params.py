@@ -7,6 +7,7 @@ what is allowed. The mock validates with the same code, so client and server agr
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,9 @@ NUM_INFERENCE_STEPS_RANGE = (1, 4)
 OUTPUT_QUALITY_RANGE = (0, 100)
 # The API takes any int; Replicate's models pass it to torch, which needs it to fit 64 bits.
 SEED_RANGE = (-(2**63), 2**63 - 1)
+# Seeds drawn at random (the studio, the grid, the mock): ones a person can read, type and
+# share; and a browser's JSON numbers are exact only up to 2**53, so far below that.
+RANDOM_SEED_RANGE = (0, 2**32 - 1)
 
 # Width x height at 1 megapixel, as the flux-schnell model produces them (multiples of 16).
 _ONE_MEGAPIXEL_SIZES: dict[str, tuple[int, int]] = {
@@ -58,6 +62,13 @@ def pixel_size(aspect_ratio: str, megapixels: str = "1") -> tuple[int, int]:
     if megapixels == "0.25":
         return width // 2, height // 2
     return width, height
+
+
+def random_seed() -> int:
+    """A fresh seed from ``RANDOM_SEED_RANGE``, the one range every part of the package draws
+    from when no seed is given."""
+    low, high = RANDOM_SEED_RANGE
+    return low + secrets.randbelow(high - low + 1)
 
 
 @dataclass(frozen=True)
