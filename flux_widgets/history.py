@@ -87,6 +87,7 @@ class History:
         self.index = HistoryIndex(
             self.directory, use_fts=None if search is None else search == "fts5"
         )
+        self._trash_counts: dict[str, tuple[int, int]] = {}  # batch: (its mtime, entries)
 
     def __repr__(self) -> str:
         return f"History({str(self.directory)!r})"
@@ -299,9 +300,21 @@ class History:
         return sorted(p.name for p in trash.iterdir() if _BATCH_NAME.match(p.name) and p.is_dir())
 
     def trash_count(self) -> int:
-        """How many entries the trash holds."""
+        """How many entries the trash holds (a batch is counted again only when it changed:
+        the browser asks for every page, and a cleared history is one batch of 100,000)."""
         trash = self.directory / TRASH_FOLDER
-        return sum(1 for batch in self.trash_batches() for _ in (trash / batch).glob("*.json"))
+        total = 0
+        for batch in self.trash_batches():
+            try:
+                changed = (trash / batch).stat().st_mtime_ns
+            except FileNotFoundError:
+                continue
+            known = self._trash_counts.get(batch)
+            if known is None or known[0] != changed:
+                count = sum(1 for _ in (trash / batch).glob("*.json"))
+                known = self._trash_counts[batch] = (changed, count)
+            total += known[1]
+        return total
 
     def empty_trash(self) -> int:
         """Delete the trash for good; returns how many entries it held."""

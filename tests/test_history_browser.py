@@ -189,3 +189,32 @@ async def test_without_a_viewer_the_browser_shows_the_image_itself(tmp_path: Pat
 def test_page_size_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="page_size"):
         HistoryBrowser(History(tmp_path), page_size=0)
+
+
+async def test_the_trash_is_emptied_only_when_confirmed(tmp_path: Path) -> None:
+    history = fill(tmp_path, 3)
+    browser = await opened(history)
+    assert browser.empty_trash_button.layout.display == "none"  # nothing in the trash
+    browser.cards[0].delete_button.click()
+    await browser.wait()
+    assert browser.empty_trash_button.description == "empty trash (1)"
+    assert browser.empty_trash_button.layout.display != "none"
+    browser.empty_trash_button.click()
+    assert browser.confirm_empty_button.description == "delete 1 image for good"
+    browser.keep_trash_button.click()
+    assert history.trash_count() == 1 and browser.confirm_empty_button.layout.display == "none"
+
+    browser.empty_trash_button.click()
+    browser.confirm_empty_button.click()
+    await browser.wait()
+    assert history.trash_count() == 0 and list((tmp_path / ".trash").glob("*/*")) == []
+    assert browser.message.value == "1 image deleted for good"
+    assert browser.undo_button.layout.display == "none" and len(history) == 2
+    assert browser.empty_trash_button.layout.display == "none"
+
+
+async def test_repr_is_small_even_with_an_image_open(tmp_path: Path) -> None:
+    browser = await opened(fill(tmp_path, 5))
+    browser.cards[0].open_button.click()
+    await browser.wait()
+    assert repr(browser) == f"HistoryBrowser({str(tmp_path)!r}: 5 images, page 1 of 2)"

@@ -175,6 +175,15 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         )
         set_tooltip(self.delete_button, "move the selected images to the trash")
         self.undo_button = widgets.Button(description="undo", icon="undo", layout={"width": "auto"})
+        # The trash is emptied only on request, in two steps: the only permanent deletion.
+        self.empty_trash_button = widgets.Button(
+            description="empty trash", icon="recycle", layout={"width": "auto"}
+        )
+        self.confirm_empty_button = widgets.Button(
+            description="delete for good", button_style="danger", layout={"width": "auto"}
+        )
+        self.keep_trash_button = widgets.Button(description="keep", layout={"width": "auto"})
+        self.trash_count = 0
         self.message = widgets.HTML()
         self.preview = widgets.Image(
             layout={"max_width": "100%", "max_height": "70vh", "object_fit": "contain"}
@@ -203,7 +212,15 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
                     layout=wrap,
                 ),
                 widgets.HBox(
-                    [self.select_page_button, self.delete_button, self.undo_button, self.message],
+                    [
+                        self.select_page_button,
+                        self.delete_button,
+                        self.undo_button,
+                        self.empty_trash_button,
+                        self.confirm_empty_button,
+                        self.keep_trash_button,
+                        self.message,
+                    ],
                     layout=wrap,
                 ),
                 self.preview_box,
@@ -221,6 +238,10 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         self.select_page_button.on_click(lambda _: self.select_page())
         self.delete_button.on_click(lambda _: self._tasks.spawn(self.delete_selected()))
         self.undo_button.on_click(lambda _: self._tasks.spawn(self.undo()))
+        self.empty_trash_button.on_click(lambda _: self._ask_empty(True))
+        self.keep_trash_button.on_click(lambda _: self._ask_empty(False))
+        self.confirm_empty_button.on_click(lambda _: self._tasks.spawn(self.empty_trash()))
+        self._ask_empty(False)
         self.preview_close.on_click(lambda _: self._close_preview())
         for card in self.cards:
             self._wire(card)
@@ -262,16 +283,17 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         where, size = self.filter, self.page_size
         history = self.history
 
-        def query() -> tuple[int, int, list[HistoryRecord], dict[str, bytes]]:
+        def query() -> tuple[int, int, list[HistoryRecord], dict[str, bytes], int]:
             total = history.count(where)
             page = min(max(0, number), max(0, -(-total // size) - 1))
             records = history.page(page * size, size, where)
-            return total, page, records, history.cached_thumbnails(records, self.thumbnail_size)
+            cached = history.cached_thumbnails(records, self.thumbnail_size)
+            return total, page, records, cached, history.trash_count()
 
-        total, page, records, cached = await asyncio.to_thread(query)
+        total, page, records, cached, trash = await asyncio.to_thread(query)
         if generation != self._generation:
             return  # another page was asked for meanwhile
-        self.total, self.page_number = total, page
+        self.total, self.page_number, self.trash_count = total, page, trash
         self._fill(records, cached)
         missing = [record for record in records if record.stem not in cached]
         made = await asyncio.gather(
@@ -298,6 +320,24 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         show(self.undo_button, False)
         await self.reload()
         return count
+
+    async def empty_trash(self) -> int:
+        """Delete the trash for good (what "delete for good" does); returns how many."""
+        self._ask_empty(False)
+        count = await asyncio.to_thread(self.history.empty_trash)
+        self.last_batch = None
+        show(self.undo_button, False)
+        self.message.value = f"{count:,} image{_s(count)} deleted for good"
+        await self.reload()
+        return count
+
+    def _ask_empty(self, asking: bool) -> None:
+        count = self.trash_count
+        self.empty_trash_button.description = f"empty trash ({count:,})"
+        self.confirm_empty_button.description = f"delete {count:,} image{_s(count)} for good"
+        show(self.empty_trash_button, count > 0 and not asking)
+        show(self.confirm_empty_button, asking)
+        show(self.keep_trash_button, asking)
 
     def select_page(self) -> None:
         """Select every entry on the page (or unselect them if all already are)."""
@@ -436,6 +476,14 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         count = len(self.selected)
         self.delete_button.description = f"delete selected ({count:,})"
         self.delete_button.disabled = count == 0
+        self._ask_empty(False)
+
+    def __repr__(self) -> str:
+        # Cheap and small (never the thumbnails' bytes): what a notebook's text output shows.
+        return (
+            f"HistoryBrowser({str(self.history.directory)!r}: {self.total:,} image"
+            f"{_s(self.total)}, page {self.page_number + 1:,} of {self.pages:,})"
+        )
 
     def _close_preview(self) -> None:
         self.preview.value = b""
