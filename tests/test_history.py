@@ -473,3 +473,17 @@ def test_reading_a_missing_folder_creates_nothing(tmp_path: Path) -> None:
     assert history.page() == [] and history.record("x") is None
     assert history.delete(["x"]) is None and history.clear() is None
     assert not (tmp_path / "missing").exists()
+
+
+def test_undo_never_overwrites_an_entry_that_took_the_name_meanwhile(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    history.add(make_image(0))
+    history.add(make_image(1))
+    stems = [record.stem for record in history.page()]
+    batch = history.delete(stems)
+    again = history.add(make_image(1))  # the same image again takes its old name
+    assert again.stem == stems[0]
+    assert history.undo(batch) == 1  # only the entry whose name is still free comes back
+    assert sorted(r.stem for r in history.page()) == sorted(stems)
+    assert history.open(stems[0]).data == again.read_bytes()
+    assert history.trash_count() == 1

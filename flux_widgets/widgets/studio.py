@@ -328,6 +328,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             return 0
         self._last_clear = None
         show(self.undo_clear_button, False)
+        self.message.value = "bringing the images back from the trash…"
         count = await asyncio.to_thread(history.undo, batch)
         self.message.value = f"{count:,} image{_s(count)} back in the history"
         await self._show_restored()
