@@ -45,7 +45,7 @@ from .history_index import (
 from .images import GeneratedImage
 from .params import FluxParams
 
-__all__ = ["History", "HistoryFilter", "HistoryRecord", "default_directory"]
+__all__ = ["History", "HistoryFilter", "HistoryRecord", "StoredImage", "default_directory"]
 
 logger = logging.getLogger("flux_widgets")
 
@@ -66,6 +66,27 @@ def default_directory() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("flux-widgets")) / "history"
+
+
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class StoredImage(GeneratedImage):
+    """A ``GeneratedImage`` kept in a ``History`` (``stem`` names its entry): its thumbnails
+    are read from the history's cache, or made once and cached, so a studio reopened on the
+    same images decodes none of them."""
+
+    stem: str = ""
+    history: History | None = dataclasses.field(default=None, compare=False)
+
+    def thumbnail(self, max_size: int = THUMBNAIL_SIZE, fmt: str = "webp") -> bytes:
+        history = self.history
+        if history is None or fmt != "webp" or not self.stem:
+            return super().thumbnail(max_size, fmt)
+        cached = history.index.thumbnails([self.stem], max_size).get(self.stem)
+        if cached is not None:
+            return cached
+        data = super().thumbnail(max_size, fmt)
+        history.cache_thumbnails({self.stem: data}, max_size)
+        return data
 
 
 class History:
@@ -119,6 +140,12 @@ class History:
             self.index.insert([row_from_record(stem, record)])
         return image_path
 
+    def store(self, image: GeneratedImage) -> StoredImage:
+        """``add``, then the same image as stored: its thumbnails are cached in the history."""
+        path = self.add(image)
+        fields = {f.name: getattr(image, f.name) for f in dataclasses.fields(GeneratedImage)}
+        return StoredImage(**fields, stem=path.stem, history=self)
+
     def load(self) -> list[GeneratedImage]:
         """Every complete entry with its bytes, oldest first; broken entries are logged and
         skipped. Reads every image: for a large history, use ``page`` and ``open``."""
@@ -170,15 +197,17 @@ class History:
         """The record of one entry, or None if it is not (or no longer) in the history."""
         return self.index.get(stem) if self.directory.is_dir() else None
 
-    def open(self, record: HistoryRecord | str) -> GeneratedImage:
+    def open(self, record: HistoryRecord | str) -> StoredImage:
         """The entry's image with its bytes, checked against its record (ValueError if the file
         was changed; FileNotFoundError if it is gone)."""
         stem = record if isinstance(record, str) else record.stem
-        return _load_entry(self.directory / f"{stem}.json")
+        image = _load_entry(self.directory / f"{stem}.json")
+        fields = {f.name: getattr(image, f.name) for f in dataclasses.fields(GeneratedImage)}
+        return StoredImage(**fields, stem=stem, history=self)
 
-    def recent(self, count: int) -> list[GeneratedImage]:
+    def recent(self, count: int) -> list[StoredImage]:
         """The ``count`` newest images with their bytes, oldest first; damaged ones skipped."""
-        images = []
+        images: list[StoredImage] = []
         for record in reversed(self.page(0, count)):
             try:
                 images.append(self.open(record))

@@ -322,7 +322,19 @@ class HistoryIndex:
         """Cache thumbnails (stem -> bytes), in one transaction."""
         sql = "INSERT OR REPLACE INTO thumbnails(stem, size, data) VALUES (?, ?, ?)"
         rows = [(stem, size, data) for stem, data in thumbnails.items()]
-        self._write(lambda db: db.executemany(sql, rows), entries=False)
+
+        def run(db: sqlite3.Connection) -> None:
+            # A cache of a cache: no fsync (the gallery stores 24 at start-up, one by one, and
+            # each fsync costs more than the decode); a power cut at worst damages the index,
+            # which is then rebuilt from the files.
+            db.execute("PRAGMA synchronous=OFF")
+            try:
+                with db:
+                    db.executemany(sql, rows)
+            finally:
+                db.execute("PRAGMA synchronous=NORMAL")
+
+        self._guarded(run)
 
     def rebuild(self) -> None:
         """Throw the index away and build it again from the records on disk."""

@@ -341,7 +341,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
     ) -> list[GeneratedImage]:
         try:
             images = await client.generate(params, on_status=row.client_status)
-            await self._keep(images)
+            images = await self._keep(images)
         except asyncio.CancelledError:
             row.finish(CANCELLED)
             raise
@@ -365,26 +365,27 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         await self._update_fallback()
         return images
 
-    async def _keep(self, images: Sequence[GeneratedImage]) -> None:
-        """Write new images to the history at once, then show them."""
-        if not images:
-            return
+    async def _keep(self, images: Sequence[GeneratedImage]) -> list[GeneratedImage]:
+        """Write new images to the history at once, then show them; returns them as shown
+        (as stored: their thumbnails are cached in the history, made once for good)."""
+        kept = list(images)
+        if not kept:
+            return kept
         history = self.history
         if history is not None:
 
-            def add_all() -> int:  # one thread call per batch
-                for image in images:
-                    history.add(image)
-                return len(history)
+            def add_all() -> tuple[list[GeneratedImage], int]:  # one thread call per batch
+                return [history.store(image) for image in kept], len(history)
 
             try:
                 async with self._history_lock:
-                    self._history_count = await asyncio.to_thread(add_all)
+                    kept, self._history_count = await asyncio.to_thread(add_all)
             except OSError as error:
                 self._show_error(error, prefix="not saved to the history")
             if self.history_browser is not None:
                 self._background.spawn(self.history_browser.reload())
-        await self.gallery.add(images)
+        await self.gallery.add(kept)
+        return kept
 
     def _on_generate(self, _button: Any) -> None:
         try:
