@@ -1,4 +1,4 @@
-"""Rows H1-H6: a studio on a history of 1,000, 10,000 and 100,000 images.
+"""Rows H1-H7: a studio on a history of 1,000, 10,000 and 100,000 images (and 5,000 real-size).
 
 Each history folder is written in the current on-disk format (an image file and a JSON record
 per entry, see flux_widgets/history.py) by ``make_fixture``: a tiny PNG written N times, with
@@ -16,7 +16,9 @@ every image's bytes) handed to the gallery, at the sizes where it is bearable.
   the LIKE fallback where the sqlite3 module has no FTS5);
 - H5: any page: the History browser turning to pages all over the history (records, count,
   cached thumbnails), median and worst; the first visit to a page also makes its thumbnails;
-- H6: growth from the smallest to the largest size (flat or logarithmic: <= 3x for 100x N).
+- H6: growth from the smallest to the largest size (flat or logarithmic: <= 3x for 100x N);
+- H7: the issue's case, 5,000 images of a real size (the mock's 1 MP WebP): the new start-up
+  with thumbnails cached (H7), the first start that makes them (H7a), RSS (H7b).
 
     python -m benchmarks.bench_history [--quick]
 """
@@ -358,7 +360,7 @@ def main(quick: bool) -> str:
         "(H7, median of 2); RSS the median of all 3",
         machine(),
     ]
-    return format_table("History: a studio on 1k-100k images (rows H1-H6)", rows, notes)
+    return format_table("History: a studio on 1k-100k images (rows H1-H7)", rows, notes)
 
 
 def _run_child(args: list[str]) -> None:
@@ -377,7 +379,7 @@ def _run_child(args: list[str]) -> None:
 
 
 def cli() -> None:
-    parser = argparse.ArgumentParser(description="Rows H1-H6: a studio on a large history.")
+    parser = argparse.ArgumentParser(description="Rows H1-H7: a studio on a large history.")
     parser.add_argument("--quick", action="store_true", help="200 and 1,000 images")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
