@@ -110,6 +110,7 @@ class _Progress:
     # background and its prediction cancelled (the id only comes with the answer).
     create: asyncio.Future[Prediction] | None = None
     create_due: float = 0.0  # loop time by which a server should have answered it
+    requested: int = 1  # num_outputs: no more outputs than this are kept from any answer
 
     def report(self, status: str) -> None:
         if status == self.status:
@@ -229,7 +230,13 @@ class FluxClient:
         resources = self._per_loop.get(loop)
         if resources is None:
             if self._owns_mock and not self._mock_server.running:
-                self._mock_server.start()  # reopening after aclose() stopped it
+                try:
+                    self._mock_server.start()  # reopening after aclose() stopped it
+                except (OSError, RuntimeError) as error:
+                    raise FluxConnectionError(
+                        f"could not restart this client's private mock on {self.base_url} "
+                        f"({error}); create a new FluxClient.mock(config=...)"
+                    ) from None
             connections = max(10, self.max_concurrency * 5)
             limits = httpx.Limits(
                 max_connections=connections, max_keepalive_connections=connections
@@ -259,9 +266,10 @@ class FluxClient:
         """Close the client: end generations in flight, then release what it holds.
 
         Each generation in flight (on any event loop) first has its prediction cancelled on the
-        server (a create still open is awaited, then cancelled, for up to 15 s), then raises
-        ``ClientClosedError``. Connection pools close, and a private mock server stops. The
-        next use reopens the client. Calling it twice is harmless.
+        server, then raises ``ClientClosedError``; a create still open is given until its
+        ``Prefer: wait`` hold plus 2 s to answer (so that what it started can be cancelled),
+        at most 15 s. Connection pools close, and a private mock server stops. The next use
+        reopens the client. A second call while one runs returns at once.
         """
         if self._state is ClientState.CLOSING:
             return
@@ -345,11 +353,7 @@ class FluxClient:
         except asyncio.CancelledError:
             if not resources.closing or _being_cancelled():
                 raise  # the caller's own cancel (or deadline) goes on as it came
-            raise ClientClosedError(
-                "the client was closed (aclose()) during this generation"
-                + ("; its prediction was cancelled" if progress.prediction_id else ""),
-                prediction_id=progress.prediction_id,
-            ) from None
+            raise _closed_error(progress) from None
 
     async def _run(
         self, params: FluxParams, progress: _Progress, resources: LoopResources
@@ -399,6 +403,7 @@ class FluxClient:
     ) -> list[GeneratedImage]:
         started = time.monotonic()
         _DEADLINE.set(started + self.timeout)
+        progress.requested = params.num_outputs
         progress.report("starting")
         # Shielded: a cancel or the deadline arriving now must not drop the answer, which holds
         # the only handle on a prediction that may have started (_cancel_quietly finishes it).
@@ -449,9 +454,12 @@ class FluxClient:
                 response = await resources.http.post(
                     url, json=body, headers=headers, timeout=timeout, auth=self._auth
                 )
-            except httpx.ReadTimeout:  # never retried (retry.py), so say why here
+            except httpx.ReadTimeout as error:  # never retried (retry.py), so say why here
+                proxy = proxy_of(error)
+                via = f" (through the proxy {proxy} set in the environment)" if proxy else ""
                 raise FluxConnectionError(
-                    f"{settings.base_url} did not answer the create request within {read:g} s. "
+                    f"{settings.base_url}{via} did not answer the create request within "
+                    f"{read:g} s. "
                     "It was not sent again: the server may have started a prediction, and a "
                     "second create would be paid twice. Check the provider's dashboard, then "
                     "retry"
@@ -542,14 +550,18 @@ class FluxClient:
         prediction_id = progress.prediction_id
         if prediction_id is None or progress.outputs:
             return
-        await self._post_cancel(prediction_id, resources)
+        answer = await self._post_cancel(prediction_id, resources)
+        if answer is not None and answer.status == "succeeded" and answer.output:
+            # It succeeded before the cancel arrived: paid for, so its URLs go in the error.
+            progress.outputs = answer.output[: progress.requested]
 
     async def _cancel_once_created(
         self, create: asyncio.Future[Prediction], resources: LoopResources
     ) -> None:
         """Wait (bounded) for a create whose generation already ended, then cancel what it
         started, unless it had already finished."""
-        bound = self._timeouts.create + _MAX_SYNC_WAIT + self._timeouts.connect
+        # The create's own read timeout already bounds it; this only backs that up.
+        bound = self._timeouts.connect + self._timeouts.create + self._sync_hold()
         try:
             prediction = await asyncio.wait_for(create, bound)
         except (Exception, asyncio.CancelledError) as error:
@@ -568,7 +580,9 @@ class FluxClient:
             return
         await self._post_cancel(prediction.id, resources)
 
-    async def _post_cancel(self, prediction_id: str, resources: LoopResources) -> None:
+    async def _post_cancel(self, prediction_id: str, resources: LoopResources) -> Prediction | None:
+        """POST the cancel; the prediction the server answers with, when it is readable (one
+        that succeeded meanwhile lists its outputs, which are paid for)."""
         settings = self._settings
         url = settings.provider.cancel_url(settings.base_url, prediction_id)
         timeout = self._timeouts.for_read(self._timeouts.cancel)
@@ -578,7 +592,7 @@ class FluxClient:
             )
         except (httpx.HTTPError, asyncio.CancelledError):
             logger.info("could not cancel prediction %s on the server", prediction_id)
-            return
+            return None
         if not response.is_success:
             # PROTOCOL.md: CometAPI may lack the cancel route (404); nothing more to do.
             logger.info(
@@ -586,6 +600,11 @@ class FluxClient:
                 response.status_code,
                 prediction_id,
             )
+            return None
+        try:
+            return parse_prediction(response)
+        except FluxError:
+            return None
 
     # -- shared request plumbing -------------------------------------------------------
 
@@ -607,22 +626,30 @@ class FluxClient:
                 backoff=self._backoff,
                 deadline=_DEADLINE.get(),
             )
-        except httpx.TimeoutException as error:
-            raise FluxConnectionError(
-                f"{target} did not answer in time ({error.__class__.__name__}); "
-                "check your connection and try again"
-            ) from None
         except httpx.TransportError as error:
             proxy = proxy_of(error)
             if proxy is not None:
+                verb = "got no answer in time from" if _timed_out(error) else "could not reach"
                 raise FluxConnectionError(
-                    f"could not reach {target} through the proxy {proxy} set in the environment "
+                    f"{verb} {target} through the proxy {proxy} set in the environment "
                     f"({error.__class__.__name__}); check the proxy, or list the host in NO_PROXY"
+                ) from None
+            if _timed_out(error):
+                raise FluxConnectionError(
+                    f"{target} did not answer in time ({error.__class__.__name__}); "
+                    "check your connection and try again"
                 ) from None
             hint = "base_url" if target == self._settings.base_url else "network"
             raise FluxConnectionError(
                 f"could not reach {target} ({error.__class__.__name__}); "
                 f"check your connection and {hint}"
+            ) from None
+        except httpx.InvalidURL:
+            # httpx reads a redirect's Location even when not following it; a malformed one
+            # is the server's fault, not a bug here.
+            raise ProtocolError(
+                f"{target} answered with a redirect to a malformed URL; redirects are not "
+                "followed (it usually means a wrong base_url or path)"
             ) from None
         except RuntimeError as error:
             # httpx: "Cannot send a request, as the client has been closed."
@@ -631,6 +658,31 @@ class FluxClient:
             raise ClientClosedError(
                 "the client was closed (aclose()) during this request"
             ) from None
+
+
+def _closed_error(progress: _Progress) -> ClientClosedError:
+    """What a generation that ``aclose()`` ended raises: paid-for images are kept in it."""
+    if not progress.outputs:
+        cancelled = "; its prediction was cancelled" if progress.prediction_id else ""
+        return ClientClosedError(
+            f"the client was closed (aclose()) during this generation{cancelled}",
+            prediction_id=progress.prediction_id,
+        )
+    images = [progress.images[i] for i in sorted(progress.images)]
+    missing = [u for i, u in enumerate(progress.outputs) if i not in progress.images]
+    return ClientClosedError(
+        f"the client was closed (aclose()) after prediction {progress.prediction_id} "
+        f"succeeded: {len(images)} of "
+        f"{len(progress.outputs)} images arrived (in error.images); the others are in "
+        "error.urls, downloadable for about an hour after generation",
+        prediction_id=progress.prediction_id,
+        urls=missing,
+        images=images,
+    )
+
+
+def _timed_out(error: httpx.TransportError) -> bool:
+    return isinstance(error, httpx.TimeoutException)
 
 
 def _being_cancelled() -> bool:

@@ -7,6 +7,7 @@ protocol at the root. Everything here is pure: no I/O, so it is easy to test and
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -22,6 +23,8 @@ from .errors import (
     PredictionCanceledError,
     PredictionFailedError,
     ProtocolError,
+    clip,
+    redact_secrets,
 )
 from .http_errors import json_body, where
 
@@ -144,7 +147,7 @@ def parse_prediction(response: httpx.Response) -> Prediction:
     body = json_body(response)
     if not isinstance(body, dict):
         raise ProtocolError(
-            f"expected a prediction object from {where(response)}, got {body!r:.80}"
+            f"expected a prediction object from {where(response)}, got {_quote(body)}"
         )
     prediction_id, status = body.get("id"), body.get("status")
     if not isinstance(prediction_id, str) or not prediction_id:
@@ -159,9 +162,22 @@ def parse_prediction(response: httpx.Response) -> Prediction:
         output=_output_urls(body.get("output"), prediction_id),
         error=str(body["error"]) if body.get("error") else None,
         logs=logs if isinstance(logs := body.get("logs"), str) else "",
-        predict_time=float(predict_time) if isinstance(predict_time, int | float) else None,
+        predict_time=_seconds(predict_time),
         duration=_seconds_between(body.get("created_at"), body.get("completed_at")),
     )
+
+
+def _quote(value: object) -> str:
+    """A server value for a message: its repr, redacted first, then cut to 80 characters."""
+    return clip(redact_secrets(repr(value)), 80)
+
+
+def _seconds(value: object) -> float | None:
+    """A finite, non-negative number of seconds from the server, else None (NaN, -1, "3")."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    seconds = float(value)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 # Timestamps come with milli- or nanosecond fractions (PROTOCOL.md); Python reads 6 digits.
@@ -190,7 +206,9 @@ def _seconds_between(start: object, end: object) -> float | None:
     begin, finish = parse_timestamp(start), parse_timestamp(end)
     if begin is None or finish is None:
         return None
-    return max((finish - begin).total_seconds(), 0.0)
+    # A completion before the creation is a clock fault, not a zero-second generation.
+    seconds = (finish - begin).total_seconds()
+    return seconds if seconds >= 0 else None
 
 
 def _output_urls(output: object, prediction_id: str) -> tuple[str, ...]:
@@ -200,12 +218,12 @@ def _output_urls(output: object, prediction_id: str) -> tuple[str, ...]:
     items = [output] if isinstance(output, str) else output
     if not isinstance(items, list) or not all(isinstance(u, str) for u in items):
         raise ProtocolError(
-            f"prediction {prediction_id} has an output that is not URLs: {output!r:.80}"
+            f"prediction {prediction_id} has an output that is not URLs: {_quote(output)}"
         )
     for url in items:
         if not url.startswith(("http://", "https://")):
             raise ProtocolError(
-                f"prediction {prediction_id} has an output that is not a URL: {url!r:.80}"
+                f"prediction {prediction_id} has an output that is not a URL: {_quote(url)}"
             )
     return tuple(items)
 
