@@ -3,6 +3,7 @@ with the count and the folder and can be undone, the History section browses eve
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -179,3 +180,20 @@ async def test_a_reopened_studio_decodes_no_image_for_its_thumbnails(
     await again.wait()
     assert len(again.gallery.tiles) == 2 and all(t.thumbnail.value for t in again.gallery.tiles)
     assert decoded == [], "the thumbnails came from the history's cache"
+
+
+async def test_closing_the_studio_stops_the_history_browser(
+    client: FluxClient, tmp_path: Path
+) -> None:
+    fill(tmp_path, 3)
+    studio = PromptStudio(client, history_dir=tmp_path)
+    await studio.wait()
+    studio.history_section.selected_index = 0
+    browser = studio.history_browser
+    assert browser is not None
+    browser.search.value = "boat"  # a page load of the browser's own, pending with the first
+    assert len(browser._tasks) == 1
+    studio.close()
+    await asyncio.sleep(0.2)  # time enough for both loads, had they not been cancelled
+    assert browser.records == [] and browser.total == 0  # nothing was filled in
+    assert browser.comm is None and len(browser._tasks) == 0

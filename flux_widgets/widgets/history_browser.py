@@ -393,6 +393,11 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         """Wait for pending page loads, thumbnails and actions."""
         await self._tasks.wait()
 
+    def cancel(self) -> None:
+        """Stop pending page loads and thumbnails (when the browser is closed)."""
+        self._generation += 1  # results still in worker threads are dropped
+        self._tasks.cancel_all()
+
     # -- internals --------------------------------------------------------------------------
 
     def _go(self, number: int) -> None:

@@ -309,6 +309,8 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         gallery, controls, their layouts and styles)."""
         self.cancel_all()
         self._background.cancel_all()
+        if self.history_browser is not None:
+            self.history_browser.cancel()  # its page loads and thumbnails
         self._picture.close()  # displayed in its own output, not a child
         close_tree(self)
 
