@@ -22,7 +22,7 @@ SCRIPTS = {
     "mock": "benchmarks.bench_mock",  # row 10
     "render": "benchmarks.bench_render",  # row 11
     "notebook": "benchmarks.bench_notebook",  # row 12
-    "history": "benchmarks.bench_history",  # rows H1-H6
+    "history": "benchmarks.bench_history",  # rows H1-H7
     "browser": "benchmarks.bench_browser",  # rows B1-B2 (JupyterLab in headless Chromium)
 }
 

@@ -176,6 +176,17 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
         are shown."""
         return self._tasks.start(self.add(images))
 
+    def swap(self, replacements: Sequence[tuple[GeneratedImage, GeneratedImage]]) -> None:
+        """Put each ``(old, new)`` pair's new image where the old one is (by identity): the
+        same picture, e.g. the history's stored copy of an image shown before it was stored."""
+        by_id = {id(old): new for old, new in replacements}
+        self._images = [by_id.get(id(image), image) for image in self._images]
+        for old_id, new in by_id.items():
+            tile = self._tiles.pop(old_id, None)
+            if tile is not None:
+                tile.image = new
+                self._tiles[id(new)] = tile
+
     async def load(self, images: Sequence[GeneratedImage]) -> None:
         """Replace the contents (e.g. from the history), showing the newest page."""
         self._replace(images)

@@ -315,6 +315,8 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         gallery, controls, their layouts and styles)."""
         self.cancel_all()
         self._background.cancel_all()
+        if self.history_browser is not None:
+            self.history_browser.cancel()  # its page loads and thumbnails
         self._picture.close()  # displayed in its own output, not a child
         close_tree(self)
 
@@ -341,6 +343,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             return 0
         self._last_clear = None
         show(self.undo_clear_button, False)
+        self.message.value = "bringing the images back from the trash…"
         count = await asyncio.to_thread(history.undo, batch)
         self.message.value = f"{count:,} image{_s(count)} back in the history"
         await self._show_restored()
@@ -353,7 +356,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
     ) -> list[GeneratedImage]:
         try:
             images = await client.generate(params, on_status=row.client_status)
-            await self._keep(images)
+            images = await self._keep(images)
         except asyncio.CancelledError:
             row.finish(CANCELLED)
             raise
@@ -377,27 +380,36 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         await self._update_fallback()
         return images
 
-    async def _keep(self, images: Sequence[GeneratedImage]) -> None:
-        """Write new images to the history and show them, both at once."""
-        if not images:
-            return
-        showing = self.gallery.add_soon(images)  # thumbnails are made while the history writes
+    async def _keep(self, images: Sequence[GeneratedImage]) -> list[GeneratedImage]:
+        """Write new images to the history and show them, both at once; returns them as
+        stored (their thumbnails cached in the history, so a reopened studio decodes none)."""
+        shown = list(images)
+        if not shown:
+            return shown
+        showing = self.gallery.add_soon(shown)  # thumbnails are made while the history writes
+        kept = shown
         history = self.history
         if history is not None:
 
-            def add_all() -> int:  # one thread call per batch
-                for image in images:
-                    history.add(image)
-                return len(history)
+            def add_all() -> tuple[list[GeneratedImage], int]:  # one thread call per batch
+                return [history.store(image) for image in shown], len(history)
 
             try:
                 async with self._history_lock:
-                    self._history_count = await asyncio.to_thread(add_all)
+                    kept, self._history_count = await asyncio.to_thread(add_all)
             except OSError as error:
                 self._show_error(error, prefix="not saved to the history")
+            else:
+                # The gallery made its thumbnails from the images in hand; the history's cache
+                # gets its own copies off the loop, after the new images are on screen.
+                stored = list(kept)
+                self._background.spawn(asyncio.to_thread(lambda: [i.thumbnail() for i in stored]))
             if self.history_browser is not None:
                 self._background.spawn(self.history_browser.reload())
         await showing
+        # What generate() returns is what the gallery shows: the stored copies.
+        self.gallery.swap(list(zip(shown, kept, strict=True)))
+        return kept
 
     def _on_generate(self, _button: Any) -> None:
         try:
@@ -534,6 +546,9 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             return
 
         async def clear() -> None:
+            count = self._history_count
+            # ~0.1 ms per image: 100,000 take seconds, in a worker thread.
+            self.message.value = f"moving {count:,} image{_s(count)} to the history's trash…"
             try:
                 batch = await asyncio.to_thread(history.clear)
             except OSError as error:
