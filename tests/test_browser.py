@@ -222,7 +222,7 @@ def test_keyboard_viewer_compare_and_copy_in_jupyterlab(
         assert selected == copied
 
         # Compare the kite with the lighthouse: a slider, then side by side; the prompt row
-        # differs, the seed (locked at 1234 by the notebook) does not.
+        # differs, the steps (4 for both) do not.
         viewer.locator(".flux-viewer-compare").click()
         slider = viewer.locator(".flux-slider")
         slider.wait_for()
@@ -230,7 +230,8 @@ def test_keyboard_viewer_compare_and_copy_in_jupyterlab(
         assert viewer.locator(".flux-slider input[type=range]").count() == 1
         browser.wait_for_full_image(viewer.locator(".flux-viewer-image-b").first)
         assert viewer.locator("tr.flux-differs[data-key=prompt]").count() == 1
-        assert viewer.locator("tr.flux-differs[data-key=seed]").count() == 0
+        assert viewer.locator("tr.flux-differs[data-key=num_inference_steps]").count() == 0
+        assert viewer.locator("tr[data-key=num_inference_steps]").count() == 1
         slider.locator("input[type=range]").fill("25")
         clip = viewer.locator(".flux-slider-top").evaluate("img => img.style.clipPath")
         assert clip == "inset(0px 0px 0px 25%)"
