@@ -64,7 +64,7 @@ def error_from_response(
             f"{source} answered {status} redirecting to {location:.200}; redirects are not "
             "followed (it usually means a wrong base_url or path)"
         )
-    detail, code, fields = _error_details(response)
+    detail, code, fields = error_details(response)
     detail = redact(detail, api_key)
     request_id = response.headers.get("x-request-id") or _request_id(detail)
     info: dict[str, Any] = {"status_code": status, "request_id": request_id, "detail": detail}
@@ -97,8 +97,13 @@ def error_from_response(
     return APIError(f"unexpected answer {status} from {source}{suffix}", **info)
 
 
-def _error_details(response: httpx.Response) -> tuple[str, str, list[str]]:
-    """Message, code and invalid fields from a CometAPI envelope or Replicate problem+json."""
+def error_details(response: httpx.Response) -> tuple[str, str, list[str]]:
+    """Message, code and invalid fields from any family's error body.
+
+    CometAPI's and OpenAI's (Together's) ``{"error": {"message", "type", "code"}}`` envelope,
+    Replicate's problem+json (``title``, ``detail``, ``invalid_fields``), and FastAPI's (fal's)
+    ``{"detail": [{"loc", "msg", "type"}]}`` or ``{"detail": "..."}``.
+    """
     try:
         body = response.json()
     except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
@@ -109,8 +114,12 @@ def _error_details(response: httpx.Response) -> tuple[str, str, list[str]]:
     if not isinstance(body, dict):
         return str(body)[:200], "", []
     error = body.get("error")
-    if isinstance(error, dict):  # CometAPI
-        return str(error.get("message") or ""), str(error.get("code") or ""), []
+    if isinstance(error, dict):  # CometAPI, OpenAI-style (Together)
+        code = error.get("code") or error.get("type") or ""
+        return str(error.get("message") or ""), str(code), []
+    detail = body.get("detail")
+    if isinstance(detail, list):  # FastAPI validation errors (fal)
+        return _fastapi_details(detail)
     raw_fields = body.get("invalid_fields")
     fields = [
         str(f.get("field", ""))
@@ -121,6 +130,24 @@ def _error_details(response: httpx.Response) -> tuple[str, str, list[str]]:
     if not parts and isinstance(error, str):
         parts = [error]
     return ": ".join(parts), str(body.get("code") or ""), fields
+
+
+def _fastapi_details(items: list[Any]) -> tuple[str, str, list[str]]:
+    # {"loc": ["body", "num_images"], "msg": "...", "type": "less_than_equal"}: the field is the
+    # location without the leading "body" (where FastAPI found it).
+    messages, fields = [], []
+    for item in items[:10]:
+        if not isinstance(item, dict):
+            messages.append(str(item)[:200])
+            continue
+        loc = item.get("loc")
+        path = [str(p) for p in loc if p != "body"] if isinstance(loc, list) else []
+        name = ".".join(path)
+        if name:
+            fields.append(name)
+        message = str(item.get("msg") or item.get("type") or "invalid")
+        messages.append(f"{name}: {message}" if name else message)
+    return "; ".join(messages), "", fields
 
 
 def _request_id(detail: str) -> str | None:

@@ -1,43 +1,67 @@
-"""The two providers of flux-schnell: URLs, keys, request bodies, and reading their answers.
+"""Replicate's predictions protocol, served by CometAPI (under ``/replicate``) and Replicate.
 
-CometAPI (the default) proxies Replicate's format under ``/replicate``; Replicate is the same
-protocol at the root. Everything here is pure: no I/O, so it is easy to test and to trust.
+create (``Prefer: wait`` holds it until done) -> query the prediction until its status is final
+-> the output URLs (``replicate.delivery``, no key) -> cancel with ``POST .../cancel``. The seed
+used is in the logs (``Using seed: N``). Wire facts: PROTOCOL.md, "CometAPI" and "Replicate".
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import httpx
 
-from .errors import (
+from ..errors import (
     ContentFilteredError,
     FluxError,
-    MissingAPIKeyError,
     PredictionAbortedError,
     PredictionCanceledError,
     PredictionFailedError,
     ProtocolError,
 )
-from .http_errors import json_body, where
+from ..http_errors import where
+from ..params import FluxParams
+from .base import NSFW_MARKERS, Capabilities, Job, Output, Provider, Request, json_object
 
 MODEL = "black-forest-labs/flux-schnell"
-FINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "aborted"})
+# Replicate accepts Prefer: wait=1..60 seconds.
+MAX_SYNC_WAIT = 60
+_SEED_IN_LOGS = re.compile(r"Using seed:\s*(-?\d+)")
 
 
-@dataclass(frozen=True)
-class Provider:
-    """Where one provider lives and where its key comes from."""
+def seed_from_logs(logs: str | None) -> int | None:
+    """The seed the model reports in its logs (``Using seed: N``), if any."""
+    match = _SEED_IN_LOGS.search(logs or "")
+    return int(match.group(1)) if match else None
 
-    name: str
-    default_base_url: str
-    api_prefix: str
-    key_env_vars: tuple[str, ...]
-    console: str
+
+class ReplicatePredictions(Provider):
+    """The predictions protocol at ``base_url + api_prefix`` (CometAPI: ``/replicate``).
+
+    Every schema field is an input of the model, so every value is honoured.
+    """
+
+    family = "Replicate predictions"
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        default_base_url: str,
+        api_prefix: str,
+        key_env_vars: tuple[str, ...],
+        console: str,
+        cancel_note: str,
+    ) -> None:
+        self.name = name
+        self.default_base_url = default_base_url
+        self.api_prefix = api_prefix
+        self.key_env_vars = key_env_vars
+        self.console = console
+        self.cancel_note = cancel_note
+        self.capabilities = Capabilities()
 
     def create_url(self, base_url: str) -> str:
         return f"{base_url}{self.api_prefix}/v1/models/{MODEL}/predictions"
@@ -50,75 +74,55 @@ class Provider:
     def cancel_url(self, base_url: str, prediction_id: str) -> str:
         return f"{self.query_url(base_url, prediction_id)}/cancel"
 
-
-COMETAPI = Provider(
-    name="cometapi",
-    default_base_url="https://api.cometapi.com",
-    api_prefix="/replicate",
-    key_env_vars=("COMETAPI_KEY", "FLUX_API_KEY"),
-    console="https://api.cometapi.com/console/token",
-)
-REPLICATE = Provider(
-    name="replicate",
-    default_base_url="https://api.replicate.com",
-    api_prefix="",
-    key_env_vars=("REPLICATE_API_TOKEN",),
-    console="https://replicate.com/account/api-tokens",
-)
-PROVIDERS: dict[str, Provider] = {p.name: p for p in (COMETAPI, REPLICATE)}
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Where and how to reach the API, resolved once from arguments and the environment."""
-
-    provider: Provider
-    base_url: str
-    api_key: str | None = None
-    use_mock: bool = False
-
-    def __repr__(self) -> str:
-        key = "set" if self.api_key else "missing"
-        return f"Settings(provider={self.provider.name!r}, base_url={self.base_url!r}, key={key})"
-
-
-def resolve_settings(
-    *,
-    api_key: str | None = None,
-    base_url: str | None = None,
-    provider: str | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> Settings:
-    """Read the environment in one place; explicit arguments always win.
-
-    ``FLUX_WIDGETS_MOCK=1`` asks for the in-package mock (the caller starts it); a
-    ``FLUX_BASE_URL`` without a key is allowed, since a local server (the mock under nbval,
-    a proxy) may not need one.
-    """
-    env = os.environ if environ is None else environ
-    name = (provider or env.get("FLUX_PROVIDER") or COMETAPI.name).strip().lower()
-    if name not in PROVIDERS:
-        raise ValueError(f"provider must be one of {', '.join(map(repr, PROVIDERS))}, got {name!r}")
-    chosen = PROVIDERS[name]
-    use_mock = base_url is None and api_key is None and _truthy(env.get("FLUX_WIDGETS_MOCK"))
-    url = (base_url or env.get("FLUX_BASE_URL") or chosen.default_base_url).rstrip("/")
-    key = api_key or next((env[v] for v in chosen.key_env_vars if env.get(v)), None)
-    if use_mock:
-        return Settings(chosen, url, key, use_mock=True)
-    if not url.startswith(("http://", "https://")):
-        raise ValueError(f"base_url must start with http:// or https://, got {url!r}")
-    if key is None and url == chosen.default_base_url:
-        names = " or ".join(chosen.key_env_vars)
-        raise MissingAPIKeyError(
-            f"no API key for {chosen.name}: set {names} in the environment (get a key at "
-            f"{chosen.console}), pass FluxClient(api_key=...), or use FluxClient.mock() "
-            "to try everything offline with placeholder images"
+    def create_request(
+        self, params: FluxParams, base_url: str, *, deadline: float, sync_wait: bool
+    ) -> Request:
+        headers: dict[str, str] = {}
+        hold = 0.0
+        if sync_wait:
+            # Leave the server's answer a few seconds before our own deadline.
+            wait = max(1, min(MAX_SYNC_WAIT, int(deadline) - 5))
+            headers["Prefer"] = f"wait={wait}"
+            hold = float(wait)
+        return Request(
+            "POST",
+            self.create_url(base_url),
+            json={"input": params.to_input()},
+            headers=headers,
+            hold=hold,
         )
-    return Settings(chosen, url, key)
+
+    def read_created(self, response: httpx.Response, params: FluxParams) -> Job:
+        return _job(parse_prediction(response), params)
+
+    def poll_request(self, job: Job, base_url: str) -> Request:
+        assert job.id is not None  # a prediction always has one (parse_prediction checks)
+        return Request("GET", self.query_url(base_url, job.id))
+
+    def read_polled(self, response: httpx.Response, job: Job, params: FluxParams) -> Job:
+        return _job(parse_prediction(response), params)
+
+    def cancel_request(self, job: Job, base_url: str) -> Request | None:
+        if job.id is None:
+            return None
+        return Request("POST", self.cancel_url(base_url, job.id))
 
 
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+def _job(prediction: Prediction, params: FluxParams) -> Job:
+    final = prediction.is_final
+    failed = final and prediction.status != "succeeded"
+    seed = params.seed if params.seed is not None else seed_from_logs(prediction.logs)
+    return Job(
+        id=prediction.id,
+        status=prediction.status,
+        outputs=tuple(Output(url=url) for url in prediction.output),
+        seed=seed,
+        predict_time=prediction.predict_time,
+        duration=prediction.duration,
+        error=final_status_error(prediction) if failed else None,
+        # PROTOCOL.md: a sync answer may already list every output while still "processing".
+        ready=final or len(prediction.output) >= params.num_outputs,
+    )
 
 
 @dataclass(frozen=True)
@@ -136,16 +140,12 @@ class Prediction:
 
     @property
     def is_final(self) -> bool:
-        return self.status in FINAL_STATUSES
+        return self.status in ("succeeded", "failed", "canceled", "aborted")
 
 
 def parse_prediction(response: httpx.Response) -> Prediction:
     """Read a prediction from a create or query answer, or raise a ProtocolError that says why."""
-    body = json_body(response)
-    if not isinstance(body, dict):
-        raise ProtocolError(
-            f"expected a prediction object from {where(response)}, got {body!r:.80}"
-        )
+    body = json_object(response, "a prediction object")
     prediction_id, status = body.get("id"), body.get("status")
     if not isinstance(prediction_id, str) or not prediction_id:
         raise ProtocolError(f"the prediction from {where(response)} has no id")
@@ -210,9 +210,6 @@ def _output_urls(output: object, prediction_id: str) -> tuple[str, ...]:
     return tuple(items)
 
 
-_NSFW_MARKERS = ("nsfw", "safety checker", "content detected")
-
-
 def final_status_error(prediction: Prediction) -> FluxError:
     """The typed error for a prediction that ended without images."""
     pid = prediction.id
@@ -225,7 +222,7 @@ def final_status_error(prediction: Prediction) -> FluxError:
             prediction_id=pid,
         )
     text = prediction.error or "no reason given"
-    if any(marker in text.lower() for marker in _NSFW_MARKERS):
+    if any(marker in text.lower() for marker in NSFW_MARKERS):
         return ContentFilteredError(
             f"the safety checker refused this image: {text}",
             provider_message=text,
@@ -234,3 +231,25 @@ def final_status_error(prediction: Prediction) -> FluxError:
     return PredictionFailedError(
         f"the generation failed on the server: {text}", provider_message=text, prediction_id=pid
     )
+
+
+COMETAPI = ReplicatePredictions(
+    "cometapi",
+    default_base_url="https://api.cometapi.com",
+    api_prefix="/replicate",
+    key_env_vars=("COMETAPI_KEY", "FLUX_API_KEY"),
+    console="https://api.cometapi.com/console/token",
+    # PROTOCOL.md: CometAPI does not document the cancel route [guess: Replicate's].
+    cancel_note=(
+        "Cancel asks CometAPI to cancel the prediction (POST .../cancel, Replicate's route; "
+        "CometAPI does not document it, and where it is missing the prediction runs to the end)"
+    ),
+)
+REPLICATE = ReplicatePredictions(
+    "replicate",
+    default_base_url="https://api.replicate.com",
+    api_prefix="",
+    key_env_vars=("REPLICATE_API_TOKEN",),
+    console="https://replicate.com/account/api-tokens",
+    cancel_note="Cancel cancels the prediction on Replicate (POST /v1/predictions/{id}/cancel)",
+)
