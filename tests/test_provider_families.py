@@ -275,6 +275,7 @@ def test_together_body_always_sends_steps_and_a_seed() -> None:
         "output_format": "png",
         "seed": prepared.seed,
     }
+    assert TOGETHER.url("https://api.together.xyz/v1") == request.url  # an SDK-style base URL
     kept = TOGETHER.prepare(params(output_format="jpg", seed=5))
     assert kept.seed == 5
 

@@ -109,9 +109,15 @@ class OpenAIImages(Provider):
         self, params: FluxParams, base_url: str, *, deadline: float, sync_wait: bool
     ) -> Request:
         # The whole generation happens before the answer: it may be held up to the deadline.
-        return Request(
-            "POST", f"{base_url}{self.path}", json=self.request_body(params), hold=deadline
-        )
+        return Request("POST", self.url(base_url), json=self.request_body(params), hold=deadline)
+
+    def url(self, base_url: str) -> str:
+        """The endpoint under ``base_url``, which may be the host or, as OpenAI-style SDKs
+        write it, the host plus ``/v1``."""
+        path = self.path
+        if base_url.endswith("/v1") and path.startswith("/v1/"):
+            path = path[len("/v1") :]
+        return f"{base_url}{path}"
 
     def read_created(self, response: httpx.Response, params: FluxParams) -> Job:
         body = json_object(response, "an images answer (data)")
