@@ -32,6 +32,7 @@ from .metadata import (
     xmp_packet,
 )
 from .params import ASPECT_RATIOS, FIELD_NAMES, MEGAPIXELS, FluxParams, pixel_size
+from .schema import SCHEMA
 
 logger = logging.getLogger("flux_widgets")
 
@@ -52,6 +53,8 @@ _SUFFIX_FORMATS = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp"
 _MIN_CONVERT_QUALITY = 90
 
 RecipeSource = GeneratedImage | FluxParams
+# A1111's own keys come first in its text (Steps, Sampler, Seed, Size, Model).
+_A1111_LEADING = frozenset({"Steps", "Seed"})
 
 
 def _recipe_of(source: RecipeSource) -> FluxParams:
@@ -75,16 +78,12 @@ def a1111_parameters(source: RecipeSource) -> str:
     ]
     if recipe.seed is not None:
         fields.append(("Seed", recipe.seed))
+    fields += [("Size", f"{width}x{height}"), ("Model", MODEL)]
+    # The other fields under their schema keys (schema.py), in A1111's order for the first ones.
     fields += [
-        ("Size", f"{width}x{height}"),
-        ("Model", MODEL),
-        ("Aspect ratio", recipe.aspect_ratio),
-        ("Megapixels", recipe.megapixels),
-        ("Num outputs", recipe.num_outputs),
-        ("Output format", recipe.output_format),
-        ("Output quality", recipe.output_quality),
-        ("Go fast", recipe.go_fast),
-        ("Disable safety checker", recipe.disable_safety_checker),
+        (field.a1111_key, getattr(recipe, field.name))
+        for field in SCHEMA
+        if field.a1111_key and field.a1111_key not in _A1111_LEADING
     ]
     if isinstance(source, GeneratedImage):
         if source.prediction_id:
@@ -244,17 +243,11 @@ def parse_a1111_parameters(text: str, *, output_format: str | None = None) -> Fl
     size = _SIZE.match(fields.get("Size", ""))
     if size:
         changes.update(_shape_for_size(int(size.group(1)), int(size.group(2))))
-    for key, name, convert in (
-        ("Steps", "num_inference_steps", int),
-        ("Seed", "seed", int),
-        ("Aspect ratio", "aspect_ratio", str),
-        ("Megapixels", "megapixels", str),
-        ("Num outputs", "num_outputs", int),
-        ("Output format", "output_format", str),
-        ("Output quality", "output_quality", int),
-        ("Go fast", "go_fast", _bool),
-        ("Disable safety checker", "disable_safety_checker", _bool),
-    ):
+    for field in SCHEMA:
+        key, name = field.a1111_key, field.name
+        if key is None:
+            continue
+        convert = _A1111_READERS[field.kind]
         if key in fields:
             try:
                 changes[name] = convert(fields[key])
@@ -282,12 +275,16 @@ def _a1111_unquote(value: str) -> str:
     return value
 
 
-def _bool(text: str) -> bool:
+def _bool_text(text: str) -> bool:
     if text.lower() in ("true", "1", "yes"):
         return True
     if text.lower() in ("false", "0", "no"):
         return False
     raise ValueError(text)
+
+
+# How A1111 text (all strings) becomes each kind of schema field.
+_A1111_READERS: dict[str, Any] = {"choice": str, "int": int, "seed": int, "bool": _bool_text}
 
 
 def _shape_for_size(width: int, height: int) -> dict[str, str]:

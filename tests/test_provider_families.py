@@ -80,6 +80,25 @@ def test_schema_problems_match_flux_params_validation() -> None:
         params(num_outputs=5)
 
 
+def test_a1111_text_round_trips_every_schema_field() -> None:
+    from flux_widgets.recipes import a1111_parameters, parse_a1111_parameters
+
+    odd = params(
+        aspect_ratio="9:21",
+        num_outputs=3,
+        num_inference_steps=2,
+        seed=-5,
+        output_format="png",
+        output_quality=7,
+        disable_safety_checker=True,
+        go_fast=False,
+        megapixels="0.25",
+    )
+    text = a1111_parameters(odd)
+    assert all(f"{f.a1111_key}: " in text for f in SCHEMA if f.a1111_key)
+    assert parse_a1111_parameters(text) == odd
+
+
 # --- capabilities ---------------------------------------------------------------------------
 
 
