@@ -1,6 +1,6 @@
 """Run every benchmark, each in a fresh interpreter, and print their tables one after another.
 
-    python -m benchmarks.run_all [--quick] [--only client,import,mock,studio]
+    python -m benchmarks.run_all [--quick] [--only client,import,mock,render,studio,history]
 
 What ``make bench`` runs. A fresh process per script keeps one script's memory and threads out
 of another's numbers (row 6 measures RSS).
@@ -20,6 +20,9 @@ SCRIPTS = {
     "studio": "benchmarks.bench_studio",  # rows 6-8
     "import": "benchmarks.bench_import",  # row 9
     "mock": "benchmarks.bench_mock",  # row 10
+    "render": "benchmarks.bench_render",  # row 11
+    "notebook": "benchmarks.bench_notebook",  # row 12
+    "history": "benchmarks.bench_history",  # rows H1-H6
 }
 
 

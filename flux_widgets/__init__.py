@@ -17,6 +17,7 @@ from .client import BatchResult, FluxClient
 from .errors import (
     APIError,
     AuthenticationError,
+    ClientClosedError,
     ContentFilteredError,
     DownloadError,
     FluxConnectionError,
@@ -33,15 +34,16 @@ from .errors import (
     PredictionFailedError,
     ProtocolError,
     RateLimitError,
+    RecipeNotEmbeddedError,
     ServerError,
 )
-from .history import History
+from .history import History, HistoryFilter, HistoryRecord
 from .images import GeneratedImage
 from .params import ASPECT_RATIOS, MEGAPIXELS, OUTPUT_FORMATS, FluxParams, pixel_size
 from .recipes import code_snippet, read_recipe
 
 if TYPE_CHECKING:
-    from .widgets import PromptStudio
+    from .widgets import HistoryBrowser, PromptStudio
     from .widgets.grid import PromptGrid
 
 __version__ = "0.1.0"
@@ -53,6 +55,7 @@ __all__ = [
     "APIError",
     "AuthenticationError",
     "BatchResult",
+    "ClientClosedError",
     "ContentFilteredError",
     "DownloadError",
     "FluxClient",
@@ -62,6 +65,9 @@ __all__ = [
     "FluxTimeoutError",
     "GeneratedImage",
     "History",
+    "HistoryBrowser",
+    "HistoryFilter",
+    "HistoryRecord",
     "ImageDecodeError",
     "InsufficientCreditError",
     "InvalidRequestError",
@@ -75,6 +81,7 @@ __all__ = [
     "PromptStudio",
     "ProtocolError",
     "RateLimitError",
+    "RecipeNotEmbeddedError",
     "ServerError",
     "__version__",
     "code_snippet",
@@ -83,7 +90,11 @@ __all__ = [
     "read_recipe",
 ]
 
-_LAZY = {"PromptStudio": "flux_widgets.widgets", "PromptGrid": "flux_widgets.widgets.grid"}
+_LAZY = {
+    "HistoryBrowser": "flux_widgets.widgets",
+    "PromptStudio": "flux_widgets.widgets",
+    "PromptGrid": "flux_widgets.widgets.grid",
+}
 
 
 def load_ipython_extension(ipython: Any) -> None:

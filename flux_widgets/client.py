@@ -8,6 +8,8 @@ deadline per generation, and cancellation that reaches the server. Never imports
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import dataclasses
 import logging
 import time
 import weakref
@@ -19,9 +21,18 @@ import httpx
 
 from .auth import BearerAuth
 from .downloads import download_outputs, file_host, read_output
-from .errors import DownloadError, FluxConnectionError, FluxError, FluxTimeoutError, ProtocolError
+from .errors import (
+    ClientClosedError,
+    DownloadError,
+    FluxConnectionError,
+    FluxError,
+    FluxTimeoutError,
+    ProtocolError,
+)
 from .http_errors import error_from_response
 from .images import GeneratedImage, seed_from_logs
+from .lifecycle import ClientState, LoopResources, close_resources
+from .network import ProxyRoutes, RoutingTransport, proxy_of
 from .params import FluxParams
 from .polling import DurationEstimate, PollSchedule, RateLimiter
 from .providers import (
@@ -40,8 +51,18 @@ StatusCallback = Callable[[str], None]
 "failed" or "canceled" as one generation moves along."""
 
 _USER_AGENT = "flux-widgets/0.1 (+https://github.com/flux-widgets/flux-widgets)"
-# Replicate accepts Prefer: wait=1..60 seconds.
+# Replicate accepts Prefer: wait=1..60 seconds. We ask for a short hold: schnell is done in about
+# a second (PROTOCOL.md: predict_time 0.5-0.9 s), a longer generation is polled instead, and the
+# prediction id arrives only with the answer, so a cancel pressed during a hold can reach the
+# server no sooner than the hold ends.
 _MAX_SYNC_WAIT = 60
+_SYNC_HOLD = 5
+# How long after its hold a create's answer is still worth waiting for, to cancel what it started.
+_CREATE_GRACE = 2.0
+# The running generation's deadline (time.monotonic()), so that no retry sleeps past it.
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "flux_widgets_deadline", default=None
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +75,8 @@ class _Timeouts:
     query: float = 60.0
     download: float = 30.0
     cancel: float = 5.0
+    # aclose(): how long in-flight cancels (and creates still open) may take before it gives up.
+    close: float = 15.0
 
     def for_read(self, read: float) -> httpx.Timeout:
         return httpx.Timeout(read, connect=min(self.connect, read))
@@ -74,15 +97,6 @@ class BatchResult:
 
 
 @dataclass
-class _LoopResources:
-    """What must belong to a single event loop: the connection pool and the async primitives."""
-
-    http: httpx.AsyncClient
-    slots: asyncio.Semaphore
-    queries: RateLimiter
-
-
-@dataclass
 class _Progress:
     """What a running generation knows about itself, for cancel-on-timeout and status."""
 
@@ -92,6 +106,10 @@ class _Progress:
     # Set once the prediction succeeded: what to download, and what has been so far.
     outputs: tuple[str, ...] = ()
     images: dict[int, GeneratedImage] = field(default_factory=dict)
+    # The create request while it is open: if the generation ends first, it is finished in the
+    # background and its prediction cancelled (the id only comes with the answer).
+    create: asyncio.Future[Prediction] | None = None
+    create_due: float = 0.0  # loop time by which a server should have answered it
 
     def report(self, status: str) -> None:
         if status == self.status:
@@ -131,6 +149,7 @@ class FluxClient:
             raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency!r}")
         settings = resolve_settings(api_key=api_key, base_url=base_url, provider=provider)
         self._mock_server: Any = None
+        self._owns_mock = False  # a private mock (FluxClient.mock(config=...)) stops with us
         if settings.use_mock:
             self._mock_server = _start_mock()
             settings = Settings(settings.provider, self._mock_server.url, None)
@@ -147,21 +166,24 @@ class FluxClient:
         if settings.api_key:
             self._auth = BearerAuth(settings.api_key, settings.base_url)
         self._estimate = DurationEstimate()
-        self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopResources]
+        self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopResources]
         self._per_loop = weakref.WeakKeyDictionary()
+        self._state = ClientState.UNOPENED
         self._server_says_mock = False
 
     @classmethod
     def mock(cls, *, config: Any = None, **kwargs: Any) -> FluxClient:
         """A client wired to the in-package fake API over loopback HTTP: no key, no network.
 
-        ``config`` (a ``flux_widgets.mock.MockConfig``) starts a private server with it;
-        otherwise one shared server per process is used.
+        ``config`` (a ``flux_widgets.mock.MockConfig``) starts a private server with it, which
+        ``aclose()`` stops (and the next use restarts); otherwise one shared server per process
+        is used, which outlives the client.
         """
         server = _start_mock(config)
         kwargs.setdefault("provider", "cometapi")
         client = cls(base_url=server.url, **kwargs)
         client._mock_server = server
+        client._owns_mock = config is not None
         return client
 
     # -- public properties -------------------------------------------------------------
@@ -183,6 +205,11 @@ class FluxClient:
     def has_api_key(self) -> bool:
         return self._settings.api_key is not None
 
+    @property
+    def is_closed(self) -> bool:
+        """True after ``aclose()``, until the next use reopens the client."""
+        return self._state is ClientState.CLOSED
+
     def __repr__(self) -> str:
         key = "set" if self.has_api_key else "none"
         mock = ", mock" if self.is_mock else ""
@@ -190,34 +217,63 @@ class FluxClient:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def _resources(self) -> _LoopResources:
+    def _resources(self) -> LoopResources:
+        """This loop's pool and primitives, opening (or reopening) the client on first use.
+
+        Raises ``ClientClosedError`` while ``aclose()`` runs.
+        """
+        if self._state is ClientState.CLOSING:
+            raise ClientClosedError("the client is closing (aclose() is running); try again after")
         # An httpx.AsyncClient is bound to the loop it first ran on (PROTOCOL.md lessons).
         loop = asyncio.get_running_loop()
         resources = self._per_loop.get(loop)
         if resources is None:
+            if self._owns_mock and not self._mock_server.running:
+                self._mock_server.start()  # reopening after aclose() stopped it
             connections = max(10, self.max_concurrency * 5)
-            resources = _LoopResources(
+            limits = httpx.Limits(
+                max_connections=connections, max_keepalive_connections=connections
+            )
+            transport = self._transport
+            if transport is None:
+                # Proxies from the environment, but never for loopback or NO_PROXY (network.py).
+                transport = RoutingTransport(ProxyRoutes(), limits=limits)
+            resources = LoopResources(
+                loop=weakref.ref(loop),
                 http=httpx.AsyncClient(
-                    transport=self._transport,
+                    transport=transport,
+                    trust_env=False,  # RoutingTransport reads the proxy variables itself
                     follow_redirects=False,
                     headers={"User-Agent": _USER_AGENT},
-                    limits=httpx.Limits(
-                        max_connections=connections, max_keepalive_connections=connections
-                    ),
+                    limits=limits,
                     timeout=self._timeouts.for_read(self._timeouts.create),
                 ),
                 slots=asyncio.Semaphore(self.max_concurrency),
                 queries=RateLimiter(),
             )
             self._per_loop[loop] = resources
+        self._state = ClientState.OPENED
         return resources
 
     async def aclose(self) -> None:
-        """Close the connection pool of the running loop (others close with their loops)."""
-        loop = asyncio.get_running_loop()
-        resources = self._per_loop.pop(loop, None)
-        if resources is not None:
-            await resources.http.aclose()
+        """Close the client: end generations in flight, then release what it holds.
+
+        Each generation in flight (on any event loop) first has its prediction cancelled on the
+        server (a create still open is awaited, then cancelled, for up to 15 s), then raises
+        ``ClientClosedError``. Connection pools close, and a private mock server stops. The
+        next use reopens the client. Calling it twice is harmless.
+        """
+        if self._state is ClientState.CLOSING:
+            return
+        self._state = ClientState.CLOSING
+        try:
+            for resources in list(self._per_loop.values()):
+                await close_resources(resources, self._timeouts.close)
+            self._per_loop.clear()
+            if self._owns_mock and self._mock_server.running:
+                await asyncio.to_thread(self._mock_server.stop)
+        finally:
+            self._state = ClientState.CLOSED
 
     async def __aenter__(self) -> FluxClient:
         return self
@@ -281,6 +337,23 @@ class FluxClient:
     async def _generate(self, params: FluxParams, progress: _Progress) -> list[GeneratedImage]:
         resources = self._resources()
         progress.report("queued")
+        # Its own task, owned by the client, so that aclose() can end it (lifecycle.py).
+        run = asyncio.ensure_future(self._run(params, progress, resources))
+        resources.track_run(run)
+        try:
+            return await run
+        except asyncio.CancelledError:
+            if not resources.closing or _being_cancelled():
+                raise  # the caller's own cancel (or deadline) goes on as it came
+            raise ClientClosedError(
+                "the client was closed (aclose()) during this generation"
+                + ("; its prediction was cancelled" if progress.prediction_id else ""),
+                prediction_id=progress.prediction_id,
+            ) from None
+
+    async def _run(
+        self, params: FluxParams, progress: _Progress, resources: LoopResources
+    ) -> list[GeneratedImage]:
         async with resources.slots:
             try:
                 return await asyncio.wait_for(
@@ -322,11 +395,17 @@ class FluxClient:
         )
 
     async def _create_wait_download(
-        self, params: FluxParams, progress: _Progress, resources: _LoopResources
+        self, params: FluxParams, progress: _Progress, resources: LoopResources
     ) -> list[GeneratedImage]:
         started = time.monotonic()
+        _DEADLINE.set(started + self.timeout)
         progress.report("starting")
-        prediction = await self._create(params, resources)
+        # Shielded: a cancel or the deadline arriving now must not drop the answer, which holds
+        # the only handle on a prediction that may have started (_cancel_quietly finishes it).
+        progress.create = asyncio.ensure_future(self._create(params, resources))
+        progress.create_due = asyncio.get_running_loop().time() + self._sync_hold() + _CREATE_GRACE
+        prediction = await asyncio.shield(progress.create)
+        progress.create = None
         progress.prediction_id = prediction.id
         if not _ready(prediction, params):
             prediction = await self._poll(prediction, params, started, progress, resources)
@@ -334,6 +413,7 @@ class FluxClient:
             raise final_status_error(prediction)
         if not prediction.output:
             raise ProtocolError(f"prediction {prediction.id} succeeded but lists no output files")
+        prediction = _within_bounds(prediction, params, time.monotonic() - started)
         if prediction.duration is not None:
             self._estimate.observe(prediction.duration)
         progress.outputs = prediction.output
@@ -344,12 +424,18 @@ class FluxClient:
 
     # -- the three requests ------------------------------------------------------------
 
-    async def _create(self, params: FluxParams, resources: _LoopResources) -> Prediction:
+    def _sync_hold(self) -> int:
+        """Seconds the server is asked to hold the create's answer (0: no ``Prefer: wait``)."""
+        if not self.sync_wait:
+            return 0
+        return max(1, min(_MAX_SYNC_WAIT, _SYNC_HOLD, int(self.timeout) - 5))
+
+    async def _create(self, params: FluxParams, resources: LoopResources) -> Prediction:
         settings = self._settings
         headers: dict[str, str] = {}
         read = self._timeouts.create
-        if self.sync_wait:
-            wait = max(1, min(_MAX_SYNC_WAIT, int(self.timeout) - 5))
+        wait = self._sync_hold()
+        if wait:
             headers["Prefer"] = f"wait={wait}"
             # The server holds the answer up to `wait` s; a read timeout on a create is never
             # retried (it would pay twice), so never let it fire first.
@@ -380,7 +466,7 @@ class FluxClient:
         params: FluxParams,
         started: float,
         progress: _Progress,
-        resources: _LoopResources,
+        resources: LoopResources,
     ) -> Prediction:
         settings = self._settings
         url = settings.provider.query_url(settings.base_url, prediction.id)
@@ -407,7 +493,7 @@ class FluxClient:
         prediction: Prediction,
         params: FluxParams,
         progress: _Progress,
-        resources: _LoopResources,
+        resources: LoopResources,
     ) -> list[GeneratedImage]:
         seed = params.seed if params.seed is not None else seed_from_logs(prediction.logs)
         timeout = self._timeouts.for_read(self._timeouts.download)
@@ -436,12 +522,53 @@ class FluxClient:
 
         return await download_outputs(prediction, download)
 
-    async def _cancel_quietly(self, progress: _Progress, resources: _LoopResources) -> None:
+    async def _cancel_quietly(self, progress: _Progress, resources: LoopResources) -> None:
         """Ask the server to cancel a prediction that has not succeeded (one that has is paid
-        for and downloading); tolerate anything (CometAPI may not have the route)."""
+        for and downloading); tolerate anything (CometAPI may not have the route).
+
+        A create still open has its answer awaited by a background task the client owns
+        (bounded by the create's own timeouts), which then cancels the prediction it started.
+        """
+        create, progress.create = progress.create, None
+        if create is not None and progress.prediction_id is None:
+            if not create.done():
+                resources.spawn(
+                    self._cancel_once_created(create, resources), due=progress.create_due
+                )
+                return
+            if create.cancelled() or create.exception() is not None:
+                return  # no prediction was created (or its answer was lost: nothing to name)
+            progress.prediction_id = create.result().id
         prediction_id = progress.prediction_id
         if prediction_id is None or progress.outputs:
             return
+        await self._post_cancel(prediction_id, resources)
+
+    async def _cancel_once_created(
+        self, create: asyncio.Future[Prediction], resources: LoopResources
+    ) -> None:
+        """Wait (bounded) for a create whose generation already ended, then cancel what it
+        started, unless it had already finished."""
+        bound = self._timeouts.create + _MAX_SYNC_WAIT + self._timeouts.connect
+        try:
+            prediction = await asyncio.wait_for(create, bound)
+        except (Exception, asyncio.CancelledError) as error:
+            create.cancel()
+            logger.info(
+                "a cancelled generation's create ended without a prediction id (%s)",
+                error.__class__.__name__,
+            )
+            return
+        if prediction.is_final:
+            logger.info(
+                "prediction %s of a cancelled generation had already ended (%s)",
+                prediction.id,
+                prediction.status,
+            )
+            return
+        await self._post_cancel(prediction.id, resources)
+
+    async def _post_cancel(self, prediction_id: str, resources: LoopResources) -> None:
         settings = self._settings
         url = settings.provider.cancel_url(settings.base_url, prediction_id)
         timeout = self._timeouts.for_read(self._timeouts.cancel)
@@ -474,7 +601,11 @@ class FluxClient:
         ``target`` (the base URL, or the file host), never the key."""
         try:
             return await with_retries(
-                send, create=create, attempts=self.max_retries + 1, backoff=self._backoff
+                send,
+                create=create,
+                attempts=self.max_retries + 1,
+                backoff=self._backoff,
+                deadline=_DEADLINE.get(),
             )
         except httpx.TimeoutException as error:
             raise FluxConnectionError(
@@ -482,11 +613,62 @@ class FluxClient:
                 "check your connection and try again"
             ) from None
         except httpx.TransportError as error:
+            proxy = proxy_of(error)
+            if proxy is not None:
+                raise FluxConnectionError(
+                    f"could not reach {target} through the proxy {proxy} set in the environment "
+                    f"({error.__class__.__name__}); check the proxy, or list the host in NO_PROXY"
+                ) from None
             hint = "base_url" if target == self._settings.base_url else "network"
             raise FluxConnectionError(
                 f"could not reach {target} ({error.__class__.__name__}); "
                 f"check your connection and {hint}"
             ) from None
+        except RuntimeError as error:
+            # httpx: "Cannot send a request, as the client has been closed."
+            if "closed" not in str(error):
+                raise
+            raise ClientClosedError(
+                "the client was closed (aclose()) during this request"
+            ) from None
+
+
+def _being_cancelled() -> bool:
+    """Whether the running task itself has a cancel pending (3.11+; on 3.10 we cannot tell)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return bool(cancelling()) if cancelling is not None else False
+
+
+# Longer than any flux-schnell generation could take: a bound on what a server's clock may claim.
+_MAX_PLAUSIBLE_SECONDS = 3600.0
+
+
+def _within_bounds(prediction: Prediction, params: FluxParams, measured: float) -> Prediction:
+    """The prediction with server values held to what the client asked for and measured.
+
+    A server clock that claims more time than passed here (clock skew, a bad timestamp, a
+    ``predict_time`` of a year) would teach the poll schedule to sleep that long on every later
+    generation, and more outputs than requested would be downloaded and held in memory.
+    """
+    duration, predict_time = prediction.duration, prediction.predict_time
+    if duration is not None and not 0 <= duration <= measured:
+        duration = None  # nothing to learn from a clock that disagrees with ours
+    if predict_time is not None and not 0 <= predict_time <= min(measured, _MAX_PLAUSIBLE_SECONDS):
+        predict_time = None
+    output = prediction.output
+    if len(output) > params.num_outputs:
+        logger.warning(
+            "prediction %s lists %d outputs for %d requested; downloading the first %d",
+            prediction.id,
+            len(output),
+            params.num_outputs,
+            params.num_outputs,
+        )
+        output = output[: params.num_outputs]
+    return dataclasses.replace(
+        prediction, duration=duration, predict_time=predict_time, output=output
+    )
 
 
 def _ready(prediction: Prediction, params: FluxParams) -> bool:

@@ -16,10 +16,12 @@ FluxError
  |    +-- PredictionAbortedError     status "aborted" (the provider's deadline passed)
  +-- FluxTimeoutError            our own total deadline per generation passed (images so far)
  +-- FluxConnectionError         a host could not be reached or did not answer (after retries)
+ +-- ClientClosedError           FluxClient.aclose() ended the generation (prediction cancelled)
  +-- ProtocolError               an answer that is not the protocol (HTML, redirect, bad JSON)
  +-- DownloadError               an output file could not be fetched (after retries)
  |    +-- OutputExpiredError     404/410: files are deleted about an hour after generation
  +-- ImageDecodeError            the bytes are not an image of the reported format, or too big
+ +-- RecipeNotEmbeddedError      the recipe cannot go into the image file (too large for a JPEG)
 ```
 
 No message, repr or attribute here ever holds the API key: messages are built from the server's
@@ -148,6 +150,14 @@ class FluxConnectionError(FluxError, ConnectionError):
     """
 
 
+class ClientClosedError(FluxError):
+    """``FluxClient.aclose()`` was called while this generation was in flight (or starting).
+
+    Its prediction, if one was created, was cancelled on the server first. The client reopens on
+    its next use, so this error only ever ends generations that overlapped the close.
+    """
+
+
 class ProtocolError(FluxError):
     """The server's answer did not follow the protocol."""
 
@@ -178,6 +188,12 @@ class OutputExpiredError(DownloadError):
 
 class ImageDecodeError(FluxError):
     """The downloaded bytes are not a usable image of the reported format."""
+
+
+class RecipeNotEmbeddedError(FluxError, ValueError):
+    """No copy of the recipe fits into the image file (a JPEG's metadata segments hold 64 KiB
+    each), or the file cannot carry metadata; the image itself is unharmed: save it as .png
+    or .webp, which have no such limit."""
 
 
 def redact(text: str, secret: str | None) -> str:

@@ -20,9 +20,11 @@ from PIL import Image
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_TEXT_TYPES = (b"tEXt", b"iTXt", b"zTXt")
 _EXIF_PREFIX = b"Exif\x00\x00"
-_XMP_PREFIX = b"http://ns.adobe.com/xap/1.0/\x00"
+XMP_APP1_PREFIX = b"http://ns.adobe.com/xap/1.0/\x00"
+"""What starts a JPEG ``APP1`` segment holding XMP (XMP spec, part 3)."""
 # A JPEG segment's 16-bit length counts itself: 65535 - 2 bytes are left for the payload.
-_MAX_JPEG_SEGMENT = 65533
+MAX_JPEG_SEGMENT = 65533
+"""The largest payload one JPEG ``APP1`` segment holds (bytes, with its ``Exif``/XMP prefix)."""
 # EXIF tags: ImageDescription (IFD0, ASCII), ExifIFD pointer, UserComment (Exif IFD, UNDEFINED).
 _IMAGE_DESCRIPTION = 0x010E
 _EXIF_IFD = 0x8769
@@ -30,6 +32,10 @@ _USER_COMMENT = 0x9286
 # EXIF's UserComment names its charset in 8 bytes; "UNICODE" is UTF-16 in the TIFF's byte order.
 _UNICODE_PREFIX = b"UNICODE\x00"
 _ASCII_PREFIX = b"ASCII\x00\x00\x00"
+# TIFF field types (TIFF 6.0, section 2).
+_TIFF_ASCII = 2
+_TIFF_LONG = 4
+_TIFF_UNDEFINED = 7
 # VP8X flags (WebP container spec): ICC, alpha, EXIF, XMP, animation.
 _VP8X_ALPHA = 0x10
 _VP8X_EXIF = 0x08
@@ -100,15 +106,64 @@ def _png_text_chunk(key: str, value: str) -> bytes:
 # -- EXIF and XMP payloads -----------------------------------------------------------------
 
 
-def exif_with_comment(text: str) -> bytes:
-    """An EXIF block (``Exif\\0\\0`` + TIFF) with ``text`` as UserComment and, if ASCII,
-    ImageDescription: where A1111-aware tools look for the generation parameters."""
-    exif = Image.Exif()
-    # Pillow writes a big-endian ("MM") TIFF when no byte order is set, so UTF-16-BE matches it.
-    if text.isascii():
-        exif[_IMAGE_DESCRIPTION] = text
-    exif.get_ifd(_EXIF_IFD)[_USER_COMMENT] = _UNICODE_PREFIX + text.encode("utf-16-be")
-    return exif.tobytes()
+def exif_with_comment(text: str, *, encoding: str = "unicode", description: bool = True) -> bytes:
+    """An EXIF block (``Exif\\0\\0`` + a big-endian TIFF) with ``text`` as UserComment: where
+    AUTOMATIC1111 and the tools that read its files look for the generation parameters.
+
+    UserComment is written exactly as ``piexif.helper.UserComment.dump(text, encoding)`` makes
+    it, which A1111 itself uses: EXIF type UNDEFINED, the 8-byte character code, then the text
+    (``"unicode"``: UTF-16-BE, the byte order ``UserComment.load`` always decodes; ``"ascii"``:
+    half the size, ASCII text only). With ``description``, an ASCII ``text`` also goes into
+    ImageDescription for viewers that show only that. Raises ``ValueError`` for an unknown
+    encoding or non-ASCII text with ``"ascii"``.
+    """
+    if encoding == "unicode":
+        comment = _UNICODE_PREFIX + text.encode("utf-16-be")
+    elif encoding == "ascii":
+        comment = _ASCII_PREFIX + text.encode("ascii")  # raises for non-ASCII text
+    else:
+        raise ValueError(f"encoding must be 'unicode' or 'ascii', got {encoding!r}")
+    # A big-endian TIFF: the order the UNICODE text is in, whichever convention a reader
+    # follows (the TIFF's order, as EXIF says, or always big-endian, as piexif does).
+    exif_ifd = [(_USER_COMMENT, _TIFF_UNDEFINED, len(comment), comment)]
+    ifd0: list[tuple[int, int, int, bytes]] = []
+    if description and text.isascii():
+        raw = text.encode("ascii") + b"\x00"
+        ifd0.append((_IMAGE_DESCRIPTION, _TIFF_ASCII, len(raw), raw))
+    # IFD0 starts right after the 8-byte header; the Exif IFD right after IFD0 and its data.
+    ifd0_size = _ifd_size([*ifd0, (_EXIF_IFD, _TIFF_LONG, 1, b"")])
+    exif_offset = 8 + ifd0_size
+    ifd0.append((_EXIF_IFD, _TIFF_LONG, 1, struct.pack(">I", exif_offset)))
+    tiff = b"MM\x00\x2a" + struct.pack(">I", 8)
+    tiff += _ifd_bytes(ifd0, 8) + _ifd_bytes(exif_ifd, exif_offset)
+    return _EXIF_PREFIX + tiff
+
+
+def _ifd_size(entries: list[tuple[int, int, int, bytes]]) -> int:
+    data = sum(_even(len(value)) for *_, value in entries if len(value) > 4)
+    return 2 + 12 * len(entries) + 4 + data
+
+
+def _ifd_bytes(entries: list[tuple[int, int, int, bytes]], offset: int) -> bytes:
+    """One big-endian TIFF IFD at ``offset`` (tags sorted, as TIFF requires), its values
+    longer than 4 bytes placed right after it, each at an even offset."""
+    entries = sorted(entries)
+    data_at = offset + 2 + 12 * len(entries) + 4
+    table, data = [struct.pack(">H", len(entries))], []
+    for tag, kind, count, value in entries:
+        if len(value) <= 4:
+            field = value.ljust(4, b"\x00")
+        else:
+            field = struct.pack(">I", data_at)
+            data.append(value.ljust(_even(len(value)), b"\x00"))
+            data_at += _even(len(value))
+        table.append(struct.pack(">HHI", tag, kind, count) + field)
+    table.append(b"\x00\x00\x00\x00")  # no next IFD
+    return b"".join(table + data)
+
+
+def _even(size: int) -> int:
+    return size + (size & 1)
 
 
 def exif_comment(exif_bytes: bytes) -> str | None:
@@ -160,14 +215,19 @@ def _xml_escape(text: str) -> str:
 
 
 def jpeg_with_app1(data: bytes, *, exif: bytes | None, xmp: bytes | None) -> bytes:
-    """The JPEG with new EXIF/XMP ``APP1`` segments (replacing old ones); scan data as is."""
+    """The JPEG with new EXIF/XMP ``APP1`` segments; scan data as is.
+
+    Old EXIF and XMP segments are always removed (``None`` writes none), so a file never
+    carries a stale recipe beside the new one. Raises ``MetadataError`` for a malformed file
+    or a payload over ``MAX_JPEG_SEGMENT``.
+    """
     if not data.startswith(b"\xff\xd8"):
         raise MetadataError("not a JPEG file (no SOI marker)")
     segments: list[bytes] = []
-    for payload in (exif, None if xmp is None else _XMP_PREFIX + xmp):
+    for payload in (exif, None if xmp is None else XMP_APP1_PREFIX + xmp):
         if payload is None:
             continue
-        if len(payload) > _MAX_JPEG_SEGMENT:
+        if len(payload) > MAX_JPEG_SEGMENT:
             raise MetadataError(f"metadata of {len(payload)} bytes does not fit a JPEG segment")
         segments.append(b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload)
 
@@ -187,10 +247,7 @@ def jpeg_with_app1(data: bytes, *, exif: bytes | None, xmp: bytes | None) -> byt
         if end > len(data):
             raise MetadataError("truncated JPEG segment")
         body = data[pos + 4 : end]
-        is_old = marker == 0xE1 and (
-            (exif is not None and body.startswith(_EXIF_PREFIX))
-            or (xmp is not None and body.startswith(_XMP_PREFIX))
-        )
+        is_old = marker == 0xE1 and body.startswith((_EXIF_PREFIX, XMP_APP1_PREFIX))
         if not is_old:
             head.append(data[pos:end])
         pos = end
@@ -203,18 +260,18 @@ def jpeg_with_app1(data: bytes, *, exif: bytes | None, xmp: bytes | None) -> byt
 
 
 def webp_with_chunks(data: bytes, *, exif: bytes | None, xmp: bytes | None) -> bytes:
-    """The WebP in a ``VP8X`` container with EXIF (raw TIFF) and XMP chunks; bitstream as is."""
+    """The WebP in a ``VP8X`` container with EXIF (raw TIFF) and XMP chunks; bitstream as is.
+
+    Old EXIF and XMP chunks are always removed (``None`` writes none), as in ``jpeg_with_app1``.
+    """
     if len(data) < 20 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
         raise MetadataError("not a WebP file (no RIFF/WEBP header)")
     chunks = _riff_chunks(data)
     kinds = [kind for kind, _ in chunks]
-    drop = {b"EXIF"} if exif is not None else set()
-    if xmp is not None:
-        drop.add(b"XMP ")
-    kept = [(kind, body) for kind, body in chunks if kind not in drop]
+    kept = [(kind, body) for kind, body in chunks if kind not in (b"EXIF", b"XMP ")]
 
     if kinds[0] == b"VP8X":
-        flags = kept[0][1][0]
+        flags = kept[0][1][0] & ~(_VP8X_EXIF | _VP8X_XMP)  # set again below for what is written
         header_body = kept[0][1]
         kept = kept[1:]
     elif kinds[0] in (b"VP8 ", b"VP8L") and len(kinds) == 1:

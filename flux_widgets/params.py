@@ -8,6 +8,7 @@ validates with the same code, so client and server agree.
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from .schema import (
     NUM_OUTPUTS_RANGE,
     OUTPUT_FORMATS,
     OUTPUT_QUALITY_RANGE,
+    RANDOM_SEED_RANGE,
     SCHEMA,
     SEED_RANGE,
     choice_message,
@@ -33,11 +35,13 @@ __all__ = [
     "NUM_OUTPUTS_RANGE",
     "OUTPUT_FORMATS",
     "OUTPUT_QUALITY_RANGE",
+    "RANDOM_SEED_RANGE",
     "SEED_RANGE",
     "FieldError",
     "FluxParams",
     "input_errors",
     "pixel_size",
+    "random_seed",
 ]
 
 # Width x height at 1 megapixel, as the flux-schnell model produces them (multiples of 16).
@@ -66,6 +70,13 @@ def pixel_size(aspect_ratio: str, megapixels: str = "1") -> tuple[int, int]:
     if megapixels == "0.25":
         return width // 2, height // 2
     return width, height
+
+
+def random_seed() -> int:
+    """A fresh seed from ``RANDOM_SEED_RANGE``, the one range every part of the package draws
+    from when no seed is given."""
+    low, high = RANDOM_SEED_RANGE
+    return low + secrets.randbelow(high - low + 1)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ arrive together, so the global cap then delays every wave's last answers.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass
 
@@ -20,25 +21,53 @@ from dataclasses import dataclass
 # 2,700/min at worst) and any minute (2,110), across a whole batch.
 DEFAULT_MAX_QUERIES_PER_SECOND = 35.0
 DEFAULT_QUERY_BURST = 10
+# A polled generation that ends on time costs one query (PollSchedule); count two, for the ones
+# that run a little late.
+QUERIES_PER_GENERATION = 2.0
 
 
 @dataclass
 class DurationEstimate:
-    """A running estimate of how long the server takes from create to a final status."""
+    """A running estimate of how long the server takes from create to a final status.
+
+    The schedule sleeps until about this long after each create, so one slow or implausible
+    answer must not teach it to oversleep: an observation counts for at most ``max_step`` times
+    the current estimate (or ``floor`` seconds, whichever is more). A real change of pace still
+    gets learnt, over a few generations.
+    """
 
     seconds: float = 0.8  # flux-schnell on Replicate: predict_time about 0.5-0.9 s
     weight: float = 0.3
     observations: int = 0
+    max_step: float = 4.0
+    floor: float = 2.0
 
     def observe(self, duration: float) -> None:
         """Learn from one finished generation; the first one replaces the prior outright."""
-        if duration <= 0:
+        if not math.isfinite(duration) or duration <= 0:
             return
+        duration = min(duration, max(self.seconds * self.max_step, self.floor))
         if self.observations == 0:
             self.seconds = duration
         else:
             self.seconds += self.weight * (duration - self.seconds)
         self.observations += 1
+
+
+def useful_concurrency(
+    generation_seconds: float = DurationEstimate.seconds,
+    rate: float = DEFAULT_MAX_QUERIES_PER_SECOND,
+    queries_per_generation: float = QUERIES_PER_GENERATION,
+) -> int:
+    """How many polled generations the query-rate cap can keep going at once.
+
+    Each lasts ``generation_seconds`` and needs ``queries_per_generation`` queries, so the cap
+    of ``rate`` queries a second finishes at most ``rate / queries_per_generation`` a second:
+    more concurrency than ``rate * generation_seconds / queries_per_generation`` only waits.
+    """
+    if generation_seconds <= 0 or rate <= 0 or queries_per_generation <= 0:
+        raise ValueError("generation_seconds, rate and queries_per_generation must be positive")
+    return max(1, int(rate * generation_seconds / queries_per_generation))
 
 
 class PollSchedule:

@@ -21,8 +21,11 @@ from typing import Any
 
 from PIL import Image
 
+from .errors import RecipeNotEmbeddedError
 from .images import PIL_FORMATS, GeneratedImage
 from .metadata import (
+    MAX_JPEG_SEGMENT,
+    XMP_APP1_PREFIX,
     MetadataError,
     exif_with_comment,
     jpeg_with_app1,
@@ -121,36 +124,79 @@ def recipe_json(source: RecipeSource) -> str:
 def embed_recipe(data: bytes, fmt: str, source: RecipeSource) -> bytes:
     """``data`` (an encoded ``fmt`` image) with the recipe embedded, pixels untouched.
 
-    Files the byte-level writer cannot handle are re-encoded by Pillow (PNG losslessly);
-    when even that fails the image is returned without a recipe and a warning is logged:
-    losing the caption is better than losing the image.
+    Files the byte-level writer cannot handle are re-encoded by Pillow (PNG losslessly). A
+    JPEG holds each copy in one ``APP1`` segment of at most 64 KiB: a copy too large for it
+    is left out (the A1111 text first, in UTF-16 then ASCII, then the JSON) and the other
+    kept, which ``read_recipe`` reads just as well. Raises ``RecipeNotEmbeddedError`` when no
+    copy can go into the file: the caller decides (``save`` tells the user; the history keeps
+    the image and the recipe in its record), a recipe is never dropped silently.
     """
     text, recipe = a1111_parameters(source), recipe_json(source)
-    exif = exif_with_comment(text)
     xmp = xmp_packet(_XMP_NAMESPACE, _XMP_PREFIX, {"recipe": recipe})
+    if fmt == "jpg":
+        exif: bytes | None = _jpeg_exif(text)
+        if len(XMP_APP1_PREFIX) + len(xmp) > MAX_JPEG_SEGMENT:
+            xmp_kept: bytes | None = None
+        else:
+            xmp_kept = xmp
+        if exif is None and xmp_kept is None:
+            raise RecipeNotEmbeddedError(
+                f"the recipe ({len(recipe.encode())} bytes of JSON) is too large for a JPEG, "
+                f"whose metadata segments hold {MAX_JPEG_SEGMENT // 1024} KiB each: save the "
+                "image as .png or .webp to keep it"
+            )
+        if exif is None or xmp_kept is None:
+            logger.info("JPEG recipe: only the %s copy fits", "JSON" if exif is None else "A1111")
+    else:
+        exif, xmp_kept = exif_with_comment(text), xmp
     try:
         if fmt == "png":
             return png_with_text(data, {A1111_KEY: text, RECIPE_KEY: recipe})
         if fmt == "jpg":
-            return jpeg_with_app1(data, exif=exif, xmp=xmp)
+            return jpeg_with_app1(data, exif=exif, xmp=xmp_kept)
         if fmt == "webp":
-            return webp_with_chunks(data, exif=exif, xmp=xmp)
+            return webp_with_chunks(data, exif=exif, xmp=xmp_kept)
         raise ValueError(f"format must be one of 'webp', 'jpg', 'png', got {fmt!r}")
     except MetadataError as error:
         logger.info("re-encoding to embed the recipe (%s)", error)
     try:
-        return _encode(data, fmt, _recipe_of(source).output_quality, text, recipe, exif, xmp)
+        quality = _recipe_of(source).output_quality
+        return _encode(data, fmt, quality, text, recipe, exif, xmp_kept)
     except (OSError, ValueError) as error:
-        logger.warning("saved without its recipe: %s", error)
-        return data
+        raise RecipeNotEmbeddedError(
+            f"the recipe could not be written into this {fmt} file ({error})"
+        ) from None
+
+
+def _jpeg_exif(text: str) -> bytes | None:
+    """The largest EXIF copy of the A1111 text that fits one JPEG segment, if any does."""
+    variants = [("unicode", True), ("unicode", False)]
+    if text.isascii():  # piexif reads ASCII too, at half the size of UTF-16
+        variants.append(("ascii", False))
+    for encoding, description in variants:
+        exif = exif_with_comment(text, encoding=encoding, description=description)
+        if len(exif) <= MAX_JPEG_SEGMENT:
+            return exif
+    return None
 
 
 def _encode(
-    data: bytes, fmt: str, quality: int, text: str, recipe: str, exif: bytes, xmp: bytes
+    data: bytes,
+    fmt: str,
+    quality: int,
+    text: str,
+    recipe: str,
+    exif: bytes | None,
+    xmp: bytes | None,
 ) -> bytes:
     from PIL.PngImagePlugin import PngInfo
 
     out = io.BytesIO()
+    extra: dict[str, bytes] = {}
+    if exif is not None:
+        extra["exif"] = exif
+    if xmp is not None:
+        extra["xmp"] = xmp
     with Image.open(io.BytesIO(data)) as image:
         lossless = image.format == "WEBP" and image.info.get("lossless", False)
         if fmt == "png":
@@ -159,9 +205,9 @@ def _encode(
             info.add_text(RECIPE_KEY, recipe)
             image.save(out, "PNG", pnginfo=info)
         elif fmt == "jpg":
-            image.convert("RGB").save(out, "JPEG", quality=quality, exif=exif, xmp=xmp)
+            image.convert("RGB").save(out, "JPEG", quality=quality, **extra)
         else:
-            image.save(out, "WEBP", quality=quality, lossless=lossless, exif=exif, xmp=xmp)
+            image.save(out, "WEBP", quality=quality, lossless=lossless, **extra)
     return out.getvalue()
 
 

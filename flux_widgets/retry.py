@@ -8,6 +8,7 @@ made, or the server said so (429, 503). Never a read timeout: a second create is
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -57,6 +58,12 @@ class Backoff:
         ceiling = min(self.cap, self.base * 2 ** (attempt_number - 1))
         return random.uniform(ceiling / 2, ceiling)
 
+    def least_delay(self, attempt_number: int, error: BaseException | None = None) -> float:
+        """The shortest wait ``delay`` can return for the same attempt and error."""
+        if isinstance(error, APIError) and error.retry_after is not None:
+            return error.retry_after
+        return float(min(self.cap, self.base * 2 ** (attempt_number - 1)) / 2)
+
     def __call__(self, state: tenacity.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
         return self.delay(state.attempt_number, error)
@@ -66,13 +73,31 @@ class Backoff:
 
 
 async def with_retries(
-    send: Callable[[], Awaitable[T]], *, create: bool, attempts: int, backoff: Backoff
+    send: Callable[[], Awaitable[T]],
+    *,
+    create: bool,
+    attempts: int,
+    backoff: Backoff,
+    deadline: float | None = None,
 ) -> T:
-    """Await ``send()`` until it succeeds, retrying as the rules allow; the last error escapes."""
+    """Await ``send()`` until it succeeds, retrying as the rules allow; the last error escapes.
+
+    ``deadline`` (a ``time.monotonic()`` value): a retry whose wait would end past it is not
+    slept; the error escapes at once, so a long Retry-After is reported, not waited out.
+    """
+
+    def should_retry(state: tenacity.RetryCallState) -> bool:
+        error = state.outcome.exception() if state.outcome else None
+        if error is None or not is_retryable(error, create=create):
+            return False
+        if deadline is None:
+            return True
+        return time.monotonic() + backoff.least_delay(state.attempt_number, error) < deadline
+
     retrying = tenacity.AsyncRetrying(
         stop=tenacity.stop_after_attempt(max(attempts, 1)),
         wait=backoff,
-        retry=tenacity.retry_if_exception(lambda e: is_retryable(e, create=create)),
+        retry=should_retry,
         reraise=True,
     )
     async for attempt in retrying:

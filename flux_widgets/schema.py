@@ -34,6 +34,9 @@ NUM_INFERENCE_STEPS_RANGE = (1, 4)
 OUTPUT_QUALITY_RANGE = (0, 100)
 # The API takes any int; Replicate's models pass it to torch, which needs it to fit 64 bits.
 SEED_RANGE = (-(2**63), 2**63 - 1)
+# Seeds drawn at random (the studio, the grid, the mock): ones a person can read, type and
+# share; and a browser's JSON numbers are exact only up to 2**53, so far below that.
+RANDOM_SEED_RANGE = (0, 2**32 - 1)
 
 FieldKind = Literal["text", "choice", "int", "seed", "bool"]
 

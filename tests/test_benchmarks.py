@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from benchmarks import bench_client, bench_import
+from benchmarks import bench_client, bench_history, bench_import
 from benchmarks.mockproc import (
     count_requests,
     parse_timestamp,
@@ -129,3 +130,21 @@ def test_quick_import_benchmark_compares_with_the_dependencies(
     monkeypatch.setattr(bench_import, "import_seconds", lambda statement: 0.1)
     text = bench_import.main(quick=True, repeats=2)
     assert "| 9 " in text and "100.0 ms" in text and "1.000x" in text
+
+
+async def test_history_benchmark_opens_one_page_and_reports_every_row(tmp_path: Path) -> None:
+    bench_history.make_fixture(tmp_path / "h", 40)
+    index = bench_history.measure_index(tmp_path / "h")
+    assert index["count"] == 40
+    new = await bench_history.measure(tmp_path / "h", "new")
+    old = await bench_history.measure(tmp_path / "h", "old")
+    # The new start-up reads the newest page; the old one read every image.
+    assert (new["gallery_images"], new["tiles"], old["gallery_images"]) == (24, 24, 40)
+    assert new["page_count"] == 4 and new["thumbs_on_page"] == new["records_on_page"] > 0
+    assert len(new["search"]) == len(old["search"]) == len(bench_history.SEARCH_WORDS)
+    rows = bench_history.rows_for(40, index, new, old, new)
+    rows += bench_history.growth_rows({40: new, 400: new})
+    text = format_table("History", rows)
+    numbers = [line.strip("|").split("|")[0].strip() for line in text.splitlines()[4:]]
+    assert numbers == ["H1", "H2", "H3", "H4", "H4b", "H5", "H5b", *["H6"] * 4]
+    assert "| yes |" in text.splitlines()[-1]  # no growth from identical results

@@ -142,3 +142,28 @@ async def test_a_failing_cell_shows_its_error_in_place(client: FluxClient) -> No
     assert "NSFW content detected" in grid._notes[("bad", 5)].value
     assert "1 failed" in grid.progress.value
     assert grid.to_image(cell_size=64).size[0] > 64
+
+
+def _live_models() -> set[str]:
+    from ipywidgets.widgets import widget as widget_module
+
+    instances = getattr(widget_module, "_instances", None)
+    return set(instances if instances is not None else widget_module.Widget.widgets)
+
+
+async def test_a_closed_grid_leaves_no_live_widget_models(client: FluxClient) -> None:
+    before = _live_models()
+    grid = small_grid(client)
+    await grid.generate()
+    assert len(_live_models() - before) > 6 * 2  # cells, labels, layouts, styles
+    grid.close()
+    assert _live_models() - before == set()
+
+
+def test_grid_columns_shrink_to_fit_and_pictures_keep_their_aspect(client: FluxClient) -> None:
+    grid = small_grid(client)
+    columns = grid.grid.layout.grid_template_columns
+    assert columns == "fit-content(160px) repeat(3, minmax(0, 192px))"
+    picture = next(iter(grid._pictures.values()))
+    assert (picture.layout.width, picture.layout.max_width) == ("auto", "100%")
+    assert picture.layout.height == "auto"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +19,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from flux_widgets.history import History
+from flux_widgets.history import History, HistoryFilter
 from flux_widgets.images import GeneratedImage
 from flux_widgets.params import FluxParams
 from flux_widgets.recipes import read_recipe
@@ -101,7 +104,11 @@ def test_add_leaves_no_temp_files(tmp_path: Path) -> None:
     history = History(tmp_path)
     for n in range(3):
         history.add(make_image(n))
-    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json"] * 3 + [".webp"] * 3
+    files = [p for p in tmp_path.iterdir() if p.is_file()]
+    assert sorted(p.suffix for p in files) == [".json"] * 3 + [".webp"] * 3
+    # Beside them only the index's folder, holding the index alone (no journal left over).
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == [".flux-index"]
+    assert [p.name for p in (tmp_path / ".flux-index").iterdir()] == ["index.sqlite3"]
 
 
 def test_a_second_history_on_the_same_folder_sees_the_entries(tmp_path: Path) -> None:
@@ -119,7 +126,9 @@ def test_clear_removes_entries_and_leftovers_but_not_other_files(tmp_path: Path)
 
     history.clear()
     assert len(history) == 0 and history.load() == []
-    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+    # The entry went to the trash (undo brings it back); the leftover is gone; notes stay.
+    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == ["notes.txt"]
+    assert history.trash_count() == 1
 
 
 def test_directory_comes_from_the_environment_then_the_user_data_folder(
@@ -195,3 +204,235 @@ def test_images_reported_saved_survive_a_sigkill_mid_batch(tmp_path: Path) -> No
     assert len(loaded) < 60  # it really was killed mid-batch
     for image in loaded:
         assert image.to_pil().size == (image.width, image.height)
+
+
+# -- the index: migration, damage, freshness --------------------------------------------------
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()}
+
+
+def test_an_old_folder_is_indexed_in_place_without_rewriting_a_file(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    for n in range(5):
+        history.add(make_image(n))
+    history.index.close()
+    shutil.rmtree(tmp_path / ".flux-index")  # the folder as an older flux-widgets left it
+    before = _snapshot(tmp_path)
+
+    migrated = History(tmp_path)
+    assert len(migrated) == 5
+    assert [record.seed for record in migrated.page()] == [1004, 1003, 1002, 1001, 1000]
+    assert migrated.index.rebuilds == 1
+    assert _snapshot(tmp_path) == before  # same bytes, same mtimes: nothing rewritten
+
+
+@pytest.mark.parametrize("damage", ["deleted", "empty", "truncated", "garbage"])
+def test_a_missing_or_damaged_index_is_rebuilt_from_the_files(
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    history = History(tmp_path)
+    for n in range(4):
+        history.add(make_image(n))
+    history.star(history.page()[0].stem)
+    history.index.close()
+    index = tmp_path / ".flux-index" / "index.sqlite3"
+    if damage == "deleted":
+        index.unlink()
+    elif damage == "empty":
+        index.write_bytes(b"")
+    elif damage == "truncated":
+        index.write_bytes(index.read_bytes()[: index.stat().st_size // 2])
+    else:
+        index.write_bytes(os.urandom(index.stat().st_size))
+
+    again = History(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="flux_widgets"):
+        records = again.page()
+        starred = again.count(HistoryFilter(favourite=True))
+    assert [record.seed for record in records] == [1003, 1002, 1001, 1000]
+    assert starred == 1  # the star lives in the record, so a rebuild keeps it
+    assert again.count(HistoryFilter(text="boat 2")) == 1
+    assert again.index.rebuilds == 1
+
+
+def test_changes_made_behind_the_index_are_seen(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    history.add(make_image(0))
+    assert len(history) == 1
+    # Another tool (an older flux-widgets, a sync) adds an entry and removes one.
+    other = tmp_path / "copy"
+    History(other).add(make_image(7))
+    for path in other.glob("2026*"):
+        shutil.copy2(path, tmp_path / path.name)
+    first = history.page()[-1]
+    (tmp_path / f"{first.stem}.json").unlink()
+
+    assert [record.seed for record in history.page()] == [1007]
+
+
+def test_a_studio_adding_does_not_make_other_readers_rescan(tmp_path: Path) -> None:
+    writer, reader = History(tmp_path), History(tmp_path)
+    writer.add(make_image(0))
+    assert len(reader) == 1
+    scans = reader.index.scans
+    for n in range(1, 4):
+        writer.add(make_image(n))
+    writer.delete(writer.page(0, 1)[0].stem)
+    writer.star(writer.page(0, 1)[0].stem)
+    assert len(reader) == 3
+    assert reader.index.scans == scans, "our own changes keep the index in step"
+    assert writer.index.rebuilds == 1
+
+
+# -- browsing: paging, search, filters --------------------------------------------------------
+
+
+def test_pages_are_newest_first_and_cover_everything_once(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    for n in range(7):
+        history.add(make_image(n))
+    pages = [history.page(offset, 3) for offset in (0, 3, 6, 9)]
+    assert [[r.seed for r in page] for page in pages] == [
+        [1006, 1005, 1004],
+        [1003, 1002, 1001],
+        [1000],
+        [],
+    ]
+    record = pages[0][0]
+    assert (record.prompt, record.format, record.width, record.height) == ("boat 6", "webp", 32, 16)
+    assert record.created_at == _T0 + timedelta(seconds=6)
+    assert record.params["prompt"] == "boat 6" and not record.favourite
+    opened = history.open(record)
+    assert opened.seed == 1006 and opened.data == (tmp_path / record.file).read_bytes()
+
+
+@pytest.mark.parametrize("search", ["fts5", "like"])
+def test_search_finds_every_word_case_insensitive(tmp_path: Path, search: str) -> None:
+    history = History(tmp_path, search=search)
+    prompts = [
+        "A paper Boat on calm water",
+        "boats in a harbour at dusk",
+        "a red fox under snow",
+        "lighthouse, watercolor",
+        'quote " star * (paren) 100% under_score',
+    ]
+    for n, prompt in enumerate(prompts):
+        history.add(dataclasses.replace(make_image(n), params=FluxParams(prompt=prompt)))
+    assert history.index.use_fts is (search == "fts5")
+
+    def found(text: str) -> list[str]:
+        return [record.prompt for record in history.page(0, 10, HistoryFilter(text=text))]
+
+    assert found("boat") == ["boats in a harbour at dusk", "A paper Boat on calm water"]
+    assert found("BOAT calm") == ["A paper Boat on calm water"]
+    assert found("fox snow") == ["a red fox under snow"]
+    assert found("zebra") == []
+    assert history.count(HistoryFilter(text="boat")) == 2
+    # Search syntax from users is taken literally, never as FTS5 or LIKE syntax.
+    assert found('" * (') == list(reversed(prompts))  # no words: no filter
+    assert found('quote "') == [prompts[4]]
+    assert found("100") == [prompts[4]]
+    assert found("under_score") == [prompts[4]]
+    assert found("   ") == list(reversed(prompts))
+
+
+def test_without_fts5_the_history_searches_with_like(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flux_widgets.history_index as history_index
+
+    monkeypatch.setattr(history_index, "fts5_available", lambda: False)
+    history = History(tmp_path)
+    history.add(make_image(3))
+    assert history.index.use_fts is False
+    assert history.count(HistoryFilter(text="oat")) == 1  # substrings, as LIKE matches
+    with pytest.raises(ValueError, match="search"):
+        History(tmp_path, search="regex")
+
+
+def test_filters_by_star_aspect_ratio_and_date(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    for n, ratio in enumerate(["1:1", "16:9", "16:9", "9:16"]):
+        image = make_image(n, aspect_ratio=ratio)
+        history.add(dataclasses.replace(image, created_at=_T0 + timedelta(days=n)))
+    history.star(history.page(0, 1)[0].stem)
+    history.star(history.page(3, 1)[0].stem)
+    history.star(history.page(3, 1)[0].stem, False)
+
+    def seeds(**where: object) -> list[int | None]:
+        return [r.seed for r in history.page(0, 10, HistoryFilter(**where))]  # type: ignore[arg-type]
+
+    assert seeds(favourite=True) == [1003]
+    assert seeds(aspect_ratio="16:9") == [1002, 1001]
+    day1 = (_T0 + timedelta(days=1)).astimezone().date()
+    day2 = (_T0 + timedelta(days=2)).astimezone().date()
+    assert seeds(since=day1, until=day2) == [1002, 1001]
+    assert seeds(since=day2, aspect_ratio="16:9") == [1002]
+    newest, oldest = history.page(0, 1)[0], history.page(3, 1)[0]
+    assert json.loads((tmp_path / f"{newest.stem}.json").read_text())["favourite"] is True
+    assert json.loads((tmp_path / f"{oldest.stem}.json").read_text())["favourite"] is False
+
+
+# -- trash, undo, thumbnails ------------------------------------------------------------------
+
+
+def test_delete_moves_to_the_trash_and_undo_brings_back(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    paths = [history.add(make_image(n)) for n in range(4)]
+    stems = [record.stem for record in history.page()]
+    batch = history.delete(stems[:2])
+    assert batch is not None and history.trash_batches() == [batch]
+    assert [record.seed for record in history.page()] == [1001, 1000]
+    assert not paths[3].exists() and not paths[2].exists()
+    assert (tmp_path / ".trash" / batch / paths[3].name).read_bytes()
+    assert history.trash_count() == 2
+
+    assert history.undo() == 2
+    assert [record.seed for record in history.page()] == [1003, 1002, 1001, 1000]
+    assert paths[3].exists() and history.trash_batches() == []
+    assert history.count(HistoryFilter(text="boat 3")) == 1
+    assert history.undo() == 0
+
+    history.delete(stems[0])
+    assert history.empty_trash() == 1
+    assert history.trash_count() == 0 and len(history) == 3
+    assert history.delete([]) is None and history.delete(["20261123T000000.000000Z-gone-0"]) is None
+
+
+def test_clear_is_undone_in_full(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    for n in range(3):
+        history.add(make_image(n))
+    batch = history.clear()
+    assert len(history) == 0 and history.trash_count() == 3
+    assert history.undo(batch) == 3 and len(history) == 3
+    with pytest.raises(ValueError, match="no trash batch"):
+        history.undo("nope")
+
+
+def test_thumbnails_are_small_made_once_and_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    history = History(tmp_path)
+    history.add(make_image(0))
+    record = history.page()[0]
+    made = []
+    original = GeneratedImage.thumbnail
+
+    def counting(self: GeneratedImage, *args: object) -> bytes:
+        made.append(self.seed)
+        return original(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(GeneratedImage, "thumbnail", counting)
+    first = history.thumbnail(record, 16)
+    assert Image.open(io.BytesIO(first)).size == (16, 8)
+    assert history.thumbnail(record, 16) == first
+    assert History(tmp_path).cached_thumbnails([record], 16) == {record.stem: first}
+    assert made == [1000], "decoded once, then served from the index"
+    (tmp_path / record.file).write_bytes(b"damaged")
+    history.index.close()
+    assert history.thumbnail(record, 32) == b""
+    with pytest.raises(ValueError, match="does not match"):
+        history.open(record)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import ipywidgets as widgets
 import pytest
 
 from flux_widgets.widgets import KeyInput
+from flux_widgets.widgets._compat import IPYWIDGETS_MAJOR
 from flux_widgets.widgets.key_input import mask_key
 
 KEY = "sk-test-0123456789abcdefWXYZ"
@@ -111,3 +113,32 @@ def test_a_failing_listener_is_shown_not_raised() -> None:
 def test_short_keys_are_not_partly_revealed() -> None:
     assert mask_key("sk-abcdefgh") == "***"
     assert mask_key(KEY) == "sk-...WXYZ"
+
+
+def _front_end_update(widget: Any, value: str) -> list[dict[str, Any]]:
+    """Deliver a front end's ``update`` comm message; return every message the kernel sends."""
+    sent: list[dict[str, Any]] = []
+    widget._send = lambda msg, buffers=None: sent.append(msg)
+    widget._handle_msg({"content": {"data": {"method": "update", "state": {"value": value}}}})
+    return sent
+
+
+def test_the_key_sent_by_a_front_end_is_not_echoed_back() -> None:
+    key_input = KeyInput(environ={})
+
+    sent = _front_end_update(key_input.field, KEY)
+
+    assert key_input.api_key == KEY
+    assert not any(KEY in json.dumps(msg) for msg in sent)
+    assert not any(msg["method"] == "echo_update" for msg in sent)
+    assert key_input.field.trait_metadata("value", "echo_update") is False
+
+
+@pytest.mark.skipif(IPYWIDGETS_MAJOR < 8, reason="ipywidgets 7 has no echo_update")
+def test_a_stock_password_would_echo_it_and_the_cleared_field_is_still_synced() -> None:
+    # The control: the capture above does see ipywidgets 8's echo of a stock Password.
+    stock = _front_end_update(widgets.Password(), KEY)
+    assert {"method": "echo_update", "state": {"value": KEY}, "buffer_paths": []} in stock
+    # Other views still learn that the field was emptied (a plain update, no key).
+    sent = _front_end_update(KeyInput(environ={}).field, KEY)
+    assert sent == [{"method": "update", "state": {"value": ""}, "buffer_paths": []}]

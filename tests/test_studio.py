@@ -467,6 +467,7 @@ async def test_clear_history_asks_first_then_deletes(studio: PromptStudio) -> No
 
     studio.clear_history_button.click()
     studio.confirm_clear_button.click()
+    await studio.wait()  # the files move to the trash in a worker thread
     assert len(studio.history) == 0
     assert studio.images == [] and studio.gallery.tiles == []
 
@@ -510,7 +511,13 @@ async def test_static_output_has_a_contact_sheet_and_stable_text(studio: PromptS
     assert bundle["text/plain"] == "PromptStudio: 3 images (mock API)"
     assert repr(studio) == bundle["text/plain"]
     assert "application/vnd.jupyter.widget-view+json" in bundle
-    with Image.open(io.BytesIO(bundle["image/png"])) as sheet:
+    # Live, the picture is not in the studio's own output but in the one displayed under it.
+    assert "image/png" not in bundle
+    picture = studio._fallback_bundle()
+    assert picture["text/plain"] == "PromptStudio: 3 images (mock API)"
+    view = picture["application/vnd.jupyter.widget-view+json"]
+    assert view["model_id"] == studio._fallback_anchor.model_id
+    with Image.open(io.BytesIO(picture["image/png"])) as sheet:
         assert sheet.format == "PNG"
         assert sheet.size == (3 * 160, 160)
 
@@ -520,3 +527,282 @@ def test_public_names_are_sorted_and_complete() -> None:
     for name in widgets_package.__all__:
         assert isinstance(getattr(widgets_package, name), type)
     assert issubclass(PromptStudio, ipywidgets.VBox)
+
+
+# -- the seed trap --------------------------------------------------------------------------
+
+
+def test_typing_a_seed_locks_it_and_next_params_never_replaces_it() -> None:
+    controls = ParameterControls()
+    controls.prompt.value = "a fox"
+    assert controls.seed_state.value == "<span>random seed</span>"
+    drawn = controls.next_params().seed
+    assert controls.lock_seed.value is False  # a drawn seed is shown, not locked
+    assert controls.seed.value == drawn
+
+    controls.seed.value = 1234  # what the browser sends when a person types 1234
+    assert controls.lock_seed.value is True
+    assert controls.seed_text() == "seed 1234, locked"
+    assert "1234" in controls.seed_state.value and "locked" in controls.seed_state.value
+    assert [controls.next_params().seed for _ in range(3)] == [1234, 1234, 1234]
+    assert controls.seed.value == 1234
+
+
+def test_the_seed_switch_next_to_generate_unlocks_and_locks() -> None:
+    controls = ParameterControls()
+    controls.set("seed", 77)
+    assert controls.seed_switch.description == "unlock"
+    controls.seed_switch.click()
+    assert controls.lock_seed.value is False and controls.seed_text() == "random seed"
+    assert controls.seed_switch.description == "lock"
+    controls.seed_switch.click()  # keeps the seed shown (the last one used)
+    assert controls.get("seed") == 77 and controls.seed_text() == "seed 77, locked"
+
+
+def test_new_seed_button_has_a_label_and_keeps_the_seed_it_draws() -> None:
+    controls = ParameterControls()
+    controls.prompt.value = "a fox"
+    assert controls.randomize_seed.description == "new seed"  # not an emoji-only button
+    assert controls.randomize_seed.icon == "random"
+    controls.randomize_seed.click()
+    shown = controls.seed.value
+    assert controls.lock_seed.value is True
+    assert controls.next_params().seed == shown
+
+
+async def test_the_studio_shows_the_seed_state_next_to_generate(studio: PromptStudio) -> None:
+    row = next(
+        child
+        for child in studio.children
+        if isinstance(child, ipywidgets.HBox) and studio.generate_button in child.children
+    )
+    assert studio.controls.seed_state in row.children
+    assert studio.controls.seed_switch in row.children
+    studio.seed = 1234  # the notebook's cell
+    assert "seed <b>1234</b>, locked" in studio.controls.seed_state.value
+    studio.seed = None
+    assert "random seed" in studio.controls.seed_state.value
+
+
+async def test_generate_click_warns_before_an_exact_repeat_with_go_fast_off(
+    studio: PromptStudio,
+) -> None:
+    studio.prompt = "a lighthouse"
+    studio.go_fast = False
+    studio.seed = 99
+    [first] = await studio.generate()
+
+    studio.generate_button.click()
+    assert "repeats a finished generation exactly" in studio.message.value
+    assert studio.jobs[-1].state == "done" and len(studio.jobs) == 1  # nothing started
+    studio.generate_button.click()  # the second click means it
+    await studio.wait()
+    assert len(studio.jobs) == 2
+    assert [image.seed for image in studio.images] == [99, 99]
+
+    studio.go_fast = True  # fp8 is not deterministic: a repeat makes different images
+    studio.generate_button.click()
+    await studio.wait()
+    assert len(studio.jobs) == 3
+    assert "repeats" not in studio.message.value
+    assert studio.is_repeat(first.params) is True
+    assert studio.is_repeat(first.params.replace(seed=100)) is False
+
+
+async def test_reuse_says_what_it_changed_and_brings_the_controls_into_view(
+    studio: PromptStudio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    studio.prompt = "a heron"
+    studio.aspect_ratio = "3:2"
+    studio.num_inference_steps = 2
+    [image] = await studio.generate()
+    studio.controls.set_params(FluxParams(prompt="something else"))
+    focused: list[Any] = []
+    monkeypatch.setattr(type(studio.controls.prompt), "focus", lambda self: focused.append(self))
+
+    studio.reuse(image)
+
+    message = studio.message.value
+    assert f"seed {image.seed} (locked)" in message
+    assert "aspect ratio 1:1 → 3:2" in message
+    assert "num inference steps 4 → 2" in message
+    assert "prompt" in message
+    assert focused == [studio.controls.prompt]
+    assert studio.controls.advanced.selected_index == 0  # steps changed: Advanced opens
+    assert studio.params() == image.recipe
+
+
+# -- job rows -------------------------------------------------------------------------------
+
+
+async def test_clear_finished_appears_once_a_generation_finishes(studio: PromptStudio) -> None:
+    assert studio.job_list.clear_button.layout.display == "none"
+    studio.prompt = "a lantern"
+    await studio.generate()
+    assert studio.job_list.clear_button.layout.display != "none"
+    studio.job_list.clear_button.click()
+    assert studio.job_list.rows == [] and studio.jobs == []
+    assert studio.job_list.clear_button.layout.display == "none"
+
+
+async def test_a_queued_job_says_why_and_its_place_in_line(tmp_path: Path) -> None:
+    client = FluxClient.mock(config=FAST, timeout=30, max_concurrency=1)
+    try:
+        studio = PromptStudio(client, history=False)
+        studio.megapixels = "0.25"
+        studio.prompt = "[mock:slow=0.4] a boat"
+        tasks = [studio.start() for _ in range(3)]
+        await _until(lambda: studio.jobs[0].state != "queued")
+        first, second, third = studio.jobs
+        assert "in line" not in first.note  # it holds the slot
+        assert second.note == "waiting for one of 1 slot (all 1 busy here); #1 in line"
+        assert third.note == "waiting for one of 1 slot (all 1 busy here); #2 in line"
+        assert "#2 in line" in third.label.value
+        await _until(lambda: second.state != "queued")
+        assert third.note == "waiting for one of 1 slot (all 1 busy here); #1 in line"
+        await asyncio.gather(*tasks)
+        assert [row.note for row in studio.jobs] == ["", "", ""]
+    finally:
+        await client.aclose()
+        _stop(client)
+
+
+async def test_concurrency_the_query_rate_cap_cannot_feed_is_reported(tmp_path: Path) -> None:
+    from flux_widgets.polling import DEFAULT_MAX_QUERIES_PER_SECOND, useful_concurrency
+
+    useful = useful_concurrency()
+    assert useful == int(DEFAULT_MAX_QUERIES_PER_SECOND * 0.8 / 2)
+    polling = FluxClient.mock(max_concurrency=useful + 10, sync_wait=False)
+    studio = PromptStudio(polling, history=False)
+    assert f"max_concurrency={useful + 10}" in studio.capacity_note.value
+    assert f"about {useful} polled generations" in studio.capacity_note.value
+    assert studio.capacity_note.layout.display != "none"
+    fine = PromptStudio(FluxClient.mock(max_concurrency=useful, sync_wait=False), history=False)
+    assert fine.capacity_warning() == "" and fine.capacity_note.layout.display == "none"
+
+
+def _live_widget_count() -> int:
+    from ipywidgets.widgets import widget as widget_module
+
+    instances = getattr(widget_module, "_instances", None)
+    return len(instances if instances is not None else widget_module.Widget.widgets)
+
+
+async def test_more_generations_once_the_lists_are_full_add_no_widget_models(
+    client: FluxClient, tmp_path: Path
+) -> None:
+    studio = PromptStudio(client, history=False)
+    studio.megapixels = "0.25"
+    studio.prompt = "a lantern"
+    limit = studio.job_list.keep_finished
+    page = studio.gallery.page_size
+    for _ in range(max(limit, page) + 2):  # fill the job list and the gallery's page
+        await studio.generate()
+    await studio.wait()
+    models = _live_widget_count()
+    state = len(json.dumps(ipywidgets.Widget.get_manager_state(drop_defaults=True), default=str))
+
+    for _ in range(50):
+        await studio.generate()
+    await studio.wait()
+
+    assert _live_widget_count() == models
+    after = len(json.dumps(ipywidgets.Widget.get_manager_state(drop_defaults=True), default=str))
+    # The same widgets, with other seeds and thumbnails: a few bytes either way, no growth.
+    assert after <= state * 1.02, (state, after)
+    assert len(studio.job_list.rows) == limit == len(studio.jobs)
+    assert all(row.comm is not None for row in studio.job_list.rows)
+
+
+async def test_dropped_rows_are_closed_with_their_layouts_and_styles(studio: PromptStudio) -> None:
+    studio.job_list.keep_finished = 1
+    studio.prompt = "a lantern"
+    await studio.generate()
+    [old] = studio.jobs
+    parts = [old, old.label, old.cancel_button, old.cancel_button.layout]
+    parts += [old.cancel_button.style, old.error_box.layout, old.layout]
+    await studio.generate()
+    assert studio.jobs != [old]
+    assert all(part.comm is None for part in parts)
+
+
+async def test_grid_uses_one_random_seed_range_and_says_cancelled(client: FluxClient) -> None:
+    from flux_widgets.mock import predictions
+    from flux_widgets.params import RANDOM_SEED_RANGE, random_seed
+    from flux_widgets.widgets import controls as controls_module
+    from flux_widgets.widgets.grid import PromptGrid
+
+    assert predictions.random_seed is random_seed  # the mock draws from the same function
+    assert controls_module.random_seed is random_seed
+    low, high = RANDOM_SEED_RANGE
+    grid = PromptGrid(client, rows=("prompt", ["a"]), columns=("num_inference_steps", [1, 2]))
+    assert low <= grid.base["seed"] <= high
+    assert all(low <= random_seed() <= high for _ in range(200))
+
+    stuck = PromptGrid(
+        client,
+        rows=("prompt", ["[mock:stuck] a"]),
+        columns=("num_inference_steps", [1, 2]),
+    )
+    stuck.generate_button.click()
+    await asyncio.sleep(0.2)
+    stuck.cancel()
+    await stuck.wait()
+    assert "cancelled" in stuck.progress.value
+    assert "canceled" not in stuck.progress.value
+
+
+# -- the static fallback in a saved notebook ------------------------------------------------
+
+FALLBACK_CELLS = [
+    "from flux_widgets import FluxClient, PromptStudio\n"
+    "studio = PromptStudio(FluxClient.mock(), history=False)\nstudio.megapixels = '0.25'\nstudio",
+    "studio.prompt = 'a lantern'\nstudio.num_outputs = 3\nimages = await studio.generate()",
+    "import hashlib\nprint(hashlib.sha256(studio.contact_sheet()).hexdigest())",
+]
+
+
+@pytest.mark.slow
+def test_a_notebook_executed_by_nbclient_saves_a_contact_sheet_of_the_new_images(
+    tmp_path: Path,
+) -> None:
+    import base64
+    import hashlib
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in FALLBACK_CELLS]
+    NotebookClient(notebook, timeout=120).execute()
+    path = tmp_path / "executed.ipynb"
+    nbformat.write(notebook, path)
+    saved = nbformat.read(path, as_version=4)
+
+    outputs = saved.cells[0].outputs
+    assert outputs[0]["data"]["text/plain"] == "PromptStudio: 0 images (mock API)"
+    pictures = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(pictures) == 1
+    assert pictures[0]["data"]["text/plain"] == "PromptStudio: 3 images (mock API)"
+    png = base64.b64decode(pictures[0]["data"]["image/png"])
+    expected = saved.cells[2].outputs[0]["text"].strip()
+    assert hashlib.sha256(png).hexdigest() == expected  # the studio's sheet of those 3 images
+    with Image.open(io.BytesIO(png)) as sheet:
+        assert sheet.size == (3 * 160, 160)
+
+
+async def test_a_studio_reopened_on_a_history_has_its_picture_once_the_records_are_read(
+    studio: PromptStudio, client: FluxClient, tmp_path: Path
+) -> None:
+    studio.prompt = "a lantern"
+    studio.num_outputs = 2
+    images = await studio.generate()
+
+    again = PromptStudio(client, history_dir=tmp_path / "history")
+    # The history is read off the event loop (a studio on 100,000 images opens at once); once
+    # it is, the static picture shows the same sheet as the studio that made the images.
+    await again.wait()
+    picture = again._fallback_bundle()
+    assert picture["text/plain"] == "PromptStudio: 2 images (mock API)"
+    assert picture["image/png"] == studio.contact_sheet()
+    assert [image.seed for image in again.images] == [image.seed for image in images]

@@ -19,7 +19,9 @@ from types import FrameType
 
 from .config import MockConfig
 from .faults import FaultConfig
-from .server import MockServer
+
+MOCK_EXTRA_HINT = "the mock API needs the mock extra: pip install 'flux-widgets[mock]'"
+"""What ``FluxClient.mock()`` says too when starlette or uvicorn is missing."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,6 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    try:
+        from .server import MockServer
+    except ImportError as error:  # starlette/uvicorn live in the [mock] extra
+        print(f"error: {MOCK_EXTRA_HINT} ({error.name} is missing)", file=sys.stderr)
+        return 1
     server = MockServer(config, host=args.host, port=args.port, access_log=args.access_log)
     stop = threading.Event()
 

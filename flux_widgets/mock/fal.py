@@ -88,6 +88,7 @@ def read_input(data: dict[str, Any]) -> tuple[FluxParams, tuple[int, int]] | lis
         seed=seed,
         output_format=_FORMATS[output_format],
         disable_safety_checker=data.get("enable_safety_checker", True) is False,
+        go_fast=False,  # fal has no fp8 switch: a seed gives the same image
     )
     return params, size
 

@@ -91,6 +91,7 @@ def read_input(data: dict[str, Any]) -> tuple[FluxParams, tuple[int, int], str] 
             num_inference_steps=values["steps"],
             seed=seed,
             output_format=_FORMATS[output_format],
+            go_fast=False,  # no fp8 switch in this API: a seed gives the same image
         )
     except ValueError as error:
         return _invalid(str(error), "seed")

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ..params import FIELD_NAMES, FluxParams
+from ..params import FIELD_NAMES, FluxParams, random_seed
 from .faults import Outcome
 from .render import RenderSpec
 
@@ -26,6 +27,11 @@ _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 def new_prediction_id() -> str:
     """A random id shaped like Replicate's: 26 lowercase letters and digits."""
     return "".join(_ID_ALPHABET[b % 32] for b in secrets.token_bytes(26))
+
+
+def _variation(prediction_id: str) -> int:
+    digest = hashlib.blake2b(prediction_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") | 1  # never 0, which means "exact"
 
 
 def iso_timestamp(ns: int) -> str:
@@ -78,7 +84,7 @@ class MockPrediction:
         """
         if params is None:
             params = FluxParams(**{k: input[k] for k in FIELD_NAMES if k in input})
-        seed = params.seed if params.seed is not None else secrets.randbelow(2**32)
+        seed = params.seed if params.seed is not None else random_seed()
         return cls(
             id=new_prediction_id(),
             input=input,
@@ -162,6 +168,10 @@ class MockPrediction:
             quality=self.params.output_quality,
             width=width,
             height=height,
+            steps=self.params.num_inference_steps,
+            # go_fast (fp8) is not bit-exact on the real API: each prediction varies slightly,
+            # yet one prediction's file is the same on every download.
+            variation=_variation(self.id) if self.params.go_fast else 0,
         )
 
     def file_name(self, index: int) -> str:

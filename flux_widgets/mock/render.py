@@ -1,10 +1,18 @@
-"""Placeholder images for the mock: visibly fake, deterministic, and cheap enough for load tests.
+"""Placeholder images for the mock: visibly fake, deterministic, cheap enough for load tests,
+and changing along each parameter the way real FLUX.1 [schnell] output does, so a lesson
+(a steps x seeds grid, go_fast on and off) shows on the mock what it will show for real.
 
-The same (prompt, seed, index, format, quality, size) always gives the same bytes, so tests can
-compare files and a seed reproduces an image exactly as on the real API (with ``go_fast`` off).
-Rendering happens in worker threads (Pillow releases the GIL while it resizes and encodes) and
-the encoded bytes are kept in a small LRU bounded by total size, so a file GET is served from
-memory and a re-render is only needed after eviction.
+- **seed** decides the composition: sky, sun, hills and foreground strokes move and recolour;
+- **steps** (1-4) decide how finished it is: 1 step is coarse (the scene at about 1/12 of its
+  resolution) and noisy, 2 and 3 progressively cleaner, 4 clean, the same scene throughout;
+- **go_fast** (fp8 on the real API) adds a slight variation per prediction: the same seed gives
+  a close, not identical, image; with go_fast off the same seed repeats the bytes exactly;
+- **aspect ratio** and **megapixels** give the real pixel size, the scene laid out for it.
+
+The same (prompt, seed, index, steps, variation, format, quality, size) always gives the same
+bytes. Rendering happens in worker threads (Pillow releases the GIL while it resizes, draws and
+encodes) and the encoded bytes are kept in a small LRU bounded by total size, so a file GET is
+served from memory and a re-render is only needed after eviction.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import random
 import textwrap
 import threading
 from collections import OrderedDict
@@ -19,15 +28,25 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 _CONTENT_TYPES = {"webp": "image/webp", "jpg": "image/jpeg", "png": "image/png"}
 _MAX_PROMPT_LINES = 6
+# How unfinished each step count looks: (downscale factor, share of noise blended in). One step
+# of a distilled model leaves a soft, low-detail image with visible noise; four are clean.
+# Steps 1-3 are made at half size, so a factor of 2 costs nothing more.
+_STEP_LOOK = {1: (12, 0.30), 2: (4, 0.14), 3: (2, 0.06), 4: (1, 0.0)}
+# go_fast's per-prediction variation: shapes move by up to this share of the short side.
+_VARIATION_SHIFT = 0.012
 
 
 @dataclass(frozen=True)
 class RenderSpec:
-    """Everything that decides an output file's bytes; hashable, so it is the cache key too."""
+    """Everything that decides an output file's bytes; hashable, so it is the cache key too.
+
+    ``steps`` is num_inference_steps (1-4); ``variation`` is 0 for an exact render (go_fast
+    off) or any other number for go_fast's slight per-prediction difference.
+    """
 
     prompt: str
     seed: int
@@ -36,10 +55,14 @@ class RenderSpec:
     quality: int
     width: int
     height: int
+    steps: int = 4
+    variation: int = 0
 
     def __post_init__(self) -> None:
         if self.output_format not in _CONTENT_TYPES:
             raise ValueError(f"output_format must be one of {sorted(_CONTENT_TYPES)}")
+        if self.steps not in _STEP_LOOK:
+            raise ValueError(f"steps must be one of {sorted(_STEP_LOOK)}, got {self.steps!r}")
         if self.output_format == "png":
             # PNG is lossless: quality is ignored, so it must not split the cache either.
             object.__setattr__(self, "quality", 0)
@@ -55,7 +78,15 @@ def render(spec: RenderSpec) -> bytes:
     digest = hashlib.blake2b(
         f"{spec.prompt}\x00{spec.seed}\x00{spec.index}".encode(), digest_size=64
     ).digest()
-    image = _background(spec.width, spec.height, digest)
+    size = (spec.width, spec.height)
+    if spec.steps == max(_STEP_LOOK):
+        image = _scene(size, digest, spec.variation)
+    else:
+        # An unfinished image has no full-resolution detail: it is made at half size (a
+        # quarter of the pixels), so fewer steps never cost more than four.
+        half = (max(1, spec.width // 2), max(1, spec.height // 2))
+        image = _unfinished(_scene(half, digest, spec.variation), spec.steps, digest)
+        image = image.resize(size, Image.Resampling.BILINEAR)
     _draw_labels(image, spec)
     out = io.BytesIO()
     if spec.output_format == "webp":
@@ -68,20 +99,77 @@ def render(spec: RenderSpec) -> bytes:
     return out.getvalue()
 
 
-def _background(width: int, height: int, digest: bytes) -> Image.Image:
-    # A 4x4 grid of hash-derived colours, upscaled smoothly: colourful and different per seed,
-    # yet a few milliseconds at 1 MP.
-    small = Image.frombytes("RGB", (4, 4), digest[:48])
-    image = small.resize((width, height), Image.Resampling.BICUBIC)
-    draw = ImageDraw.Draw(image)
+def _scene(size: tuple[int, int], digest: bytes, variation: int) -> Image.Image:
+    """A landscape the seed composes: sky gradient, sun, three hill ranges, foreground strokes.
+
+    Laid out in fractions of the frame, so every aspect ratio gets its own layout, not a
+    stretched square. A few milliseconds at 1 MP: a resized gradient and filled polygons.
+    """
+    width, height = size
+    rng = random.Random(digest)
+    jitter = random.Random(variation) if variation else None
     unit = min(width, height)
-    for i in range(4):
-        b = digest[48 + 4 * i : 52 + 4 * i]
-        cx, cy = b[0] * width // 255, b[1] * height // 255
-        radius = unit // 10 + b[2] * unit // 1024
-        colour = (b[3], 255 - b[3], (b[0] + b[1]) % 256)
-        draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), outline=colour, width=6)
-    return image
+
+    def shift() -> float:  # go_fast's slight difference: shapes move by a few pixels
+        return jitter.uniform(-1, 1) * _VARIATION_SHIFT * unit if jitter else 0.0
+
+    def tint(colour: tuple[int, int, int]) -> tuple[int, int, int]:
+        if jitter is None:
+            return colour
+        red, green, blue = (max(0, min(255, c + jitter.randint(-6, 6))) for c in colour)
+        return (red, green, blue)
+
+    def colour(low: int, high: int) -> tuple[int, int, int]:
+        return (rng.randint(low, high), rng.randint(low, high), rng.randint(low, high))
+
+    horizon = rng.uniform(0.35, 0.65)
+    # Colourised at 256 rows, then stretched: one resize instead of a full-size colorize.
+    sky = ImageOps.colorize(_gradient(), tint(colour(40, 200)), tint(colour(150, 255)))
+    sky = sky.resize((width, height), Image.Resampling.BILINEAR)
+    draw = ImageDraw.Draw(sky)
+    sun_x = rng.uniform(0.1, 0.9) * width + shift()
+    sun_y = rng.uniform(0.08, horizon * 0.8) * height + shift()
+    radius = rng.uniform(0.05, 0.12) * unit
+    draw.ellipse(
+        (sun_x - radius, sun_y - radius, sun_x + radius, sun_y + radius),
+        fill=tint(colour(200, 255)),
+    )
+    for layer in range(3):  # far to near: each range lower and darker
+        base = (horizon + layer * (1 - horizon) / 4) * height
+        peaks = [rng.uniform(-0.12, 0.12) * height for _ in range(7)]
+        points = [(0.0, float(height))]
+        for i, peak in enumerate(peaks):
+            points.append((i * width / (len(peaks) - 1) + shift(), base + peak + shift()))
+        points.append((float(width), float(height)))
+        shade = 170 - layer * 55
+        draw.polygon(points, fill=tint(colour(max(0, shade - 60), shade)))
+    # Fine detail (grass, reeds): what a finished image has and a one-step one has lost.
+    stroke = max(1, unit // 256)
+    near = (horizon + 0.5 * (1 - horizon)) * height
+    for _ in range(60):
+        x = rng.uniform(0, width) + shift()
+        y = rng.uniform(near, height)
+        length = rng.uniform(0.02, 0.08) * unit
+        draw.line(
+            (x, y, x + rng.uniform(-0.3, 0.3) * length, y - length),
+            fill=tint(colour(0, 90)),
+            width=stroke,
+        )
+    return sky
+
+
+def _unfinished(image: Image.Image, steps: int, digest: bytes) -> Image.Image:
+    """The scene as ``steps`` denoising steps leave it: coarser and noisier the fewer there are.
+
+    The noise is the spec's own (same seed, same noise), like the starting noise of diffusion.
+    """
+    factor, noise_share = _STEP_LOOK[steps]
+    size = image.size
+    if factor > 2:  # the image is at half size already
+        image = image.reduce(factor // 2).resize(size, Image.Resampling.BILINEAR)
+    # Grey grain: a third of the random bytes, and cheaper to encode than coloured noise.
+    noise = Image.frombytes("L", size, hashlib.shake_256(digest).digest(size[0] * size[1]))
+    return Image.blend(image, noise.convert("RGB"), noise_share)
 
 
 def _draw_labels(image: Image.Image, spec: RenderSpec) -> None:
@@ -111,7 +199,9 @@ def _draw_labels(image: Image.Image, spec: RenderSpec) -> None:
     for line in lines:
         put(line, body, y)
         y += body_h
-    put(f"seed {spec.seed} · #{spec.index}", small, y + body_h // 2)
+    steps = f"{spec.steps} step" + ("s" if spec.steps > 1 else "")
+    fast = " · go_fast" if spec.variation else ""
+    put(f"seed {spec.seed} · {steps}{fast} · #{spec.index}", small, y + body_h // 2)
 
 
 def _wrap(prompt: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> list[str]:
@@ -126,6 +216,11 @@ def _wrap(prompt: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width
 
 def _line_height(font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> int:
     return int(getattr(font, "size", 12) * 1.25)
+
+
+@lru_cache(maxsize=1)
+def _gradient() -> Image.Image:
+    return Image.linear_gradient("L").resize((1, 256))
 
 
 @lru_cache(maxsize=64)

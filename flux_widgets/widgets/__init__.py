@@ -5,12 +5,14 @@ Standard ipywidgets only (7.7 and 8), so every front end shows them without an e
 
 from .controls import ParameterControls
 from .gallery import Gallery, Viewer
+from .history_browser import HistoryBrowser
 from .jobs import JobList, JobRow
 from .key_input import KeyInput
 from .studio import PromptStudio
 
 __all__ = [
     "Gallery",
+    "HistoryBrowser",
     "JobList",
     "JobRow",
     "KeyInput",

@@ -22,6 +22,13 @@ def set_tooltip(widget: Any, text: str) -> None:
         widget.description_tooltip = text
 
 
+def focus(widget: Any) -> None:
+    """Give a text field the keyboard focus; the browser scrolls it into view (ipywidgets 8;
+    7 has no focus message, so there it does nothing)."""
+    if hasattr(widget, "focus"):
+        widget.focus()
+
+
 def show(widget: Any, visible: bool = True) -> None:
     """Show or hide a widget without removing it from its parent (CSS display)."""
     widget.layout.display = None if visible else "none"
@@ -29,6 +36,22 @@ def show(widget: Any, visible: bool = True) -> None:
 
 def is_shown(widget: Any) -> bool:
     return bool(widget.layout.display != "none")
+
+
+def close_tree(widget: Any) -> None:
+    """Close a widget, its children (recursively), and every layout and style they own.
+
+    ``Widget.close`` closes only the model it is called on: a dropped box would otherwise leave
+    its children, layouts and styles alive in the kernel and in the saved widget state.
+    Call it only on widgets nothing else displays (a shared child would be closed too).
+    """
+    for child in getattr(widget, "children", ()):
+        close_tree(child)
+    for name in ("layout", "style"):
+        part = getattr(widget, name, None) if widget.has_trait(name) else None
+        if isinstance(part, widgets.Widget):
+            part.close()
+    widgets.Widget.close(widget)
 
 
 class StaticFallback:

@@ -1,13 +1,51 @@
-"""The inline HTML every widget writes the same way: an error, in red, named by its type."""
+"""The inline HTML and CSS every widget writes the same way: errors and warnings named by
+their type, in the theme's colours, and the studio's one style sheet.
+
+Colours come from JupyterLab's ``--jp-*`` theme variables (Notebook 7 and Voila use the same
+themes; VS Code's renderer maps some of them), each with a fallback for front ends without
+them, so a light and a dark theme both stay readable.
+"""
 
 from __future__ import annotations
 
 import html
 
-ERROR_COLOR = "#b00020"
+ERROR_COLOR = "var(--jp-error-color1, #b00020)"
+WARNING_COLOR = "var(--jp-warn-color0, #8a5a00)"
+SUCCESS_COLOR = "var(--jp-success-color1, #1b7f3b)"
+MUTED_COLOR = "var(--jp-ui-font-color2, #777777)"
+ACCENT_COLOR = "var(--jp-brand-color1, #1f5fbf)"
 
 
 def error_html(error: BaseException, prefix: str = "") -> str:
     """``<span>`` with ``TypeName: [prefix: ]message``, escaped (messages quote user input)."""
     text = f"{prefix}: {error}" if prefix else str(error)
     return f"<span style='color:{ERROR_COLOR}'>{type(error).__name__}: {html.escape(text)}</span>"
+
+
+def warning_html(text: str) -> str:
+    """A warning line (escaped), in the theme's warning colour."""
+    return f"<span class='flux-warning'>{html.escape(text)}</span>"
+
+
+# Injected once per studio through a hidden HTML widget (a <style> in innerHTML applies; no
+# script runs), scoped under .flux-studio / .flux-grid so nothing else on the page changes.
+STUDIO_CSS = """<style>
+.flux-studio, .flux-grid { max-width: 100%; box-sizing: border-box; }
+.flux-studio *, .flux-grid * { box-sizing: border-box; }
+.flux-studio .widget-hbox, .flux-studio .widget-vbox,
+.flux-grid .widget-hbox, .flux-grid .widget-vbox { max-width: 100%; min-width: 0; }
+.flux-studio .flux-mock-banner {
+  background: var(--jp-layout-color2, #f3f3f3);
+  color: var(--jp-ui-font-color0, #1a1a1a);
+  border: 1px solid var(--jp-warn-color1, #e0a000);
+  border-left: 6px solid var(--jp-warn-color1, #e0a000);
+  border-radius: 3px; padding: 4px 8px;
+}
+.flux-studio .flux-warning, .flux-grid .flux-warning { color: var(--jp-warn-color0, #8a5a00); }
+.flux-studio .flux-job-note { color: var(--jp-ui-font-color2, #777777); }
+.flux-studio .flux-seed-state { margin: 0 4px 0 8px; }
+.flux-studio .flux-seed-locked b { color: var(--jp-warn-color0, #8a5a00); }
+.flux-studio .widget-html-content,
+.flux-grid .widget-html-content { white-space: normal; overflow-wrap: anywhere; }
+</style>"""

@@ -9,7 +9,7 @@ becomes a request.
 from __future__ import annotations
 
 import contextlib
-import random
+import html
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,22 +23,19 @@ from ..params import (
     NUM_OUTPUTS_RANGE,
     OUTPUT_FORMATS,
     OUTPUT_QUALITY_RANGE,
+    RANDOM_SEED_RANGE,
     FluxParams,
     input_errors,
     pixel_size,
+    random_seed,
 )
 from ._compat import set_tooltip
 
-# Seeds a person can read, type and share; FluxParams accepts any 64-bit int, but a browser's
-# JSON numbers are exact only up to 2**53, so drawn seeds stay far below that.
-RANDOM_SEED_MAX = 2**32 - 1
+RANDOM_SEED_MAX = RANDOM_SEED_RANGE[1]
 _DEFAULTS = FluxParams(prompt="-")
 _WIDE = {"description_width": "initial"}
-
-
-def random_seed() -> int:
-    """A fresh seed, as the unlocked seed control draws for each generation."""
-    return random.randint(0, RANDOM_SEED_MAX)
+# Rows of controls wrap in a narrow cell instead of overflowing it (no horizontal scrollbar).
+_ROW = {"flex_flow": "row wrap", "align_items": "center", "max_width": "100%"}
 
 
 def aspect_ratio_options(megapixels: str = "1") -> list[tuple[str, str]]:
@@ -67,7 +64,8 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
             placeholder="Describe the image you want, e.g. a paper boat on calm water at sunrise",
             continuous_update=False,  # one sync when the user leaves the field, not per key
             rows=3,
-            layout=widgets.Layout(width="100%"),
+            # 100% plus the widget's 2 px margins would stick out of the cell.
+            layout=widgets.Layout(width="calc(100% - 4px)"),
         )
         self.prompt.add_class("flux-prompt")
         self.aspect_ratio = widgets.Dropdown(
@@ -81,15 +79,28 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
             "num_inference_steps", NUM_INFERENCE_STEPS_RANGE, "Steps"
         )
         self.seed = widgets.IntText(
-            value=random_seed(), description="Seed", style=_WIDE, layout={"width": "220px"}
+            value=random_seed(), description="Seed", style=_WIDE, layout={"width": "200px"}
         )
-        self.randomize_seed = widgets.Button(description="🎲", layout={"width": "44px"})
-        set_tooltip(self.randomize_seed, "pick a new random seed now")
-        self.lock_seed = widgets.ToggleButton(value=False, description="lock seed", icon="unlock")
+        self.seed.add_class("flux-seed")
+        # An icon with a word: an emoji-only button is an empty box where no emoji font exists.
+        self.randomize_seed = widgets.Button(
+            description="new seed", icon="random", layout={"width": "auto"}
+        )
+        set_tooltip(self.randomize_seed, "draw a new random seed and keep it for what follows")
+        self.lock_seed = widgets.ToggleButton(
+            value=False, description="lock seed", icon="unlock", layout={"width": "auto"}
+        )
         set_tooltip(
             self.lock_seed,
             "locked: every generation reuses this seed; unlocked: a fresh random seed each time",
         )
+        # The seed state, for the studio to show next to Generate: the lock must not hide in
+        # the collapsed Advanced section (a locked seed silently repeats paid images).
+        self.seed_state = widgets.HTML()
+        self.seed_state.add_class("flux-seed-state")
+        self.seed_switch = widgets.Button(layout={"width": "auto"})
+        self.seed_switch.add_class("flux-seed-switch")
+        self._drawing = False  # True while code (not a person) writes the seed box
         self.output_format = widgets.Dropdown(
             options=list(OUTPUT_FORMATS),
             value=_DEFAULTS.output_format,
@@ -119,23 +130,31 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
                 widgets.VBox(
                     [
                         self.num_inference_steps,
-                        widgets.HBox([self.seed, self.randomize_seed, self.lock_seed]),
-                        widgets.HBox([self.output_format, self.output_quality]),
+                        widgets.HBox([self.seed, self.randomize_seed, self.lock_seed], layout=_ROW),
+                        widgets.HBox([self.output_format, self.output_quality], layout=_ROW),
                         self.megapixels,
-                        widgets.HBox([self.go_fast, self.go_fast_note]),
+                        widgets.HBox([self.go_fast, self.go_fast_note], layout=_ROW),
                         self.disable_safety_checker,
-                    ]
+                    ],
+                    layout={"overflow": "hidden", "max_width": "100%"},
                 )
             ],
             selected_index=None,
         )
         self.advanced.set_title(0, "Advanced")
         super().__init__(
-            [self.prompt, widgets.HBox([self.aspect_ratio, self.num_outputs]), self.advanced],
+            [
+                self.prompt,
+                widgets.HBox([self.aspect_ratio, self.num_outputs], layout=_ROW),
+                self.advanced,
+            ],
             **kwargs,
         )
-        self.randomize_seed.on_click(lambda _: self._set_seed(random_seed()))
+        self.randomize_seed.on_click(lambda _: self.set("seed", random_seed()))
+        self.seed_switch.on_click(lambda _: self._switch_lock())
+        self.seed.observe(self._on_seed_typed, names="value")
         self.lock_seed.observe(self._on_lock, names="value")
+        self._show_seed_state()
         self.output_format.observe(self._on_format, names="value")
         self.megapixels.observe(self._on_megapixels, names="value")
         if params is not None:
@@ -148,6 +167,10 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
         """The widget that holds each FluxParams field (the seed's lock is ``lock_seed``)."""
         return {name: getattr(self, name) for name in FIELD_NAMES}
 
+    def values(self) -> dict[str, Any]:
+        """Every field's widget value as shown, unvalidated (the seed box even if unlocked)."""
+        return {name: self.field_widgets[name].value for name in FIELD_NAMES}
+
     def params(self) -> FluxParams:
         """The parameters as shown; ``seed`` is None unless locked. ValueError names the field."""
         values = {name: self.field_widgets[name].value for name in FIELD_NAMES}
@@ -157,7 +180,8 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
         return FluxParams(**values)
 
     def next_params(self) -> FluxParams:
-        """The parameters of the next generation: an unlocked seed is drawn afresh and shown."""
+        """The parameters of the next generation: an unlocked seed is drawn afresh and shown;
+        a locked one (typed, set from code, or reused) is never replaced."""
         params = self.params()
         if params.seed is None:
             seed = random_seed()
@@ -196,16 +220,60 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
                 if value is not None:
                     self._set_seed(value)
                 self.lock_seed.value = value is not None
+            self._show_seed_state()
             return
         self.field_widgets[name].value = value
 
     # -- observers ------------------------------------------------------------------------
 
+    @property
+    def seed_locked(self) -> bool:
+        """Whether every generation reuses the seed box's value."""
+        return bool(self.lock_seed.value)
+
+    def seed_text(self) -> str:
+        """The seed state in words: ``"seed 1234, locked"`` or ``"random seed"``."""
+        return f"seed {self.seed.value}, locked" if self.seed_locked else "random seed"
+
     def _set_seed(self, seed: int) -> None:
-        self.seed.value = seed
+        """Show a drawn seed without locking it (typing one locks, see ``_on_seed_typed``)."""
+        self._drawing = True
+        try:
+            self.seed.value = seed
+        finally:
+            self._drawing = False
+
+    def _on_seed_typed(self, change: dict[str, Any]) -> None:
+        # A seed a person typed is a seed they want: lock it, so Generate never replaces it.
+        if not self._drawing:
+            self.lock_seed.value = True
+        self._show_seed_state()
+
+    def _switch_lock(self) -> None:
+        self.lock_seed.value = not self.lock_seed.value
 
     def _on_lock(self, change: dict[str, Any]) -> None:
         self.lock_seed.icon = "lock" if change["new"] else "unlock"
+        self._show_seed_state()
+
+    def _show_seed_state(self) -> None:
+        locked = self.seed_locked
+        with self.seed_state.hold_sync(), self.seed_switch.hold_sync():
+            if locked:
+                self.seed_state.value = (
+                    f"<span class='flux-seed-locked'>seed <b>{html.escape(str(self.seed.value))}"
+                    "</b>, locked</span>"
+                )
+            else:
+                self.seed_state.value = "<span>random seed</span>"
+            self.seed_switch.description = "unlock" if locked else "lock"
+            self.seed_switch.icon = "unlock" if locked else "lock"
+        set_tooltip(
+            self.seed_switch,
+            "use a fresh random seed for each generation"
+            if locked
+            else f"keep seed {self.seed.value} (the last one used) for the next generations",
+        )
 
     def _on_format(self, change: dict[str, Any]) -> None:
         # PROTOCOL.md: output_quality is ignored for png; a live slider would mislead.

@@ -52,20 +52,23 @@ class Tile(widgets.VBox):  # type: ignore[misc]
 
     def __init__(self, image: GeneratedImage, size: int = THUMBNAIL_SIZE) -> None:
         self.image = image
+        # Its own size and aspect ratio, shrunk to the column but never upscaled; no side
+        # margins, which would make a full-width picture stick out of its column.
         self.thumbnail = widgets.Image(
-            format=THUMBNAIL_FORMAT, layout={"width": "100%", "max_width": f"{size}px"}
+            format=THUMBNAIL_FORMAT,
+            layout={"width": "auto", "height": "auto", "max_width": "100%", "margin": "2px 0"},
         )
         # CSS hooks (tests/test_browser.py) given at creation: no extra message per tile.
         self.open_button = widgets.Button(
             description=f"open · seed {image.seed}",
             # Sized to its label: a 10-digit seed does not fit the default button width.
-            layout={"width": "auto", "max_width": "100%"},
+            layout={"width": "auto", "max_width": "100%", "margin": "2px 0"},
             _dom_classes=("flux-open",),
         )
         set_tooltip(self.open_button, "view full size, reuse, save, download, copy as code")
         super().__init__(
             [self.thumbnail, self.open_button],
-            layout={"align_items": "center"},
+            layout={"align_items": "center", "min_width": "0"},
             _dom_classes=("flux-thumb",),
         )
 

@@ -14,7 +14,6 @@ import asyncio
 import dataclasses
 import html
 import io
-import random
 import time
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
@@ -25,9 +24,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import FluxError
 from ..images import GeneratedImage
-from ..params import FIELD_NAMES, FluxParams
-from ._compat import StaticFallback, set_tooltip
-from ._html import error_html
+from ..params import FIELD_NAMES, FluxParams, random_seed
+from ._compat import StaticFallback, close_tree, set_tooltip
+from ._html import STUDIO_CSS, error_html
 from ._sheet import fitted, paste_centered
 from ._tasks import TaskSet
 
@@ -91,25 +90,41 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True)
         self.generate_button.on_click(lambda _: self._start())
         self.cancel_button.on_click(lambda _: self.cancel())
+        # At its own aspect ratio, never wider than its column nor than the thumbnail itself.
         self._pictures = {
-            cell: widgets.Image(format=_THUMBNAIL_FORMAT, layout={"width": f"{thumbnail_size}px"})
+            cell: widgets.Image(
+                format=_THUMBNAIL_FORMAT,
+                layout={"width": "auto", "max_width": "100%", "height": "auto", "margin": "2px 0"},
+            )
             for cell in self.cells
         }
         self._notes = {cell: widgets.HTML("<small>waiting</small>") for cell in self.cells}
+        # Columns shrink to fit the cell (a 900 px notebook cell shows all of them, no
+        # horizontal scrollbar); the row labels' column is capped and its labels wrap.
         self.grid = widgets.GridBox(
             self._grid_children(),
             layout=widgets.Layout(
                 grid_template_columns=(
-                    f"max-content repeat({len(self.column_values)}, {thumbnail_size}px)"
+                    f"fit-content(160px) "
+                    f"repeat({len(self.column_values)}, minmax(0, {thumbnail_size}px))"
                 ),
                 grid_gap="6px",
                 align_items="center",
+                width="100%",
             ),
         )
         super().__init__(
-            [widgets.HBox([self.generate_button, self.cancel_button, self.progress]), self.grid],
+            [
+                widgets.HTML(STUDIO_CSS, layout={"display": "none"}),
+                widgets.HBox(
+                    [self.generate_button, self.cancel_button, self.progress],
+                    layout={"flex_flow": "row wrap", "align_items": "center"},
+                ),
+                self.grid,
+            ],
             **kwargs,
         )
+        self.add_class("flux-grid")
 
     # -- driving it --------------------------------------------------------------------
 
@@ -145,8 +160,8 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         except asyncio.CancelledError:
             for cell in keys:
                 if cell not in self.images and cell not in self.errors:
-                    self._notes[cell].value = "<small>canceled</small>"
-            self.progress.value = self._progress_text(time.monotonic() - started, "canceled")
+                    self._notes[cell].value = "<small>cancelled</small>"
+            self.progress.value = self._progress_text(time.monotonic() - started, "cancelled")
             raise
         finally:
             self.generate_button.disabled, self.cancel_button.disabled = False, True
@@ -155,6 +170,13 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
     def cancel(self) -> None:
         """Stop a grid started with the button (cancels the predictions on the server)."""
         self._tasks.cancel_all()
+
+    def close(self) -> None:
+        """Cancel what runs, then close the grid with every cell, label, layout and style."""
+        tasks = getattr(self, "_tasks", None)  # None when __init__ refused the axes (__del__)
+        if tasks is not None:
+            tasks.cancel_all()
+        close_tree(self)
 
     async def wait(self) -> None:
         """Wait for a grid started with the button: for tests and scripts."""
@@ -263,7 +285,8 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
 
     def _grid_children(self) -> list[widgets.Widget]:
         corner = widgets.HTML(
-            f"<b>{html.escape(self.row_field)}</b> ↓ / <b>{html.escape(self.column_field)}</b> →"
+            f"<small><b>{html.escape(self.row_field)}</b> ↓<br>"
+            f"<b>{html.escape(self.column_field)}</b>&nbsp;→</small>"
         )
         children: list[widgets.Widget] = [corner]
         children += [_label(value) for value in self.column_values]
@@ -271,7 +294,12 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
             children.append(_label(row))
             for column in self.column_values:
                 cell = (row, column)
-                children.append(widgets.VBox([self._pictures[cell], self._notes[cell]]))
+                children.append(
+                    widgets.VBox(
+                        [self._pictures[cell], self._notes[cell]],
+                        layout={"min_width": "0", "align_items": "center"},
+                    )
+                )
         return children
 
     def _progress_text(self, elapsed: float | None, state: str = "") -> str:
@@ -315,7 +343,7 @@ def _base_params(base: FluxParams | Mapping[str, Any] | None, axes: set[str]) ->
     if "prompt" not in axes and not data.get("prompt"):
         raise ValueError("prompt is required: put it in base, or make prompt an axis")
     if "seed" not in axes and data.get("seed") is None:
-        data["seed"] = random.randrange(2**31)  # one seed for all: a fair comparison
+        data["seed"] = random_seed()  # one seed for all: a fair comparison
     data["num_outputs"] = 1
     return data
 

@@ -2,7 +2,12 @@
 
 The row follows the client's ``on_status`` reports; while the job runs, a small asyncio ticker
 refreshes the elapsed time a few times a second and stops when the job ends. Failures show the
-typed error's own message, which says what to do; nothing is swallowed.
+typed error's own message, which says what to do; nothing is swallowed. A queued row says why
+it waits (``note``, written by the studio, which knows its jobs and the client's slots).
+
+A row's ``state`` is an observable trait, so the list (and anyone else) hears when it ends; rows
+the list drops are closed with their layouts and styles, so a long session keeps a bounded
+number of live widget models.
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ import time
 from typing import Any
 
 import ipywidgets as widgets
+import traitlets
 
 from ..params import FluxParams
-from ._compat import set_tooltip, show
-from ._html import ERROR_COLOR, error_html
+from ._compat import close_tree, set_tooltip, show
+from ._html import ACCENT_COLOR, ERROR_COLOR, MUTED_COLOR, SUCCESS_COLOR, error_html
 
 QUEUED, STARTING, PROCESSING, DOWNLOADING = "queued", "starting", "processing", "downloading"
+# "cancelled" is what people read; the protocol's status string stays "canceled".
 DONE, FAILED, CANCELLED = "done", "failed", "cancelled"
 FINAL_STATES = frozenset({DONE, FAILED, CANCELLED})
 # The client's status words (FluxClient on_status) in the row's words.
@@ -31,19 +38,22 @@ _FROM_CLIENT = {
     "failed": FAILED,
     "canceled": CANCELLED,
 }
-_COLORS = {DONE: "#1b7f3b", FAILED: ERROR_COLOR, CANCELLED: "#777777"}
+_COLORS = {DONE: SUCCESS_COLOR, FAILED: ERROR_COLOR, CANCELLED: MUTED_COLOR}
 TICK_SECONDS = 0.25
 
 
 class JobRow(widgets.VBox):  # type: ignore[misc]
     """The visible state of one generation; ``attach`` it to the task that runs it."""
 
+    # Plain (kernel-side) traits: observable, never synced to the browser.
+    state = traitlets.Unicode(QUEUED, help="queued, starting, processing, downloading, done...")
+    image_count = traitlets.Int(0, help="images the generation delivered (set when it ends)")
+    note = traitlets.Unicode("", help="why a waiting job waits, e.g. its place in the queue")
+
     def __init__(self, params: FluxParams, **kwargs: Any) -> None:
         self.params = params
-        self.state = QUEUED
         self.states = [QUEUED]  # every state it went through, for tests and curious teachers
         self.error: BaseException | None = None
-        self.image_count = 0
         self._started = time.monotonic()
         self._ended: float | None = None
         self._task: asyncio.Task[Any] | None = None
@@ -60,6 +70,7 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
         self.cancel_button.add_class("flux-cancel")
         self.label.add_class("flux-status")
         self.cancel_button.on_click(lambda _: self.cancel())
+        self.observe(lambda _: self._render(), names=["note"])
         self._render()
 
     @property
@@ -98,7 +109,6 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
             raise ValueError(f"a job ends {', '.join(sorted(FINAL_STATES))}, not {state!r}")
         if self.finished:
             return
-        self._enter(state)
         self.error, self.image_count = error, image_count
         self._ended = time.monotonic()
         if self._ticker is not None:
@@ -108,27 +118,39 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
         if error is not None:
             self.error_box.value = error_html(error)
             show(self.error_box, True)
+        self.note = ""
+        self._enter(state)  # last: observers of ``state`` see a row that is complete
         self._render()
+
+    def close(self) -> None:
+        """Stop the ticker; close the row with every child, layout and style."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+        close_tree(self)
 
     def _enter(self, state: str) -> None:
         if state != self.state:
-            self.state = state
             self.states.append(state)
+            self.state = state
 
     async def _tick(self) -> None:
-        while not self.finished:
+        while not self.finished and self.comm is not None:
             await asyncio.sleep(TICK_SECONDS)
             self._render()
 
     def _render(self) -> None:
-        color = _COLORS.get(self.state, "#1f5fbf")
+        color = _COLORS.get(self.state, ACCENT_COLOR)
         prompt = self.params.prompt
         if len(prompt) > 60:
             prompt = prompt[:59] + "…"
         count = self.image_count if self.state == DONE else self.params.num_outputs
         detail = f"{count} image{'s' if count != 1 else ''}, seed {self.params.seed}"
+        note = ""
+        if self.note:
+            note = f" <span class='flux-job-note'>({html.escape(self.note)})</span>"
         self.label.value = (
-            f"<span style='color:{color};font-weight:bold'>{self.state}</span> "
+            f"<span style='color:{color};font-weight:bold'>{self.state}</span>{note} "
             f"{self.elapsed:.1f} s · {detail} · <i>{html.escape(prompt)}</i>"
         )
 
@@ -137,32 +159,47 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
 
 
 class JobList(widgets.VBox):  # type: ignore[misc]
-    """The job rows, newest first; finished rows beyond ``keep_finished`` are dropped."""
+    """The job rows, newest first; at most ``keep_finished`` finished rows stay (older ones
+    are dropped and closed), and every running one."""
 
     def __init__(self, keep_finished: int = 8, **kwargs: Any) -> None:
         self.keep_finished = keep_finished
         self.rows: list[JobRow] = []
-        self.clear_button = widgets.Button(description="clear finished", icon="broom")
+        self.clear_button = widgets.Button(description="clear finished", icon="eraser")
+        self.clear_button.add_class("flux-clear-finished")
         self.clear_button.on_click(lambda _: self.clear_finished())
         show(self.clear_button, False)
-        self._box = widgets.VBox()
+        # Many queued jobs scroll inside the list instead of pushing the gallery off screen.
+        self._box = widgets.VBox(layout={"max_height": "260px", "overflow": "hidden auto"})
         super().__init__([self._box, self.clear_button], **kwargs)
+        self.add_class("flux-jobs")
 
     def add(self, row: JobRow) -> None:
         self.rows.insert(0, row)
+        row.observe(self._on_state, names=["state"])
         self._prune()
 
     def clear_finished(self) -> None:
-        self.rows = [row for row in self.rows if not row.finished]
-        self.refresh()
+        """Drop (and close) every finished row."""
+        self._drop([row for row in self.rows if row.finished])
 
     def refresh(self) -> None:
-        """Re-lay the rows (after one finished), pruning old finished ones."""
+        """Re-lay the rows, pruning old finished ones (also done on every state change)."""
         self._prune()
+
+    def _on_state(self, change: dict[str, Any]) -> None:
+        if change["new"] in FINAL_STATES:
+            self._prune()
 
     def _prune(self) -> None:
         finished = [row for row in self.rows if row.finished]
-        drop = {id(row) for row in finished[self.keep_finished :]}
-        self.rows = [row for row in self.rows if id(row) not in drop]
+        self._drop(finished[self.keep_finished :])
+
+    def _drop(self, dropped: list[JobRow]) -> None:
+        gone = {id(row) for row in dropped}
+        self.rows = [row for row in self.rows if id(row) not in gone]
         self._box.children = tuple(self.rows)
-        show(self.clear_button, bool(finished))
+        show(self.clear_button, any(row.finished for row in self.rows))
+        for row in dropped:
+            row.unobserve(self._on_state, names=["state"])
+            row.close()

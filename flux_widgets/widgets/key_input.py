@@ -1,9 +1,15 @@
 """KeyInput: type an API key into a notebook without the notebook ever storing it.
 
 A widget's synced traits are saved with the notebook's widget state and echoed to every open
-view. So the key never stays in one: the moment the ``Password`` field's value arrives, it is
-moved into a plain Python attribute and the field is cleared. What remains visible is a masked
-form (first 3 and last 4 characters), enough to tell two keys apart.
+view. So the key never stays in one: the moment the field's value arrives, it is moved into a
+plain Python attribute and the field is cleared. What remains visible is a masked form (first
+3 and last 4 characters), enough to tell two keys apart.
+
+The field is a ``Password`` whose ``value`` opts out of ipywidgets 8's echo: the kernel
+answers every front-end update with an ``echo_update`` message carrying the new value to all
+connected views, sent before any observer runs, so a stock ``Password`` re-broadcasts a pasted
+key over IOPub however fast it is cleared. Opting out per trait (``echo_update=False``, as
+ipywidgets' own ``FileUpload.value`` does) keeps echoes for every other widget.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import ipywidgets as widgets
+from traitlets import Unicode
 
 from ._compat import set_tooltip
 
@@ -35,6 +42,14 @@ def mask_key(key: str) -> str:
     return f"{key[:3]}...{key[-4:]}"
 
 
+class SecretField(widgets.Password):  # type: ignore[misc]
+    """A ``Password`` field whose typed value is never echoed back to the front ends."""
+
+    value = Unicode(
+        "", help="what the user typed; not echoed (ipywidgets 8 echo_update) to other views"
+    ).tag(sync=True, echo_update=False)
+
+
 class KeyInput(widgets.VBox):  # type: ignore[misc]
     """A password field whose value lives only in Python (``api_key``), never in a trait.
 
@@ -52,7 +67,7 @@ class KeyInput(widgets.VBox):  # type: ignore[misc]
         self._api_key: str | None = None
         self._source = ""
         self._callbacks: list[KeyCallback] = []
-        self.field = widgets.Password(
+        self.field = SecretField(
             value="",
             placeholder="paste your CometAPI key (sk-...) and press Enter",
             description="API key",

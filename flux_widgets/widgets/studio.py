@@ -12,6 +12,7 @@ import asyncio
 import html
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
@@ -20,18 +21,23 @@ from ..client import FluxClient
 from ..errors import DownloadError, FluxError, MissingAPIKeyError, PredictionCanceledError
 from ..history import History
 from ..images import GeneratedImage
-from ..params import FluxParams
-from ._compat import StaticFallback, is_shown, set_tooltip, show
-from ._html import ERROR_COLOR, error_html
+from ..params import FIELD_NAMES, FluxParams
+from ..polling import useful_concurrency
+from ._compat import StaticFallback, focus, is_shown, set_tooltip, show
+from ._html import ERROR_COLOR, STUDIO_CSS, error_html, warning_html
 from ._sheet import ContactSheet
 from ._tasks import TaskSet
 from .controls import ParameterControls
 from .gallery import Gallery
-from .jobs import CANCELLED, DONE, FAILED, JobList, JobRow
+from .history_browser import HistoryBrowser
+from .jobs import CANCELLED, DONE, FAILED, QUEUED, STARTING, JobList, JobRow
 from .key_input import KeyInput
 
 MOCK_BANNER = "Mock API: images are placeholders, not FLUX output"
 CONTACT_SHEET_IMAGES = 8
+# Finished recipes remembered for the repeat warning (a set of small frozen dataclasses).
+_REMEMBERED_RECIPES = 10_000
+_ADVANCED_FIELDS = frozenset(FIELD_NAMES) - {"prompt", "aspect_ratio", "num_outputs"}
 
 
 def _field_property(name: str) -> Any:
@@ -73,7 +79,17 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         columns: int = 4,
         **kwargs: Any,
     ) -> None:
-        self._jobs: list[JobRow] = []
+        self._job_clients: dict[int, FluxClient] = {}  # id(row) -> the client running it
+        # Recipes of finished generations (and of the history's images), newest last: for the
+        # warning before an exact, paid repeat. A dict keeps insertion order for trimming.
+        self._finished_recipes: dict[FluxParams, None] = {}
+        self._repeat_confirmed: FluxParams | None = None
+        # Display ids of the static pictures shown under each display of the studio, updated
+        # after generations so a saved notebook's fallback shows the images (see _ipython_display_).
+        self._fallback_ids: list[str] = []
+        self._restoring: list[GeneratedImage] = []
+        self._fallback_lock = asyncio.Lock()
+        self._fallback_shown: dict[str, Any] | None = None
         # Job failures are shown in their rows; the restore's in the message line.
         self._tasks = TaskSet(on_error=lambda error: None)
         self._background = TaskSet(lambda error: self._show_error(error, prefix="history"))
@@ -89,32 +105,64 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.key_input = KeyInput()
         self.controls = ParameterControls()
         self.generate_button = widgets.Button(
-            description="Generate", button_style="primary", icon="paint-brush"
+            description="Generate",
+            button_style="primary",
+            icon="paint-brush",
+            layout={"width": "auto", "min_width": "120px"},  # "Generate (5 running)" fits
         )
         set_tooltip(self.generate_button, "start a generation (click again to queue more)")
-        self.cancel_all_button = widgets.Button(description="Cancel all", icon="stop")
+        self.cancel_all_button = widgets.Button(
+            description="Cancel all", icon="stop", layout={"width": "auto"}
+        )
         self.message = widgets.HTML()
+        self.capacity_note = widgets.HTML()
         self.job_list = JobList()
+        self.style_sheet = widgets.HTML(STUDIO_CSS, layout={"display": "none"})
+        self._fallback_anchor = widgets.HTML(layout={"display": "none"})
         self.gallery = Gallery(columns=columns, save_dir=save_dir, on_reuse=self.reuse)
         self.clear_history_button = widgets.Button(description="Clear history", icon="trash")
         self.confirm_clear_button = widgets.Button(description="delete", button_style="danger")
         self.keep_history_button = widgets.Button(description="keep")
+        self.undo_clear_button = widgets.Button(description="undo", icon="undo")
         self.history_label = widgets.HTML()
+        # Rows wrap rather than overflow: no horizontal scrollbar in a narrow cell.
+        wrap = {"flex_flow": "row wrap", "align_items": "center"}
+        # The whole history, browsed a page at a time: built when first opened.
+        self.history_section = widgets.Accordion(children=[widgets.VBox()], selected_index=None)
+        self.history_browser: HistoryBrowser | None = None
+        self._history_count = 0  # entries in the history folder, as last counted
+        self._last_clear: str | None = None  # the trash batch "undo" brings back
+        self._indexing = False  # a folder from before the index is being indexed
         super().__init__(
             [
+                self.style_sheet,
                 self.banner,
                 self.key_input,
                 self.controls,
-                widgets.HBox([self.generate_button, self.cancel_all_button, self.message]),
+                widgets.HBox(
+                    [
+                        self.generate_button,
+                        self.controls.seed_state,
+                        self.controls.seed_switch,
+                        self.cancel_all_button,
+                    ],
+                    layout=wrap,
+                    _dom_classes=("flux-generate-row",),
+                ),
+                self.message,
+                self.capacity_note,
                 self.job_list,
                 self.gallery,
+                self.history_section,
                 widgets.HBox(
                     [
                         self.clear_history_button,
                         self.confirm_clear_button,
                         self.keep_history_button,
+                        self.undo_clear_button,
                         self.history_label,
-                    ]
+                    ],
+                    layout=wrap,
                 ),
             ],
             **kwargs,
@@ -130,8 +178,13 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.clear_history_button.on_click(lambda _: self._ask_clear(True))
         self.keep_history_button.on_click(lambda _: self._ask_clear(False))
         self.confirm_clear_button.on_click(lambda _: self._confirm_clear())
-        self._ask_clear(False)
+        self.undo_clear_button.on_click(lambda _: self._background.spawn(self.undo_clear()))
+        self.history_section.observe(self._open_history_section, names="selected_index")
+        show(self.undo_clear_button, False)
         self.history = History(history_dir) if history else None
+        self._ask_clear(False)
+        self.history_section.set_title(0, "History")
+        show(self.history_section, self.history is not None)
         self._restore()
         self._refresh()
 
@@ -162,21 +215,49 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
 
     @property
     def images(self) -> list[GeneratedImage]:
-        """Every image shown: the history's first (oldest first), then this session's."""
+        """The gallery's images, oldest first: the history's newest page when the studio
+        opened, then this session's. The whole history: ``history`` or the History section."""
         return self.gallery.images
 
     @property
     def jobs(self) -> list[JobRow]:
-        """One row per generation started here, oldest first."""
-        return list(self._jobs)
+        """The rows of generations started here that are still listed (every running one and
+        the job list's last finished ones), oldest first. Dropped rows are closed."""
+        return self.job_list.rows[::-1]
 
     def params(self) -> FluxParams:
         """The parameters as the controls show them (ValueError names a bad field)."""
         return self.controls.params()
 
     def reuse(self, image: GeneratedImage) -> None:
-        """Put an image's parameters, with the seed it used, back into the controls."""
-        self.controls.set_params(image.recipe)
+        """Put an image's parameters, with the seed it used, back into the controls (the seed
+        locked); say what changed in the message line and bring the controls into view."""
+        before = self.controls.values()
+        was_locked = self.controls.seed_locked
+        recipe = image.recipe
+        self.controls.set_params(recipe)
+        changes = []
+        for name in FIELD_NAMES:
+            old, new = before[name], getattr(recipe, name)
+            if name == "seed":
+                if old != new or not was_locked:
+                    changes.append(f"seed {new} (locked)")
+            elif name == "prompt":
+                if old != new:
+                    changes.append("prompt")
+            elif old != new:
+                changes.append(f"{name.replace('_', ' ')} {old} → {new}")
+        text = "reuse: " + (", ".join(changes) if changes else "the controls already match")
+        self.message.value = f"<span class='flux-reuse'>{html.escape(text)}</span>"
+        if any(name.replace("_", " ") in text for name in _ADVANCED_FIELDS):
+            self.controls.advanced.selected_index = 0  # show the changed advanced fields
+        focus(self.controls.prompt)  # the browser scrolls the focused prompt into view
+
+    def is_repeat(self, params: FluxParams) -> bool:
+        """Whether ``params`` would exactly repeat a finished generation: same recipe, same
+        seed, and go_fast off (fp8's non-determinism is what makes a repeat worth paying for
+        with go_fast on)."""
+        return params.seed is not None and not params.go_fast and params in self._finished_recipes
 
     def start(self, **params: Any) -> asyncio.Task[list[GeneratedImage]]:
         """Start one generation from the controls (after applying ``params`` to them).
@@ -196,8 +277,10 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         row = JobRow(flux_params)
         task = self._tasks.spawn(self._run(client, flux_params, row))
         row.attach(task)
-        self._jobs.append(row)
+        self._job_clients[id(row)] = client
         self.job_list.add(row)
+        row.observe(self._on_job_state, names=["state"])  # after the list's: it prunes first
+        self._explain_queue()
         self._refresh()
         return task
 
@@ -219,7 +302,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
 
     def cancel_all(self) -> None:
         """Cancel every running generation (each is cancelled on the server too)."""
-        for row in self._jobs:
+        for row in self.jobs:
             row.cancel()
 
     async def wait(self) -> None:
@@ -227,13 +310,28 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         await self._background.wait()
         await self._tasks.wait()
         await self.gallery.wait()
+        if self.history_browser is not None:
+            await self.history_browser.wait()
 
-    def clear_history(self) -> None:
-        """Delete every image in the history folder and empty the gallery."""
-        if self.history is not None:
-            self.history.clear()
-        self.gallery.clear()
-        self._refresh()
+    def clear_history(self) -> str | None:
+        """Move every image in the history folder to its trash (``undo_clear`` brings them
+        back) and empty the gallery; returns the trash batch. Blocks: the button runs it in a
+        worker thread."""
+        batch = self.history.clear() if self.history is not None else None
+        self._cleared(batch)
+        return batch
+
+    async def undo_clear(self) -> int:
+        """Bring back what the last "Clear history" moved to the trash; returns how many."""
+        history, batch = self.history, self._last_clear
+        if history is None or batch is None:
+            return 0
+        self._last_clear = None
+        show(self.undo_clear_button, False)
+        count = await asyncio.to_thread(history.undo, batch)
+        self.message.value = f"{count:,} image{_s(count)} back in the history"
+        await self._show_restored()
+        return count
 
     # -- the generation -------------------------------------------------------------------
 
@@ -252,14 +350,18 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         except DownloadError as error:
             await self._keep(error.images)  # paid for: keep what did download
             row.finish(FAILED, error, len(error.images))
+            await self._update_fallback()
             raise
         except Exception as error:
             row.finish(FAILED, error)
             raise
         finally:
             self._refresh()
+        self._remember(params)
         row.finish(DONE, image_count=len(images))
         self._refresh()
+        # Before returning: a notebook run by nbclient records the picture within this cell.
+        await self._update_fallback()
         return images
 
     async def _keep(self, images: Sequence[GeneratedImage]) -> None:
@@ -268,14 +370,37 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             return
         history = self.history
         if history is not None:
+
+            def add_all() -> int:  # one thread call per batch
+                for image in images:
+                    history.add(image)
+                return len(history)
+
             try:
                 async with self._history_lock:
-                    await asyncio.to_thread(lambda: [history.add(image) for image in images])
+                    self._history_count = await asyncio.to_thread(add_all)
             except OSError as error:
                 self._show_error(error, prefix="not saved to the history")
+            if self.history_browser is not None:
+                self._background.spawn(self.history_browser.reload())
         await self.gallery.add(images)
 
     def _on_generate(self, _button: Any) -> None:
+        try:
+            params = self.controls.params()
+        except ValueError as error:
+            self._show_error(error)
+            return
+        if self.is_repeat(params) and self._repeat_confirmed != params:
+            # Same seed, same recipe, go_fast off: the images would be the same ones, paid again.
+            self._repeat_confirmed = params
+            self.message.value = warning_html(
+                f"This repeats a finished generation exactly (seed {params.seed}, go fast off): "
+                "the same images, paid again. Click Generate again to make them anyway, or "
+                "change the seed (unlock it for a random one)."
+            )
+            return
+        self._repeat_confirmed = None
         try:
             self.start()
         except (ValueError, AttributeError, FluxError, RuntimeError) as error:
@@ -311,39 +436,169 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
     # -- history --------------------------------------------------------------------------
 
     def _restore(self) -> None:
-        if self.history is None:
-            return
-        try:
-            images = list(self.history.load())
-        except Exception as error:  # a damaged folder must not stop the studio from opening
-            self._show_error(error, prefix="could not read the history")
-            return
-        if not images:
+        """Show the history's newest page; only that page's images are read (the index lists
+        them), in a worker thread when a loop runs, so the studio opens at once."""
+        history = self.history
+        if history is None:
             return
         try:
             asyncio.get_running_loop()
-        except RuntimeError:  # plain Python: no loop to hand the thumbnails to
+        except RuntimeError:  # plain Python: no loop to hand the work to
+            try:
+                images, self._history_count = history.recent(self.gallery.page_size), len(history)
+            except Exception as error:  # a damaged folder must not stop the studio from opening
+                self._show_error(error, prefix="could not read the history")
+                return
+            for image in images:
+                self._remember(image.params)
             self.gallery.load_now(images)
         else:
-            self._background.spawn(self._show_restored(images))
+            # A folder from before the index: its records are read once (~0.1 ms each).
+            self._indexing = not history.index.path.exists() and history.directory.is_dir()
+            self._background.spawn(self._show_restored())
 
-    async def _show_restored(self, images: Sequence[GeneratedImage]) -> None:
-        await self.gallery.load(images)
+    async def _show_restored(self) -> None:
+        history = self.history
+        if history is None:
+            return
+        try:
+            images, self._history_count = await asyncio.to_thread(
+                lambda: (history.recent(self.gallery.page_size), len(history))
+            )
+        except Exception as error:  # a damaged folder must not stop the studio from opening
+            self._show_error(error, prefix="could not read the history")
+            return
+        finally:
+            self._indexing = False
+        for image in images:
+            self._remember(image.params)
+        # Images made while the history was read are in the gallery already: keep them last.
+        made_here = self.gallery.images
+        keys = {_identity(image) for image in made_here}
+        restored = [image for image in images if _identity(image) not in keys] + made_here
+        # Until the gallery has them, the static picture and summary use them from here.
+        self._restoring = restored
+        await self.gallery.load(restored)
+        self._restoring = []
         self._refresh()
+        await self._update_fallback()
+
+    def _open_history_section(self, change: dict[str, Any]) -> None:
+        if change["new"] is None or self.history_browser is not None or self.history is None:
+            return
+        self.history_browser = HistoryBrowser(
+            self.history, on_open=self.gallery.open_image, on_reuse=self.reuse
+        )
+        self.history_section.children = [self.history_browser]
+        self._background.spawn(self.history_browser.reload())
 
     def _ask_clear(self, asking: bool) -> None:
-        count = len(self.images)
-        self.confirm_clear_button.description = f"delete {count} image{'s' if count != 1 else ''}"
+        count = self._history_count if self.history is not None else len(self.images)
+        self.confirm_clear_button.description = f"delete {count:,} image{_s(count)}"
         show(self.confirm_clear_button, asking)
         show(self.keep_history_button, asking)
         show(self.clear_history_button, not asking)
+        if asking and self.history is not None:
+            self.history_label.value = (
+                f"Delete all {count:,} image{_s(count)} in "
+                f"<code>{html.escape(_home_short(self.history.directory))}</code>? "
+                "They go to its trash; <i>undo</i> brings them back."
+            )
+        else:
+            self._refresh()
 
     def _confirm_clear(self) -> None:
         self._ask_clear(False)
-        try:
+        history = self.history
+        if history is None:
             self.clear_history()
-        except OSError as error:
-            self._show_error(error, prefix="could not clear the history")
+            return
+
+        async def clear() -> None:
+            try:
+                batch = await asyncio.to_thread(history.clear)
+            except OSError as error:
+                self._show_error(error, prefix="could not clear the history")
+                return
+            self._cleared(batch)
+
+        self._background.spawn(clear())
+
+    def _cleared(self, batch: str | None) -> None:
+        moved = self._history_count
+        self._last_clear = batch
+        self._history_count = 0
+        self.gallery.clear()
+        if batch is not None:
+            self.message.value = f"moved {moved:,} image{_s(moved)} to the history's trash"
+        show(self.undo_clear_button, batch is not None)
+        if self.history_browser is not None:
+            self._background.spawn(self.history_browser.reload())
+        self._refresh()
+
+    # -- jobs and their queue -------------------------------------------------------------
+
+    def _remember(self, params: FluxParams) -> None:
+        recipes = self._finished_recipes
+        recipes.pop(params, None)
+        recipes[params] = None
+        while len(recipes) > _REMEMBERED_RECIPES:
+            del recipes[next(iter(recipes))]
+
+    def _on_job_state(self, change: dict[str, Any]) -> None:
+        row = change["owner"]
+        if row.finished:
+            row.unobserve(self._on_job_state, names=["state"])
+        self._explain_queue()
+        self._refresh()
+
+    def _explain_queue(self) -> None:
+        """Tell each waiting row why it waits: the client's slots (and its place in line), or
+        the provider. The studio knows only its own jobs: if fewer of them hold slots than the
+        client has, other work on the same client (a grid, a second studio) holds the rest."""
+        jobs = self.jobs
+        # Rows the job list dropped (and closed) are forgotten with their client.
+        listed = {id(row) for row in jobs}
+        for key in [key for key in self._job_clients if key not in listed]:
+            del self._job_clients[key]
+        by_client: dict[int, list[JobRow]] = {}
+        for row in jobs:  # oldest first: the client's semaphore serves them in order
+            client = self._job_clients.get(id(row))
+            if client is not None and not row.finished:
+                by_client.setdefault(id(client), []).append(row)
+        for rows in by_client.values():
+            slots = self._job_clients[id(rows[0])].max_concurrency
+            busy = sum(1 for row in rows if row.state != QUEUED)
+            waiting = [row for row in rows if row.state == QUEUED]
+            for place, row in enumerate(waiting, start=1):
+                holders = (
+                    f"all {slots} busy here"
+                    if busy >= slots
+                    else f"{busy} busy here, the rest by other work on this client"
+                )
+                row.note = (
+                    f"waiting for one of {slots} slot{'s' if slots != 1 else ''} "
+                    f"({holders}); #{place} in line"
+                )
+            for row in rows:
+                if row.state == STARTING:
+                    row.note = "sent; waiting for the provider (its queue, or its rate limit)"
+                elif row.state != QUEUED:
+                    row.note = ""
+
+    def capacity_warning(self) -> str:
+        """Why some of the client's ``max_concurrency`` cannot be used, or "" when all can."""
+        client = self._client
+        if client is None or client.sync_wait:
+            return ""  # a synchronous wait needs no queries: the query-rate cap does not bind
+        useful = useful_concurrency()
+        if client.max_concurrency <= useful:
+            return ""
+        return (
+            f"max_concurrency={client.max_concurrency}, but the query-rate cap keeps only about "
+            f"{useful} polled generations busy at once; the rest wait in line "
+            "(flux_widgets.polling)"
+        )
 
     # -- display --------------------------------------------------------------------------
 
@@ -355,9 +610,10 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
                 f"<b style='color:{ERROR_COLOR}'>{html.escape(self._client_note)}</b>"
             )
         elif client.is_mock:
+            # Colours from the theme (STUDIO_CSS): readable in light and dark alike.
             self.banner.value = (
-                "<div style='background:#fff3cd;border:1px solid #e0c36a;padding:4px 8px'>"
-                f"<b>{MOCK_BANNER}</b>. Type an API key to use the real API.</div>"
+                f"<div class='flux-mock-banner'><b>{MOCK_BANNER}</b>. "
+                "Type an API key to use the real API.</div>"
             )
         else:
             self.banner.value = ""
@@ -366,16 +622,23 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             self.key_input,
             client is None or client.is_mock or not client.has_api_key or self._client_from_key,
         )
-        running = sum(1 for row in self._jobs if not row.finished)
+        running = sum(1 for row in self.job_list.rows if not row.finished)
         self.generate_button.description = (
             f"Generate ({running} running)" if running else "Generate"
         )
         show(self.cancel_all_button, running > 0)
+        capacity = self.capacity_warning()
+        self.capacity_note.value = warning_html(capacity) if capacity else ""
+        show(self.capacity_note, bool(capacity))
         if self.history is not None:
+            count = self._history_count
+            where = f"<code>{html.escape(_home_short(self.history.directory))}</code>"
             self.history_label.value = (
-                f"<small>{len(self.images)} images · history in "
-                f"<code>{html.escape(str(self.history.directory))}</code></small>"
+                f"<small>indexing the history in {where} (once per folder)…</small>"
+                if self._indexing
+                else f"<small>{count:,} image{_s(count)} in the history, {where}</small>"
             )
+            self.history_section.set_title(0, f"History ({count:,} image{_s(count)})")
         show(
             self.clear_history_button,
             self.history is not None and not is_shown(self.confirm_clear_button),
@@ -386,7 +649,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
 
     def summary(self) -> str:
         """One deterministic line: how many images, and which API made them."""
-        count = len(self.images)
+        count = len(self._shown_images())
         client = self._client
         source = (
             "no client" if client is None else "mock API" if client.is_mock else client.provider
@@ -395,7 +658,11 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
 
     def contact_sheet(self) -> bytes | None:
         """A PNG of the most recent images' thumbnails (None when there are none)."""
-        return self._sheet.of(self.images)
+        return self._sheet.of(self._shown_images())
+
+    def _shown_images(self) -> list[GeneratedImage]:
+        # The history's images count from the start, while their thumbnails are still made.
+        return self.images or self._restoring
 
     def _static_bundle(self) -> dict[str, Any]:
         bundle: dict[str, Any] = {"text/plain": self.summary()}
@@ -404,5 +671,78 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             bundle["image/png"] = sheet
         return bundle
 
+    def _fallback_bundle(self) -> dict[str, Any]:
+        """The picture output under the studio: an invisible widget where widgets render (it
+        wins there, so nothing shows twice), the contact sheet PNG where they do not."""
+        bundle = self._static_bundle()
+        anchor = self._fallback_anchor
+        if anchor.comm is not None:
+            bundle["application/vnd.jupyter.widget-view+json"] = {
+                "version_major": 2,
+                "version_minor": 0,
+                "model_id": anchor.model_id,
+            }
+        return bundle
+
+    def _ipython_display_(self, **kwargs: Any) -> None:
+        """Show the studio, then its static picture as a second output with a display id.
+
+        A mimebundle is computed once, at display time, when a new studio has no images; the
+        picture output is updated after each generation (``update_display_data``), so a
+        notebook saved by JupyterLab or executed by nbclient holds a contact sheet of the
+        recent images where widgets do not render (GitHub, nbviewer). The studio's own output
+        is never updated: re-rendering it would lose what a person is typing.
+        """
+        from IPython.display import display
+
+        display(self._repr_mimebundle_(), raw=True)  # type: ignore[no-untyped-call]
+        handle_displayed = getattr(self, "_handle_displayed", None)
+        if handle_displayed is not None:  # ipywidgets 7 fires on_displayed callbacks here
+            handle_displayed(**kwargs)
+        handle = display(  # type: ignore[no-untyped-call]
+            self._fallback_bundle(), raw=True, display_id=True
+        )
+        if handle is not None:
+            self._fallback_ids.append(handle.display_id)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle = super()._repr_mimebundle_(include, exclude)
+        if "application/vnd.jupyter.widget-view+json" in bundle:
+            # Live: the picture goes in the separate output that follows (_ipython_display_).
+            bundle.pop("image/png", None)
+        return bundle
+
+    async def _update_fallback(self) -> None:
+        """Redraw the contact sheet (in a worker thread: it decodes images) and update every
+        picture output shown so far; one redraw at a time, skipped when nothing changed."""
+        if not self._fallback_ids:
+            return
+        from IPython.display import update_display
+
+        async with self._fallback_lock:
+            bundle = await asyncio.to_thread(self._fallback_bundle)
+            if bundle == self._fallback_shown:
+                return
+            self._fallback_shown = bundle
+            for display_id in self._fallback_ids:
+                update_display(bundle, raw=True, display_id=display_id)  # type: ignore[no-untyped-call]
+
     def __repr__(self) -> str:
         return self.summary()
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+def _home_short(path: Path) -> str:
+    """``~/...`` for a folder under the home folder: what a person recognises."""
+    try:
+        return str(Path("~") / path.resolve().relative_to(Path.home().resolve()))
+    except (ValueError, RuntimeError):
+        return str(path)
+
+
+def _identity(image: GeneratedImage) -> tuple[object, ...]:
+    # The same image read back from the history is another object with the same identity.
+    return (image.prediction_id, image.index, image.seed, image.created_at)

@@ -1,0 +1,418 @@
+"""HistoryBrowser: every image in the history, newest first, a page at a time.
+
+Search the prompts, filter by star, aspect ratio and date; star / unstar; delete one or a
+selection to the trash and undo it; open an image or reuse its parameters. Only a page of
+light records is in the kernel at a time (the history's SQLite index answers), and only that
+page's thumbnails (cached in the index, made in worker threads when missing) go to the
+browser; an image's bytes are read when it is opened or reused. The cards are made once and
+refilled page after page, so turning pages creates no widgets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+
+from ..history import THUMBNAIL_SIZE, History, HistoryFilter, HistoryRecord
+from ..images import GeneratedImage
+from ..params import ASPECT_RATIOS
+from ._compat import set_tooltip, show
+from ._html import error_html
+from ._tasks import TaskSet
+
+ImageCallback = Callable[[GeneratedImage], None]
+ANY_RATIO = "any aspect ratio"
+_PROMPT_CHARS = 60
+
+
+class HistoryCard(widgets.VBox):  # type: ignore[misc]
+    """One entry on the page: thumbnail, date, seed and prompt, and its buttons."""
+
+    def __init__(self, size: int) -> None:
+        self.record: HistoryRecord | None = None
+        # Natural size, never upscaled; at most the card's width, aspect ratio kept.
+        self.thumbnail = widgets.Image(
+            format="webp",
+            layout={"max_width": "100%", "height": "auto", "object_fit": "contain"},
+        )
+        self.caption = widgets.HTML(layout={"width": "100%"})
+        self.select = widgets.Checkbox(description="select", indent=False, layout={"width": "auto"})
+        self.star = widgets.ToggleButton(icon="star-o", layout={"width": "34px"})
+        set_tooltip(self.star, "star (favourites are kept in the image's record)")
+        self.open_button = widgets.Button(icon="search-plus", layout={"width": "34px"})
+        set_tooltip(self.open_button, "open at full size")
+        self.reuse_button = widgets.Button(icon="undo", layout={"width": "34px"})
+        set_tooltip(self.reuse_button, "reuse: put its parameters and seed into the controls")
+        self.delete_button = widgets.Button(icon="trash", layout={"width": "34px"})
+        set_tooltip(self.delete_button, "move to the trash (undo brings it back)")
+        super().__init__(
+            [
+                self.thumbnail,
+                self.caption,
+                widgets.HBox(
+                    [
+                        self.select,
+                        self.star,
+                        self.open_button,
+                        self.reuse_button,
+                        self.delete_button,
+                    ],
+                    layout={"flex_flow": "row wrap", "align_items": "center"},
+                ),
+            ],
+            layout={
+                "align_items": "center",
+                "max_width": f"{size + 16}px",
+                "padding": "4px",
+                "border": "1px solid var(--jp-border-color2, #ddd)",
+            },
+            _dom_classes=("flux-history-card",),
+        )
+
+    def fill(self, record: HistoryRecord | None, selected: bool) -> None:
+        self.record = record
+        if record is None:
+            show(self, False)
+            self.thumbnail.value = b""
+            return
+        created = record.created_at.astimezone()
+        prompt = record.prompt
+        if len(prompt) > _PROMPT_CHARS:
+            prompt = prompt[: _PROMPT_CHARS - 1] + "…"
+        self.caption.value = (
+            f"<small>{created:%Y-%m-%d %H:%M} · seed {record.seed} · {record.aspect_ratio}"
+            f"<br><span title='{html.escape(record.prompt)}'>{html.escape(prompt)}</span></small>"
+        )
+        self.star.value = record.favourite
+        self.star.icon = "star" if record.favourite else "star-o"
+        self.select.value = selected
+        self.thumbnail.value = b""
+        show(self, True)
+
+
+class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
+    """Browse a ``History``: search, filters, a page of cards, paging, trash with undo.
+
+    ``on_open``/``on_reuse`` receive the entry's ``GeneratedImage`` (bytes read then); without
+    ``on_open``, the browser shows the image itself under the cards. Call ``await
+    browser.reload()`` after adding images elsewhere; ``await browser.wait()`` in tests.
+    """
+
+    def __init__(
+        self,
+        history: History,
+        *,
+        page_size: int = 12,
+        columns: int = 4,
+        thumbnail_size: int = THUMBNAIL_SIZE,
+        on_open: ImageCallback | None = None,
+        on_reuse: ImageCallback | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, not {page_size}")
+        self.history = history
+        self.page_size = page_size
+        self.thumbnail_size = thumbnail_size
+        self.page_number = 0  # 0 = the newest page
+        self.total = 0  # entries matching the filters
+        self.selected: set[str] = set()  # stems, kept across pages
+        self.last_batch: str | None = None  # the trash batch "undo" restores
+        self._on_open = on_open
+        self._on_reuse = on_reuse
+        self._tasks = TaskSet(self._report)
+        self._filling = False  # True while cards are refilled: not a user's click
+        self._generation = 0  # which load is current; older ones drop their results
+
+        self.search = widgets.Text(
+            placeholder="search prompts",
+            continuous_update=False,
+            layout={"width": "auto", "flex": "1 1 160px"},
+        )
+        self.favourites = widgets.ToggleButton(description="starred", icon="star")
+        set_tooltip(self.favourites, "show starred images only")
+        self.aspect_ratio = widgets.Dropdown(
+            options=[ANY_RATIO, *ASPECT_RATIOS], value=ANY_RATIO, layout={"width": "150px"}
+        )
+        self.since = widgets.DatePicker(description="from", layout={"width": "auto"})
+        self.until = widgets.DatePicker(description="to", layout={"width": "auto"})
+        self.status = widgets.HTML()
+        self.cards = [HistoryCard(thumbnail_size) for _ in range(page_size)]
+        self.grid = widgets.GridBox(
+            self.cards,
+            layout={
+                "grid_template_columns": f"repeat({columns}, minmax(0, 1fr))",
+                "grid_gap": "6px",
+            },
+        )
+        self.newest_button = widgets.Button(icon="angle-double-left", layout={"width": "40px"})
+        set_tooltip(self.newest_button, "newest page")
+        self.newer_button = widgets.Button(description="newer", icon="angle-left")
+        self.page_label = widgets.HTML()
+        self.older_button = widgets.Button(description="older", icon="angle-right")
+        self.oldest_button = widgets.Button(icon="angle-double-right", layout={"width": "40px"})
+        set_tooltip(self.oldest_button, "oldest page")
+        self.select_page_button = widgets.Button(description="select page", icon="check-square-o")
+        self.delete_button = widgets.Button(description="delete selected", icon="trash")
+        set_tooltip(self.delete_button, "move the selected images to the trash")
+        self.undo_button = widgets.Button(description="undo", icon="undo")
+        self.message = widgets.HTML()
+        self.preview = widgets.Image(
+            layout={"max_width": "100%", "max_height": "70vh", "object_fit": "contain"}
+        )
+        self.preview_caption = widgets.HTML()
+        self.preview_close = widgets.Button(description="close", icon="times")
+        self.preview_box = widgets.VBox([self.preview, self.preview_caption, self.preview_close])
+        show(self.preview_box, False)
+        wrap = {"flex_flow": "row wrap", "align_items": "center"}
+        super().__init__(
+            [
+                widgets.HBox(
+                    [self.search, self.favourites, self.aspect_ratio, self.since, self.until],
+                    layout=wrap,
+                ),
+                self.status,
+                self.grid,
+                widgets.HBox(
+                    [
+                        self.newest_button,
+                        self.newer_button,
+                        self.page_label,
+                        self.older_button,
+                        self.oldest_button,
+                    ],
+                    layout=wrap,
+                ),
+                widgets.HBox(
+                    [self.select_page_button, self.delete_button, self.undo_button, self.message],
+                    layout=wrap,
+                ),
+                self.preview_box,
+            ],
+            **kwargs,
+        )
+        self.add_class("flux-history")
+        show(self.undo_button, False)
+        for control in (self.search, self.favourites, self.aspect_ratio, self.since, self.until):
+            control.observe(lambda _: self._go(0), names="value")
+        self.newest_button.on_click(lambda _: self._go(0))
+        self.newer_button.on_click(lambda _: self._go(self.page_number - 1))
+        self.older_button.on_click(lambda _: self._go(self.page_number + 1))
+        self.oldest_button.on_click(lambda _: self._go(self.pages - 1))
+        self.select_page_button.on_click(lambda _: self.select_page())
+        self.delete_button.on_click(lambda _: self._tasks.spawn(self.delete_selected()))
+        self.undo_button.on_click(lambda _: self._tasks.spawn(self.undo()))
+        self.preview_close.on_click(lambda _: self._close_preview())
+        for card in self.cards:
+            self._wire(card)
+        self._update_controls()
+
+    # -- state ------------------------------------------------------------------------------
+
+    @property
+    def filter(self) -> HistoryFilter:
+        """The filters as the controls show them."""
+        ratio = self.aspect_ratio.value
+        return HistoryFilter(
+            text=str(self.search.value),
+            favourite=bool(self.favourites.value),
+            aspect_ratio=None if ratio == ANY_RATIO else str(ratio),
+            since=self.since.value,
+            until=self.until.value,
+        )
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+    @property
+    def records(self) -> list[HistoryRecord]:
+        """The records on the page shown, newest first."""
+        return [card.record for card in self.cards if card.record is not None]
+
+    # -- actions (what the buttons do; awaitable from code) ---------------------------------
+
+    async def reload(self) -> None:
+        """Show the current page again from the index (after changes made elsewhere)."""
+        await self.show_page(self.page_number)
+
+    async def show_page(self, number: int) -> None:
+        """Show page ``number`` (0 = newest; clamped) of the entries matching the filters."""
+        self._generation += 1
+        generation = self._generation
+        where, size = self.filter, self.page_size
+        history = self.history
+
+        def query() -> tuple[int, int, list[HistoryRecord], dict[str, bytes]]:
+            total = history.count(where)
+            page = min(max(0, number), max(0, -(-total // size) - 1))
+            records = history.page(page * size, size, where)
+            return total, page, records, history.cached_thumbnails(records, self.thumbnail_size)
+
+        total, page, records, cached = await asyncio.to_thread(query)
+        if generation != self._generation:
+            return  # another page was asked for meanwhile
+        self.total, self.page_number = total, page
+        self._fill(records, cached)
+        missing = [record for record in records if record.stem not in cached]
+        await asyncio.gather(*(self._make_thumbnail(record, generation) for record in missing))
+
+    async def delete_selected(self) -> int:
+        """Move the selected entries to the trash; returns how many."""
+        return await self._delete(sorted(self.selected))
+
+    async def undo(self) -> int:
+        """Bring back what the last delete moved to the trash; returns how many."""
+        if self.last_batch is None:
+            return 0
+        batch, self.last_batch = self.last_batch, None
+        count = await asyncio.to_thread(self.history.undo, batch)
+        self.message.value = f"{count:,} image{_s(count)} back from the trash"
+        show(self.undo_button, False)
+        await self.reload()
+        return count
+
+    def select_page(self) -> None:
+        """Select every entry on the page (or unselect them if all already are)."""
+        stems = {record.stem for record in self.records}
+        if stems <= self.selected:
+            self.selected -= stems
+        else:
+            self.selected |= stems
+        self._filling = True
+        try:
+            for card in self.cards:
+                if card.record is not None:
+                    card.select.value = card.record.stem in self.selected
+        finally:
+            self._filling = False
+        self._update_controls()
+
+    async def star(self, record: HistoryRecord, favourite: bool) -> None:
+        await asyncio.to_thread(self.history.star, record.stem, favourite)
+        if self.favourites.value and not favourite:
+            await self.reload()  # it leaves the starred-only view
+
+    async def open_record(self, record: HistoryRecord) -> GeneratedImage:
+        """Read the entry's image and open it (``on_open``, else the preview here)."""
+        image = await asyncio.to_thread(self.history.open, record)
+        if self._on_open is not None:
+            self._on_open(image)
+        else:
+            self.preview.format = "jpeg" if image.format == "jpg" else image.format
+            self.preview.value = image.data
+            self.preview_caption.value = (
+                f"<b>seed {image.seed}</b> · {image.width}×{image.height} · "
+                f"{image.recipe.num_inference_steps} steps<br><i>{html.escape(record.prompt)}</i>"
+            )
+            show(self.preview_box, True)
+        return image
+
+    async def reuse_record(self, record: HistoryRecord) -> GeneratedImage:
+        """Read the entry's image and hand it to ``on_reuse`` (the studio's controls)."""
+        image = await asyncio.to_thread(self.history.open, record)
+        if self._on_reuse is not None:
+            self._on_reuse(image)
+            self.message.value = f"parameters of seed {image.seed} put back into the controls"
+        return image
+
+    async def wait(self) -> None:
+        """Wait for pending page loads, thumbnails and actions."""
+        await self._tasks.wait()
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _go(self, number: int) -> None:
+        self._tasks.spawn(self.show_page(number))
+
+    def _wire(self, card: HistoryCard) -> None:
+        def on_select(change: dict[str, Any]) -> None:
+            if self._filling or card.record is None:
+                return
+            if change["new"]:
+                self.selected.add(card.record.stem)
+            else:
+                self.selected.discard(card.record.stem)
+            self._update_controls()
+
+        def on_star(change: dict[str, Any]) -> None:
+            card.star.icon = "star" if change["new"] else "star-o"
+            if not self._filling and card.record is not None:
+                self._tasks.spawn(self.star(card.record, bool(change["new"])))
+
+        def act(action: Callable[[HistoryRecord], Any]) -> Callable[[Any], None]:
+            def click(_: Any) -> None:
+                if card.record is not None:
+                    self._tasks.spawn(action(card.record))
+
+            return click
+
+        card.select.observe(on_select, names="value")
+        card.star.observe(on_star, names="value")
+        card.open_button.on_click(act(self.open_record))
+        card.reuse_button.on_click(act(self.reuse_record))
+        card.delete_button.on_click(act(lambda record: self._delete([record.stem])))
+
+    async def _delete(self, stems: list[str]) -> int:
+        if not stems:
+            return 0
+        batch = await asyncio.to_thread(self.history.delete, stems)
+        self.selected -= set(stems)
+        count = len(stems) if batch is not None else 0
+        self.last_batch = batch
+        self.message.value = f"moved {count:,} image{_s(count)} to the trash"
+        show(self.undo_button, batch is not None)
+        await self.reload()
+        return count
+
+    def _fill(self, records: list[HistoryRecord], cached: dict[str, bytes]) -> None:
+        self._filling = True
+        try:
+            with self.hold_sync():
+                for n, card in enumerate(self.cards):
+                    record = records[n] if n < len(records) else None
+                    card.fill(record, record is not None and record.stem in self.selected)
+                    if record is not None and record.stem in cached:
+                        card.thumbnail.value = cached[record.stem]
+        finally:
+            self._filling = False
+        self._update_controls()
+
+    async def _make_thumbnail(self, record: HistoryRecord, generation: int) -> None:
+        data = await asyncio.to_thread(self.history.thumbnail, record, self.thumbnail_size)
+        if generation != self._generation:
+            return
+        for card in self.cards:
+            if card.record is record:
+                card.thumbnail.value = data
+
+    def _update_controls(self) -> None:
+        shown = f"{self.total:,} image{_s(self.total)}"
+        if self.filter != HistoryFilter():
+            shown += " match"
+        self.status.value = (
+            f"<small>{shown} · newest first · "
+            f"<code>{html.escape(str(self.history.directory))}</code></small>"
+        )
+        self.page_label.value = f"page {self.page_number + 1:,} of {self.pages:,}"
+        self.newer_button.disabled = self.newest_button.disabled = self.page_number == 0
+        last = self.page_number >= self.pages - 1
+        self.older_button.disabled = self.oldest_button.disabled = last
+        count = len(self.selected)
+        self.delete_button.description = f"delete selected ({count:,})"
+        self.delete_button.disabled = count == 0
+
+    def _close_preview(self) -> None:
+        self.preview.value = b""
+        show(self.preview_box, False)
+
+    def _report(self, error: BaseException) -> None:
+        self.message.value = error_html(error)
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"

@@ -1,0 +1,490 @@
+"""Faults users of neighbouring tools hit (issue #9): proxies, lost cancels, closed clients,
+implausible server values. Each test feeds the reported input and checks the right outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import io
+import json
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from flux_widgets import (
+    BatchResult,
+    ClientClosedError,
+    FluxClient,
+    FluxConnectionError,
+    FluxTimeoutError,
+    RateLimitError,
+)
+from flux_widgets.mock import FaultConfig, MockConfig, MockServer
+from flux_widgets.mock.server import shared_server
+from flux_widgets.network import ProxyRoutes, is_loopback, proxy_label
+from flux_widgets.polling import DurationEstimate
+from flux_widgets.retry import Backoff
+
+_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_from_the_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test sets exactly the proxy variables it is about."""
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _cancels(server: MockServer) -> list[str]:
+    """Ids of the predictions the mock was asked to cancel, in order."""
+    return [
+        r.path.rsplit("/", 2)[-2]
+        for r in server.state.requests
+        if r.method == "POST" and r.path.endswith("/cancel")
+    ]
+
+
+def _creates(server: MockServer) -> int:
+    return sum(
+        1 for r in server.state.requests if r.method == "POST" and r.path.endswith("/predictions")
+    )
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait until the mock (another thread) reaches ``condition``; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true in time"
+        await asyncio.sleep(0.01)
+
+
+# --- 1. proxies and loopback ---------------------------------------------------------------
+
+
+async def test_a_dead_http_proxy_in_the_environment_does_not_stop_the_mock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The issue's input: nothing listens on port 9.
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
+    async with FluxClient.mock() as client:
+        images = await client.generate("x")
+    assert len(images) == 1 and images[0].data[:4] == b"RIFF"  # a WebP from the mock
+
+
+async def test_every_loopback_spelling_is_reached_directly(
+    monkeypatch: pytest.MonkeyPatch, mock_server: MockServer
+) -> None:
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{_free_port()}")
+    url = mock_server.url.replace("127.0.0.1", "localhost")
+    async with FluxClient(base_url=url, sync_wait=False) as client:
+        images = await client.generate("a boat", megapixels="0.25")
+    assert len(images) == 1
+
+
+async def test_a_dead_proxy_is_named_without_its_credentials(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    port = _free_port()
+    monkeypatch.setenv("HTTP_PROXY", f"http://proxyuser:proxypass@127.0.0.1:{port}")
+    # A non-loopback host that is never resolved: the proxy is asked for it, and is dead.
+    client = FluxClient(base_url="http://flux-api.example", sync_wait=False, timeout=10)
+    client._backoff = Backoff(base=0.01, cap=0.02)
+    async with client:
+        with pytest.raises(FluxConnectionError) as caught:
+            await client.generate("a boat")
+    message = str(caught.value)
+    assert f"through the proxy http://127.0.0.1:{port}" in message
+    assert "http://flux-api.example" in message
+    assert "proxyuser" not in message and "proxypass" not in message
+
+
+@pytest.mark.parametrize(
+    ("url", "environ", "proxy"),
+    [
+        ("http://127.0.0.1:8000/x", {"HTTP_PROXY": "http://p:1"}, None),
+        ("http://127.8.9.10/x", {"ALL_PROXY": "http://p:1"}, None),
+        ("http://[::1]:8000/x", {"HTTP_PROXY": "http://p:1"}, None),
+        ("http://localhost/x", {"HTTP_PROXY": "http://p:1"}, None),
+        ("http://api.example/x", {"HTTP_PROXY": "http://p:1"}, "http://p:1"),
+        ("https://api.example/x", {"HTTP_PROXY": "http://p:1"}, None),
+        ("https://api.example/x", {"ALL_PROXY": "p:3128"}, "http://p:3128"),
+        (
+            "https://api.example/x",
+            {"HTTPS_PROXY": "http://s:2", "ALL_PROXY": "http://a:1"},
+            "http://s:2",
+        ),
+        (
+            "http://api.example/x",
+            {"HTTP_PROXY": "http://up:1", "http_proxy": "http://low:1"},
+            "http://low:1",
+        ),
+        ("http://api.example/x", {"HTTP_PROXY": "http://p:1", "NO_PROXY": "example"}, None),
+        ("http://api.example/x", {"HTTP_PROXY": "http://p:1", "NO_PROXY": ".example"}, None),
+        (
+            "http://api.example/x",
+            {"HTTP_PROXY": "http://p:1", "NO_PROXY": "pi.example"},
+            "http://p:1",
+        ),
+        ("http://api.example/x", {"HTTP_PROXY": "http://p:1", "NO_PROXY": "a, *"}, None),
+        ("http://10.1.2.3/x", {"HTTP_PROXY": "http://p:1", "NO_PROXY": "10.0.0.0/8"}, None),
+        ("http://11.1.2.3/x", {"HTTP_PROXY": "http://p:1", "NO_PROXY": "10.0.0.0/8"}, "http://p:1"),
+        (
+            "http://h.example:81/",
+            {"HTTP_PROXY": "http://p:1", "NO_PROXY": "h.example:80"},
+            "http://p:1",
+        ),
+        ("http://h.example:80/", {"HTTP_PROXY": "http://p:1", "NO_PROXY": "h.example:80"}, None),
+    ],
+)
+def test_proxy_routes_follow_no_proxy_and_never_proxy_loopback(
+    url: str, environ: dict[str, str], proxy: str | None
+) -> None:
+    assert ProxyRoutes(environ).proxy_for(httpx.URL(url)) == proxy
+
+
+def test_loopback_and_proxy_labels() -> None:
+    assert all(map(is_loopback, ["127.0.0.1", "127.255.0.9", "::1", "[::1]", "LOCALHOST"]))
+    assert not any(map(is_loopback, ["10.0.0.1", "example.com", "::2", "localhost.example"]))
+    assert proxy_label("http://u:secret@proxy.corp:3128/path") == "http://proxy.corp:3128"
+    assert proxy_label("https://proxy.corp") == "https://proxy.corp:443"
+
+
+# --- 6. cancel before the prediction id is known -------------------------------------------
+
+
+async def test_cancel_during_a_replicate_sync_hold_cancels_the_prediction(
+    mock_server: MockServer,
+) -> None:
+    # The issue's input: provider="replicate", "[mock:stuck] x", cancel the task after 1 s.
+    # The mock holds the create (Prefer: wait), so no prediction id is known yet at the cancel.
+    async with FluxClient(base_url=mock_server.url, provider="replicate") as client:
+        task = asyncio.create_task(client.generate("[mock:stuck] x"))
+        await asyncio.sleep(1.0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert _creates(mock_server) == 1 and _cancels(mock_server) == []  # still held
+        # Without aclose: the client's background task cancels it once the create answers.
+        await _until(lambda: len(_cancels(mock_server)) == 1)
+    (prediction_id,) = mock_server.state.predictions
+    assert _cancels(mock_server) == [prediction_id]
+    assert mock_server.state.predictions[prediction_id].status(mock_server.state.now()) == (
+        "canceled"
+    )
+
+
+async def test_cancel_during_a_late_cometapi_create_cancels_once_it_answers(
+    mock_server: MockServer,
+) -> None:
+    mock_server.state.faults = FaultConfig(create_delay=1.5)
+    client = FluxClient(base_url=mock_server.url, sync_wait=False)
+    task = asyncio.create_task(client.generate("[mock:stuck] a boat"))
+    await asyncio.sleep(0.5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await client.aclose()  # waits (bounded) for the create, then cancels its prediction
+    assert list(mock_server.state.predictions) == _cancels(mock_server)
+    assert len(_cancels(mock_server)) == 1
+
+
+async def test_the_deadline_during_a_late_create_still_cancels_the_prediction(
+    mock_server: MockServer,
+) -> None:
+    mock_server.state.faults = FaultConfig(create_delay=1.5)
+    async with FluxClient(base_url=mock_server.url, sync_wait=False, timeout=0.5) as client:
+        with pytest.raises(FluxTimeoutError):
+            await client.generate("[mock:stuck] a boat")
+        await _until(lambda: len(_cancels(mock_server)) == 1)
+    assert _cancels(mock_server) == list(mock_server.state.predictions)
+
+
+async def test_cancelling_a_generate_many_consumer_cancels_every_open_create(
+    mock_server: MockServer,
+) -> None:
+    mock_server.state.faults = FaultConfig(create_delay=1.0)
+    results: list[BatchResult] = []
+
+    async def consume(client: FluxClient) -> None:
+        async for result in client.generate_many([f"[mock:stuck] {i}" for i in range(3)]):
+            results.append(result)
+
+    async with FluxClient(base_url=mock_server.url, sync_wait=False) as client:
+        task = asyncio.create_task(consume(client))
+        await _until(lambda: _creates(mock_server) == 3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert results == []
+    assert sorted(_cancels(mock_server)) == sorted(mock_server.state.predictions)
+    assert len(_cancels(mock_server)) == 3
+
+
+async def test_breaking_out_of_generate_many_cancels_the_rest(mock_server: MockServer) -> None:
+    async with FluxClient(base_url=mock_server.url, sync_wait=False) as client:
+        prompts = ["a boat", "[mock:stuck] b", "[mock:stuck] c"]
+        async with contextlib.aclosing(client.generate_many(prompts)) as results:
+            async for result in results:
+                assert result.ok and result.index == 0
+                break
+    stuck = {p.id for p in mock_server.state.predictions.values() if "stuck" in p.input["prompt"]}
+    assert set(_cancels(mock_server)) == stuck and len(stuck) == 2
+
+
+# --- 7. the client lifecycle ---------------------------------------------------------------
+
+
+async def test_aclose_in_flight_cancels_each_prediction_then_raises_client_closed(
+    mock_server: MockServer,
+) -> None:
+    statuses: list[str] = []
+    client = FluxClient(base_url=mock_server.url, sync_wait=False)
+    tasks = [
+        asyncio.create_task(client.generate(f"[mock:stuck] {i}", on_status=statuses.append))
+        for i in range(3)
+    ]
+    await _until(lambda: statuses.count("processing") == 3)
+    await client.aclose()
+    assert client.is_closed
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(o, ClientClosedError) for o in outcomes), outcomes
+    ids = {o.prediction_id for o in outcomes if isinstance(o, ClientClosedError)}
+    assert ids == set(mock_server.state.predictions) == set(_cancels(mock_server))
+    assert all("cancelled" in str(o) for o in outcomes)
+
+
+async def test_aclose_during_a_create_cancels_it_once_created(mock_server: MockServer) -> None:
+    mock_server.state.faults = FaultConfig(create_delay=1.0)
+    client = FluxClient(base_url=mock_server.url, sync_wait=False)
+    task = asyncio.create_task(client.generate("[mock:stuck] a boat"))
+    await _until(lambda: _creates(mock_server) == 1)
+    await client.aclose()
+    with pytest.raises(ClientClosedError):
+        await task
+    assert _cancels(mock_server) == list(mock_server.state.predictions)
+
+
+async def test_generate_during_aclose_is_refused_and_a_closed_client_reopens(
+    mock_server: MockServer,
+) -> None:
+    client = FluxClient(base_url=mock_server.url, sync_wait=False)
+    stuck = asyncio.create_task(client.generate("[mock:stuck] a"))
+    await _until(lambda: len(mock_server.state.predictions) == 1)
+    closing = asyncio.create_task(client.aclose())
+    await asyncio.sleep(0)  # aclose() has started
+    with pytest.raises(ClientClosedError, match="closing"):
+        await client.generate("b")
+    await closing
+    with pytest.raises(ClientClosedError):
+        await stuck
+    # Documented: the next use reopens the client.
+    assert client.is_closed
+    images = await client.generate("c", megapixels="0.25")
+    assert len(images) == 1 and not client.is_closed
+    await client.aclose()
+
+
+async def test_a_private_mock_stops_with_its_client_and_the_shared_one_does_not() -> None:
+    client = FluxClient.mock(config=MockConfig(generation_time=0.05), sync_wait=False)
+    server = client._mock_server
+    assert len(await client.generate("a", megapixels="0.25")) == 1
+    await client.aclose()
+    assert not server.running
+    async with FluxClient.mock(sync_wait=False) as shared:
+        await shared.generate("b", megapixels="0.25")
+    assert shared_server().running and shared._mock_server is shared_server()
+
+
+async def test_aclose_ends_generations_running_on_another_event_loop(
+    mock_server: MockServer,
+) -> None:
+    client = FluxClient(base_url=mock_server.url, sync_wait=False)
+    loop = asyncio.new_event_loop()
+    outcome: list[BaseException] = []
+    started = asyncio.Event()
+    main_loop = asyncio.get_running_loop()
+
+    async def generate_there() -> None:
+        task = asyncio.ensure_future(client.generate("[mock:stuck] far"))
+        await asyncio.sleep(0.3)
+        main_loop.call_soon_threadsafe(started.set)
+        try:
+            await task
+        except BaseException as error:
+            outcome.append(error)
+
+    thread = asyncio.to_thread(loop.run_until_complete, generate_there())
+    running = asyncio.ensure_future(thread)
+    await started.wait()
+    await client.aclose()
+    await running
+    loop.close()
+    assert len(outcome) == 1 and isinstance(outcome[0], ClientClosedError)
+    assert _cancels(mock_server) == list(mock_server.state.predictions)
+
+
+# --- 8. server values never push the client past its own bounds ----------------------------
+
+
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), "red").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+class _FakeAPI:
+    """An httpx MockTransport handler that answers what a test scripts, and logs requests."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[float, str, str]] = []
+        self.creates: list[Callable[[], httpx.Response]] = []
+        self.queries: list[dict[str, Any]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append((time.monotonic(), request.method, request.url.path))
+        if request.url.path.startswith("/files/"):
+            return httpx.Response(200, content=_png(), headers={"content-type": "image/png"})
+        if request.method == "POST" and request.url.path.endswith("/predictions"):
+            return self.creates.pop(0)()
+        if request.method == "GET":
+            return httpx.Response(200, json=self.queries.pop(0))
+        return httpx.Response(200, json={"id": "p", "status": "canceled"})
+
+
+def _prediction(status: str, **extra: Any) -> dict[str, Any]:
+    now = dt.datetime.now(dt.timezone.utc)
+    body: dict[str, Any] = {
+        "id": f"p{time.monotonic_ns()}",
+        "status": status,
+        "created_at": now.isoformat().replace("+00:00", "Z"),
+        "output": None,
+        "logs": "",
+        "metrics": {},
+    }
+    if status == "succeeded":
+        body["output"] = ["http://files.example/files/a/out-0.png"]
+        body["completed_at"] = (now + dt.timedelta(seconds=0.3)).isoformat()
+        body["metrics"] = {"predict_time": 0.2}
+    body.update(extra)
+    return body
+
+
+def _fake_client(api: _FakeAPI, **kwargs: Any) -> FluxClient:
+    client = FluxClient(
+        base_url="http://api.example",
+        sync_wait=False,
+        transport=httpx.MockTransport(api),
+        **kwargs,
+    )
+    client._backoff = Backoff(base=0.01, cap=0.02)
+    return client
+
+
+async def test_absurd_server_durations_do_not_teach_the_poll_schedule_to_oversleep() -> None:
+    api = _FakeAPI()
+    year = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=365)).isoformat()
+    absurd = _prediction(
+        "succeeded",
+        completed_at=year,
+        metrics={"predict_time": 3.2e7},
+        output=[f"http://files.example/files/a/out-{i}.png" for i in range(40)],  # 1 asked
+    )
+    api.creates.append(lambda: httpx.Response(201, json=absurd))
+    async with _fake_client(api) as client:
+        images = await client.generate("a boat", output_format="png")
+        assert len(images) == 1 and images[0].predict_time is None
+        assert sum(1 for _, _, path in api.requests if path.startswith("/files/")) == 1
+        assert client._estimate.seconds <= 0.8  # the prior, untouched by a year-long claim
+        # The next generation: created "starting", done at the first query, which the
+        # schedule sends at the prior estimate (0.8 s), not a year later.
+        api.creates.append(lambda: httpx.Response(201, json=_prediction("starting")))
+        api.queries.append(_prediction("succeeded"))
+        await client.generate("a boat", output_format="png")
+    create_at, query_at = (t for t, method, path in api.requests[-3:-1])
+    assert [m for _, m, _ in api.requests[-3:]] == ["POST", "GET", "GET"]
+    assert query_at - create_at < 2.0
+
+
+def test_one_slow_generation_moves_the_estimate_a_bounded_step() -> None:
+    estimate = DurationEstimate()
+    estimate.observe(0.8)
+    estimate.observe(3600.0)  # one generation that claims (or took) an hour
+    assert estimate.seconds <= 0.8 + 0.3 * 3.2  # at most max_step times the estimate counts
+    for _ in range(3):
+        estimate.observe(0.8)
+    assert estimate.seconds < 1.2
+    estimate.observe(float("nan"))
+    estimate.observe(float("inf"))
+    assert estimate.observations == 5
+
+
+async def test_a_long_retry_after_is_reported_at_once_and_the_next_generation_runs_normally() -> (
+    None
+):
+    api = _FakeAPI()
+    throttled = httpx.Response(
+        429, json={"detail": "Request was throttled."}, headers={"Retry-After": "86400"}
+    )
+    api.creates.append(lambda: throttled)
+    async with _fake_client(api, timeout=20) as client:
+        began = time.monotonic()
+        with pytest.raises(RateLimitError) as caught:
+            await client.generate("a boat", output_format="png")
+        # Capped at 60 s, and past the 20 s deadline: reported, not slept.
+        assert caught.value.retry_after == 60.0
+        assert time.monotonic() - began < 5.0
+        api.creates.append(lambda: httpx.Response(201, json=_prediction("succeeded")))
+        images = await client.generate("a boat", output_format="png")
+    assert len(images) == 1
+    assert [m for _, m, _ in api.requests] == ["POST", "POST", "GET"]
+
+
+async def test_server_values_in_json_that_are_not_numbers_are_ignored() -> None:
+    api = _FakeAPI()
+    weird = _prediction(
+        "succeeded", created_at="2999-01-01T00:00:00Z", metrics={"predict_time": -5}
+    )
+    api.creates.append(lambda: httpx.Response(201, content=json.dumps(weird).encode()))
+    async with _fake_client(api) as client:
+        images = await client.generate("a boat", output_format="png")
+    assert len(images) == 1 and images[0].predict_time is None
+    assert client._estimate.observations == 0
+
+
+async def test_the_studio_cancel_during_an_open_create_cancels_the_prediction(
+    tmp_path: Path,
+) -> None:
+    from flux_widgets import PredictionCanceledError, PromptStudio
+
+    config = MockConfig(generation_time=0.05, faults=FaultConfig(create_delay=1.0))
+    client = FluxClient.mock(config=config, sync_wait=False)
+    server = client._mock_server
+    studio = PromptStudio(client, history_dir=tmp_path)
+    studio.prompt = "[mock:stuck] a boat"
+    waiting = asyncio.create_task(studio.generate())
+    await _until(lambda: _creates(server) == 1)
+    [row] = studio.jobs
+    row.cancel_button.click()
+    with pytest.raises(PredictionCanceledError):
+        await waiting
+    assert row.state == "cancelled" and _cancels(server) == []  # the create is still open
+    await _until(lambda: len(_cancels(server)) == 1)
+    assert _cancels(server) == list(server.state.predictions)
+    await client.aclose()
