@@ -1,27 +1,28 @@
-"""Fetching a prediction's output files: concurrently, size-capped, keeping whatever arrived.
+"""Fetching a job's output files: concurrently, size-capped, keeping whatever arrived.
 
-The file host is public, so nothing here sends the API key. Providers delete outputs about an
-hour after generation, so a failed file never throws away the ones that did download.
+The file host is public, so nothing here sends the API key (and the client's auth sends it to
+the API's own origin only). Providers delete outputs about an hour after generation, so a
+failed file never throws away the ones that did download.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import httpx
 
 from .errors import DownloadError, FluxError, ImageDecodeError, OutputExpiredError
 from .http_errors import error_from_response
 from .images import GeneratedImage
-from .providers import Prediction
+from .providers import Output
 
 # The longest download we accept; a 1 MP PNG is ~2 MB, so this only stops a runaway server.
 MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
 
 
 async def read_output(
-    http: httpx.AsyncClient, url: str, *, timeout: httpx.Timeout, prediction_id: str
+    http: httpx.AsyncClient, url: str, *, timeout: httpx.Timeout, prediction_id: str | None
 ) -> bytes:
     """The bytes of one output file (no auth: the file host must never see the key)."""
     async with http.stream("GET", url, timeout=timeout) as response:
@@ -53,18 +54,21 @@ def file_host(url: str) -> str:
 
 
 async def download_outputs(
-    prediction: Prediction, download: Callable[[int, str], Awaitable[GeneratedImage]]
+    job_id: str | None,
+    outputs: Sequence[Output],
+    download: Callable[[int, Output], Awaitable[GeneratedImage]],
 ) -> list[GeneratedImage]:
-    """Run ``download(index, url)`` for every output at once; raise a ``DownloadError`` holding
-    the images that arrived when any failed."""
+    """Run ``download(index, output)`` for every output at once (an output whose bytes came
+    with the answer needs no request); raise a ``DownloadError`` holding the images that
+    arrived when any failed."""
     results = await asyncio.gather(
-        *(download(index, url) for index, url in enumerate(prediction.output)),
+        *(download(index, output) for index, output in enumerate(outputs)),
         return_exceptions=True,
     )
     images = [r for r in results if isinstance(r, GeneratedImage)]
     failures = [
-        (url, result)
-        for url, result in zip(prediction.output, results, strict=True)
+        (output.label, result)
+        for output, result in zip(outputs, results, strict=True)
         if isinstance(result, BaseException)
     ]
     if not failures:
@@ -78,7 +82,7 @@ async def download_outputs(
     raise error_type(
         f"{len(failures)} of {len(results)} images could not be downloaded ({first}); "
         f"the {len(images)} that did are in error.images",
-        urls=[u for u, _ in failures],
+        urls=[label for label, _ in failures],
         images=images,
-        prediction_id=prediction.id,
+        prediction_id=job_id,
     ) from first

@@ -26,8 +26,12 @@ from ..params import FluxParams
 from .base import NSFW_MARKERS, Capabilities, Job, Output, Provider, Request, json_object
 
 MODEL = "black-forest-labs/flux-schnell"
-# Replicate accepts Prefer: wait=1..60 seconds.
+# Replicate accepts Prefer: wait=1..60 seconds. We ask for a short hold: schnell is done in about
+# a second (PROTOCOL.md: predict_time 0.5-0.9 s), a longer generation is polled instead, and the
+# prediction id arrives only with the answer, so a cancel pressed during a hold can reach the
+# server no sooner than the hold ends.
 MAX_SYNC_WAIT = 60
+SYNC_HOLD = 5
 _SEED_IN_LOGS = re.compile(r"Using seed:\s*(-?\d+)")
 
 
@@ -80,8 +84,8 @@ class ReplicatePredictions(Provider):
         headers: dict[str, str] = {}
         hold = 0.0
         if sync_wait:
-            # Leave the server's answer a few seconds before our own deadline.
-            wait = max(1, min(MAX_SYNC_WAIT, int(deadline) - 5))
+            # Short (see SYNC_HOLD), and a few seconds before our own deadline.
+            wait = max(1, min(MAX_SYNC_WAIT, SYNC_HOLD, int(deadline) - 5))
             headers["Prefer"] = f"wait={wait}"
             hold = float(wait)
         return Request(
