@@ -202,6 +202,32 @@ class FluxClient:
         client._owns_mock = config is not None
         return client
 
+    def with_provider(self, provider: str | Provider) -> FluxClient:
+        """A new client like this one (timeout, concurrency, retries) for another provider.
+
+        On the mock (or another keyless server, such as ``FLUX_BASE_URL``'s), it stays on the
+        same server, which serves every provider's routes; otherwise the key and base URL are
+        that provider's own, from the environment (``MissingAPIKeyError`` if it has no key).
+        Running generations keep their client.
+        """
+        settings = self._settings
+        local = self.is_mock or (
+            settings.api_key is None and settings.base_url != settings.provider.default_base_url
+        )
+        client = FluxClient(
+            base_url=settings.base_url if local else None,
+            provider=provider,
+            timeout=self.timeout,
+            max_concurrency=self.max_concurrency,
+            sync_wait=self.sync_wait,
+            max_retries=self.max_retries,
+            transport=self._transport,
+        )
+        if self._mock_server is not None:
+            client._mock_server = self._mock_server  # shared, never owned: it stops with us
+        client._server_says_mock = self._server_says_mock
+        return client
+
     # -- public properties -------------------------------------------------------------
 
     @property

@@ -80,6 +80,29 @@ def apply_capabilities(
         quality.disabled = True  # PROTOCOL.md: quality is ignored for png on every provider
 
 
+def fit_params(params: FluxParams, provider: Provider) -> tuple[FluxParams, list[str]]:
+    """``params`` with every value ``provider`` cannot honour replaced by what it gives instead
+    (its default, or the nearest allowed number), and one note per change, e.g.
+    ``"output format webp → jpg (fal)"``: for reusing an image made elsewhere."""
+    capabilities = provider.capabilities
+    changes: dict[str, Any] = {}
+    for name, field in FIELDS.items():
+        value = getattr(params, name)
+        if name in capabilities.lacks and value != field.default:
+            changes[name] = field.default
+        elif name in capabilities.choices and value not in capabilities.choices[name]:
+            changes[name] = capabilities.default(name)
+        elif name in capabilities.bounds and isinstance(value, int):
+            low, high = capabilities.bounds[name]
+            if not low <= value <= high:
+                changes[name] = min(max(value, low), high)
+    notes = [
+        f"{name.replace('_', ' ')} {getattr(params, name)} → {new} ({provider.name})"
+        for name, new in changes.items()
+    ]
+    return (params.replace(**changes) if changes else params), notes
+
+
 def cancel_tooltip(provider: Provider) -> str:
     """The job row's Cancel hover text: what cancelling does on ``provider``."""
     return provider.cancel_note
