@@ -35,7 +35,7 @@ from .metadata import (
     xmp_packet,
 )
 from .params import ASPECT_RATIOS, FIELD_NAMES, MEGAPIXELS, FluxParams, pixel_size
-from .schema import SCHEMA
+from .schema import FIELDS, SCHEMA
 
 logger = logging.getLogger("flux_widgets")
 
@@ -56,8 +56,18 @@ _SUFFIX_FORMATS = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp"
 _MIN_CONVERT_QUALITY = 90
 
 RecipeSource = GeneratedImage | FluxParams
-# A1111's own keys come first in its text (Steps, Sampler, Seed, Size, Model).
-_A1111_LEADING = frozenset({"Steps", "Seed"})
+# Where each schema field goes in the A1111 text, after A1111's own leading keys (Steps,
+# Sampler, Seed, Size, Model): the layout other tools have already read. The keys themselves
+# come from the schema table; tests check every field with a key is placed here.
+A1111_LAYOUT: tuple[str, ...] = (
+    "aspect_ratio",
+    "megapixels",
+    "num_outputs",
+    "output_format",
+    "output_quality",
+    "go_fast",
+    "disable_safety_checker",
+)
 
 
 def _recipe_of(source: RecipeSource) -> FluxParams:
@@ -82,12 +92,8 @@ def a1111_parameters(source: RecipeSource) -> str:
     if recipe.seed is not None:
         fields.append(("Seed", recipe.seed))
     fields += [("Size", f"{width}x{height}"), ("Model", MODEL)]
-    # The other fields under their schema keys (schema.py), in A1111's order for the first ones.
-    fields += [
-        (field.a1111_key, getattr(recipe, field.name))
-        for field in SCHEMA
-        if field.a1111_key and field.a1111_key not in _A1111_LEADING
-    ]
+    # The other fields under their schema keys (schema.py).
+    fields += [(str(FIELDS[name].a1111_key), getattr(recipe, name)) for name in A1111_LAYOUT]
     if isinstance(source, GeneratedImage):
         if source.prediction_id:
             fields.append(("Prediction ID", source.prediction_id))

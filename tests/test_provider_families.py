@@ -94,6 +94,12 @@ def test_a1111_text_round_trips_every_schema_field() -> None:
         go_fast=False,
         megapixels="0.25",
     )
+    from flux_widgets.recipes import A1111_LAYOUT
+
+    leading = {"num_inference_steps", "seed"}  # A1111's own Steps and Seed, written first
+    assert sorted(A1111_LAYOUT) == sorted(
+        f.name for f in SCHEMA if f.a1111_key and f.name not in leading
+    )
     text = a1111_parameters(odd)
     assert all(f"{f.a1111_key}: " in text for f in SCHEMA if f.a1111_key)
     assert parse_a1111_parameters(text) == odd
