@@ -51,9 +51,6 @@ DetailCallback = Callable[[str], None]
 _USER_AGENT = "flux-widgets/0.1 (+https://github.com/flux-widgets/flux-widgets)"
 # How long after its hold a create's answer is still worth waiting for, to cancel what it started.
 _CREATE_GRACE = 2.0
-# The longest any provider holds a create's answer on purpose (Replicate's Prefer: wait cap); a
-# synchronous provider's create (Together) is bounded by the deadline instead.
-_MAX_CREATE_HOLD = 60
 # The running generation's deadline (time.monotonic()), so that no retry sleeps past it.
 _DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "flux_widgets_deadline", default=None
@@ -109,6 +106,7 @@ class _Progress:
     # background and its job cancelled (the id only comes with the answer).
     create: asyncio.Future[Job] | None = None
     create_due: float = 0.0  # loop time by which a server should have answered it
+    create_hold: float = 0.0  # seconds the provider let the server hold that answer
 
     def report(self, status: str) -> None:
         if status == self.status:
@@ -466,6 +464,7 @@ class FluxClient:
         # Shielded: a cancel or the deadline arriving now must not drop the answer, which holds
         # the only handle on a job that may have started (_cancel_quietly finishes it).
         progress.create = asyncio.ensure_future(self._create(request, params, resources))
+        progress.create_hold = request.hold
         progress.create_due = asyncio.get_running_loop().time() + request.hold + _CREATE_GRACE
         job = await asyncio.shield(progress.create)
         progress.create = None
@@ -613,7 +612,8 @@ class FluxClient:
                     )
                     return
                 resources.spawn(
-                    self._cancel_once_created(create, resources), due=progress.create_due
+                    self._cancel_once_created(create, progress.create_hold, resources),
+                    due=progress.create_due,
                 )
                 return
             if create.cancelled() or create.exception() is not None:
@@ -625,11 +625,11 @@ class FluxClient:
         await self._post_cancel(job, resources)
 
     async def _cancel_once_created(
-        self, create: asyncio.Future[Job], resources: LoopResources
+        self, create: asyncio.Future[Job], hold: float, resources: LoopResources
     ) -> None:
         """Wait (bounded) for a create whose generation already ended, then cancel what it
         started, unless it had already finished."""
-        bound = self._timeouts.create + _MAX_CREATE_HOLD + self._timeouts.connect
+        bound = self._timeouts.create + hold + self._timeouts.connect
         try:
             job = await asyncio.wait_for(create, bound)
         except (Exception, asyncio.CancelledError) as error:

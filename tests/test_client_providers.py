@@ -246,6 +246,8 @@ async def test_cancelling_together_sends_no_cancel_request(server: MockServer) -
         with pytest.raises(asyncio.CancelledError):
             await task
     assert [r.method for r in server.state.requests] == ["POST"]
+    for prediction in server.state.predictions.values():
+        prediction.cancel(server.state.now())  # ends the mock's held answer: a clean shutdown
 
 
 async def test_together_errors_are_typed(server: MockServer) -> None:
