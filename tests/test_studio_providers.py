@@ -90,3 +90,23 @@ async def test_flux_provider_sets_the_dropdown(
     studio.use_provider("replicate")
     assert list(studio.controls.output_format.options) == ["webp", "jpg", "png"]
     assert not studio.controls.go_fast.disabled
+
+
+async def test_a_grid_on_fal_takes_its_defaults_and_refuses_webp_up_front(
+    client: FluxClient,
+) -> None:
+    from flux_widgets.widgets.grid import PromptGrid
+
+    fal = client.with_provider("fal")
+    grid = PromptGrid(
+        fal, rows=("seed", [1, 2]), columns=("num_inference_steps", [1, 4]), base={"prompt": "x"}
+    )
+    assert {params.output_format for params in grid.cells.values()} == {"jpg"}
+    with pytest.raises(ValueError, match="fal cannot give output_format='webp'"):
+        PromptGrid(
+            fal,
+            rows=("seed", [1, 2]),
+            columns=("output_format", ["webp", "png"]),
+            base={"prompt": "x"},
+        )
+    assert client._mock_server.state.requests == []
