@@ -36,7 +36,7 @@ Adding a provider
 from __future__ import annotations
 
 from .base import FINAL_STATUSES, Capabilities, Job, Output, Provider, Request
-from .fal import FalQueue
+from .fal import FAL, FalQueue
 from .openai_images import TOGETHER, OpenAIImages
 from .replicate import (
     COMETAPI,
@@ -51,7 +51,6 @@ from .replicate import (
 )
 from .settings import (
     DEFAULT_PROVIDER,
-    FAL,
     PROVIDERS,
     Settings,
     get_provider,

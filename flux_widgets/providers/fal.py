@@ -237,3 +237,6 @@ def _result_job(job: Job, body: dict[str, Any], params: FluxParams) -> Job:
         ready=True,
         fetch_result=False,
     )
+
+
+FAL = FalQueue()

@@ -8,11 +8,9 @@ from dataclasses import dataclass
 
 from ..errors import MissingAPIKeyError
 from .base import Provider
-from .fal import FalQueue
+from .fal import FAL
 from .openai_images import TOGETHER
 from .replicate import COMETAPI, REPLICATE
-
-FAL = FalQueue()
 
 PROVIDERS: dict[str, Provider] = {p.name: p for p in (COMETAPI, REPLICATE, FAL, TOGETHER)}
 """Every provider ``FluxClient(provider=...)`` and ``FLUX_PROVIDER`` accept, by name."""
