@@ -23,6 +23,7 @@ SCRIPTS = {
     "render": "benchmarks.bench_render",  # row 11
     "notebook": "benchmarks.bench_notebook",  # row 12
     "history": "benchmarks.bench_history",  # rows H1-H6
+    "providers": "benchmarks.bench_providers",  # rows P1-P4
 }
 
 
