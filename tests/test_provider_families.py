@@ -374,3 +374,23 @@ def test_a_key_for_another_provider_is_never_used() -> None:
 def test_http_errors_reads_fastapi_string_detail_too() -> None:
     error = error_from_response(answer(401, json={"detail": "Invalid Key"}))
     assert isinstance(error, AuthenticationError) and "Invalid Key" in str(error)
+
+
+# --- the %%flux magic -----------------------------------------------------------------------
+
+
+def test_magic_provider_option_takes_its_defaults_and_refuses_what_it_cannot_honour(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from IPython.core.error import UsageError
+
+    from flux_widgets.magics import parse_magic
+
+    params, options = parse_magic("--provider fal --seed 3", "a cat")
+    assert (options.provider, params.output_format, params.seed) == ("fal", "jpg", 3)
+    with pytest.raises(UsageError, match="fal cannot give output_format='webp'"):
+        parse_magic("--provider fal --format webp", "a cat")
+    monkeypatch.setenv("FLUX_PROVIDER", "together")
+    with pytest.raises(UsageError, match="together has no go_fast"):
+        parse_magic("--no-go-fast", "a cat")
+    assert parse_magic("", "a cat")[0].output_format == "jpg"
