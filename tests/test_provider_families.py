@@ -205,6 +205,8 @@ def test_fal_statuses_become_the_jobs_state() -> None:
     assert not odd.ready and not odd.is_final
     canceled = FAL.read_polled(answer(json={"status": "CANCELED"}), job, p)
     assert canceled.is_final and isinstance(canceled.error, PredictionCanceledError)
+    bare = FAL.read_created(answer(json={"request_id": "r2", "status_url": "..."}), p)
+    assert (bare.id, bare.status, bare.detail) == ("r2", "starting", "in queue")
     with pytest.raises(ProtocolError, match="no request_id"):
         FAL.read_created(answer(json={"status": "IN_QUEUE"}), p)
 

@@ -83,7 +83,8 @@ class FalQueue(Provider):
         request_id = body.get("request_id")
         if not isinstance(request_id, str) or not request_id:
             raise ProtocolError(f"the submission answer from {where(response)} has no request_id")
-        return _status_job(request_id, body)
+        # Some answers carry only the id and URLs (fal's own examples): a new request is queued.
+        return _status_job(request_id, {"status": "IN_QUEUE", **body})
 
     def poll_request(self, job: Job, base_url: str) -> Request:
         root = f"{base_url}/{REQUESTS_ROOT}/requests/{job.id}"
