@@ -253,7 +253,7 @@ class Provider(ABC):
         return f"<{type(self).__name__} {self.name!r} {self.default_base_url}>"
 
 
-def replace(job: Job, **changes: Any) -> Job:
+def updated(job: Job, **changes: Any) -> Job:
     """A copy of ``job`` with some fields changed."""
     return dataclasses.replace(job, **changes)
 

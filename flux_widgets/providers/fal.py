@@ -35,7 +35,7 @@ from .base import (
     decode_base64_image,
     http_url,
     json_object,
-    replace,
+    updated,
 )
 
 logger = logging.getLogger("flux_widgets")
@@ -148,14 +148,14 @@ def _status_job(request_id: str | None, body: dict[str, Any], previous: Job | No
         detail = "in queue"
         if isinstance(position, int) and not isinstance(position, bool):
             detail = "next in queue" if position == 0 else f"in queue, position {position}"
-        return replace(base, status="starting", detail=detail)
+        return updated(base, status="starting", detail=detail)
     if status == "IN_PROGRESS":
-        return replace(base, status="processing", detail=_last_log(body) or "generating")
+        return updated(base, status="processing", detail=_last_log(body) or "generating")
     if status == "COMPLETED":
-        return replace(base, status="processing", detail="fetching the result", fetch_result=True)
+        return updated(base, status="processing", detail="fetching the result", fetch_result=True)
     if status == "FAILED":  # [guess] listed by some schemas
         reason = str(body.get("error") or "no reason given")
-        return replace(
+        return updated(
             base,
             status="failed",
             ready=True,
@@ -166,7 +166,7 @@ def _status_job(request_id: str | None, body: dict[str, Any], previous: Job | No
             ),
         )
     if status in ("CANCELED", "CANCELLED"):  # [guess] listed by some schemas
-        return replace(
+        return updated(
             base,
             status="canceled",
             ready=True,
@@ -177,7 +177,7 @@ def _status_job(request_id: str | None, body: dict[str, Any], previous: Job | No
     if not isinstance(status, str):
         raise ProtocolError(f"fal request {request_id} has no status")
     # Unknown statuses count as pending (PROTOCOL.md); the deadline bounds the wait.
-    return replace(base, status=status, detail=status.lower().replace("_", " "))
+    return updated(base, status=status, detail=status.lower().replace("_", " "))
 
 
 def _last_log(body: dict[str, Any]) -> str:
@@ -209,7 +209,7 @@ def _result_job(job: Job, body: dict[str, Any], params: FluxParams) -> Job:
         else:
             raise ProtocolError(f"fal request {job.id} has an image without a URL: {image!r:.80}")
     if not outputs:
-        return replace(
+        return updated(
             job,
             status="failed",
             ready=True,
@@ -228,7 +228,7 @@ def _result_job(job: Job, body: dict[str, Any], params: FluxParams) -> Job:
     seed = body.get("seed")
     timings = body.get("timings")
     inference = timings.get("inference") if isinstance(timings, dict) else None
-    return replace(
+    return updated(
         job,
         status="succeeded",
         detail="",
