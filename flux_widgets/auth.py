@@ -7,6 +7,8 @@ from collections.abc import Generator
 
 import httpx
 
+from .errors import register_secret
+
 logger = logging.getLogger("flux_widgets")
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -25,6 +27,7 @@ class OriginAuth(httpx.Auth):
     """
 
     def __init__(self, api_key: str, base_url: str, *, scheme: str = "Bearer") -> None:
+        register_secret(api_key, self)  # so that no error message or log line can hold it
         self._header = f"{scheme} {api_key}"
         self._origin = _origin(httpx.URL(base_url))
         self.scheme = scheme

@@ -107,6 +107,7 @@ class _Progress:
     create: asyncio.Future[Job] | None = None
     create_due: float = 0.0  # loop time by which a server should have answered it
     create_hold: float = 0.0  # seconds the provider let the server hold that answer
+    requested: int = 1  # num_outputs: no more outputs than this are kept from any answer
 
     def report(self, status: str) -> None:
         if status == self.status:
@@ -275,7 +276,13 @@ class FluxClient:
         resources = self._per_loop.get(loop)
         if resources is None:
             if self._owns_mock and not self._mock_server.running:
-                self._mock_server.start()  # reopening after aclose() stopped it
+                try:
+                    self._mock_server.start()  # reopening after aclose() stopped it
+                except (OSError, RuntimeError) as error:
+                    raise FluxConnectionError(
+                        f"could not restart this client's private mock on {self.base_url} "
+                        f"({error}); create a new FluxClient.mock(config=...)"
+                    ) from None
             connections = max(10, self.max_concurrency * 5)
             limits = httpx.Limits(
                 max_connections=connections, max_keepalive_connections=connections
@@ -305,9 +312,10 @@ class FluxClient:
         """Close the client: end generations in flight, then release what it holds.
 
         Each generation in flight (on any event loop) first has its prediction cancelled on the
-        server (a create still open is awaited, then cancelled, for up to 15 s), then raises
-        ``ClientClosedError``. Connection pools close, and a private mock server stops. The
-        next use reopens the client. Calling it twice is harmless.
+        server, then raises ``ClientClosedError``; a create still open is given until its
+        ``Prefer: wait`` hold plus 2 s to answer (so that what it started can be cancelled),
+        at most 15 s. Connection pools close, and a private mock server stops. The next use
+        reopens the client. A second call while one runs returns at once.
         """
         if self._state is ClientState.CLOSING:
             return
@@ -400,11 +408,7 @@ class FluxClient:
         except asyncio.CancelledError:
             if not resources.closing or _being_cancelled():
                 raise  # the caller's own cancel (or deadline) goes on as it came
-            raise ClientClosedError(
-                "the client was closed (aclose()) during this generation"
-                + ("; its prediction was cancelled" if progress.prediction_id else ""),
-                prediction_id=progress.prediction_id,
-            ) from None
+            raise _closed_error(progress) from None
 
     async def _run(
         self, params: FluxParams, progress: _Progress, resources: LoopResources
@@ -439,9 +443,7 @@ class FluxClient:
             )
         # The prediction succeeded (and is paid for): keep what arrived, name what did not.
         images = [progress.images[i] for i in sorted(progress.images)]
-        missing = [
-            o.url for i, o in enumerate(progress.outputs) if i not in progress.images and o.url
-        ]
+        missing = _missing_urls(progress)
         return FluxTimeoutError(
             f"the {deadline} passed while downloading: {len(images)} of "
             f"{len(progress.outputs)} images arrived (in error.images); the others are in "
@@ -456,6 +458,7 @@ class FluxClient:
     ) -> list[GeneratedImage]:
         started = time.monotonic()
         _DEADLINE.set(started + self.timeout)
+        progress.requested = params.num_outputs
         progress.report("starting")
         settings = self._settings
         request = settings.provider.create_request(
@@ -515,9 +518,12 @@ class FluxClient:
         async def send() -> httpx.Response:
             try:
                 response = await self._request(request, resources, timeout)
-            except httpx.ReadTimeout:  # never retried (retry.py), so say why here
+            except httpx.ReadTimeout as error:  # never retried (retry.py), so say why here
+                proxy = proxy_of(error)
+                via = f" (through the proxy {proxy} set in the environment)" if proxy else ""
                 raise FluxConnectionError(
-                    f"{settings.base_url} did not answer the create request within {read:g} s. "
+                    f"{settings.base_url}{via} did not answer the create request within "
+                    f"{read:g} s. "
                     "It was not sent again: the server may have started a generation, and a "
                     "second create would be paid twice. Check the provider's dashboard, then "
                     "retry"
@@ -622,14 +628,18 @@ class FluxClient:
         job = progress.job
         if job is None or progress.outputs or job.ready:
             return
-        await self._post_cancel(job, resources)
+        answer = await self._post_cancel(job, resources)
+        if answer is not None and answer.status == "succeeded" and answer.outputs:
+            # It succeeded before the cancel arrived: paid for, so its URLs go in the error.
+            progress.outputs = answer.outputs[: progress.requested]
 
     async def _cancel_once_created(
         self, create: asyncio.Future[Job], hold: float, resources: LoopResources
     ) -> None:
         """Wait (bounded) for a create whose generation already ended, then cancel what it
         started, unless it had already finished."""
-        bound = self._timeouts.create + hold + self._timeouts.connect
+        # The create's own read timeout already bounds it; this only backs that up.
+        bound = self._timeouts.connect + self._timeouts.create + hold
         try:
             job = await asyncio.wait_for(create, bound)
         except (Exception, asyncio.CancelledError) as error:
@@ -646,24 +656,31 @@ class FluxClient:
             return
         await self._post_cancel(job, resources)
 
-    async def _post_cancel(self, job: Job, resources: LoopResources) -> None:
+    async def _post_cancel(self, job: Job, resources: LoopResources) -> Job | None:
+        """Send the provider's cancel; the job as the answer shows it, when it says (one that
+        succeeded meanwhile lists its outputs, which are paid for)."""
         settings = self._settings
         request = settings.provider.cancel_request(job, settings.base_url)
         if request is None:
             logger.info(
                 "%s has no server-side cancel; job %s may still run", settings.provider.name, job.id
             )
-            return
+            return None
         timeout = self._timeouts.for_read(self._timeouts.cancel)
         try:
             response = await asyncio.shield(self._request(request, resources, timeout))
         except (httpx.HTTPError, asyncio.CancelledError):
             logger.info("could not cancel job %s on the server", job.id)
-            return
+            return None
         if not response.is_success:
             # PROTOCOL.md: CometAPI may lack the cancel route (404); fal answers 400 for a
             # request already completed. Nothing more to do.
             logger.info("the server answered %s to cancelling job %s", response.status_code, job.id)
+            return None
+        try:
+            return settings.provider.read_canceled(response, job)
+        except FluxError:
+            return None
 
     # -- shared request plumbing -------------------------------------------------------
 
@@ -687,22 +704,30 @@ class FluxClient:
                 backoff=self._backoff,
                 deadline=_DEADLINE.get(),
             )
-        except httpx.TimeoutException as error:
-            raise FluxConnectionError(
-                f"{target} did not answer in time ({error.__class__.__name__}); "
-                "check your connection and try again"
-            ) from None
         except httpx.TransportError as error:
             proxy = proxy_of(error)
             if proxy is not None:
+                verb = "got no answer in time from" if _timed_out(error) else "could not reach"
                 raise FluxConnectionError(
-                    f"could not reach {target} through the proxy {proxy} set in the environment "
+                    f"{verb} {target} through the proxy {proxy} set in the environment "
                     f"({error.__class__.__name__}); check the proxy, or list the host in NO_PROXY"
+                ) from None
+            if _timed_out(error):
+                raise FluxConnectionError(
+                    f"{target} did not answer in time ({error.__class__.__name__}); "
+                    "check your connection and try again"
                 ) from None
             hint = "base_url" if target == self._settings.base_url else "network"
             raise FluxConnectionError(
                 f"could not reach {target} ({error.__class__.__name__}); "
                 f"check your connection and {hint}"
+            ) from None
+        except httpx.InvalidURL:
+            # httpx reads a redirect's Location even when not following it; a malformed one
+            # is the server's fault, not a bug here.
+            raise ProtocolError(
+                f"{target} answered with a redirect to a malformed URL; redirects are not "
+                "followed (it usually means a wrong base_url or path)"
             ) from None
         except RuntimeError as error:
             # httpx: "Cannot send a request, as the client has been closed."
@@ -711,6 +736,36 @@ class FluxClient:
             raise ClientClosedError(
                 "the client was closed (aclose()) during this request"
             ) from None
+
+
+def _closed_error(progress: _Progress) -> ClientClosedError:
+    """What a generation that ``aclose()`` ended raises: paid-for images are kept in it."""
+    if not progress.outputs:
+        cancelled = "; its prediction was cancelled" if progress.prediction_id else ""
+        return ClientClosedError(
+            f"the client was closed (aclose()) during this generation{cancelled}",
+            prediction_id=progress.prediction_id,
+        )
+    images = [progress.images[i] for i in sorted(progress.images)]
+    missing = _missing_urls(progress)
+    return ClientClosedError(
+        f"the client was closed (aclose()) after prediction {progress.prediction_id} "
+        f"succeeded: {len(images)} of "
+        f"{len(progress.outputs)} images arrived (in error.images); the others are in "
+        "error.urls, downloadable for about an hour after generation",
+        prediction_id=progress.prediction_id,
+        urls=missing,
+        images=images,
+    )
+
+
+def _missing_urls(progress: _Progress) -> list[str]:
+    """URLs of the outputs that did not arrive (inline ones always arrive: they need none)."""
+    return [o.url for i, o in enumerate(progress.outputs) if i not in progress.images and o.url]
+
+
+def _timed_out(error: httpx.TransportError) -> bool:
+    return isinstance(error, httpx.TimeoutException)
 
 
 def _being_cancelled() -> bool:

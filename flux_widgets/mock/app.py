@@ -16,7 +16,13 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,6 +39,11 @@ _FILE_NAME = re.compile(r"out-([0-9]{1,2})\.(webp|jpg|png)")
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait(?:\s*=\s*([0-9]+))?\s*(?:$|[,;])", re.IGNORECASE)
 _SECRET_KEY = re.compile(r"key|token|secret|passw|auth|credential", re.IGNORECASE)
 _MAX_WAIT = 60
+# What S3 answers for a presigned URL past its expiry.
+S3_EXPIRED = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    "<Message>Request has expired</Message><RequestId>MOCK0000</RequestId></Error>"
+)
 
 
 def create_app(config: MockConfig | None = None) -> Starlette:
@@ -183,9 +194,15 @@ async def _cancel(request: Request, state: MockState, family: str) -> Response:
 async def _file(request: Request) -> Response:
     """An output file from the public delivery host: no key needed, 404 once expired."""
     state = state_of(request)
+    text = request.query_params.get("hop", "0")
+    hop = int(text) if text.isdigit() else 0
+    if hop < state.faults.file_redirects:  # a CDN hop: counted per download, not consumed
+        return RedirectResponse(f"{request.url.path}?hop={hop + 1}", status_code=302)
     if state.faults.file_delay > 0:
         await asyncio.sleep(state.faults.file_delay)
     fault = state.injector.on_file()
+    if fault is not None and fault.kind == "expired_signature":
+        return Response(S3_EXPIRED, status_code=403, media_type="application/xml")
     if fault is not None and fault.kind in ("server_error", "not_found"):
         if fault.status == 404:
             return PlainTextResponse("Not Found", status_code=404)

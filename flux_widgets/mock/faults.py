@@ -28,6 +28,9 @@ into the prompt. Counts are consumed one per matching request; random faults com
 | `file_delay: float`           | every file download waits this many seconds (a stalled host)    |
 | `expired_files: int`          | next N file downloads: 404 (one file of a batch gone)           |
 | `missing_files: bool`         | file downloads: 404, as if expired                              |
+| `expired_signatures: int`     | next N file downloads: 403 with an S3 XML `AccessDenied` body   |
+|                               | ("Request has expired"), as a signed URL past its time          |
+| `file_redirects: int`         | every file download: this many 302 hops before the file (a CDN) |
 | `corrupt_images: bool`        | file downloads: 200 with bytes that are not an image            |
 | `huge_image: bool`            | file downloads: a PNG whose header claims 100000 x 100000 px    |
 | `fail_rate: float`            | each prediction ends `failed` with this probability             |
@@ -83,6 +86,8 @@ class FaultConfig:
     file_delay: float = 0.0
     expired_files: int = 0
     missing_files: bool = False
+    expired_signatures: int = 0
+    file_redirects: int = 0
     corrupt_images: bool = False
     huge_image: bool = False
     fail_rate: float = 0.0
@@ -197,6 +202,8 @@ class FaultInjector:
             return HttpFault("not_found", 404)
         if c.missing_files:
             return HttpFault("not_found", 404)
+        if self._take("expired_signatures"):
+            return HttpFault("expired_signature", 403)
         if self._chance(c.random_fault_rate):
             return HttpFault("server_error", 503)
         if c.corrupt_images:

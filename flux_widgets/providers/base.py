@@ -18,7 +18,14 @@ from typing import Any
 import httpx
 
 from ..auth import OriginAuth
-from ..errors import ContentFilteredError, FluxError, PredictionFailedError, ProtocolError
+from ..errors import (
+    ContentFilteredError,
+    FluxError,
+    PredictionFailedError,
+    ProtocolError,
+    clip,
+    redact_secrets,
+)
 from ..http_errors import error_from_response, json_body, where
 from ..params import FluxParams
 from ..schema import FIELDS, quoted, range_problem
@@ -235,6 +242,12 @@ class Provider(ABC):
         """The request that cancels ``job`` on the server; None where the protocol has none."""
         return None
 
+    def read_canceled(self, response: httpx.Response, job: Job) -> Job | None:
+        """The job as a successful cancel answer shows it, where the protocol says (Replicate
+        answers the prediction: one that succeeded meanwhile lists its paid-for outputs);
+        None where the answer says nothing about the job (fal: CANCELLATION_REQUESTED)."""
+        return None
+
     def error_for(
         self, response: httpx.Response, job: Job | None, api_key: str | None
     ) -> FluxError:
@@ -262,8 +275,13 @@ def json_object(response: httpx.Response, what: str) -> dict[str, Any]:
     """The answer's JSON object, or a ``ProtocolError`` saying what was expected."""
     body = json_body(response)
     if not isinstance(body, dict):
-        raise ProtocolError(f"expected {what} from {where(response)}, got {body!r:.80}")
+        raise ProtocolError(f"expected {what} from {where(response)}, got {quote(body)}")
     return body
+
+
+def quote(value: object) -> str:
+    """A server value for a message: its repr, redacted first, then cut to 80 characters."""
+    return clip(redact_secrets(repr(value)), 80)
 
 
 def decode_base64_image(text: object, where: str) -> bytes:
@@ -274,7 +292,7 @@ def decode_base64_image(text: object, where: str) -> bytes:
     if text.startswith("data:"):
         header, _, payload = text.partition(",")
         if ";base64" not in header:
-            raise ProtocolError(f"{where} is a data URI that is not base64: {header:.60}")
+            raise ProtocolError(f"{where} is a data URI that is not base64: {quote(header)}")
     try:
         return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):

@@ -21,7 +21,6 @@ from ..errors import (
     PredictionCanceledError,
     PredictionFailedError,
     ProtocolError,
-    redact,
 )
 from ..http_errors import error_details, where
 from ..params import FluxParams
@@ -35,6 +34,7 @@ from .base import (
     decode_base64_image,
     http_url,
     json_object,
+    quote,
     updated,
 )
 
@@ -108,7 +108,7 @@ class FalQueue(Provider):
             return super().error_for(response, job, api_key)
         # PROTOCOL.md [seen]: a failed request shows COMPLETED and its result fetch answers an
         # error: the generation failed (not our request), and fetching again cannot help.
-        detail = redact(error_details(response)[0], api_key)
+        detail = error_details(response, api_key)[0]  # redacted, then clipped
         text = detail or f"the result fetch answered {response.status_code}"
         if any(marker in text.lower() for marker in NSFW_MARKERS):
             return ContentFilteredError(
@@ -207,7 +207,7 @@ def _result_job(job: Job, body: dict[str, Any], params: FluxParams) -> Job:
         elif isinstance(url, str) and url.startswith("data:"):  # sync_mode answers data URIs
             outputs.append(Output(data=decode_base64_image(url, f"image {index} of {job.id}")))
         else:
-            raise ProtocolError(f"fal request {job.id} has an image without a URL: {image!r:.80}")
+            raise ProtocolError(f"fal request {job.id} has an image without a URL: {quote(image)}")
     if not outputs:
         return updated(
             job,

@@ -7,7 +7,9 @@ used is in the logs (``Using seed: N``). Wire facts: PROTOCOL.md, "CometAPI" and
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass
 
@@ -23,7 +25,16 @@ from ..errors import (
 )
 from ..http_errors import where
 from ..params import FluxParams
-from .base import NSFW_MARKERS, Capabilities, Job, Output, Provider, Request, json_object
+from .base import (
+    NSFW_MARKERS,
+    Capabilities,
+    Job,
+    Output,
+    Provider,
+    Request,
+    json_object,
+    quote,
+)
 
 MODEL = "black-forest-labs/flux-schnell"
 # Replicate accepts Prefer: wait=1..60 seconds. We ask for a short hold: schnell is done in about
@@ -111,11 +122,19 @@ class ReplicatePredictions(Provider):
             return None
         return Request("POST", self.cancel_url(base_url, job.id))
 
+    def read_canceled(self, response: httpx.Response, job: Job) -> Job | None:
+        # The answer is the prediction; its seed as the job knew it (the logs may be cut).
+        answer = _job(parse_prediction(response), None)
+        return answer if answer.seed is not None else dataclasses.replace(answer, seed=job.seed)
 
-def _job(prediction: Prediction, params: FluxParams) -> Job:
+
+def _job(prediction: Prediction, params: FluxParams | None) -> Job:
+    """The job a prediction shows (``params``: what was asked, when known)."""
     final = prediction.is_final
     failed = final and prediction.status != "succeeded"
-    seed = params.seed if params.seed is not None else seed_from_logs(prediction.logs)
+    asked = params.seed if params is not None else None
+    seed = asked if asked is not None else seed_from_logs(prediction.logs)
+    wanted = params.num_outputs if params is not None else None
     return Job(
         id=prediction.id,
         status=prediction.status,
@@ -125,7 +144,7 @@ def _job(prediction: Prediction, params: FluxParams) -> Job:
         duration=prediction.duration,
         error=final_status_error(prediction) if failed else None,
         # PROTOCOL.md: a sync answer may already list every output while still "processing".
-        ready=final or len(prediction.output) >= params.num_outputs,
+        ready=final or (wanted is not None and len(prediction.output) >= wanted),
     )
 
 
@@ -163,9 +182,17 @@ def parse_prediction(response: httpx.Response) -> Prediction:
         output=_output_urls(body.get("output"), prediction_id),
         error=str(body["error"]) if body.get("error") else None,
         logs=logs if isinstance(logs := body.get("logs"), str) else "",
-        predict_time=float(predict_time) if isinstance(predict_time, int | float) else None,
+        predict_time=_seconds(predict_time),
         duration=_seconds_between(body.get("created_at"), body.get("completed_at")),
     )
+
+
+def _seconds(value: object) -> float | None:
+    """A finite, non-negative number of seconds from the server, else None (NaN, -1, "3")."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    seconds = float(value)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 # Timestamps come with milli- or nanosecond fractions (PROTOCOL.md); Python reads 6 digits.
@@ -194,7 +221,9 @@ def _seconds_between(start: object, end: object) -> float | None:
     begin, finish = parse_timestamp(start), parse_timestamp(end)
     if begin is None or finish is None:
         return None
-    return max((finish - begin).total_seconds(), 0.0)
+    # A completion before the creation is a clock fault, not a zero-second generation.
+    seconds = (finish - begin).total_seconds()
+    return seconds if seconds >= 0 else None
 
 
 def _output_urls(output: object, prediction_id: str) -> tuple[str, ...]:
@@ -204,12 +233,12 @@ def _output_urls(output: object, prediction_id: str) -> tuple[str, ...]:
     items = [output] if isinstance(output, str) else output
     if not isinstance(items, list) or not all(isinstance(u, str) for u in items):
         raise ProtocolError(
-            f"prediction {prediction_id} has an output that is not URLs: {output!r:.80}"
+            f"prediction {prediction_id} has an output that is not URLs: {quote(output)}"
         )
     for url in items:
         if not url.startswith(("http://", "https://")):
             raise ProtocolError(
-                f"prediction {prediction_id} has an output that is not a URL: {url!r:.80}"
+                f"prediction {prediction_id} has an output that is not a URL: {quote(url)}"
             )
     return tuple(items)
 
