@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -70,3 +71,27 @@ class TaskSet:
         """Wait until every task (including ones started meanwhile) has finished."""
         while self._tasks:
             await asyncio.wait(list(self._tasks))
+
+
+def on_home_loop(callback: Callable[..., None]) -> Callable[..., None]:
+    """``callback``, always run on the thread and event loop it was made on (a cell's).
+
+    JupyterLab 4.4+ with ipykernel 7 handles widget messages on a kernel *subshell*: a button's
+    callback may run in another thread, on another event loop, than the cells. Tasks started
+    there would live on that loop (the client's slots are per loop, its locks bind to one) and
+    ``Task.cancel`` from another thread is not safe; so the callback is handed back to the
+    widget's own loop. Made outside a running loop (plain Python), it is returned unchanged.
+    """
+    try:
+        home = asyncio.get_running_loop()
+    except RuntimeError:
+        return callback
+    home_thread = threading.get_ident()
+
+    def run(*args: Any) -> None:
+        if threading.get_ident() == home_thread or home.is_closed() or not home.is_running():
+            callback(*args)
+        else:
+            home.call_soon_threadsafe(callback, *args)
+
+    return run

@@ -177,7 +177,7 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
 
     def params(self) -> FluxParams:
         """The parameters as shown; ``seed`` is None unless locked. ValueError names the field."""
-        values = {name: self.field_widgets[name].value for name in FIELD_NAMES}
+        values = self.values()
         values["prompt"] = values["prompt"].strip()
         if not self.lock_seed.value:
             values["seed"] = None

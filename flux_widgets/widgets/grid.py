@@ -29,7 +29,7 @@ from ..providers import Provider
 from ._compat import StaticFallback, close_tree, set_tooltip
 from ._html import STUDIO_CSS, error_html
 from ._sheet import fitted, paste_centered
-from ._tasks import TaskSet
+from ._tasks import TaskSet, on_home_loop
 
 if TYPE_CHECKING:
     from ..client import FluxClient
@@ -99,8 +99,9 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.generate_button = widgets.Button(description="Generate grid", icon="th")
         set_tooltip(self.generate_button, f"{len(self.cells)} images, one request each")
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True)
-        self.generate_button.on_click(lambda _: self._start())
-        self.cancel_button.on_click(lambda _: self.cancel())
+        # Clicks may arrive on another thread's event loop (a kernel subshell): see on_home_loop.
+        self.generate_button.on_click(on_home_loop(lambda _: self._start()))
+        self.cancel_button.on_click(on_home_loop(lambda _: self.cancel()))
         # At its own aspect ratio, never wider than its column nor than the thumbnail itself.
         self._pictures = {
             cell: widgets.Image(

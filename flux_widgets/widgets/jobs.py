@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import html
 import time
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import traitlets
@@ -23,6 +24,10 @@ import traitlets
 from ..params import FluxParams
 from ._compat import close_tree, set_tooltip, show
 from ._html import ACCENT_COLOR, ERROR_COLOR, MUTED_COLOR, SUCCESS_COLOR, error_html
+from ._tasks import on_home_loop
+
+if TYPE_CHECKING:
+    from ..client import FluxClient
 
 QUEUED, STARTING, PROCESSING, DOWNLOADING = "queued", "starting", "processing", "downloading"
 # "cancelled" is what people read; the protocol's status string stays "canceled".
@@ -40,6 +45,10 @@ _FROM_CLIENT = {
 }
 _COLORS = {DONE: SUCCESS_COLOR, FAILED: ERROR_COLOR, CANCELLED: MUTED_COLOR}
 TICK_SECONDS = 0.25
+# A create the provider has not answered for this long: say what may be holding it (the client
+# retries 429s by itself, so from here a rate limit looks like a slow start).
+SLOW_START_SECONDS = 5.0
+SLOW_START = "sent; no answer yet: the provider's queue, or retries after its rate limit"
 
 
 class JobRow(widgets.VBox):  # type: ignore[misc]
@@ -58,7 +67,7 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
         self.params = params
         self.states = [QUEUED]  # every state it went through, for tests and curious teachers
         self.error: BaseException | None = None
-        self._started = time.monotonic()
+        self._started = self._entered = time.monotonic()
         self._ended: float | None = None
         self._task: asyncio.Task[Any] | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -73,7 +82,7 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
         self.add_class("flux-job")
         self.cancel_button.add_class("flux-cancel")
         self.label.add_class("flux-status")
-        self.cancel_button.on_click(lambda _: self.cancel())
+        self.cancel_button.on_click(on_home_loop(lambda _: self.cancel()))
         self.observe(lambda _: self._render(), names=["note", "detail", "estimate"])
         self._render()
 
@@ -82,6 +91,11 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
         """Seconds since the job was created (frozen when it ended)."""
         end = self._ended if self._ended is not None else time.monotonic()
         return end - self._started
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the generation runs on (None before ``attach``)."""
+        return self._task.get_loop() if self._task is not None else None
 
     @property
     def finished(self) -> bool:
@@ -140,8 +154,13 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
 
     def _enter(self, state: str) -> None:
         if state != self.state:
+            self._entered = time.monotonic()
             self.states.append(state)
             self.state = state
+
+    def _in_state(self) -> float:
+        """Seconds since the row entered its current state."""
+        return time.monotonic() - self._entered
 
     async def _tick(self) -> None:
         while not self.finished and self.comm is not None:
@@ -157,11 +176,11 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
         detail = f"{count} image{'s' if count != 1 else ''}, seed {self.params.seed}"
         if self.estimate:
             detail += f", {html.escape(self.estimate)}"
-        note = ""
         # The provider's own word (fal: "in queue, position 2") says more than the studio's.
-        said = self.detail or self.note
-        if said:
-            note = f" <span class='flux-job-note'>({html.escape(said)})</span>"
+        why = self.detail or self.note
+        if not why and self.state == STARTING and self._in_state() > SLOW_START_SECONDS:
+            why = SLOW_START
+        note = f" <span class='flux-job-note'>({html.escape(why)})</span>" if why else ""
         self.label.value = (
             f"<span style='color:{color};font-weight:bold'>{self.state}</span>{note} "
             f"{self.elapsed:.1f} s · {detail} · <i>{html.escape(prompt)}</i>"
@@ -169,6 +188,38 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return f"<JobRow {self.state} {self.elapsed:.1f}s seed={self.params.seed}>"
+
+
+def explain_queue(rows: Sequence[JobRow], client_of: Callable[[JobRow], FluxClient]) -> None:
+    """Tell each queued row (``rows`` oldest first) why it waits and its place in line.
+
+    A client runs ``max_concurrency`` generations at once and its semaphore serves the rest in
+    order. Only these rows are known here: if fewer of them hold slots than the client has,
+    other work on the same client (a grid, a second studio) holds the rest. The client keeps
+    one semaphore per event loop, and ipykernel 7 may run a button's callback on another loop
+    than a cell's: rows are grouped by client and loop.
+    """
+    by_client: dict[tuple[int, int], list[JobRow]] = {}
+    for row in rows:
+        if not row.finished:
+            by_client.setdefault((id(client_of(row)), id(row.loop)), []).append(row)
+    for group in by_client.values():
+        slots = client_of(group[0]).max_concurrency
+        busy = sum(1 for row in group if row.state != QUEUED)
+        holders = (
+            f"all {slots} busy here"
+            if busy >= slots
+            else f"{busy} busy here, the rest by other work on this client"
+        )
+        waiting = [row for row in group if row.state == QUEUED]
+        for place, row in enumerate(waiting, start=1):
+            row.note = (
+                f"waiting for one of {slots} slot{'s' if slots != 1 else ''} "
+                f"({holders}); #{place} in line"
+            )
+        for row in group:
+            if row.state != QUEUED:
+                row.note = ""  # a slow start the row says itself (SLOW_START)
 
 
 class JobList(widgets.VBox):  # type: ignore[misc]

@@ -23,14 +23,14 @@ from ..history import History
 from ..images import GeneratedImage
 from ..params import FIELD_NAMES, FluxParams
 from ..polling import useful_concurrency
-from ._compat import StaticFallback, focus, is_shown, set_tooltip, show
+from ._compat import StaticFallback, close_tree, focus, is_shown, set_tooltip, show
 from ._html import ERROR_COLOR, STUDIO_CSS, error_html, warning_html
-from ._sheet import ContactSheet
-from ._tasks import TaskSet
+from ._sheet import WIDGET_VIEW, ContactSheet, PictureOutput
+from ._tasks import TaskSet, on_home_loop
 from .controls import ParameterControls
 from .gallery import Gallery
 from .history_browser import HistoryBrowser
-from .jobs import CANCELLED, DONE, FAILED, QUEUED, STARTING, JobList, JobRow
+from .jobs import CANCELLED, DONE, FAILED, JobList, JobRow, explain_queue
 from .key_input import KeyInput
 from .provider_picker import (
     ProviderPicker,
@@ -44,7 +44,8 @@ MOCK_BANNER = "Mock API: images are placeholders, not FLUX output"
 CONTACT_SHEET_IMAGES = 8
 # Finished recipes remembered for the repeat warning (a set of small frozen dataclasses).
 _REMEMBERED_RECIPES = 10_000
-_ADVANCED_FIELDS = frozenset(FIELD_NAMES) - {"prompt", "aspect_ratio", "num_outputs"}
+# Fields under "Advanced" (the seed's state is shown next to Generate: no need to open it).
+_ADVANCED_FIELDS = frozenset(FIELD_NAMES) - {"prompt", "aspect_ratio", "num_outputs", "seed"}
 
 
 def _field_property(name: str) -> Any:
@@ -91,12 +92,8 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         # warning before an exact, paid repeat. A dict keeps insertion order for trimming.
         self._finished_recipes: dict[FluxParams, None] = {}
         self._repeat_confirmed: FluxParams | None = None
-        # Display ids of the static pictures shown under each display of the studio, updated
-        # after generations so a saved notebook's fallback shows the images (see _ipython_display_).
-        self._fallback_ids: list[str] = []
+        # The history's images while the gallery makes their thumbnails (see _shown_images).
         self._restoring: list[GeneratedImage] = []
-        self._fallback_lock = asyncio.Lock()
-        self._fallback_shown: dict[str, Any] | None = None
         # Job failures are shown in their rows; the restore's in the message line.
         self._tasks = TaskSet(on_error=lambda error: None)
         self._background = TaskSet(lambda error: self._show_error(error, prefix="history"))
@@ -131,7 +128,8 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.capacity_note = widgets.HTML()
         self.job_list = JobList()
         self.style_sheet = widgets.HTML(STUDIO_CSS, layout={"display": "none"})
-        self._fallback_anchor = widgets.HTML(layout={"display": "none"})
+        # The static picture's output, updated after generations (a saved notebook's fallback).
+        self._picture = PictureOutput(self._static_bundle)
         self.gallery = Gallery(columns=columns, save_dir=save_dir, on_reuse=self.reuse)
         self.clear_history_button = widgets.Button(description="Clear history", icon="trash")
         self.confirm_clear_button = widgets.Button(description="delete", button_style="danger")
@@ -189,8 +187,9 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.key_input.on_change(self._use_key)
         self.provider_picker.on_change(self.use_provider)
         self._fit_controls()
-        self.generate_button.on_click(self._on_generate)
-        self.cancel_all_button.on_click(lambda _: self.cancel_all())
+        # Clicks may arrive on another thread's event loop (a kernel subshell): see on_home_loop.
+        self.generate_button.on_click(on_home_loop(self._on_generate))
+        self.cancel_all_button.on_click(on_home_loop(lambda _: self.cancel_all()))
         self.clear_history_button.on_click(lambda _: self._ask_clear(True))
         self.keep_history_button.on_click(lambda _: self._ask_clear(False))
         self.confirm_clear_button.on_click(lambda _: self._confirm_clear())
@@ -253,23 +252,23 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         # An image made on another provider: what this one cannot honour takes its default.
         recipe, adjusted = fit_params(image.recipe, self.provider_picker.provider)
         self.controls.set_params(recipe)
-        changes = []
+        changes: list[str] = []
+        changed: set[str] = set()
         for name in FIELD_NAMES:
             old, new = before[name], getattr(recipe, name)
             if name == "seed":
                 if old != new or not was_locked:
                     changes.append(f"seed {new} (locked)")
-            elif name == "prompt":
-                if old != new:
-                    changes.append("prompt")
             elif old != new:
-                changes.append(f"{name.replace('_', ' ')} {old} → {new}")
+                changed.add(name)
+                label = name.replace("_", " ")
+                changes.append(label if name == "prompt" else f"{label} {old} → {new}")
         text = "reuse: " + (", ".join(changes) if changes else "the controls already match")
         if adjusted:
             text += "; not available here: " + ", ".join(adjusted)
         self.message.value = f"<span class='flux-reuse'>{html.escape(text)}</span>"
-        if any(name.replace("_", " ") in text for name in _ADVANCED_FIELDS):
-            self.controls.advanced.selected_index = 0  # show the changed advanced fields
+        if changed & _ADVANCED_FIELDS:
+            self.controls.advanced.selected_index = 0  # show the advanced fields it changed
         focus(self.controls.prompt)  # the browser scrolls the focused prompt into view
 
     def is_repeat(self, params: FluxParams) -> bool:
@@ -326,6 +325,14 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         """Cancel every running generation (each is cancelled on the server too)."""
         for row in self.jobs:
             row.cancel()
+
+    def close(self) -> None:
+        """Cancel running generations and close the studio with every widget it made (rows,
+        gallery, controls, their layouts and styles)."""
+        self.cancel_all()
+        self._background.cancel_all()
+        self._picture.close()  # displayed in its own output, not a child
+        close_tree(self)
 
     async def wait(self) -> None:
         """Wait until running generations, the history restore and viewer work are done."""
@@ -615,38 +622,13 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self._refresh()
 
     def _explain_queue(self) -> None:
-        """Tell each waiting row why it waits: the client's slots (and its place in line), or
-        the provider. The studio knows only its own jobs: if fewer of them hold slots than the
-        client has, other work on the same client (a grid, a second studio) holds the rest."""
+        """Tell each waiting row why it waits (``jobs.explain_queue``)."""
         jobs = self.jobs
         # Rows the job list dropped (and closed) are forgotten with their client.
         listed = {id(row) for row in jobs}
         for key in [key for key in self._job_clients if key not in listed]:
             del self._job_clients[key]
-        by_client: dict[int, list[JobRow]] = {}
-        for row in jobs:  # oldest first: the client's semaphore serves them in order
-            client = self._job_clients.get(id(row))
-            if client is not None and not row.finished:
-                by_client.setdefault(id(client), []).append(row)
-        for rows in by_client.values():
-            slots = self._job_clients[id(rows[0])].max_concurrency
-            busy = sum(1 for row in rows if row.state != QUEUED)
-            waiting = [row for row in rows if row.state == QUEUED]
-            for place, row in enumerate(waiting, start=1):
-                holders = (
-                    f"all {slots} busy here"
-                    if busy >= slots
-                    else f"{busy} busy here, the rest by other work on this client"
-                )
-                row.note = (
-                    f"waiting for one of {slots} slot{'s' if slots != 1 else ''} "
-                    f"({holders}); #{place} in line"
-                )
-            for row in rows:
-                if row.state == STARTING:
-                    row.note = "sent; waiting for the provider (its queue, or its rate limit)"
-                elif row.state != QUEUED:
-                    row.note = ""
+        explain_queue(jobs, lambda row: self._job_clients[id(row)])
 
     def capacity_warning(self) -> str:
         """Why some of the client's ``max_concurrency`` cannot be used, or "" when all can."""
@@ -733,61 +715,26 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             bundle["image/png"] = sheet
         return bundle
 
-    def _fallback_bundle(self) -> dict[str, Any]:
-        """The picture output under the studio: an invisible widget where widgets render (it
-        wins there, so nothing shows twice), the contact sheet PNG where they do not."""
-        bundle = self._static_bundle()
-        anchor = self._fallback_anchor
-        if anchor.comm is not None:
-            bundle["application/vnd.jupyter.widget-view+json"] = {
-                "version_major": 2,
-                "version_minor": 0,
-                "model_id": anchor.model_id,
-            }
-        return bundle
-
     def _ipython_display_(self, **kwargs: Any) -> None:
-        """Show the studio, then its static picture as a second output with a display id.
-
-        A mimebundle is computed once, at display time, when a new studio has no images; the
-        picture output is updated after each generation (``update_display_data``), so a
-        notebook saved by JupyterLab or executed by nbclient holds a contact sheet of the
-        recent images where widgets do not render (GitHub, nbviewer). The studio's own output
-        is never updated: re-rendering it would lose what a person is typing.
-        """
+        """Show the studio, then its static picture in an output kept up to date
+        (``PictureOutput``)."""
         from IPython.display import display
 
         display(self._repr_mimebundle_(), raw=True)  # type: ignore[no-untyped-call]
         handle_displayed = getattr(self, "_handle_displayed", None)
         if handle_displayed is not None:  # ipywidgets 7 fires on_displayed callbacks here
             handle_displayed(**kwargs)
-        handle = display(  # type: ignore[no-untyped-call]
-            self._fallback_bundle(), raw=True, display_id=True
-        )
-        if handle is not None:
-            self._fallback_ids.append(handle.display_id)
+        self._picture.display()
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         bundle = super()._repr_mimebundle_(include, exclude)
-        if "application/vnd.jupyter.widget-view+json" in bundle:
+        if WIDGET_VIEW in bundle:
             # Live: the picture goes in the separate output that follows (_ipython_display_).
             bundle.pop("image/png", None)
         return bundle
 
     async def _update_fallback(self) -> None:
-        """Redraw the contact sheet (in a worker thread: it decodes images) and update every
-        picture output shown so far; one redraw at a time, skipped when nothing changed."""
-        if not self._fallback_ids:
-            return
-        from IPython.display import update_display
-
-        async with self._fallback_lock:
-            bundle = await asyncio.to_thread(self._fallback_bundle)
-            if bundle == self._fallback_shown:
-                return
-            self._fallback_shown = bundle
-            for display_id in self._fallback_ids:
-                update_display(bundle, raw=True, display_id=display_id)  # type: ignore[no-untyped-call]
+        await self._picture.update()
 
     def __repr__(self) -> str:
         return self.summary()
