@@ -161,7 +161,9 @@ class Provider(ABC):
 
     Subclasses set the class attributes and implement ``create_request``/``read_created``;
     families that poll implement ``poll_request``/``read_polled``, those that can cancel
-    ``cancel_request``. Every method is pure (no I/O): the client does the sending.
+    ``cancel_request`` (and ``read_canceled`` if the answer shows the job); ``error_for`` maps
+    error answers beyond ``http_errors``' status codes, ``prepare`` completes the parameters.
+    Every method is pure (no I/O): the client does the sending, retrying and waiting.
     """
 
     name: str
