@@ -6,7 +6,7 @@ Together's synchronous images call against one mock server in its own process, w
 generation time and 1 MP outputs, in the same run. Target: no provider more than 10% slower than
 the baseline (the protocol differences are the provider's, the waiting is the client's).
 
-    python -m benchmarks.bench_providers [--iterations N]
+    python -m benchmarks.bench_providers [--quick] [--iterations N]
 """
 
 from __future__ import annotations
@@ -71,5 +71,7 @@ async def main(iterations: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="2 generations each (a smoke test)")
     parser.add_argument("--iterations", type=int, default=10)
-    asyncio.run(main(parser.parse_args().iterations))
+    args = parser.parse_args()
+    asyncio.run(main(2 if args.quick else args.iterations))

@@ -370,27 +370,45 @@ async def test_thumbnails_sent_to_the_browser_are_far_smaller(studio: PromptStud
     assert len(thumb) * 5 < len(image.data)
     with Image.open(io.BytesIO(thumb)) as decoded:
         assert max(decoded.size) <= 256
-    assert studio.gallery.viewer.picture.value == b""  # nothing full-size until opened
-    assert studio.gallery.viewer.download.value == ""
+    viewer = studio.gallery.viewer
+    assert viewer.image_a == b"" and viewer.image_b == b""  # nothing full-size until opened
+    assert not viewer.is_open
 
 
-async def test_open_shows_full_image_caption_and_a_download_link(studio: PromptStudio) -> None:
+def _front_end(viewer: Any, **content: Any) -> None:
+    """What the viewer's buttons and keys send from the browser (viewer.js)."""
+    viewer._handle_custom_msg(content, [])
+
+
+async def test_open_shows_full_image_recipe_and_downloads(
+    studio: PromptStudio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flux_widgets.recipes import read_recipe
+
     studio.prompt = "a <b>bold</b> heron"
     [image] = await studio.generate()
     [tile] = studio.gallery.tiles
     tile.open_button.click()
     viewer = studio.gallery.viewer
-    assert bytes(viewer.picture.value) == image.data
-    assert viewer.layout.display != "none"
-    assert f"seed {image.seed}" in viewer.caption.value
-    assert "512×512" in viewer.caption.value and "webp" in viewer.caption.value
-    assert "&lt;b&gt;bold&lt;/b&gt; heron" in viewer.caption.value
-    await studio.wait()
-    assert "download=" in viewer.download.value
-    assert "data:image/webp;base64," in viewer.download.value
+    assert viewer.is_open and viewer.mode == "single"
+    assert viewer.image_a == image.data and viewer.mime_a == "image/webp"
+    assert f"seed {image.seed}" in viewer.title
+    values = {row["key"]: row["a"] for row in viewer.rows}
+    assert values["size"] == "512×512" and values["output_format"] == "webp"
+    # Raw text: viewer.js writes it with textContent, so markup in a prompt stays text.
+    assert values["prompt"] == "a <b>bold</b> heron"
 
-    viewer.close_button.click()
-    assert viewer.picture.value == b"" and viewer.layout.display == "none"
+    sent: list[tuple[Any, Any]] = []
+    monkeypatch.setattr(viewer, "send", lambda msg, buffers=None: sent.append((msg, buffers)))
+    _front_end(viewer, event="download", request="r1")
+    await studio.wait()
+    [(content, buffers)] = sent
+    assert content["request"] == "r1" and content["mime"] == "image/webp"
+    assert content["name"].endswith(".webp")
+    assert read_recipe(bytes(buffers[0])) == image.recipe  # the file, recipe embedded
+
+    _front_end(viewer, event="close")
+    assert viewer.image_a == b"" and not viewer.is_open
 
 
 async def test_reuse_puts_every_parameter_back(studio: PromptStudio) -> None:
@@ -402,7 +420,7 @@ async def test_reuse_puts_every_parameter_back(studio: PromptStudio) -> None:
     studio.controls.set_params(FluxParams(prompt="something else"))
 
     studio.gallery.tiles[0].open_button.click()
-    studio.gallery.viewer.reuse_button.click()
+    _front_end(studio.gallery.viewer, event="reuse")
 
     assert studio.params() == image.recipe
     assert studio.seed == image.seed
@@ -415,24 +433,23 @@ async def test_save_writes_the_file_with_its_recipe(studio: PromptStudio, tmp_pa
     [image] = await studio.generate()
     studio.gallery.open_image(image)
     viewer = studio.gallery.viewer
-    viewer.save_button.click()
+    _front_end(viewer, event="save")
     await studio.wait()
     [saved] = (tmp_path / "saved").iterdir()
     assert saved.suffix == ".webp"
     assert read_recipe(saved) == image.recipe
-    assert "saved to" in viewer.message.value
+    assert viewer.message == f"saved to {saved.resolve()}"  # the absolute path
 
 
-async def test_copy_as_code_shows_a_snippet(studio: PromptStudio) -> None:
+async def test_copy_as_code_has_the_snippet_ready(studio: PromptStudio) -> None:
     studio.prompt = "a heron at dusk"
     [image] = await studio.generate()
     studio.gallery.open_image(image)
     viewer = studio.gallery.viewer
-    viewer.code_button.click()
-    assert "FluxClient" in viewer.code.value
-    assert "a heron at dusk" in viewer.code.value
-    assert f"seed={image.seed}" in viewer.code.value
-    assert viewer.code.layout.display != "none"
+    # Sent with the image, so the click copies at once (the clipboard wants a user gesture).
+    assert "FluxClient" in viewer.code
+    assert "a heron at dusk" in viewer.code
+    assert f"seed={image.seed}" in viewer.code
 
 
 # -- history --------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from .provider_picker import (
     fit_params,
     price_text,
 )
+from .shortcuts import Shortcuts
 
 MOCK_BANNER = "Mock API: images are placeholders, not FLUX output"
 CONTACT_SHEET_IMAGES = 8
@@ -144,6 +145,9 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self._history_count = 0  # entries in the history folder, as last counted
         self._last_clear: str | None = None  # the trash batch "undo" brings back
         self._indexing = False  # a folder from before the index is being indexed
+        # Ctrl/Cmd+Enter in the prompt generates (an invisible anywidget, scoped to this studio).
+        self.shortcuts = Shortcuts()
+        self.controls.prompt.add_class(self.shortcuts.scope)
         super().__init__(
             [
                 self.style_sheet,
@@ -157,6 +161,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
                         self.controls.seed_state,
                         self.controls.seed_switch,
                         self.cancel_all_button,
+                        self.shortcuts,
                     ],
                     layout=wrap,
                     _dom_classes=("flux-generate-row",),
@@ -189,6 +194,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self._fit_controls()
         # Clicks may arrive on another thread's event loop (a kernel subshell): see on_home_loop.
         self.generate_button.on_click(on_home_loop(self._on_generate))
+        self.shortcuts.on_generate(on_home_loop(self._generate_typed))
         self.cancel_all_button.on_click(on_home_loop(lambda _: self.cancel_all()))
         self.clear_history_button.on_click(lambda _: self._ask_clear(True))
         self.keep_history_button.on_click(lambda _: self._ask_clear(False))
@@ -296,7 +302,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         row = JobRow(flux_params)
         row.estimate = price_text(client.provider, flux_params)
         set_tooltip(row.cancel_button, cancel_tooltip(client.provider_info))
-        task = self._tasks.spawn(self._run(client, flux_params, row))
+        task = self._tasks.start(self._run(client, flux_params, row))
         row.attach(task)
         self._job_clients[id(row)] = client
         self.job_list.add(row)
@@ -331,6 +337,8 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         gallery, controls, their layouts and styles)."""
         self.cancel_all()
         self._background.cancel_all()
+        if self.history_browser is not None:
+            self.history_browser.cancel()  # its page loads and thumbnails
         self._picture.close()  # displayed in its own output, not a child
         close_tree(self)
 
@@ -357,6 +365,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             return 0
         self._last_clear = None
         show(self.undo_clear_button, False)
+        self.message.value = "bringing the images back from the trash…"
         count = await asyncio.to_thread(history.undo, batch)
         self.message.value = f"{count:,} image{_s(count)} back in the history"
         await self._show_restored()
@@ -371,7 +380,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             images = await client.generate(
                 params, on_status=row.client_status, on_detail=row.client_detail
             )
-            await self._keep(images)
+            images = await self._keep(images)
         except asyncio.CancelledError:
             row.finish(CANCELLED)
             raise
@@ -395,26 +404,36 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         await self._update_fallback()
         return images
 
-    async def _keep(self, images: Sequence[GeneratedImage]) -> None:
-        """Write new images to the history at once, then show them."""
-        if not images:
-            return
+    async def _keep(self, images: Sequence[GeneratedImage]) -> list[GeneratedImage]:
+        """Write new images to the history and show them, both at once; returns them as
+        stored (their thumbnails cached in the history, so a reopened studio decodes none)."""
+        shown = list(images)
+        if not shown:
+            return shown
+        showing = self.gallery.add_soon(shown)  # thumbnails are made while the history writes
+        kept = shown
         history = self.history
         if history is not None:
 
-            def add_all() -> int:  # one thread call per batch
-                for image in images:
-                    history.add(image)
-                return len(history)
+            def add_all() -> tuple[list[GeneratedImage], int]:  # one thread call per batch
+                return [history.store(image) for image in shown], len(history)
 
             try:
                 async with self._history_lock:
-                    self._history_count = await asyncio.to_thread(add_all)
+                    kept, self._history_count = await asyncio.to_thread(add_all)
             except OSError as error:
                 self._show_error(error, prefix="not saved to the history")
+            else:
+                # The gallery made its thumbnails from the images in hand; the history's cache
+                # gets its own copies off the loop, after the new images are on screen.
+                stored = list(kept)
+                self._background.spawn(asyncio.to_thread(lambda: [i.thumbnail() for i in stored]))
             if self.history_browser is not None:
                 self._background.spawn(self.history_browser.reload())
-        await self.gallery.add(images)
+        await showing
+        # What generate() returns is what the gallery shows: the stored copies.
+        self.gallery.swap(list(zip(shown, kept, strict=True)))
+        return kept
 
     def _on_generate(self, _button: Any) -> None:
         try:
@@ -436,6 +455,11 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             self.start()
         except (ValueError, AttributeError, FluxError, RuntimeError) as error:
             self._show_error(error)  # start() already showed it, except for a missing loop
+
+    def _generate_typed(self, prompt: str) -> None:
+        # Ctrl/Cmd+Enter: the text as typed (the Textarea syncs only on blur), then Generate.
+        self.prompt = prompt
+        self._on_generate(None)
 
     # -- clients and keys -----------------------------------------------------------------
 
@@ -584,6 +608,9 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             return
 
         async def clear() -> None:
+            count = self._history_count
+            # ~0.1 ms per image: 100,000 take seconds, in a worker thread.
+            self.message.value = f"moving {count:,} image{_s(count)} to the history's trash…"
             try:
                 batch = await asyncio.to_thread(history.clear)
             except OSError as error:
