@@ -267,6 +267,7 @@ async def test_url_results_are_downloaded_with_a_user_agent_and_no_key(server: M
     configure(server, api_key=TOGETHER_KEY)
     urls = OpenAIImages(
         "together-urls",
+        title="Together AI (URLs)",
         default_base_url="https://api.together.xyz",
         key_env_vars=("TOGETHER_API_KEY",),
         console="https://api.together.ai/settings/api-keys",

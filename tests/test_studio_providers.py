@@ -47,7 +47,7 @@ async def test_choosing_fal_switches_the_client_and_fits_the_controls(
     assert [(i.format, i.width, i.seed) for i in images] == [("jpg", 512, 4)]
     (row,) = studio.jobs
     assert row.estimate == "≈ $0.003" and "PUT" in row.cancel_button.tooltip
-    assert "fal" in studio.key_input.field.placeholder
+    assert "fal.ai key" in studio.key_input.field.placeholder
 
 
 async def test_together_rows_say_there_is_no_server_side_cancel(studio: PromptStudio) -> None:

@@ -22,7 +22,7 @@ Adding a provider
 1. Same protocol as an existing family, another host: instantiate the family
    (``ReplicatePredictions(...)``, ``OpenAIImages(...)``) with its base URL, key variables,
    paths and model id, and add it to ``PROVIDERS`` in ``settings.py``.
-2. A new protocol: subclass ``Provider`` in a new module here. Set ``name``,
+2. A new protocol: subclass ``Provider`` in a new module here. Set ``name``, ``title``,
    ``default_base_url``, ``key_env_vars``, ``console``, ``auth_scheme``, ``capabilities`` and
    ``cancel_note``; implement ``create_request``/``read_created`` (and, if it polls,
    ``poll_request``/``read_polled``; if it can cancel, ``cancel_request``; ``error_for`` where

@@ -168,6 +168,8 @@ class Provider(ABC):
 
     name: str
     """The ``provider=`` / ``FLUX_PROVIDER`` value."""
+    title: str
+    """The provider's own name, for people: "fal.ai", "Together AI"."""
     family: str
     """The protocol family, for docs and reprs."""
     default_base_url: str

@@ -55,6 +55,7 @@ class FalQueue(Provider):
     """FLUX.1 [schnell] on fal.ai through its queue API."""
 
     name = "fal"
+    title = "fal.ai"
     family = "fal queue"
     default_base_url = "https://queue.fal.run"
     key_env_vars = ("FAL_KEY",)

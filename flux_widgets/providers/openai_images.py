@@ -61,6 +61,7 @@ class OpenAIImages(Provider):
         self,
         name: str,
         *,
+        title: str,
         default_base_url: str,
         key_env_vars: tuple[str, ...],
         console: str,
@@ -72,6 +73,7 @@ class OpenAIImages(Provider):
         if size_field not in ("width_height", "size"):
             raise ValueError(f"size_field must be 'width_height' or 'size', got {size_field!r}")
         self.name = name
+        self.title = title
         self.default_base_url = default_base_url
         self.key_env_vars = key_env_vars
         self.console = console
@@ -160,6 +162,7 @@ def _output(item: dict[str, Any], position: int, job_id: str | None) -> Output:
 
 TOGETHER = OpenAIImages(
     "together",
+    title="Together AI",
     default_base_url="https://api.together.xyz",
     key_env_vars=("TOGETHER_API_KEY",),
     console="https://api.together.ai/settings/api-keys",

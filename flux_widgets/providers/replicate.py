@@ -64,6 +64,7 @@ class ReplicatePredictions(Provider):
         self,
         name: str,
         *,
+        title: str,
         default_base_url: str,
         api_prefix: str,
         key_env_vars: tuple[str, ...],
@@ -71,6 +72,7 @@ class ReplicatePredictions(Provider):
         cancel_note: str,
     ) -> None:
         self.name = name
+        self.title = title
         self.default_base_url = default_base_url
         self.api_prefix = api_prefix
         self.key_env_vars = key_env_vars
@@ -268,6 +270,7 @@ def final_status_error(prediction: Prediction) -> FluxError:
 
 COMETAPI = ReplicatePredictions(
     "cometapi",
+    title="CometAPI",
     default_base_url="https://api.cometapi.com",
     api_prefix="/replicate",
     key_env_vars=("COMETAPI_KEY", "FLUX_API_KEY"),
@@ -280,6 +283,7 @@ COMETAPI = ReplicatePredictions(
 )
 REPLICATE = ReplicatePredictions(
     "replicate",
+    title="Replicate",
     default_base_url="https://api.replicate.com",
     api_prefix="",
     key_env_vars=("REPLICATE_API_TOKEN",),

@@ -137,7 +137,7 @@ def provider_summary(provider: Provider) -> str:
         cost = f"${price.per_megapixel:g} per megapixel ({price.source}, {price.as_of})"
     else:
         cost = "price not published"
-    return f"{cost} · Cancel: {provider.cancel_note}"
+    return f"{cost} · {provider.cancel_note}"
 
 
 class ProviderPicker(widgets.VBox):  # type: ignore[misc]
@@ -149,7 +149,7 @@ class ProviderPicker(widgets.VBox):  # type: ignore[misc]
 
     def __init__(self, value: str | None = None, **kwargs: Any) -> None:
         self.dropdown = widgets.Dropdown(
-            options=[(name, name) for name in PROVIDERS],
+            options=[(p.title, name) for name, p in PROVIDERS.items()],
             value=initial_provider(value),
             description="Provider",
             style=_WIDE,

@@ -112,7 +112,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.provider_picker = ProviderPicker(client_provider)
         provider = self.provider_picker.provider
         self.key_input = KeyInput(env_vars=provider.key_env_vars)
-        self.key_input.set_provider(provider.name, provider.console)
+        self.key_input.set_provider(provider.title, provider.console)
         self.controls = ParameterControls()
         self._narrowed: dict[str, Any] = {}  # full option lists of dropdowns a provider narrows
         self.generate_button = widgets.Button(
@@ -501,7 +501,8 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         if self._client_from_key:
             self.key_input.api_key = None  # a typed key belongs to the provider it was for
         self._client_from_key = False
-        self.key_input.set_provider(client.provider, client.provider_info.console)
+        info = client.provider_info
+        self.key_input.set_provider(info.title, info.console)
         self.provider_picker.revert(client.provider)
         self._fit_controls()
         self._refresh()
