@@ -24,6 +24,7 @@ SCRIPTS = {
     "notebook": "benchmarks.bench_notebook",  # row 12
     "history": "benchmarks.bench_history",  # rows H1-H7
     "browser": "benchmarks.bench_browser",  # rows B1-B2 (JupyterLab in headless Chromium)
+    "providers": "benchmarks.bench_providers",  # rows P1-P4
 }
 
 

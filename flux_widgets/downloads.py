@@ -1,4 +1,4 @@
-"""Fetching a prediction's output files: concurrently, size-capped, keeping whatever arrived.
+"""Fetching a job's output files: concurrently, size-capped, keeping whatever arrived.
 
 The file host is public, so nothing here sends the API key, to any host, the API's own included.
 A file host may redirect to the storage that holds the file (301/302/303/307/308): followed
@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import httpx
 
 from .errors import DownloadError, FluxError, ImageDecodeError, OutputExpiredError, clip
 from .http_errors import error_details, error_from_response
 from .images import GeneratedImage
-from .providers import Prediction
+from .providers import Output
 
 # The longest download we accept; a 1 MP PNG is ~2 MB, so this only stops a runaway server.
 MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
@@ -33,7 +33,7 @@ _MAX_ERROR_BODY = 16384
 
 
 async def read_output(
-    http: httpx.AsyncClient, url: str, *, timeout: httpx.Timeout, prediction_id: str
+    http: httpx.AsyncClient, url: str, *, timeout: httpx.Timeout, prediction_id: str | None
 ) -> bytes:
     """The bytes of one output file, following the file host's redirects (never with auth).
 
@@ -74,7 +74,7 @@ async def _stream(
     current: httpx.URL,
     timeout: httpx.Timeout,
     url: str,
-    prediction_id: str,
+    prediction_id: str | None,
 ) -> AsyncIterator[httpx.Response]:
     try:
         async with http.stream("GET", current, timeout=timeout, auth=None) as response:
@@ -87,7 +87,7 @@ async def _stream(
         ) from None
 
 
-def _redirect_target(response: httpx.Response, url: str, prediction_id: str) -> httpx.URL:
+def _redirect_target(response: httpx.Response, url: str, prediction_id: str | None) -> httpx.URL:
     location = response.headers.get("location")
     try:
         target = response.url.join(location) if location else None
@@ -148,18 +148,21 @@ def file_host(url: str) -> str:
 
 
 async def download_outputs(
-    prediction: Prediction, download: Callable[[int, str], Awaitable[GeneratedImage]]
+    job_id: str | None,
+    outputs: Sequence[Output],
+    download: Callable[[int, Output], Awaitable[GeneratedImage]],
 ) -> list[GeneratedImage]:
-    """Run ``download(index, url)`` for every output at once; raise a ``DownloadError`` holding
-    the images that arrived when any failed."""
+    """Run ``download(index, output)`` for every output at once (an output whose bytes came
+    with the answer needs no request); raise a ``DownloadError`` holding the images that
+    arrived when any failed."""
     results = await asyncio.gather(
-        *(download(index, url) for index, url in enumerate(prediction.output)),
+        *(download(index, output) for index, output in enumerate(outputs)),
         return_exceptions=True,
     )
     images = [r for r in results if isinstance(r, GeneratedImage)]
     failures = [
-        (url, result)
-        for url, result in zip(prediction.output, results, strict=True)
+        (output.label, result)
+        for output, result in zip(outputs, results, strict=True)
         if isinstance(result, BaseException)
     ]
     if not failures:
@@ -173,7 +176,7 @@ async def download_outputs(
     raise error_type(
         f"{len(failures)} of {len(results)} images could not be downloaded ({first}); "
         f"the {len(images)} that did are in error.images",
-        urls=[u for u, _ in failures],
+        urls=[label for label, _ in failures],
         images=images,
-        prediction_id=prediction.id,
+        prediction_id=job_id,
     ) from first

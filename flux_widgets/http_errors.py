@@ -115,7 +115,9 @@ def error_details(
 ) -> tuple[str, str, list[str]]:
     """Message, code and invalid fields of an error answer, redacted first and then clipped.
 
-    JSON: a CometAPI/OpenAI envelope, Replicate problem+json, or any other shape. Anything
+    JSON: a CometAPI/OpenAI (Together) ``{"error": {"message", "type", "code"}}`` envelope,
+    Replicate problem+json, FastAPI's (fal's) ``{"detail": [{"loc", "msg", "type"}]}`` or
+    ``{"detail": "..."}``, or any other shape. Anything
     else is described by what it is: an XML storage error by its Code and Message, an HTML
     page by its title, plain text quoted, other types named by their content type.
     """
@@ -126,9 +128,13 @@ def error_details(
     code, fields = "", []
     if not isinstance(body, dict):
         detail = str(body)
-    elif isinstance(body.get("error"), dict):  # CometAPI, OpenAI
+    elif isinstance(body.get("error"), dict):  # CometAPI, OpenAI-style (Together)
         error = body["error"]
-        detail, code = str(error.get("message") or ""), str(error.get("code") or "")
+        detail = str(error.get("message") or "")
+        code = str(error.get("code") or error.get("type") or "")
+    elif isinstance(body.get("detail"), list):  # FastAPI validation errors (fal)
+        detail, raw = _fastapi_details(body["detail"])
+        fields = [clip(_clean(f, api_key), 80) for f in raw]
     else:
         raw_fields = body.get("invalid_fields")
         fields = [
@@ -143,6 +149,23 @@ def error_details(
             parts = [str(body)]
         detail, code = ": ".join(parts), str(body.get("code") or "")
     return clip(_clean(detail, api_key), MAX_DETAIL), clip(_clean(code, api_key), 60), fields
+
+
+def _fastapi_details(items: list[Any]) -> tuple[str, list[str]]:
+    # {"loc": ["body", "num_images"], "msg": "...", "type": "less_than_equal"}: the field is the
+    # location without the leading "body" (where FastAPI found it).
+    messages, fields = [], []
+    for item in items[:10]:
+        if not isinstance(item, dict):
+            messages.append(str(item))
+            continue
+        loc = item.get("loc")
+        name = ".".join(str(p) for p in loc if p != "body") if isinstance(loc, list) else ""
+        if name:
+            fields.append(name)
+        message = str(item.get("msg") or item.get("type") or "invalid")
+        messages.append(f"{name}: {message}" if name else message)
+    return "; ".join(messages), fields
 
 
 def _describe_non_json(response: httpx.Response, api_key: str | None) -> str:

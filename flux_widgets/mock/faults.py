@@ -1,5 +1,9 @@
 """Fault injection for the mock: rehearse every failure of the real API over real HTTP.
 
+The faults apply to every family where they have a meaning: creates are also fal's submit and
+Together's images call (in each family's own error body), queries are also fal's status and
+result fetches, and the files route serves every family's outputs.
+
 Switch faults on with ``MockConfig(faults=FaultConfig(...))``, at runtime with
 ``PUT /mock/faults`` (a JSON object of the fields below; ``GET`` shows the counts left), with the
 command line (``python -m flux_widgets.mock --help``), or, for a live demo, by typing a directive

@@ -58,6 +58,10 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
     state = traitlets.Unicode(QUEUED, help="queued, starting, processing, downloading, done...")
     image_count = traitlets.Int(0, help="images the generation delivered (set when it ends)")
     note = traitlets.Unicode("", help="why a waiting job waits, e.g. its place in the queue")
+    detail = traitlets.Unicode(
+        "", help="the provider's word on progress: fal's queue position or its last log line"
+    )
+    estimate = traitlets.Unicode("", help="what the generation is estimated to cost, e.g. ≈ $0.006")
 
     def __init__(self, params: FluxParams, **kwargs: Any) -> None:
         self.params = params
@@ -79,7 +83,7 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
         self.cancel_button.add_class("flux-cancel")
         self.label.add_class("flux-status")
         self.cancel_button.on_click(on_home_loop(lambda _: self.cancel()))
-        self.observe(lambda _: self._render(), names=["note"])
+        self.observe(lambda _: self._render(), names=["note", "detail", "estimate"])
         self._render()
 
     @property
@@ -117,6 +121,11 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
             self._enter(state)
             self._render()
 
+    def client_detail(self, detail: str) -> None:
+        """The client's ``on_detail`` callback: shown instead of the studio's note while set."""
+        if not self.finished:
+            self.detail = detail
+
     def finish(self, state: str, error: BaseException | None = None, image_count: int = 0) -> None:
         """Record how the job ended; stops the ticker and the Cancel button."""
         if state not in FINAL_STATES:
@@ -132,7 +141,7 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
         if error is not None:
             self.error_box.value = error_html(error)
             show(self.error_box, True)
-        self.note = ""
+        self.note = self.detail = ""
         self._enter(state)  # last: observers of ``state`` see a row that is complete
         self._render()
 
@@ -165,7 +174,10 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
             prompt = prompt[:59] + "…"
         count = self.image_count if self.state == DONE else self.params.num_outputs
         detail = f"{count} image{'s' if count != 1 else ''}, seed {self.params.seed}"
-        why = self.note
+        if self.estimate:
+            detail += f", {html.escape(self.estimate)}"
+        # The provider's own word (fal: "in queue, position 2") says more than the studio's.
+        why = self.detail or self.note
         if not why and self.state == STARTING and self._in_state() > SLOW_START_SECONDS:
             why = SLOW_START
         note = f" <span class='flux-job-note'>({html.escape(why)})</span>" if why else ""

@@ -32,6 +32,13 @@ from .gallery import Gallery
 from .history_browser import HistoryBrowser
 from .jobs import CANCELLED, DONE, FAILED, JobList, JobRow, explain_queue
 from .key_input import KeyInput
+from .provider_picker import (
+    ProviderPicker,
+    apply_capabilities,
+    cancel_tooltip,
+    fit_params,
+    price_text,
+)
 from .shortcuts import Shortcuts
 
 MOCK_BANNER = "Mock API: images are placeholders, not FLUX output"
@@ -100,8 +107,14 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self._client_from_key = False
 
         self.banner = widgets.HTML()
-        self.key_input = KeyInput()
+        # The provider dropdown (FLUX_PROVIDER sets its start): provider_picker.py.
+        client_provider = self._client.provider if self._client is not None else None
+        self.provider_picker = ProviderPicker(client_provider)
+        provider = self.provider_picker.provider
+        self.key_input = KeyInput(env_vars=provider.key_env_vars)
+        self.key_input.set_provider(provider.title, provider.console)
         self.controls = ParameterControls()
+        self._narrowed: dict[str, Any] = {}  # full option lists of dropdowns a provider narrows
         self.generate_button = widgets.Button(
             description="Generate",
             button_style="primary",
@@ -139,6 +152,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             [
                 self.style_sheet,
                 self.banner,
+                self.provider_picker,
                 self.key_input,
                 self.controls,
                 widgets.HBox(
@@ -176,6 +190,8 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.generate_button.add_class("flux-generate")
         self.message.add_class("flux-message")
         self.key_input.on_change(self._use_key)
+        self.provider_picker.on_change(self.use_provider)
+        self._fit_controls()
         # Clicks may arrive on another thread's event loop (a kernel subshell): see on_home_loop.
         self.generate_button.on_click(on_home_loop(self._on_generate))
         self.shortcuts.on_generate(on_home_loop(self._generate_typed))
@@ -239,7 +255,8 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         locked); say what changed in the message line and bring the controls into view."""
         before = self.controls.values()
         was_locked = self.controls.seed_locked
-        recipe = image.recipe
+        # An image made on another provider: what this one cannot honour takes its default.
+        recipe, adjusted = fit_params(image.recipe, self.provider_picker.provider)
         self.controls.set_params(recipe)
         changes: list[str] = []
         changed: set[str] = set()
@@ -253,6 +270,8 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
                 label = name.replace("_", " ")
                 changes.append(label if name == "prompt" else f"{label} {old} → {new}")
         text = "reuse: " + (", ".join(changes) if changes else "the controls already match")
+        if adjusted:
+            text += "; not available here: " + ", ".join(adjusted)
         self.message.value = f"<span class='flux-reuse'>{html.escape(text)}</span>"
         if changed & _ADVANCED_FIELDS:
             self.controls.advanced.selected_index = 0  # show the advanced fields it changed
@@ -275,11 +294,14 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
                 self.controls.set(name, value)
             flux_params = self.controls.next_params()
             client = self._require_client()
+            client.provider_info.check(flux_params)  # ValueError naming it, before any request
         except (ValueError, AttributeError, FluxError) as error:
             self._show_error(error)
             raise
         self.message.value = ""
         row = JobRow(flux_params)
+        row.estimate = price_text(client.provider, flux_params)
+        set_tooltip(row.cancel_button, cancel_tooltip(client.provider_info))
         task = self._tasks.start(self._run(client, flux_params, row))
         row.attach(task)
         self._job_clients[id(row)] = client
@@ -355,7 +377,9 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self, client: FluxClient, params: FluxParams, row: JobRow
     ) -> list[GeneratedImage]:
         try:
-            images = await client.generate(params, on_status=row.client_status)
+            images = await client.generate(
+                params, on_status=row.client_status, on_detail=row.client_detail
+            )
             images = await self._keep(images)
         except asyncio.CancelledError:
             row.finish(CANCELLED)
@@ -454,10 +478,49 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         if key is None:
             self._client, self._client_from_key = self._initial_client, False
         else:
-            current = self._client
-            provider = None if current is None or current.is_mock else current.provider
+            provider = self.provider_picker.value  # a key belongs to the provider shown
             self._client, self._client_from_key = FluxClient(api_key=key, provider=provider), True
         self._refresh()
+
+    def use_provider(self, name: str) -> None:
+        """Send new generations to provider ``name`` (running ones keep theirs), with its key
+        from the environment, else the mock; the controls then offer only what it honours.
+        What the Provider dropdown does; an unknown name raises ValueError."""
+        current = self._client
+        if current is not None and current.provider == name:
+            self.provider_picker.revert(name)
+            return
+        try:
+            client = self._client_for(name)
+        except (ValueError, FluxError) as error:
+            self._show_error(error)
+            if current is not None:
+                self.provider_picker.revert(current.provider)
+            raise
+        self._client = self._initial_client = client
+        if self._client_from_key:
+            self.key_input.api_key = None  # a typed key belongs to the provider it was for
+        self._client_from_key = False
+        info = client.provider_info
+        self.key_input.set_provider(info.title, info.console)
+        self.provider_picker.revert(client.provider)
+        self._fit_controls()
+        self._refresh()
+
+    def _client_for(self, name: str) -> FluxClient:
+        current = self._client
+        try:
+            if current is not None:
+                return current.with_provider(name)
+            return FluxClient(provider=name)
+        except MissingAPIKeyError:  # no key for it in the environment: its mock, and a banner
+            return FluxClient.mock(provider=name)
+
+    def _fit_controls(self) -> None:
+        """Grey out and narrow the controls to what the current provider honours."""
+        apply_capabilities(
+            self.controls.field_widgets, self.provider_picker.provider, self._narrowed
+        )
 
     def _require_client(self) -> FluxClient:
         if self._client is None:
