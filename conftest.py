@@ -13,7 +13,14 @@ import pytest
 
 from flux_widgets.mock import MockConfig, MockServer
 
-_SECRETS = ("COMETAPI_KEY", "FLUX_API_KEY", "REPLICATE_API_TOKEN", "FLUX_PROVIDER")
+_SECRETS = (
+    "COMETAPI_KEY",
+    "FLUX_API_KEY",
+    "REPLICATE_API_TOKEN",
+    "FAL_KEY",
+    "TOGETHER_API_KEY",
+    "FLUX_PROVIDER",
+)
 SESSION: dict[str, MockServer] = {}
 
 

@@ -1,4 +1,4 @@
-"""Rows H1-H6: a studio on a history of 1,000, 10,000 and 100,000 images.
+"""Rows H1-H7: a studio on a history of 1,000, 10,000 and 100,000 images (and 5,000 real-size).
 
 Each history folder is written in the current on-disk format (an image file and a JSON record
 per entry, see flux_widgets/history.py) by ``make_fixture``: a tiny PNG written N times, with
@@ -16,7 +16,9 @@ every image's bytes) handed to the gallery, at the sizes where it is bearable.
   the LIKE fallback where the sqlite3 module has no FTS5);
 - H5: any page: the History browser turning to pages all over the history (records, count,
   cached thumbnails), median and worst; the first visit to a page also makes its thumbnails;
-- H6: growth from the smallest to the largest size (flat or logarithmic: <= 3x for 100x N).
+- H6: growth from the smallest to the largest size (flat or logarithmic: <= 3x for 100x N);
+- H7: the issue's case, 5,000 images of a real size (the mock's 1 MP WebP): the new start-up
+  with thumbnails cached (H7), the first start that makes them (H7a), RSS (H7b).
 
     python -m benchmarks.bench_history [--quick]
 """
@@ -43,6 +45,7 @@ from .bench_studio import rss_bytes
 from .stats import Row, format_table, machine, median, ms
 
 SIZES = (1_000, 10_000, 100_000)
+REAL_SIZE, REAL_QUICK = 5_000, 200  # H7: the issue's case, images of a real size
 QUICK_SIZES = (200, 1_000)
 BASELINE_MAX = 10_000  # the old load() beyond this takes minutes and gigabytes
 SEARCH_WORDS = ("boat", "lighthouse", "watercolor", "fox harbour", "zebra", "nothingmatches")
@@ -66,10 +69,22 @@ def tiny_png() -> bytes:
     return out.getvalue()
 
 
-def make_fixture(folder: Path, count: int, seed: int = 7) -> None:
-    """Write ``count`` entries in the on-disk format, newest 10 s ago, 10 s apart."""
+def real_size_webp() -> tuple[bytes, int, int]:
+    """A 1 MP WebP as the mock renders it (about the size of flux-schnell's q80 output)."""
+    from flux_widgets.mock.render import RenderSpec, render
+
+    spec = RenderSpec("a paper boat on calm water at sunrise", 7, 0, "webp", 80, 1024, 1024)
+    return render(spec), 1024, 1024
+
+
+def make_fixture(
+    folder: Path, count: int, seed: int = 7, image: tuple[bytes, int, int] | None = None
+) -> None:
+    """Write ``count`` entries in the on-disk format, newest 10 s ago, 10 s apart; each image
+    is a tiny PNG, or ``image`` (WebP bytes, width, height)."""
     folder.mkdir(parents=True, exist_ok=True)
-    data = tiny_png()
+    data, width, height = image if image is not None else (tiny_png(), 48, 32)
+    fmt = "webp" if image is not None else "png"
     digest = hashlib.sha256(data).hexdigest()
     rng = random.Random(seed)
     newest = datetime.now(timezone.utc) - timedelta(seconds=10)
@@ -79,19 +94,19 @@ def make_fixture(folder: Path, count: int, seed: int = 7) -> None:
         prompt = f"{rng.choice(_SUBJECTS)} {rng.choice(_PLACES)}, {rng.choice(_STYLES)}"
         record = {
             "version": 1,
-            "file": f"{stem}.png",
+            "file": f"{stem}.{fmt}",
             "bytes": len(data),
             "sha256": digest,
-            "format": "png",
-            "width": 48,
-            "height": 32,
+            "format": fmt,
+            "width": width,
+            "height": height,
             "params": {
                 "prompt": prompt,
                 "aspect_ratio": _RATIOS[n % len(_RATIOS)],
                 "num_outputs": 1,
                 "num_inference_steps": 4,
                 "seed": None,
-                "output_format": "png",
+                "output_format": fmt,
                 "output_quality": 80,
                 "disable_safety_checker": False,
                 "go_fast": True,
@@ -107,7 +122,7 @@ def make_fixture(folder: Path, count: int, seed: int = 7) -> None:
         }
         if n % 37 == 0:
             record["favourite"] = True
-        (folder / f"{stem}.png").write_bytes(data)
+        (folder / f"{stem}.{fmt}").write_bytes(data)
         (folder / f"{stem}.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
 
 
@@ -127,7 +142,9 @@ def measure_index(folder: Path) -> dict[str, float]:
     return {"seconds": time.perf_counter() - began, "count": count}
 
 
-async def measure(folder: Path, approach: str, search: str | None = None) -> dict[str, Any]:
+async def measure(
+    folder: Path, approach: str, search: str | None = None, *, browse: bool = True
+) -> dict[str, Any]:
     """H2-H5 for one folder; ``approach`` is "new" (the index) or "old" (``History.load()``)."""
     from flux_widgets.history import History, HistoryFilter
     from flux_widgets.widgets import PromptStudio
@@ -160,6 +177,9 @@ async def measure(folder: Path, approach: str, search: str | None = None) -> dic
     result["tiles"] = sum(1 for tile in studio.gallery.tiles if tile.thumbnail.value)
 
     searches: list[float] = []
+    if not browse:
+        await client.aclose()
+        return result
     if approach == "new":
         history = History(folder, search=search)
         history.count()  # the index opened (and, for another search mode, rebuilt)
@@ -277,6 +297,30 @@ def growth_rows(results: dict[int, dict[str, Any]]) -> list[Row]:
     return rows
 
 
+def real_size_rows(count: int) -> list[Row]:
+    """H7: a history of real-size images (the issue's 5,000: 1.2 s and +342 MiB before)."""
+    with tempfile.TemporaryDirectory(prefix="flux-bench-history-real-") as tmp:
+        folder = Path(tmp) / "h"
+        image = real_size_webp()
+        make_fixture(folder, count, image=image)
+        _child(["index", str(folder)])
+        new = [_child(["open", str(folder)]) for _ in range(3)]
+        old = _child(["old-open", str(folder)])
+    cold = new[0]["usable"]  # the first start makes the page's thumbnails (and caches them)
+    usable, rss = median([r["usable"] for r in new[1:]]), median([r["rss"] for r in new])
+    label = f"{count:,} images of {len(image[0]) / 1024:.0f} KiB"
+    return [
+        Row("H7", f"{label}: usable studio, thumbnails cached", ms(usable),
+            f"load() {ms(old['usable'])}", f"{usable / old['usable']:.3f}x", "<= 300 ms",
+            usable <= 0.300),
+        Row("H7a", f"{label}: first start, thumbnails made", ms(cold),
+            f"load() {ms(old['usable'])}", f"{cold / old['usable']:.3f}x", "-", None),
+        Row("H7b", f"{label}: RSS above an empty studio", _fmt_rss(rss),
+            f"load() {_fmt_rss(old['rss'])}", f"{rss / old['rss']:.3f}x" if old["rss"] else "-",
+            "<= 60 MiB", rss <= 60 * 2**20),
+    ]  # fmt: skip
+
+
 def main(quick: bool) -> str:
     sizes = QUICK_SIZES if quick else SIZES
     rows: list[Row] = []
@@ -289,30 +333,44 @@ def main(quick: bool) -> str:
             print(f"(fixture of {size:,}: {time.perf_counter() - began:.1f} s)", flush=True)
             index = _child(["index", str(folder)])
             new = _child(["new", str(folder)])
+            # H2/H3 again in two more fresh interpreters: the median of three start-ups.
+            opens = [new, *(_child(["open", str(folder)]) for _ in range(2))]
+            new["usable"] = median([run["usable"] for run in opens])
+            new["rss"] = median([run["rss"] for run in opens])
             old = _child(["old", str(folder)]) if size <= BASELINE_MAX else None
             like = _child(["like", str(folder)])
             results[size] = new
             rows += rows_for(size, index, new, old, like)
     rows += growth_rows(results)
+    rows += real_size_rows(REAL_QUICK if quick else REAL_SIZE)
     notes = [
         "fixtures: N entries in the on-disk format (a 48x32 PNG and its JSON record each), "
         "varied prompts (16 subjects x 10 places x 6 styles), 6 aspect ratios, 1 in 37 starred",
-        "each size measured in fresh interpreters: index build (H1), the studio (H2-H5), the "
-        "LIKE fallback (H4b), the old History.load() start-up (baseline)",
+        "each size measured in fresh interpreters: index build (H1), the studio (H2-H5; H2 and "
+        "H3 the median of 3 start-ups), the LIKE fallback (H4b), the old History.load() "
+        "start-up (baseline)",
         f"H4: words {', '.join(repr(w) for w in SEARCH_WORDS)}: count + first page of 24",
         "H5: 10 pages (newest, oldest, middle, 7 random) of 12 cards, each shown twice: "
         "cached thumbnails (H5), first visit making them in worker threads (H5b)",
         "the studio opens on the history's newest page (24 images); the rest are browsed in "
         "its History section",
+        "H7: the same start-up on images of a real size (the mock's 1 MP WebP q80, written N "
+        "times): the first start decodes the newest page for its thumbnails and caches them "
+        "in the index (H7a; a studio caches them as it adds images), later starts read them "
+        "(H7, median of 2); RSS the median of all 3",
         machine(),
     ]
-    return format_table("History: a studio on 1k-100k images (rows H1-H6)", rows, notes)
+    return format_table("History: a studio on 1k-100k images (rows H1-H7)", rows, notes)
 
 
 def _run_child(args: list[str]) -> None:
     mode, folder = args[0], Path(args[1])
     if mode == "index":
         result: dict[str, Any] = measure_index(folder)
+    elif mode == "open":
+        result = asyncio.run(measure(folder, "new", browse=False))
+    elif mode == "old-open":
+        result = asyncio.run(measure(folder, "old", browse=False))
     elif mode == "like":
         result = asyncio.run(measure(folder, "new", search="like"))
     else:
@@ -321,7 +379,7 @@ def _run_child(args: list[str]) -> None:
 
 
 def cli() -> None:
-    parser = argparse.ArgumentParser(description="Rows H1-H6: a studio on a large history.")
+    parser = argparse.ArgumentParser(description="Rows H1-H7: a studio on a large history.")
     parser.add_argument("--quick", action="store_true", help="200 and 1,000 images")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -1,4 +1,4 @@
-"""Row 11: the saved notebook's size after many generations, against an empty studio's.
+"""Row 12: the saved notebook's size after many generations, against an empty studio's.
 
 A real kernel (nbclient) runs a notebook that shows a studio on the mock, generates N times
 (one image each, 0.25 MP), and then asks ipywidgets for the state of the live widget models.
@@ -130,7 +130,7 @@ def main(quick: bool) -> str:
         row("11e", f"with widget state: {many} generations vs lists full (24)", full, True, 1.1),
     ]
     notes = [
-        "row 11: nbclient runs a notebook (an intro, the studio, N Generate calls) in a real "
+        "row 12: nbclient runs a notebook (an intro, the studio, N Generate calls) in a real "
         "kernel; saved as JupyterLab saves by default (outputs: the studio's view, and its "
         "contact sheet, a 128-colour PNG of the 8 newest images, ~45 KiB; no widget state); "
         "one 0.25 MP image per generation",
@@ -142,11 +142,11 @@ def main(quick: bool) -> str:
         "the studio shows the same page and sheet, which is what stays within 2x",
         machine(),
     ]
-    return format_table("Saved notebook size (row 11)", rows, notes)
+    return format_table("Saved notebook size (row 12)", rows, notes)
 
 
 def cli() -> None:
-    parser = argparse.ArgumentParser(description="Row 11: saved notebook size.")
+    parser = argparse.ArgumentParser(description="Row 12: saved notebook size.")
     parser.add_argument("--quick", action="store_true", help="60 generations instead of 200")
     args = parser.parse_args()
     print(main(args.quick), flush=True)

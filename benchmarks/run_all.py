@@ -1,6 +1,6 @@
 """Run every benchmark, each in a fresh interpreter, and print their tables one after another.
 
-    python -m benchmarks.run_all [--quick] [--only client,import,mock,render,studio,history]
+    python -m benchmarks.run_all [--quick] [--only client,import,mock,render,studio,history,...]
 
 What ``make bench`` runs. A fresh process per script keeps one script's memory and threads out
 of another's numbers (row 6 measures RSS).
@@ -22,7 +22,9 @@ SCRIPTS = {
     "mock": "benchmarks.bench_mock",  # row 10
     "render": "benchmarks.bench_render",  # row 11
     "notebook": "benchmarks.bench_notebook",  # row 12
-    "history": "benchmarks.bench_history",  # rows H1-H6
+    "history": "benchmarks.bench_history",  # rows H1-H7
+    "browser": "benchmarks.bench_browser",  # rows B1-B2 (JupyterLab in headless Chromium)
+    "providers": "benchmarks.bench_providers",  # rows P1-P4
 }
 
 

@@ -1,4 +1,4 @@
-"""The API key on the wire: a Bearer token that only the API's own origin ever receives."""
+"""The API key on the wire: sent only to the API's own origin, in the provider's auth scheme."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import logging
 from collections.abc import Generator
 
 import httpx
+
+from .errors import register_secret
 
 logger = logging.getLogger("flux_widgets")
 
@@ -16,16 +18,19 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return (url.scheme, url.host.lower(), url.port or _DEFAULT_PORTS.get(url.scheme))
 
 
-class BearerAuth(httpx.Auth):
-    """The API key as a Bearer token, attached only to requests for the API's own origin.
+class OriginAuth(httpx.Auth):
+    """``Authorization: <scheme> <key>``, attached only to requests for the API's own origin.
 
-    The official client sends the key to the file host (PROTOCOL.md lessons): here a request
-    to any other scheme, host or port goes out without it, whatever code path built it.
+    ``scheme`` is ``Bearer`` (CometAPI, Replicate, Together) or ``Key`` (fal). The official
+    Replicate client sends the key to the file host (PROTOCOL.md lessons): here a request to any
+    other scheme, host or port goes out without it, whatever code path built it.
     """
 
-    def __init__(self, api_key: str, base_url: str) -> None:
-        self._header = f"Bearer {api_key}"
+    def __init__(self, api_key: str, base_url: str, *, scheme: str = "Bearer") -> None:
+        register_secret(api_key, self)  # so that no error message or log line can hold it
+        self._header = f"{scheme} {api_key}"
         self._origin = _origin(httpx.URL(base_url))
+        self.scheme = scheme
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if _origin(request.url) == self._origin:
@@ -35,4 +40,11 @@ class BearerAuth(httpx.Auth):
         yield request
 
     def __repr__(self) -> str:
-        return "<BearerAuth key=set>"
+        return f"<{type(self).__name__} {self.scheme} key=set>"
+
+
+class BearerAuth(OriginAuth):
+    """The key as a Bearer token, for the API's origin only (``OriginAuth`` with ``Bearer``)."""
+
+    def __init__(self, api_key: str, base_url: str) -> None:
+        super().__init__(api_key, base_url, scheme="Bearer")

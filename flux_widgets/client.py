@@ -1,8 +1,10 @@
 """FluxClient: one async httpx client that turns parameters into downloaded images.
 
-create -> wait (``Prefer: wait``) or poll on an adaptive schedule -> download every output
-concurrently. Bounded concurrency across all calls, retries by the protocol's rules, a total
-deadline per generation, and cancellation that reaches the server. Never imports widgets.
+create -> wait (where the protocol holds the answer) or poll on an adaptive schedule -> download
+every output concurrently. Bounded concurrency across all calls, retries by the protocol's rules,
+a total deadline per generation, and cancellation that reaches the server. Which protocol it
+speaks is the provider's business (``providers/``): the client sends what the provider builds and
+hands it the answers. Never imports widgets.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
+import functools
 import logging
 import time
 import weakref
@@ -19,7 +22,6 @@ from typing import Any
 
 import httpx
 
-from .auth import BearerAuth
 from .downloads import download_outputs, file_host, read_output
 from .errors import (
     ClientClosedError,
@@ -29,19 +31,12 @@ from .errors import (
     FluxTimeoutError,
     ProtocolError,
 )
-from .http_errors import error_from_response
-from .images import GeneratedImage, seed_from_logs
+from .images import GeneratedImage
 from .lifecycle import ClientState, LoopResources, close_resources
 from .network import ProxyRoutes, RoutingTransport, proxy_of
 from .params import FluxParams
 from .polling import DurationEstimate, PollSchedule, RateLimiter
-from .providers import (
-    Prediction,
-    Settings,
-    final_status_error,
-    parse_prediction,
-    resolve_settings,
-)
+from .providers import Job, Output, Provider, Request, Settings, resolve_settings
 from .retry import Backoff, with_retries
 
 logger = logging.getLogger("flux_widgets")
@@ -49,14 +44,11 @@ logger = logging.getLogger("flux_widgets")
 StatusCallback = Callable[[str], None]
 """Called with "queued", "starting", "processing", "downloading", then "succeeded",
 "failed" or "canceled" as one generation moves along."""
+DetailCallback = Callable[[str], None]
+"""Called with what the provider says about progress, when it changes: fal's queue position
+("in queue, position 2") or the runner's last log line; "" when there is nothing to say."""
 
 _USER_AGENT = "flux-widgets/0.1 (+https://github.com/flux-widgets/flux-widgets)"
-# Replicate accepts Prefer: wait=1..60 seconds. We ask for a short hold: schnell is done in about
-# a second (PROTOCOL.md: predict_time 0.5-0.9 s), a longer generation is polled instead, and the
-# prediction id arrives only with the answer, so a cancel pressed during a hold can reach the
-# server no sooner than the hold ends.
-_MAX_SYNC_WAIT = 60
-_SYNC_HOLD = 5
 # How long after its hold a create's answer is still worth waiting for, to cancel what it started.
 _CREATE_GRACE = 2.0
 # The running generation's deadline (time.monotonic()), so that no retry sleeps past it.
@@ -70,7 +62,7 @@ class _Timeouts:
     """Seconds each request may take; the total deadline per generation bounds them all."""
 
     connect: float = 10.0
-    create: float = 30.0  # plus the sync wait the server was asked to hold the answer for
+    create: float = 30.0  # plus what the provider asked the server to hold the answer for
     # PROTOCOL.md: a query may take over 45 s to answer.
     query: float = 60.0
     download: float = 30.0
@@ -101,15 +93,21 @@ class _Progress:
     """What a running generation knows about itself, for cancel-on-timeout and status."""
 
     on_status: StatusCallback | None
+    on_detail: DetailCallback | None = None
     prediction_id: str | None = None
     status: str = "queued"
-    # Set once the prediction succeeded: what to download, and what has been so far.
-    outputs: tuple[str, ...] = ()
+    detail: str = ""
+    # The provider's latest word on the job (what a cancel needs to name it).
+    job: Job | None = None
+    # Set once the job succeeded: what to download, and what has been so far.
+    outputs: tuple[Output, ...] = ()
     images: dict[int, GeneratedImage] = field(default_factory=dict)
     # The create request while it is open: if the generation ends first, it is finished in the
-    # background and its prediction cancelled (the id only comes with the answer).
-    create: asyncio.Future[Prediction] | None = None
+    # background and its job cancelled (the id only comes with the answer).
+    create: asyncio.Future[Job] | None = None
     create_due: float = 0.0  # loop time by which a server should have answered it
+    create_hold: float = 0.0  # seconds the provider let the server hold that answer
+    requested: int = 1  # num_outputs: no more outputs than this are kept from any answer
 
     def report(self, status: str) -> None:
         if status == self.status:
@@ -121,14 +119,30 @@ class _Progress:
             except Exception:  # a broken UI callback must not break the generation
                 logger.exception("status callback failed")
 
+    def follow(self, job: Job) -> None:
+        """Report a pending job's status and the provider's detail, as they change."""
+        self.job = job
+        if job.status in ("starting", "processing"):
+            self.report(job.status)
+        if job.detail != self.detail:
+            self.detail = job.detail
+            if self.on_detail is not None:
+                try:
+                    self.on_detail(job.detail)
+                except Exception:  # as for on_status
+                    logger.exception("detail callback failed")
+
 
 class FluxClient:
-    """Async client for FLUX.1 [schnell] on CometAPI (default) or Replicate.
+    """Async client for FLUX.1 [schnell] on CometAPI (default), Replicate, fal.ai or Together.
 
-    The key comes from ``api_key``, else ``COMETAPI_KEY``/``FLUX_API_KEY`` (CometAPI) or
-    ``REPLICATE_API_TOKEN``; ``FLUX_BASE_URL`` and ``FLUX_PROVIDER`` point it elsewhere, and
-    ``FLUX_WIDGETS_MOCK=1`` uses the in-package mock. ``timeout`` is the total deadline of one
-    generation; ``max_concurrency`` bounds generations in flight across all calls.
+    ``provider`` is a name (``"cometapi"``, ``"replicate"``, ``"fal"``, ``"together"``; default
+    ``FLUX_PROVIDER``, else cometapi) or a ``providers.Provider``. The key comes from ``api_key``,
+    else the provider's own variable (``COMETAPI_KEY``/``FLUX_API_KEY``, ``REPLICATE_API_TOKEN``,
+    ``FAL_KEY``, ``TOGETHER_API_KEY``); ``FLUX_BASE_URL`` points it at another server speaking the
+    same protocol, and ``FLUX_WIDGETS_MOCK=1`` uses the in-package mock. ``timeout`` is the total
+    deadline of one generation; ``max_concurrency`` bounds generations in flight across all
+    calls; ``sync_wait`` lets the server hold the create's answer where the protocol allows it.
     """
 
     def __init__(
@@ -136,7 +150,7 @@ class FluxClient:
         api_key: str | None = None,
         *,
         base_url: str | None = None,
-        provider: str | None = None,
+        provider: str | Provider | None = None,
         timeout: float = 180.0,
         max_concurrency: int = 4,
         sync_wait: bool = True,
@@ -164,7 +178,8 @@ class FluxClient:
         self._timeouts = _Timeouts()
         self._auth: httpx.Auth = httpx.Auth()  # no key (a local server): send none
         if settings.api_key:
-            self._auth = BearerAuth(settings.api_key, settings.base_url)
+            # The provider's scheme (fal: "Key"), sent to the API's own origin only (auth.py).
+            self._auth = settings.provider.auth(settings.api_key, settings.base_url)
         self._estimate = DurationEstimate()
         self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopResources]
         self._per_loop = weakref.WeakKeyDictionary()
@@ -180,17 +195,49 @@ class FluxClient:
         is used, which outlives the client.
         """
         server = _start_mock(config)
-        kwargs.setdefault("provider", "cometapi")
+        # The mock serves every provider's routes: provider= (or FLUX_PROVIDER) picks which.
         client = cls(base_url=server.url, **kwargs)
         client._mock_server = server
         client._owns_mock = config is not None
+        return client
+
+    def with_provider(self, provider: str | Provider) -> FluxClient:
+        """A new client like this one (timeout, concurrency, retries) for another provider.
+
+        On the mock (or another keyless server, such as ``FLUX_BASE_URL``'s), it stays on the
+        same server, which serves every provider's routes; otherwise the key and base URL are
+        that provider's own, from the environment (``MissingAPIKeyError`` if it has no key).
+        Running generations keep their client.
+        """
+        settings = self._settings
+        local = self.is_mock or (
+            settings.api_key is None and settings.base_url != settings.provider.default_base_url
+        )
+        client = FluxClient(
+            base_url=settings.base_url if local else None,
+            provider=provider,
+            timeout=self.timeout,
+            max_concurrency=self.max_concurrency,
+            sync_wait=self.sync_wait,
+            max_retries=self.max_retries,
+            transport=self._transport,
+        )
+        if self._mock_server is not None:
+            client._mock_server = self._mock_server  # shared, never owned: it stops with us
+        client._server_says_mock = self._server_says_mock
         return client
 
     # -- public properties -------------------------------------------------------------
 
     @property
     def provider(self) -> str:
+        """The provider's name, e.g. ``"fal"``."""
         return self._settings.provider.name
+
+    @property
+    def provider_info(self) -> Provider:
+        """The provider itself: its capabilities, what cancel means there, its key variables."""
+        return self._settings.provider
 
     @property
     def base_url(self) -> str:
@@ -229,7 +276,13 @@ class FluxClient:
         resources = self._per_loop.get(loop)
         if resources is None:
             if self._owns_mock and not self._mock_server.running:
-                self._mock_server.start()  # reopening after aclose() stopped it
+                try:
+                    self._mock_server.start()  # reopening after aclose() stopped it
+                except (OSError, RuntimeError) as error:
+                    raise FluxConnectionError(
+                        f"could not restart this client's private mock on {self.base_url} "
+                        f"({error}); create a new FluxClient.mock(config=...)"
+                    ) from None
             connections = max(10, self.max_concurrency * 5)
             limits = httpx.Limits(
                 max_connections=connections, max_keepalive_connections=connections
@@ -259,9 +312,10 @@ class FluxClient:
         """Close the client: end generations in flight, then release what it holds.
 
         Each generation in flight (on any event loop) first has its prediction cancelled on the
-        server (a create still open is awaited, then cancelled, for up to 15 s), then raises
-        ``ClientClosedError``. Connection pools close, and a private mock server stops. The
-        next use reopens the client. Calling it twice is harmless.
+        server, then raises ``ClientClosedError``; a create still open is given until its
+        ``Prefer: wait`` hold plus 2 s to answer (so that what it started can be cancelled),
+        at most 15 s. Connection pools close, and a private mock server stops. The next use
+        reopens the client. A second call while one runs returns at once.
         """
         if self._state is ClientState.CLOSING:
             return
@@ -289,15 +343,19 @@ class FluxClient:
         /,
         *,
         on_status: StatusCallback | None = None,
+        on_detail: DetailCallback | None = None,
         **params: Any,
     ) -> list[GeneratedImage]:
         """Generate images for a prompt plus keyword parameters, or for a ``FluxParams``.
 
-        Invalid parameters raise ``ValueError`` before any request. Failures raise a
-        ``FluxError`` subclass. Cancelling the awaiting task cancels the prediction too.
+        Parameters left out take the provider's defaults (fal and Together: jpg). Invalid
+        parameters, and values the provider cannot honour, raise ``ValueError`` (naming the
+        field, or the provider) before any request. Failures raise a ``FluxError`` subclass.
+        Cancelling the awaiting task cancels the job on the server too, where the provider has
+        a cancel (Together has none). ``on_status``/``on_detail``: see their types.
         """
-        flux_params = to_params(prompt, params)
-        return await self._generate(flux_params, _Progress(on_status))
+        flux_params = self._prepare(prompt, params)
+        return await self._generate(flux_params, _Progress(on_status, on_detail))
 
     async def generate_many(
         self, prompts: Iterable[str | FluxParams], /, **params: Any
@@ -306,7 +364,7 @@ class FluxClient:
 
         Every item is validated before the first request; one failure does not stop the rest.
         """
-        items = [to_params(p, params) for p in prompts]
+        items = [self._prepare(p, params) for p in prompts]
         queue: asyncio.Queue[BatchResult | Exception] = asyncio.Queue()
 
         async def run(index: int, item: FluxParams) -> None:
@@ -334,6 +392,11 @@ class FluxClient:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
+    def _prepare(self, prompt: str | FluxParams | None, params: Mapping[str, Any]) -> FluxParams:
+        """The parameters as they will be sent; ``ValueError`` before any request."""
+        provider = self._settings.provider
+        return provider.prepare(to_params(prompt, params, provider.defaults()))
+
     async def _generate(self, params: FluxParams, progress: _Progress) -> list[GeneratedImage]:
         resources = self._resources()
         progress.report("queued")
@@ -345,11 +408,7 @@ class FluxClient:
         except asyncio.CancelledError:
             if not resources.closing or _being_cancelled():
                 raise  # the caller's own cancel (or deadline) goes on as it came
-            raise ClientClosedError(
-                "the client was closed (aclose()) during this generation"
-                + ("; its prediction was cancelled" if progress.prediction_id else ""),
-                prediction_id=progress.prediction_id,
-            ) from None
+            raise _closed_error(progress) from None
 
     async def _run(
         self, params: FluxParams, progress: _Progress, resources: LoopResources
@@ -384,7 +443,7 @@ class FluxClient:
             )
         # The prediction succeeded (and is paid for): keep what arrived, name what did not.
         images = [progress.images[i] for i in sorted(progress.images)]
-        missing = [u for i, u in enumerate(progress.outputs) if i not in progress.images]
+        missing = _missing_urls(progress)
         return FluxTimeoutError(
             f"the {deadline} passed while downloading: {len(images)} of "
             f"{len(progress.outputs)} images arrived (in error.images); the others are in "
@@ -399,202 +458,240 @@ class FluxClient:
     ) -> list[GeneratedImage]:
         started = time.monotonic()
         _DEADLINE.set(started + self.timeout)
+        progress.requested = params.num_outputs
         progress.report("starting")
+        settings = self._settings
+        request = settings.provider.create_request(
+            params, settings.base_url, deadline=self.timeout, sync_wait=self.sync_wait
+        )
         # Shielded: a cancel or the deadline arriving now must not drop the answer, which holds
-        # the only handle on a prediction that may have started (_cancel_quietly finishes it).
-        progress.create = asyncio.ensure_future(self._create(params, resources))
-        progress.create_due = asyncio.get_running_loop().time() + self._sync_hold() + _CREATE_GRACE
-        prediction = await asyncio.shield(progress.create)
+        # the only handle on a job that may have started (_cancel_quietly finishes it).
+        progress.create = asyncio.ensure_future(self._create(request, params, resources))
+        progress.create_hold = request.hold
+        progress.create_due = asyncio.get_running_loop().time() + request.hold + _CREATE_GRACE
+        job = await asyncio.shield(progress.create)
         progress.create = None
-        progress.prediction_id = prediction.id
-        if not _ready(prediction, params):
-            prediction = await self._poll(prediction, params, started, progress, resources)
-        if prediction.is_final and prediction.status != "succeeded":
-            raise final_status_error(prediction)
-        if not prediction.output:
-            raise ProtocolError(f"prediction {prediction.id} succeeded but lists no output files")
-        prediction = _within_bounds(prediction, params, time.monotonic() - started)
-        if prediction.duration is not None:
-            self._estimate.observe(prediction.duration)
-        progress.outputs = prediction.output
+        progress.prediction_id = job.id
+        progress.follow(job)
+        if not job.ready:
+            job = await self._poll(job, params, started, progress, resources)
+        if job.is_final and job.status != "succeeded":
+            raise job.failure()
+        if not job.outputs:
+            raise ProtocolError(f"job {job.id} succeeded but lists no output files")
+        job = _within_bounds(job, params, time.monotonic() - started)
+        if job.duration is not None:
+            self._estimate.observe(job.duration)
+        progress.job = job
+        progress.outputs = job.outputs
         progress.report("downloading")
-        images = await self._download_all(prediction, params, progress, resources)
+        images = await self._download_all(job, params, progress, resources)
         progress.report("succeeded")
         return images
 
-    # -- the three requests ------------------------------------------------------------
+    # -- the requests ------------------------------------------------------------------
 
-    def _sync_hold(self) -> int:
-        """Seconds the server is asked to hold the create's answer (0: no ``Prefer: wait``)."""
-        if not self.sync_wait:
-            return 0
-        return max(1, min(_MAX_SYNC_WAIT, _SYNC_HOLD, int(self.timeout) - 5))
+    async def _request(
+        self,
+        request: Request,
+        resources: LoopResources,
+        timeout: httpx.Timeout,
+    ) -> httpx.Response:
+        return await resources.http.request(
+            request.method,
+            request.url,
+            json=request.json,
+            params=request.params,
+            headers=dict(request.headers),
+            timeout=timeout,
+            auth=self._auth,
+        )
 
-    async def _create(self, params: FluxParams, resources: LoopResources) -> Prediction:
+    async def _create(self, request: Request, params: FluxParams, resources: LoopResources) -> Job:
         settings = self._settings
-        headers: dict[str, str] = {}
-        read = self._timeouts.create
-        wait = self._sync_hold()
-        if wait:
-            headers["Prefer"] = f"wait={wait}"
-            # The server holds the answer up to `wait` s; a read timeout on a create is never
-            # retried (it would pay twice), so never let it fire first.
-            read += wait
+        # The server may hold the answer `hold` s on purpose (a sync wait; Together: the whole
+        # generation); a read timeout on a create is never retried (it would pay twice), so
+        # never let it fire first.
+        read = self._timeouts.create + request.hold
         timeout = self._timeouts.for_read(read)
-        url = settings.provider.create_url(settings.base_url)
-        body = {"input": params.to_input()}
 
         async def send() -> httpx.Response:
             try:
-                response = await resources.http.post(
-                    url, json=body, headers=headers, timeout=timeout, auth=self._auth
-                )
-            except httpx.ReadTimeout:  # never retried (retry.py), so say why here
+                response = await self._request(request, resources, timeout)
+            except httpx.ReadTimeout as error:  # never retried (retry.py), so say why here
+                proxy = proxy_of(error)
+                via = f" (through the proxy {proxy} set in the environment)" if proxy else ""
                 raise FluxConnectionError(
-                    f"{settings.base_url} did not answer the create request within {read:g} s. "
-                    "It was not sent again: the server may have started a prediction, and a "
+                    f"{settings.base_url}{via} did not answer the create request within "
+                    f"{read:g} s. "
+                    "It was not sent again: the server may have started a generation, and a "
                     "second create would be paid twice. Check the provider's dashboard, then "
                     "retry"
                 ) from None
-            return self._check(response)
+            return self._check(response, None)
 
-        return parse_prediction(await self._send(send, create=True, target=settings.base_url))
+        response = await self._send(send, create=True, target=settings.base_url)
+        return settings.provider.read_created(response, params)
 
     async def _poll(
         self,
-        prediction: Prediction,
+        job: Job,
         params: FluxParams,
         started: float,
         progress: _Progress,
         resources: LoopResources,
-    ) -> Prediction:
+    ) -> Job:
         settings = self._settings
-        url = settings.provider.query_url(settings.base_url, prediction.id)
         schedule = PollSchedule(self._estimate.seconds)
         timeout = self._timeouts.for_read(self._timeouts.query)
-
-        async def send() -> httpx.Response:
-            await resources.queries.acquire()
-            response = await resources.http.get(url, timeout=timeout, auth=self._auth)
-            return self._check(response)
-
-        while not _ready(prediction, params):
+        while not job.ready:
             # Unknown statuses count as pending; the deadline bounds the wait.
-            if prediction.status in ("starting", "processing"):
-                progress.report(prediction.status)
-            await asyncio.sleep(schedule.next_delay(time.monotonic() - started))
-            prediction = parse_prediction(
-                await self._send(send, create=False, target=settings.base_url)
-            )
-        return prediction
+            progress.follow(job)
+            if not job.fetch_result:  # a result known to be ready is fetched at once (fal)
+                await asyncio.sleep(schedule.next_delay(time.monotonic() - started))
+            request = settings.provider.poll_request(job, settings.base_url)
+            send = functools.partial(self._query, request, job, resources, timeout)
+            response = await self._send(send, create=False, target=settings.base_url)
+            job = settings.provider.read_polled(response, job, params)
+        return job
+
+    async def _query(
+        self, request: Request, job: Job, resources: LoopResources, timeout: httpx.Timeout
+    ) -> httpx.Response:
+        """One poll: under the client's query-rate cap, shared by every generation."""
+        await resources.queries.acquire()
+        response = await self._request(request, resources, timeout)
+        return self._check(response, job)
 
     async def _download_all(
         self,
-        prediction: Prediction,
+        job: Job,
         params: FluxParams,
         progress: _Progress,
         resources: LoopResources,
     ) -> list[GeneratedImage]:
-        seed = params.seed if params.seed is not None else seed_from_logs(prediction.logs)
         timeout = self._timeouts.for_read(self._timeouts.download)
 
-        async def download(index: int, url: str) -> GeneratedImage:
+        async def download(index: int, output: Output) -> GeneratedImage:
             began = time.monotonic()
-            data = await self._send(
-                lambda: read_output(
-                    resources.http, url, timeout=timeout, prediction_id=prediction.id
-                ),
-                create=False,
-                target=file_host(url),
-            )
+            url = output.url
+            if output.data is not None:
+                data = output.data  # the answer held the image (Together's base64): no request
+            else:
+                assert url is not None
+                data = await self._send(
+                    lambda: read_output(resources.http, url, timeout=timeout, prediction_id=job.id),
+                    create=False,
+                    target=file_host(url),
+                )
             image = GeneratedImage.from_bytes(
                 data,
                 params,
-                seed=seed,
-                prediction_id=prediction.id,
+                seed=job.seed,
+                prediction_id=job.id,
                 index=index,
                 url=url,
-                predict_time=prediction.predict_time,
+                predict_time=job.predict_time,
                 download_time=time.monotonic() - began,
             )
             progress.images[index] = image  # kept even if the deadline passes meanwhile
             return image
 
-        return await download_outputs(prediction, download)
+        return await download_outputs(job.id, job.outputs, download)
 
     async def _cancel_quietly(self, progress: _Progress, resources: LoopResources) -> None:
-        """Ask the server to cancel a prediction that has not succeeded (one that has is paid
-        for and downloading); tolerate anything (CometAPI may not have the route).
+        """Ask the server to cancel a job that has not succeeded (one that has is paid for and
+        downloading); tolerate anything (CometAPI may not have the route; Together has none).
 
         A create still open has its answer awaited by a background task the client owns
-        (bounded by the create's own timeouts), which then cancels the prediction it started.
+        (bounded by the create's own timeouts), which then cancels the job it started.
         """
+        provider = self._settings.provider
         create, progress.create = progress.create, None
-        if create is not None and progress.prediction_id is None:
+        if create is not None and progress.job is None:
             if not create.done():
+                if not provider.can_cancel:
+                    # Nothing could cancel what it started: stop waiting for the answer.
+                    create.cancel()
+                    logger.info(
+                        "%s has no server-side cancel; the generation may still run", provider.name
+                    )
+                    return
                 resources.spawn(
-                    self._cancel_once_created(create, resources), due=progress.create_due
+                    self._cancel_once_created(create, progress.create_hold, resources),
+                    due=progress.create_due,
                 )
                 return
             if create.cancelled() or create.exception() is not None:
-                return  # no prediction was created (or its answer was lost: nothing to name)
-            progress.prediction_id = create.result().id
-        prediction_id = progress.prediction_id
-        if prediction_id is None or progress.outputs:
+                return  # no job was created (or its answer was lost: nothing to name)
+            progress.job = create.result()
+        job = progress.job
+        if job is None or progress.outputs or job.ready:
             return
-        await self._post_cancel(prediction_id, resources)
+        answer = await self._post_cancel(job, resources)
+        if answer is not None and answer.status == "succeeded" and answer.outputs:
+            # It succeeded before the cancel arrived: paid for, so its URLs go in the error.
+            progress.outputs = answer.outputs[: progress.requested]
 
     async def _cancel_once_created(
-        self, create: asyncio.Future[Prediction], resources: LoopResources
+        self, create: asyncio.Future[Job], hold: float, resources: LoopResources
     ) -> None:
         """Wait (bounded) for a create whose generation already ended, then cancel what it
         started, unless it had already finished."""
-        bound = self._timeouts.create + _MAX_SYNC_WAIT + self._timeouts.connect
+        # The create's own read timeout already bounds it; this only backs that up.
+        bound = self._timeouts.connect + self._timeouts.create + hold
         try:
-            prediction = await asyncio.wait_for(create, bound)
+            job = await asyncio.wait_for(create, bound)
         except (Exception, asyncio.CancelledError) as error:
             create.cancel()
             logger.info(
-                "a cancelled generation's create ended without a prediction id (%s)",
+                "a cancelled generation's create ended without a job id (%s)",
                 error.__class__.__name__,
             )
             return
-        if prediction.is_final:
+        if job.ready:
             logger.info(
-                "prediction %s of a cancelled generation had already ended (%s)",
-                prediction.id,
-                prediction.status,
+                "job %s of a cancelled generation had already ended (%s)", job.id, job.status
             )
             return
-        await self._post_cancel(prediction.id, resources)
+        await self._post_cancel(job, resources)
 
-    async def _post_cancel(self, prediction_id: str, resources: LoopResources) -> None:
+    async def _post_cancel(self, job: Job, resources: LoopResources) -> Job | None:
+        """Send the provider's cancel; the job as the answer shows it, when it says (one that
+        succeeded meanwhile lists its outputs, which are paid for)."""
         settings = self._settings
-        url = settings.provider.cancel_url(settings.base_url, prediction_id)
+        request = settings.provider.cancel_request(job, settings.base_url)
+        if request is None:
+            logger.info(
+                "%s has no server-side cancel; job %s may still run", settings.provider.name, job.id
+            )
+            return None
         timeout = self._timeouts.for_read(self._timeouts.cancel)
         try:
-            response = await asyncio.shield(
-                resources.http.post(url, timeout=timeout, auth=self._auth)
-            )
+            response = await asyncio.shield(self._request(request, resources, timeout))
         except (httpx.HTTPError, asyncio.CancelledError):
-            logger.info("could not cancel prediction %s on the server", prediction_id)
-            return
+            logger.info("could not cancel job %s on the server", job.id)
+            return None
         if not response.is_success:
-            # PROTOCOL.md: CometAPI may lack the cancel route (404); nothing more to do.
-            logger.info(
-                "the server answered %s to cancelling prediction %s",
-                response.status_code,
-                prediction_id,
-            )
+            # PROTOCOL.md: CometAPI may lack the cancel route (404); fal answers 400 for a
+            # request already completed. Nothing more to do.
+            logger.info("the server answered %s to cancelling job %s", response.status_code, job.id)
+            return None
+        try:
+            return settings.provider.read_canceled(response, job)
+        except FluxError:
+            return None
 
     # -- shared request plumbing -------------------------------------------------------
 
-    def _check(self, response: httpx.Response) -> httpx.Response:
+    def _check(self, response: httpx.Response, job: Job | None) -> httpx.Response:
+        """The response if it is a success; else the provider's typed error for it (``job``:
+        what the request was about, None for a create)."""
         if response.headers.get("x-flux-mock"):
             self._server_says_mock = True
         if response.is_success:
             return response
-        raise error_from_response(response, self._settings.api_key)
+        raise self._settings.provider.error_for(response, job, self._settings.api_key)
 
     async def _send(self, send: Callable[[], Any], *, create: bool, target: str) -> Any:
         """Retry ``send`` by the rules; network failures become a FluxConnectionError naming
@@ -607,22 +704,30 @@ class FluxClient:
                 backoff=self._backoff,
                 deadline=_DEADLINE.get(),
             )
-        except httpx.TimeoutException as error:
-            raise FluxConnectionError(
-                f"{target} did not answer in time ({error.__class__.__name__}); "
-                "check your connection and try again"
-            ) from None
         except httpx.TransportError as error:
             proxy = proxy_of(error)
             if proxy is not None:
+                verb = "got no answer in time from" if _timed_out(error) else "could not reach"
                 raise FluxConnectionError(
-                    f"could not reach {target} through the proxy {proxy} set in the environment "
+                    f"{verb} {target} through the proxy {proxy} set in the environment "
                     f"({error.__class__.__name__}); check the proxy, or list the host in NO_PROXY"
+                ) from None
+            if _timed_out(error):
+                raise FluxConnectionError(
+                    f"{target} did not answer in time ({error.__class__.__name__}); "
+                    "check your connection and try again"
                 ) from None
             hint = "base_url" if target == self._settings.base_url else "network"
             raise FluxConnectionError(
                 f"could not reach {target} ({error.__class__.__name__}); "
                 f"check your connection and {hint}"
+            ) from None
+        except httpx.InvalidURL:
+            # httpx reads a redirect's Location even when not following it; a malformed one
+            # is the server's fault, not a bug here.
+            raise ProtocolError(
+                f"{target} answered with a redirect to a malformed URL; redirects are not "
+                "followed (it usually means a wrong base_url or path)"
             ) from None
         except RuntimeError as error:
             # httpx: "Cannot send a request, as the client has been closed."
@@ -631,6 +736,36 @@ class FluxClient:
             raise ClientClosedError(
                 "the client was closed (aclose()) during this request"
             ) from None
+
+
+def _closed_error(progress: _Progress) -> ClientClosedError:
+    """What a generation that ``aclose()`` ended raises: paid-for images are kept in it."""
+    if not progress.outputs:
+        cancelled = "; its prediction was cancelled" if progress.prediction_id else ""
+        return ClientClosedError(
+            f"the client was closed (aclose()) during this generation{cancelled}",
+            prediction_id=progress.prediction_id,
+        )
+    images = [progress.images[i] for i in sorted(progress.images)]
+    missing = _missing_urls(progress)
+    return ClientClosedError(
+        f"the client was closed (aclose()) after prediction {progress.prediction_id} "
+        f"succeeded: {len(images)} of "
+        f"{len(progress.outputs)} images arrived (in error.images); the others are in "
+        "error.urls, downloadable for about an hour after generation",
+        prediction_id=progress.prediction_id,
+        urls=missing,
+        images=images,
+    )
+
+
+def _missing_urls(progress: _Progress) -> list[str]:
+    """URLs of the outputs that did not arrive (inline ones always arrive: they need none)."""
+    return [o.url for i, o in enumerate(progress.outputs) if i not in progress.images and o.url]
+
+
+def _timed_out(error: httpx.TransportError) -> bool:
+    return isinstance(error, httpx.TimeoutException)
 
 
 def _being_cancelled() -> bool:
@@ -644,47 +779,49 @@ def _being_cancelled() -> bool:
 _MAX_PLAUSIBLE_SECONDS = 3600.0
 
 
-def _within_bounds(prediction: Prediction, params: FluxParams, measured: float) -> Prediction:
-    """The prediction with server values held to what the client asked for and measured.
+def _within_bounds(job: Job, params: FluxParams, measured: float) -> Job:
+    """The job with server values held to what the client asked for and measured.
 
     A server clock that claims more time than passed here (clock skew, a bad timestamp, a
     ``predict_time`` of a year) would teach the poll schedule to sleep that long on every later
     generation, and more outputs than requested would be downloaded and held in memory.
     """
-    duration, predict_time = prediction.duration, prediction.predict_time
+    duration, predict_time = job.duration, job.predict_time
     if duration is not None and not 0 <= duration <= measured:
         duration = None  # nothing to learn from a clock that disagrees with ours
     if predict_time is not None and not 0 <= predict_time <= min(measured, _MAX_PLAUSIBLE_SECONDS):
         predict_time = None
-    output = prediction.output
-    if len(output) > params.num_outputs:
+    outputs = job.outputs
+    if len(outputs) > params.num_outputs:
         logger.warning(
-            "prediction %s lists %d outputs for %d requested; downloading the first %d",
-            prediction.id,
-            len(output),
+            "job %s lists %d outputs for %d requested; downloading the first %d",
+            job.id,
+            len(outputs),
             params.num_outputs,
             params.num_outputs,
         )
-        output = output[: params.num_outputs]
-    return dataclasses.replace(
-        prediction, duration=duration, predict_time=predict_time, output=output
-    )
+        outputs = outputs[: params.num_outputs]
+    return dataclasses.replace(job, duration=duration, predict_time=predict_time, outputs=outputs)
 
 
-def _ready(prediction: Prediction, params: FluxParams) -> bool:
-    """Final, or (a sync answer) every requested output already listed while "processing"."""
-    return prediction.is_final or len(prediction.output) >= params.num_outputs
+def to_params(
+    prompt: str | FluxParams | None,
+    params: Mapping[str, Any],
+    defaults: Mapping[str, Any] | None = None,
+) -> FluxParams:
+    """A ``FluxParams`` from a prompt plus keywords, or from a ``FluxParams`` plus overrides.
 
-
-def to_params(prompt: str | FluxParams | None, params: Mapping[str, Any]) -> FluxParams:
-    """A ``FluxParams`` from a prompt plus keywords, or from a ``FluxParams`` plus overrides."""
+    ``defaults`` (a provider's own, e.g. fal's jpg) fill the fields the keywords leave out; a
+    ``FluxParams`` is taken as it is, since its every field is already chosen.
+    """
     if isinstance(prompt, FluxParams):
         return prompt.replace(**params) if params else prompt
+    values = {**(defaults or {}), **params}
     if prompt is not None:
-        return FluxParams(prompt=prompt, **params)
-    if "prompt" not in params:
+        return FluxParams(prompt=prompt, **values)
+    if "prompt" not in values:
         raise ValueError("prompt is required: describe the image you want")
-    return FluxParams(**params)
+    return FluxParams(**values)
 
 
 def _start_mock(config: Any = None) -> Any:

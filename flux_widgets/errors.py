@@ -19,17 +19,22 @@ FluxError
  +-- ClientClosedError           FluxClient.aclose() ended the generation (prediction cancelled)
  +-- ProtocolError               an answer that is not the protocol (HTML, redirect, bad JSON)
  +-- DownloadError               an output file could not be fetched (after retries)
- |    +-- OutputExpiredError     404/410: files are deleted about an hour after generation
+ |    +-- OutputExpiredError     file host 401/403/404/410: deleted (after ~1 h) or link expired
  +-- ImageDecodeError            the bytes are not an image of the reported format, or too big
  +-- RecipeNotEmbeddedError      the recipe cannot go into the image file (too large for a JPEG)
 ```
 
 No message, repr or attribute here ever holds the API key: messages are built from the server's
-answer and our own text, and ``redact`` strips a key that a server might echo back.
+answer and our own text, and every key a client holds (``register_secret``) is stripped from
+each message and server-text attribute as the error is made, along with any 8-character slice
+of it, so a key that a server echoes back, whole or cut, never reaches a user or a log.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +50,7 @@ class FluxError(Exception):
     """
 
     def __init__(self, message: str, *, prediction_id: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(redact_secrets(message))
         self.prediction_id = prediction_id
 
 
@@ -67,8 +72,8 @@ class APIError(FluxError):
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
-        self.request_id = request_id
-        self.detail = detail
+        self.request_id = redact_secrets(request_id) if request_id else request_id
+        self.detail = redact_secrets(detail) if detail else detail
         # The server's Retry-After in seconds (429, and 503 where a server sends one).
         self.retry_after = retry_after
 
@@ -108,7 +113,7 @@ class PredictionFailedError(PredictionError):
         self, message: str, *, provider_message: str = "", prediction_id: str | None = None
     ) -> None:
         super().__init__(message, prediction_id=prediction_id)
-        self.provider_message = provider_message
+        self.provider_message = redact_secrets(provider_message)
 
 
 class ContentFilteredError(PredictionFailedError):
@@ -153,9 +158,23 @@ class FluxConnectionError(FluxError, ConnectionError):
 class ClientClosedError(FluxError):
     """``FluxClient.aclose()`` was called while this generation was in flight (or starting).
 
-    Its prediction, if one was created, was cancelled on the server first. The client reopens on
-    its next use, so this error only ever ends generations that overlapped the close.
+    Its prediction, if one was created and had not succeeded, was cancelled on the server first.
+    One that had succeeded is paid for: ``images`` holds the outputs downloaded before the
+    close, ``urls`` the others (fetch them within the hour). The client reopens on its next
+    use, so this error only ever ends generations that overlapped the close.
     """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        prediction_id: str | None = None,
+        urls: Sequence[str] = (),
+        images: Sequence[GeneratedImage] = (),
+    ) -> None:
+        super().__init__(message, prediction_id=prediction_id)
+        self.urls = tuple(urls)
+        self.images = list(images)
 
 
 class ProtocolError(FluxError):
@@ -183,7 +202,9 @@ class DownloadError(FluxError):
 
 
 class OutputExpiredError(DownloadError):
-    """The output file is gone: providers delete outputs about an hour after generation."""
+    """The output file is gone: deleted (providers do so about an hour after generation), or
+    its signed link expired. The file host answered 401, 403, 404 or 410 (it never gets a key).
+    """
 
 
 class ImageDecodeError(FluxError):
@@ -196,8 +217,83 @@ class RecipeNotEmbeddedError(FluxError, ValueError):
     or .webp, which have no such limit."""
 
 
+REDACTED = "[redacted]"
+# A slice this long of a key is a secret too: a server that echoes a key may cut it anywhere.
+SLICE = 8
+# Longer server text is cut to this before redaction (messages show a few hundred characters).
+_MAX_SCANNED = 65536
+
+# Owner (a BearerAuth) -> its key: a key is redacted for as long as something holds it.
+_secrets: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
+_secrets_lock = threading.Lock()
+
+
+def register_secret(secret: str, owner: object) -> None:
+    """Remember a key, while ``owner`` lives, so that no FluxError message and no flux_widgets
+    log line holds it. Called for every key a client is given (``auth.BearerAuth``)."""
+    if len(secret) >= 4:
+        with _secrets_lock:
+            _secrets[owner] = secret
+
+
 def redact(text: str, secret: str | None) -> str:
-    """Text with every occurrence of ``secret`` replaced, for errors built from server answers."""
-    if secret and len(secret) >= 4 and secret in text:
-        return text.replace(secret, "[redacted]")
+    """``text`` with ``secret`` and every ``SLICE``-character slice of it replaced.
+
+    Redact first, truncate after: a cut made before would leave a piece of the key behind.
+    """
+    if not secret or len(secret) < 4 or not text:
+        return text
+    text = text[:_MAX_SCANNED]
+    size = min(SLICE, len(secret))
+    slices = {secret[i : i + size] for i in range(len(secret) - size + 1)}
+    covered = bytearray(len(text))
+    found = False
+    for start in range(len(text) - size + 1):
+        if text[start : start + size] in slices:
+            covered[start : start + size] = b"\x01" * size
+            found = True
+    if not found:
+        return text
+    parts: list[str] = []
+    index = 0
+    while index < len(text):
+        if covered[index]:
+            while index < len(text) and covered[index]:
+                index += 1
+            parts.append(REDACTED)
+        else:
+            begin = index
+            while index < len(text) and not covered[index]:
+                index += 1
+            parts.append(text[begin:index])
+    return "".join(parts)
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with every registered key (and its slices) replaced."""
+    with _secrets_lock:
+        secrets = sorted(set(_secrets.values()), key=len, reverse=True)
+    for secret in secrets:
+        text = redact(text, secret)
     return text
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters (an ellipsis marks the cut); redact before this."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+class _RedactingFilter(logging.Filter):
+    """Formats each flux_widgets log record itself, with the registered keys redacted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _secrets:
+            try:
+                message = record.getMessage()
+            except (TypeError, ValueError):  # a malformed call: logging reports it as usual
+                return True
+            record.msg, record.args = redact_secrets(message), None
+        return True
+
+
+logging.getLogger("flux_widgets").addFilter(_RedactingFilter())

@@ -45,7 +45,7 @@ from .history_index import (
 from .images import GeneratedImage
 from .params import FluxParams
 
-__all__ = ["History", "HistoryFilter", "HistoryRecord", "default_directory"]
+__all__ = ["History", "HistoryFilter", "HistoryRecord", "StoredImage", "default_directory"]
 
 logger = logging.getLogger("flux_widgets")
 
@@ -68,6 +68,27 @@ def default_directory() -> Path:
     return Path(platformdirs.user_data_dir("flux-widgets")) / "history"
 
 
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class StoredImage(GeneratedImage):
+    """A ``GeneratedImage`` kept in a ``History`` (``stem`` names its entry): its thumbnails
+    are read from the history's cache, or made once and cached, so a studio reopened on the
+    same images decodes none of them."""
+
+    stem: str = ""
+    history: History | None = dataclasses.field(default=None, compare=False)
+
+    def thumbnail(self, max_size: int = THUMBNAIL_SIZE, fmt: str = "webp") -> bytes:
+        history = self.history
+        if history is None or fmt != "webp" or not self.stem:
+            return super().thumbnail(max_size, fmt)
+        cached = history.index.thumbnails([self.stem], max_size).get(self.stem)
+        if cached is not None:
+            return cached
+        data = super().thumbnail(max_size, fmt)
+        history.cache_thumbnails({self.stem: data}, max_size)
+        return data
+
+
 class History:
     """The on-disk store of generated images, with an index for paging and search.
 
@@ -87,6 +108,7 @@ class History:
         self.index = HistoryIndex(
             self.directory, use_fts=None if search is None else search == "fts5"
         )
+        self._trash_counts: dict[str, tuple[int, int]] = {}  # batch: (its mtime, entries)
 
     def __repr__(self) -> str:
         return f"History({str(self.directory)!r})"
@@ -117,6 +139,12 @@ class History:
             _fsync_directory(self.directory)
             self.index.insert([row_from_record(stem, record)])
         return image_path
+
+    def store(self, image: GeneratedImage) -> StoredImage:
+        """``add``, then the same image as stored: its thumbnails are cached in the history."""
+        path = self.add(image)
+        fields = {f.name: getattr(image, f.name) for f in dataclasses.fields(GeneratedImage)}
+        return StoredImage(**fields, stem=path.stem, history=self)
 
     def load(self) -> list[GeneratedImage]:
         """Every complete entry with its bytes, oldest first; broken entries are logged and
@@ -153,7 +181,9 @@ class History:
 
     def count(self, where: HistoryFilter | None = None) -> int:
         """How many entries match ``where`` (all, by default)."""
-        return len(self) if where is None else self.index.count(where)
+        if not self.directory.is_dir():
+            return 0
+        return self.index.count(where)
 
     def page(
         self, offset: int = 0, limit: int = 24, where: HistoryFilter | None = None
@@ -165,17 +195,19 @@ class History:
 
     def record(self, stem: str) -> HistoryRecord | None:
         """The record of one entry, or None if it is not (or no longer) in the history."""
-        return self.index.get(stem)
+        return self.index.get(stem) if self.directory.is_dir() else None
 
-    def open(self, record: HistoryRecord | str) -> GeneratedImage:
+    def open(self, record: HistoryRecord | str) -> StoredImage:
         """The entry's image with its bytes, checked against its record (ValueError if the file
         was changed; FileNotFoundError if it is gone)."""
         stem = record if isinstance(record, str) else record.stem
-        return _load_entry(self.directory / f"{stem}.json")
+        image = _load_entry(self.directory / f"{stem}.json")
+        fields = {f.name: getattr(image, f.name) for f in dataclasses.fields(GeneratedImage)}
+        return StoredImage(**fields, stem=stem, history=self)
 
-    def recent(self, count: int) -> list[GeneratedImage]:
+    def recent(self, count: int) -> list[StoredImage]:
         """The ``count`` newest images with their bytes, oldest first; damaged ones skipped."""
-        images = []
+        images: list[StoredImage] = []
         for record in reversed(self.page(0, count)):
             try:
                 images.append(self.open(record))
@@ -183,9 +215,12 @@ class History:
                 logger.warning("history entry %s is unreadable (%s); skipped", record.stem, error)
         return images
 
-    def thumbnail(self, record: HistoryRecord, size: int = THUMBNAIL_SIZE) -> bytes:
+    def thumbnail(
+        self, record: HistoryRecord, size: int = THUMBNAIL_SIZE, *, cache: bool = True
+    ) -> bytes:
         """A WebP at most ``size`` px wide and high, from the cache or made now (decodes: call
-        it off the event loop) and cached; b"" if the image cannot be read."""
+        it off the event loop) and cached unless ``cache=False`` (then hand a page of them to
+        ``cache_thumbnails``: one write, not one per image); b"" if the image is unreadable."""
         cached = self.index.thumbnails([record.stem], size).get(record.stem)
         if cached is not None:
             return cached
@@ -194,8 +229,15 @@ class History:
         except Exception as error:  # one damaged file must not break a page of thumbnails
             logger.warning("no thumbnail for history entry %s (%s)", record.stem, error)
             return b""
-        self.index.store_thumbnail(record.stem, size, data)
+        if cache:
+            self.index.store_thumbnails({record.stem: data}, size)
         return data
+
+    def cache_thumbnails(self, thumbnails: dict[str, bytes], size: int = THUMBNAIL_SIZE) -> None:
+        """Store thumbnails made with ``thumbnail(..., cache=False)`` (stem -> bytes)."""
+        made = {stem: data for stem, data in thumbnails.items() if data}
+        if made:
+            self.index.store_thumbnails(made, size)
 
     def cached_thumbnails(
         self, records: Iterable[HistoryRecord], size: int = THUMBNAIL_SIZE
@@ -219,7 +261,7 @@ class History:
         """Move entries (their record, then their image) into a new trash batch; returns the
         batch's name for ``undo`` (None when nothing was moved)."""
         stems = [stems] if isinstance(stems, str) else list(stems)
-        if not stems:
+        if not stems or not self.directory.is_dir():
             return None
         batch = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S.%fZ}-{secrets.token_hex(4)}"
         folder = self.directory / TRASH_FOLDER / batch
@@ -259,17 +301,21 @@ class History:
         folder = self.directory / TRASH_FOLDER / batch
         rows = []
         with self.index.changing_folder():
-            for record_path in sorted(folder.glob("*.json")):
-                target = self.directory / record_path.name
+            # Two listings, not three stats per entry: a cleared history is 100,000 entries.
+            present = set(os.listdir(self.directory))
+            trashed = set(os.listdir(folder))
+            for name in sorted(name for name in trashed if name.endswith(".json")):
+                record_path = folder / name
                 try:
                     record = json.loads(record_path.read_bytes())
                     row = row_from_record(record_path.stem, record)
                 except (OSError, ValueError, KeyError, TypeError) as error:
-                    logger.warning("trashed entry %s is damaged (%s)", record_path.name, error)
+                    logger.warning("trashed entry %s is damaged (%s)", name, error)
                     continue
+                target = self.directory / name
                 image = folder / row[1]
-                if target.exists() or (self.directory / row[1]).exists() or not image.exists():
-                    continue
+                if name in present or row[1] in present or row[1] not in trashed:
+                    continue  # its name was taken again meanwhile, or its image is missing
                 # The image first, so a record never points at a missing image.
                 os.replace(image, self.directory / row[1])
                 os.replace(record_path, target)
@@ -287,9 +333,21 @@ class History:
         return sorted(p.name for p in trash.iterdir() if _BATCH_NAME.match(p.name) and p.is_dir())
 
     def trash_count(self) -> int:
-        """How many entries the trash holds."""
+        """How many entries the trash holds (a batch is counted again only when it changed:
+        the browser asks for every page, and a cleared history is one batch of 100,000)."""
         trash = self.directory / TRASH_FOLDER
-        return sum(1 for batch in self.trash_batches() for _ in (trash / batch).glob("*.json"))
+        total = 0
+        for batch in self.trash_batches():
+            try:
+                changed = (trash / batch).stat().st_mtime_ns
+            except FileNotFoundError:
+                continue
+            known = self._trash_counts.get(batch)
+            if known is None or known[0] != changed:
+                count = sum(1 for _ in (trash / batch).glob("*.json"))
+                known = self._trash_counts[batch] = (changed, count)
+            total += known[1]
+        return total
 
     def empty_trash(self) -> int:
         """Delete the trash for good; returns how many entries it held."""

@@ -202,7 +202,8 @@ class HistoryIndex:
         self._lock = threading.RLock()
         self._connection: sqlite3.Connection | None = None
         self._changing = False
-        self._counts: dict[HistoryFilter, tuple[str | None, int]] = {}
+        self._counts: dict[HistoryFilter, tuple[str | None, int]] = {}  # filter: (changes, n)
+        self._inode = 0  # the index file the connection has open
         self.rebuilds = 0  # how many times the index was (re)built here: tests and benchmarks
         self.scans = 0  # how many times the folder was scanned for changes (rebuilds included)
 
@@ -220,7 +221,7 @@ class HistoryIndex:
             query = f"SELECT count(*) FROM entries{_and(clauses)}"
 
         def run(db: sqlite3.Connection) -> int:
-            version = self._meta(db, "folder_mtime")
+            version = self._meta(db, "changes")
             cached = self._counts.get(where)
             if cached is not None and cached[0] == version:
                 return cached[1]
@@ -317,9 +318,23 @@ class HistoryIndex:
         sql = "UPDATE entries SET favourite = ? WHERE stem = ?"
         self._write(lambda db: db.execute(sql, (int(favourite), stem)))
 
-    def store_thumbnail(self, stem: str, size: int, data: bytes) -> None:
+    def store_thumbnails(self, thumbnails: dict[str, bytes], size: int) -> None:
+        """Cache thumbnails (stem -> bytes), in one transaction."""
         sql = "INSERT OR REPLACE INTO thumbnails(stem, size, data) VALUES (?, ?, ?)"
-        self._write(lambda db: db.execute(sql, (stem, size, data)))
+        rows = [(stem, size, data) for stem, data in thumbnails.items()]
+
+        def run(db: sqlite3.Connection) -> None:
+            # A cache of a cache: no fsync (the gallery stores 24 at start-up, one by one, and
+            # each fsync costs more than the decode); a power cut at worst damages the index,
+            # which is then rebuilt from the files.
+            db.execute("PRAGMA synchronous=OFF")
+            try:
+                with db:
+                    db.executemany(sql, rows)
+            finally:
+                db.execute("PRAGMA synchronous=NORMAL")
+
+        self._guarded(run)
 
     def rebuild(self) -> None:
         """Throw the index away and build it again from the records on disk."""
@@ -340,10 +355,14 @@ class HistoryIndex:
     def _read_all(self, query: Callable[[sqlite3.Connection], sqlite3.Cursor]) -> list[Any]:
         return self._guarded(lambda db: query(db).fetchall())
 
-    def _write(self, change: Callable[[sqlite3.Connection], object]) -> None:
+    def _write(
+        self, change: Callable[[sqlite3.Connection], object], *, entries: bool = True
+    ) -> None:
         def run(db: sqlite3.Connection) -> None:
             with db:  # one transaction: all or nothing
                 change(db)
+                if entries:
+                    _bump_changes(db)
 
         self._guarded(run)
 
@@ -365,7 +384,14 @@ class HistoryIndex:
 
     def _db(self) -> sqlite3.Connection:
         if self._connection is not None:
-            return self._connection
+            try:
+                replaced = os.stat(self.path).st_ino != self._inode
+            except FileNotFoundError:
+                replaced = True
+            if not replaced:
+                return self._connection
+            # Another process rebuilt (or removed) the index: use the file that is there now.
+            self._reset()
         if not self.path.is_file() or self.path.stat().st_size == 0:
             self._build()
         db = self._connect(self.path)
@@ -380,11 +406,16 @@ class HistoryIndex:
             self._build()
             db = self._connect(self.path)
         self._connection = db
+        self._inode = self.path.stat().st_ino
         return db
 
     def _connect(self, path: Path) -> sqlite3.Connection:
         # "with db:" is one transaction (begun before the first change, committed at the end).
-        return sqlite3.connect(path, timeout=30, check_same_thread=False)
+        db = sqlite3.connect(path, timeout=30, check_same_thread=False)
+        # Fewer fsyncs per commit: a power cut can at worst damage the index, which is then
+        # rebuilt from the files (the files themselves are written with fsync, see history.py).
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
 
     def _ensure_fresh(self, db: sqlite3.Connection) -> None:
         """Scan the folder again if it changed since the index last saw it."""
@@ -440,6 +471,7 @@ class HistoryIndex:
         gone = indexed - records
         if gone:
             self._remove(db, gone)
+            _bump_changes(db)
         rows = []
         for stem in sorted(records - indexed):
             try:
@@ -453,6 +485,8 @@ class HistoryIndex:
                 continue
             rows.append(row)
         self._insert(db, rows)
+        if rows:
+            _bump_changes(db)
         if self.use_fts and len(rows) > 1000:
             # Many single inserts leave many FTS segments: merge them (faster searches).
             db.execute("INSERT INTO prompts(prompts) VALUES ('optimize')")
@@ -538,6 +572,7 @@ class HistoryIndex:
         db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
     def _reset(self) -> None:
+        self._counts.clear()
         if self._connection is not None:
             self._connection.close()
             self._connection = None
@@ -545,6 +580,14 @@ class HistoryIndex:
     def _discard_file(self) -> None:
         for suffix in ("", "-journal", "-wal", "-shm"):
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+
+def _bump_changes(db: sqlite3.Connection) -> None:
+    """Count a change to the entries (what cached counts are checked against)."""
+    db.execute(
+        "INSERT INTO meta(key, value) VALUES ('changes', '1') ON CONFLICT(key) "
+        "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+    )
 
 
 def _and(clauses: list[str]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -23,11 +24,18 @@ from .errors import (
     ProtocolError,
     RateLimitError,
     ServerError,
+    clip,
     redact,
+    redact_secrets,
 )
 
 # The most we honour of a server's Retry-After: longer waits are better reported than slept.
 MAX_RETRY_AFTER = 60.0
+# How much of a server's error text a message quotes (after redaction).
+MAX_DETAIL = 200
+# S3, GCS and Azure storage answer errors as <Error><Code>...</Code><Message>...</Message>.
+_XML_FIELD = re.compile(r"<(Code|Message)>\s*([^<]{0,500}?)\s*</\1>", re.IGNORECASE)
+_HTML_TITLE = re.compile(r"<title[^>]*>\s*([^<]{0,200}?)\s*</title>", re.IGNORECASE)
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
@@ -59,14 +67,14 @@ def error_from_response(
     """
     status = response.status_code
     if 300 <= status < 400:
-        location = redact(response.headers.get("location", "?"), api_key)
+        location = clip(_clean(response.headers.get("location", "?"), api_key), MAX_DETAIL)
         return ProtocolError(
-            f"{source} answered {status} redirecting to {location:.200}; redirects are not "
+            f"{source} answered {status} redirecting to {location}; redirects are not "
             "followed (it usually means a wrong base_url or path)"
         )
-    detail, code, fields = _error_details(response)
-    detail = redact(detail, api_key)
-    request_id = response.headers.get("x-request-id") or _request_id(detail)
+    detail, code, fields = error_details(response, api_key)
+    header_id = response.headers.get("x-request-id")
+    request_id = clip(_clean(header_id, api_key), 100) if header_id else _request_id(detail)
     info: dict[str, Any] = {"status_code": status, "request_id": request_id, "detail": detail}
     suffix = f" ({detail})" if detail else ""
     if status in (401, 403):
@@ -97,30 +105,86 @@ def error_from_response(
     return APIError(f"unexpected answer {status} from {source}{suffix}", **info)
 
 
-def _error_details(response: httpx.Response) -> tuple[str, str, list[str]]:
-    """Message, code and invalid fields from a CometAPI envelope or Replicate problem+json."""
+def _clean(text: str, api_key: str | None) -> str:
+    """Server text made safe to quote: the key (and its slices) redacted, before any cut."""
+    return redact_secrets(redact(text, api_key))
+
+
+def error_details(
+    response: httpx.Response, api_key: str | None = None
+) -> tuple[str, str, list[str]]:
+    """Message, code and invalid fields of an error answer, redacted first and then clipped.
+
+    JSON: a CometAPI/OpenAI (Together) ``{"error": {"message", "type", "code"}}`` envelope,
+    Replicate problem+json, FastAPI's (fal's) ``{"detail": [{"loc", "msg", "type"}]}`` or
+    ``{"detail": "..."}``, or any other shape. Anything
+    else is described by what it is: an XML storage error by its Code and Message, an HTML
+    page by its title, plain text quoted, other types named by their content type.
+    """
     try:
         body = response.json()
     except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        text = response.text.strip()
-        if text.startswith("<") or "html" in response.headers.get("content-type", ""):
-            return "the server sent an HTML page instead of JSON", "", []
-        return text[:200], "", []
+        return clip(_describe_non_json(response, api_key), MAX_DETAIL * 2), "", []
+    code, fields = "", []
     if not isinstance(body, dict):
-        return str(body)[:200], "", []
-    error = body.get("error")
-    if isinstance(error, dict):  # CometAPI
-        return str(error.get("message") or ""), str(error.get("code") or ""), []
-    raw_fields = body.get("invalid_fields")
-    fields = [
-        str(f.get("field", ""))
-        for f in (raw_fields if isinstance(raw_fields, list) else [])
-        if isinstance(f, dict)
-    ]
-    parts = [str(body[k]).strip() for k in ("title", "detail") if body.get(k)]
-    if not parts and isinstance(error, str):
-        parts = [error]
-    return ": ".join(parts), str(body.get("code") or ""), fields
+        detail = str(body)
+    elif isinstance(body.get("error"), dict):  # CometAPI, OpenAI-style (Together)
+        error = body["error"]
+        detail = str(error.get("message") or "")
+        code = str(error.get("code") or error.get("type") or "")
+    elif isinstance(body.get("detail"), list):  # FastAPI validation errors (fal)
+        detail, raw = _fastapi_details(body["detail"])
+        fields = [clip(_clean(f, api_key), 80) for f in raw]
+    else:
+        raw_fields = body.get("invalid_fields")
+        fields = [
+            clip(_clean(str(f.get("field", "")), api_key), 80)
+            for f in (raw_fields if isinstance(raw_fields, list) else [])
+            if isinstance(f, dict)
+        ]
+        parts = [str(body[k]).strip() for k in ("title", "detail") if body.get(k)]
+        if not parts and isinstance(body.get("error"), str):
+            parts = [body["error"]]
+        if not parts and body:  # an unknown shape: show it rather than nothing
+            parts = [str(body)]
+        detail, code = ": ".join(parts), str(body.get("code") or "")
+    return clip(_clean(detail, api_key), MAX_DETAIL), clip(_clean(code, api_key), 60), fields
+
+
+def _fastapi_details(items: list[Any]) -> tuple[str, list[str]]:
+    # {"loc": ["body", "num_images"], "msg": "...", "type": "less_than_equal"}: the field is the
+    # location without the leading "body" (where FastAPI found it).
+    messages, fields = [], []
+    for item in items[:10]:
+        if not isinstance(item, dict):
+            messages.append(str(item))
+            continue
+        loc = item.get("loc")
+        name = ".".join(str(p) for p in loc if p != "body") if isinstance(loc, list) else ""
+        if name:
+            fields.append(name)
+        message = str(item.get("msg") or item.get("type") or "invalid")
+        messages.append(f"{name}: {message}" if name else message)
+    return "; ".join(messages), fields
+
+
+def _describe_non_json(response: httpx.Response, api_key: str | None) -> str:
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        text = _clean(response.text.strip(), api_key)
+    except (UnicodeDecodeError, LookupError):
+        text = ""
+    if "xml" in kind or text.startswith(("<?xml", "<Error")):
+        fields = dict((k.lower(), v) for k, v in _XML_FIELD.findall(text))
+        said = ": ".join(fields[k] for k in ("code", "message") if fields.get(k))
+        return f"an XML error ({said})" if said else "an XML body instead of JSON"
+    if "html" in kind or text.lower().startswith(("<!doctype html", "<html")):
+        title = _HTML_TITLE.search(text)
+        named = f" (titled {title.group(1)!r})" if title and title.group(1) else ""
+        return f"the server sent an HTML page instead of JSON{named}"
+    if kind.startswith("text/") or (not kind and text.isprintable()):
+        return text
+    return f"a {kind or 'body of no content type'} instead of JSON ({len(response.content)} bytes)"
 
 
 def _request_id(detail: str) -> str | None:
@@ -134,7 +198,7 @@ def json_body(response: httpx.Response) -> Any:
     try:
         return response.json()
     except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested absurdly deep
-        kind = response.headers.get("content-type", "unknown content type")
+        kind = clip(_clean(response.headers.get("content-type", "no content type"), None), 100)
         raise ProtocolError(
             f"{where(response)} answered {response.status_code} with {kind}, not JSON; "
             "check base_url"

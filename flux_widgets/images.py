@@ -7,7 +7,6 @@ and height come from the header, so nothing is decoded until someone asks for pi
 from __future__ import annotations
 
 import io
-import re
 import struct
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,13 +24,6 @@ PIL_FORMATS = {"webp": "WEBP", "jpg": "JPEG", "png": "PNG"}
 _MIME_TYPES = {"webp": "image/webp", "jpg": "image/jpeg", "png": "image/png"}
 # flux-schnell never exceeds ~1.6 MP; anything far larger is a broken or hostile file.
 MAX_PIXELS = 40_000_000
-_SEED_IN_LOGS = re.compile(r"Using seed:\s*(-?\d+)")
-
-
-def seed_from_logs(logs: str | None) -> int | None:
-    """The seed the model reports in its logs (``Using seed: N``), if any."""
-    match = _SEED_IN_LOGS.search(logs or "")
-    return int(match.group(1)) if match else None
 
 
 def probe_image(data: bytes, expected_format: str | None = None) -> tuple[str, int, int]:

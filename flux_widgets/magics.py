@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import concurrent.futures
 import contextlib
+import os
 import shlex
 import sys
 import threading
@@ -28,13 +29,15 @@ from typing import Any, NoReturn, TypeVar
 from .client import FluxClient
 from .errors import FluxError, MissingAPIKeyError
 from .images import GeneratedImage
-from .params import ASPECT_RATIOS, MEGAPIXELS, OUTPUT_FORMATS, FluxParams
+from .params import FluxParams
+from .providers import DEFAULT_PROVIDER, PROVIDERS, Provider, get_provider
 from .recipes import file_name
+from .schema import SCHEMA, Field
 
 T = TypeVar("T")
 
 _MOCK_NOTE = (
-    "flux: no API key configured (set COMETAPI_KEY), so these are placeholder images from the "
+    "flux: no API key configured (set {keys}), so these are placeholder images from the "
     "built-in mock API"
 )
 # How long an interrupted generation gets to cancel its prediction on the server.
@@ -75,37 +78,56 @@ def _parser() -> argparse.ArgumentParser:
         description="Generate images with FLUX.1 [schnell]; the cell body is the prompt.",
         allow_abbrev=False,
     )
-    parser.add_argument("--seed", type=int, help="seed for reproducible images (default: random)")
+    for field in SCHEMA:
+        _add_option(parser, field)
     parser.add_argument(
-        "--aspect-ratio", "--ar", dest="aspect_ratio", choices=ASPECT_RATIOS, metavar="W:H"
-    )
-    parser.add_argument("-n", "--num-outputs", dest="num_outputs", type=int, metavar="N")
-    parser.add_argument("--steps", dest="num_inference_steps", type=int, metavar="N")
-    parser.add_argument("--format", dest="output_format", choices=OUTPUT_FORMATS)
-    parser.add_argument("--quality", dest="output_quality", type=int, metavar="0-100")
-    parser.add_argument("--megapixels", choices=MEGAPIXELS)
-    parser.add_argument(
-        "--no-go-fast", dest="go_fast", action="store_false", default=None, help="exact bf16"
-    )
-    parser.add_argument(
-        "--disable-safety-checker", dest="disable_safety_checker", action="store_true", default=None
+        "--provider",
+        choices=sorted(PROVIDERS),
+        help="which provider to use (default: FLUX_PROVIDER, else cometapi)",
     )
     parser.add_argument("--mock", action="store_true", help="use the built-in mock API")
     parser.add_argument("--save", metavar="DIR", help="also save the images (recipe embedded)")
     return parser
 
 
-_PARAM_OPTIONS = (
-    "seed",
-    "aspect_ratio",
-    "num_outputs",
-    "num_inference_steps",
-    "output_format",
-    "output_quality",
-    "megapixels",
-    "go_fast",
-    "disable_safety_checker",
-)
+_PARAM_OPTIONS = tuple(field.name for field in SCHEMA if field.cli_flags)
+# The metavar each kind of option shows in --help.
+_METAVARS = {"aspect_ratio": "W:H", "output_quality": "0-100"}
+
+
+def _add_option(parser: argparse.ArgumentParser, field: Field) -> None:
+    """One ``%%flux`` option for a schema field (the prompt is the cell body: no option)."""
+    if not field.cli_flags:
+        return
+    if field.kind == "bool":
+        # The flag flips the default: --no-go-fast, --disable-safety-checker.
+        action = "store_false" if field.default else "store_true"
+        switch = "off" if field.default else "on"
+        parser.add_argument(
+            *field.cli_flags,
+            dest=field.name,
+            action=action,
+            default=None,
+            help=f"turns {field.name} {switch}: {field.help}",
+        )
+    elif field.kind == "choice":
+        parser.add_argument(
+            *field.cli_flags,
+            dest=field.name,
+            choices=field.choices,
+            metavar=_METAVARS.get(field.name),
+            help=field.help,
+        )
+    else:
+        low_high = f"{field.bounds[0]}-{field.bounds[1]}" if field.bounds else "N"
+        metavar = "N" if field.kind == "seed" or len(low_high) > 8 else low_high
+        parser.add_argument(
+            *field.cli_flags,
+            dest=field.name,
+            type=int,
+            metavar=_METAVARS.get(field.name, metavar),
+            help=field.help,
+        )
 
 
 def flux(line: str, cell: str) -> list[GeneratedImage] | None:
@@ -118,7 +140,7 @@ def flux(line: str, cell: str) -> list[GeneratedImage] | None:
         params, options = parse_magic(line, cell)
     except _HelpShown:
         return None
-    client = _client(force_mock=options.mock)
+    client = _client(force_mock=options.mock, provider=options.provider)
     started = time.monotonic()
     try:
         images = run_in_worker_thread(lambda: _generate(client, params))
@@ -127,7 +149,7 @@ def flux(line: str, cell: str) -> list[GeneratedImage] | None:
         return None
     elapsed = time.monotonic() - started
     if client.is_mock and not options.mock:
-        print(_MOCK_NOTE)
+        print(_MOCK_NOTE.format(keys=" or ".join(_provider(options).key_env_vars)))
     seeds = ", ".join(str(image.seed) for image in images)
     print(f"{len(images)} image(s) in {elapsed:.1f} s · seed {seeds}")
     if options.save:
@@ -152,21 +174,30 @@ def parse_magic(line: str, cell: str) -> tuple[FluxParams, argparse.Namespace]:
     prompt = cell.strip()
     if not prompt:
         raise _usage_error("%%flux: the cell is empty: write the prompt in the cell body")
-    values = {name: getattr(options, name) for name in _PARAM_OPTIONS}
+    given = {name: getattr(options, name) for name in _PARAM_OPTIONS}
     try:
-        params = FluxParams(prompt=prompt, **{k: v for k, v in values.items() if v is not None})
+        provider = _provider(options)
+        # What the user left out takes the provider's default (fal and Together: jpg, not webp).
+        values = {**provider.defaults(), **{k: v for k, v in given.items() if v is not None}}
+        params = FluxParams(prompt=prompt, **values)
+        provider.check(params)
     except ValueError as error:
         raise _usage_error(f"%%flux: {error}") from None
     return params, options
 
 
-def _client(*, force_mock: bool) -> FluxClient:
+def _provider(options: argparse.Namespace) -> Provider:
+    """The provider ``--provider`` names, else ``FLUX_PROVIDER``'s, else the default."""
+    return get_provider(options.provider or os.environ.get("FLUX_PROVIDER") or DEFAULT_PROVIDER)
+
+
+def _client(*, force_mock: bool, provider: str | None = None) -> FluxClient:
     if force_mock:
-        return FluxClient.mock()
+        return FluxClient.mock(provider=provider or os.environ.get("FLUX_PROVIDER"))
     try:
-        return FluxClient()
+        return FluxClient(provider=provider)
     except MissingAPIKeyError:
-        return FluxClient.mock()
+        return FluxClient.mock(provider=provider or os.environ.get("FLUX_PROVIDER"))
 
 
 async def _generate(client: FluxClient, params: FluxParams) -> list[GeneratedImage]:

@@ -23,6 +23,10 @@ _PROXY_ATTRIBUTE = "flux_widgets_proxy"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _SOCKS_SCHEMES = frozenset({"socks5", "socks5h"})
 _PROXY_SCHEMES = frozenset({"http", "https"}) | _SOCKS_SCHEMES
+_INVALID_PROXY = (
+    "a proxy URL set in the environment (HTTP_PROXY, HTTPS_PROXY or ALL_PROXY) is not a valid "
+    "URL; fix it, or list the host in NO_PROXY"
+)
 
 
 def environment_proxies(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -44,14 +48,19 @@ def is_loopback(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 (3.13 knows; 3.10 not)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 def proxy_label(proxy_url: str | httpx.URL) -> str:
     """``scheme://host:port`` of a proxy URL: no user name, no password, no path."""
-    url = httpx.URL(proxy_url)
+    try:
+        url = httpx.URL(proxy_url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return "(a proxy URL that is not valid)"
     port = url.port or _DEFAULT_PORTS.get(url.scheme, 1080)
     host = f"[{url.host}]" if ":" in url.host else url.host
     return f"{url.scheme}://{host}:{port}"
@@ -118,27 +127,33 @@ class RoutingTransport(httpx.AsyncBaseTransport):
     """An httpx transport that sends each request directly or through its proxy.
 
     One connection pool per route, made on first use (so a SOCKS proxy needs ``httpx[socks]``
-    only when it is really used). A transport error on a proxied request is re-raised with the
-    proxy named, since "connection refused" alone sends users looking at the wrong host.
+    only when it is really used). A transport error on a proxied request is tagged with the proxy
+    (``proxy_of``) for the client's message, since "connection refused" alone sends users
+    looking at the wrong host.
     """
 
-    def __init__(self, routes: ProxyRoutes, **pool: object) -> None:
+    def __init__(self, routes: ProxyRoutes, *, limits: httpx.Limits) -> None:
         self._routes = routes
-        self._pool = pool
-        self._direct = httpx.AsyncHTTPTransport(**pool)  # type: ignore[arg-type]
+        self._limits = limits
+        self._direct = httpx.AsyncHTTPTransport(limits=limits)
         self._proxied: dict[str, httpx.AsyncHTTPTransport] = {}
 
     def _transport(self, proxy: str) -> httpx.AsyncHTTPTransport:
         transport = self._proxied.get(proxy)
         if transport is None:
-            scheme = httpx.URL(proxy).scheme
+            try:
+                scheme = httpx.URL(proxy).scheme
+            except (httpx.InvalidURL, TypeError, ValueError):
+                raise FluxConnectionError(_INVALID_PROXY) from None
             if scheme not in _PROXY_SCHEMES:
                 raise FluxConnectionError(
                     f"the proxy {proxy_label(proxy)} from the environment has an unsupported "
                     f"scheme {scheme!r}; use http, https or socks5, or list the host in NO_PROXY"
                 )
             try:
-                transport = httpx.AsyncHTTPTransport(proxy=proxy, **self._pool)  # type: ignore[arg-type]
+                transport = httpx.AsyncHTTPTransport(proxy=proxy, limits=self._limits)
+            except (httpx.InvalidURL, ValueError):
+                raise FluxConnectionError(_INVALID_PROXY) from None
             except ImportError:
                 raise FluxConnectionError(
                     f"the proxy {proxy_label(proxy)} needs SOCKS support: "

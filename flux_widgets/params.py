@@ -1,7 +1,8 @@
-"""The flux-schnell input schema: FluxParams, its enums and ranges, and pixel sizes.
+"""FluxParams, the validated inputs of one generation, and the pixel size of each image.
 
 Bad input stops here, before any request, with a ``ValueError`` that names the field and
-what is allowed. The mock validates with the same code, so client and server agree.
+what is allowed; the rules are the schema table's (``schema.py``), re-exported here. The mock
+validates with the same code, so client and server agree.
 """
 
 from __future__ import annotations
@@ -12,29 +13,36 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-ASPECT_RATIOS: tuple[str, ...] = (
-    "1:1",
-    "16:9",
-    "21:9",
-    "3:2",
-    "2:3",
-    "4:5",
-    "5:4",
-    "3:4",
-    "4:3",
-    "9:16",
-    "9:21",
+from .schema import (
+    ASPECT_RATIOS,
+    FIELDS,
+    MEGAPIXELS,
+    NUM_INFERENCE_STEPS_RANGE,
+    NUM_OUTPUTS_RANGE,
+    OUTPUT_FORMATS,
+    OUTPUT_QUALITY_RANGE,
+    RANDOM_SEED_RANGE,
+    SCHEMA,
+    SEED_RANGE,
+    choice_message,
 )
-OUTPUT_FORMATS: tuple[str, ...] = ("webp", "jpg", "png")
-MEGAPIXELS: tuple[str, ...] = ("1", "0.25")
-NUM_OUTPUTS_RANGE = (1, 4)
-NUM_INFERENCE_STEPS_RANGE = (1, 4)
-OUTPUT_QUALITY_RANGE = (0, 100)
-# The API takes any int; Replicate's models pass it to torch, which needs it to fit 64 bits.
-SEED_RANGE = (-(2**63), 2**63 - 1)
-# Seeds drawn at random (the studio, the grid, the mock): ones a person can read, type and
-# share; and a browser's JSON numbers are exact only up to 2**53, so far below that.
-RANDOM_SEED_RANGE = (0, 2**32 - 1)
+
+__all__ = [
+    "ASPECT_RATIOS",
+    "FIELD_NAMES",
+    "MEGAPIXELS",
+    "NUM_INFERENCE_STEPS_RANGE",
+    "NUM_OUTPUTS_RANGE",
+    "OUTPUT_FORMATS",
+    "OUTPUT_QUALITY_RANGE",
+    "RANDOM_SEED_RANGE",
+    "SEED_RANGE",
+    "FieldError",
+    "FluxParams",
+    "input_errors",
+    "pixel_size",
+    "random_seed",
+]
 
 # Width x height at 1 megapixel, as the flux-schnell model produces them (multiples of 16).
 _ONE_MEGAPIXEL_SIZES: dict[str, tuple[int, int]] = {
@@ -55,9 +63,9 @@ _ONE_MEGAPIXEL_SIZES: dict[str, tuple[int, int]] = {
 def pixel_size(aspect_ratio: str, megapixels: str = "1") -> tuple[int, int]:
     """Width and height the API returns for an aspect ratio and megapixel setting."""
     if aspect_ratio not in _ONE_MEGAPIXEL_SIZES:
-        raise ValueError(_choice_message("aspect_ratio", aspect_ratio, ASPECT_RATIOS))
+        raise ValueError(choice_message("aspect_ratio", aspect_ratio, ASPECT_RATIOS))
     if megapixels not in MEGAPIXELS:
-        raise ValueError(_choice_message("megapixels", megapixels, MEGAPIXELS))
+        raise ValueError(choice_message("megapixels", megapixels, MEGAPIXELS))
     width, height = _ONE_MEGAPIXEL_SIZES[aspect_ratio]
     if megapixels == "0.25":
         return width // 2, height // 2
@@ -87,16 +95,18 @@ class FluxParams:
     ``seed=None`` lets the server pick one (the image records the seed it used).
     """
 
+    # The fields and their defaults are the schema table's (schema.py); the names are written
+    # out here for type checkers, and tests/test_schema.py checks the two agree.
     prompt: str
-    aspect_ratio: str = "1:1"
-    num_outputs: int = 1
-    num_inference_steps: int = 4
-    seed: int | None = None
-    output_format: str = "webp"
-    output_quality: int = 80
-    disable_safety_checker: bool = False
-    go_fast: bool = True
-    megapixels: str = "1"
+    aspect_ratio: str = FIELDS["aspect_ratio"].default
+    num_outputs: int = FIELDS["num_outputs"].default
+    num_inference_steps: int = FIELDS["num_inference_steps"].default
+    seed: int | None = FIELDS["seed"].default
+    output_format: str = FIELDS["output_format"].default
+    output_quality: int = FIELDS["output_quality"].default
+    disable_safety_checker: bool = FIELDS["disable_safety_checker"].default
+    go_fast: bool = FIELDS["go_fast"].default
+    megapixels: str = FIELDS["megapixels"].default
 
     def __post_init__(self) -> None:
         errors = input_errors(dataclasses.asdict(self))
@@ -139,64 +149,9 @@ def input_errors(data: Mapping[str, Any]) -> list[FieldError]:
     Missing optional fields count as their defaults; the prompt is required.
     """
     errors: list[FieldError] = []
-
-    def add(field: str, message: str) -> None:
-        errors.append(FieldError(field, message))
-
-    prompt = data.get("prompt")
-    if not isinstance(prompt, str):
-        add("prompt", f"prompt must be a string, got {_type_name(prompt)}")
-    elif not prompt.strip():
-        add("prompt", "prompt must not be empty: describe the image you want")
-
-    for field, choices in (
-        ("aspect_ratio", ASPECT_RATIOS),
-        ("output_format", OUTPUT_FORMATS),
-        ("megapixels", MEGAPIXELS),
-    ):
-        if field in data and data[field] not in choices:
-            value = data[field]
-            if isinstance(value, str):
-                add(field, _choice_message(field, value, choices))
-            else:
-                add(
-                    field,
-                    f"{field} must be a string, one of {_choices(choices)}; "
-                    f"got {_type_name(value)}",
-                )
-
-    for field, (low, high) in (
-        ("num_outputs", NUM_OUTPUTS_RANGE),
-        ("num_inference_steps", NUM_INFERENCE_STEPS_RANGE),
-        ("output_quality", OUTPUT_QUALITY_RANGE),
-    ):
-        if field in data:
-            _check_int(field, data[field], low, high, add)
-
-    if data.get("seed") is not None:
-        _check_int("seed", data["seed"], *SEED_RANGE, add)
-
-    for field in ("disable_safety_checker", "go_fast"):
-        if field in data and not isinstance(data[field], bool):
-            add(field, f"{field} must be True or False, got {_type_name(data[field])}")
+    for field in SCHEMA:
+        if field.name in data or field.kind == "text":
+            message = field.problem(data.get(field.name))
+            if message is not None:
+                errors.append(FieldError(field.name, message))
     return errors
-
-
-def _check_int(field: str, value: object, low: int, high: int, add: Any) -> None:
-    # bool is an int subclass; True as a count is a bug in the caller, not a 1.
-    if not isinstance(value, int) or isinstance(value, bool):
-        add(field, f"{field} must be a whole number from {low} to {high}, got {_type_name(value)}")
-    elif not low <= value <= high:
-        add(field, f"{field} must be from {low} to {high}, got {value}")
-
-
-def _choice_message(field: str, value: str, choices: tuple[str, ...]) -> str:
-    return f"{field} must be one of {_choices(choices)}, got {value!r}"
-
-
-def _choices(choices: tuple[str, ...]) -> str:
-    return ", ".join(repr(c) for c in choices)
-
-
-def _type_name(value: object) -> str:
-    return f"{type(value).__name__} {value!r}" if value is not None else "None"

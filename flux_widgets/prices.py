@@ -15,6 +15,9 @@ from dataclasses import dataclass
 
 from .params import FluxParams
 
+# Pixels in one billed megapixel: 1024 x 1024 [guess, see Price.per_output].
+_MEGAPIXEL = 1024 * 1024
+
 
 @dataclass(frozen=True)
 class Price:
@@ -47,9 +50,10 @@ class Price:
             return self.per_image
         if self.per_megapixel is not None:
             width, height = params.pixel_size()
-            # fal bills megapixels rounded up [guess, PROTOCOL.md gives only the rate]: round
-            # up too, so that a spending cap built on this never undercounts.
-            return self.per_megapixel * math.ceil(width * height / 1_000_000)
+            # fal quotes "per megapixel" [doc] but not how it counts one: we take 1024x1024
+            # (fal's square_hd) as one and round up [guess], so a 1 MP image of any aspect
+            # ratio is one unit and a spending cap built on this never undercounts.
+            return self.per_megapixel * math.ceil(width * height / _MEGAPIXEL)
         return None
 
 

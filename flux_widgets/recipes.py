@@ -35,6 +35,7 @@ from .metadata import (
     xmp_packet,
 )
 from .params import ASPECT_RATIOS, FIELD_NAMES, MEGAPIXELS, FluxParams, pixel_size
+from .schema import FIELDS, SCHEMA
 
 logger = logging.getLogger("flux_widgets")
 
@@ -55,6 +56,18 @@ _SUFFIX_FORMATS = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp"
 _MIN_CONVERT_QUALITY = 90
 
 RecipeSource = GeneratedImage | FluxParams
+# Where each schema field goes in the A1111 text, after A1111's own leading keys (Steps,
+# Sampler, Seed, Size, Model): the layout other tools have already read. The keys themselves
+# come from the schema table; tests check every field with a key is placed here.
+A1111_LAYOUT: tuple[str, ...] = (
+    "aspect_ratio",
+    "megapixels",
+    "num_outputs",
+    "output_format",
+    "output_quality",
+    "go_fast",
+    "disable_safety_checker",
+)
 
 
 def _recipe_of(source: RecipeSource) -> FluxParams:
@@ -78,17 +91,9 @@ def a1111_parameters(source: RecipeSource) -> str:
     ]
     if recipe.seed is not None:
         fields.append(("Seed", recipe.seed))
-    fields += [
-        ("Size", f"{width}x{height}"),
-        ("Model", MODEL),
-        ("Aspect ratio", recipe.aspect_ratio),
-        ("Megapixels", recipe.megapixels),
-        ("Num outputs", recipe.num_outputs),
-        ("Output format", recipe.output_format),
-        ("Output quality", recipe.output_quality),
-        ("Go fast", recipe.go_fast),
-        ("Disable safety checker", recipe.disable_safety_checker),
-    ]
+    fields += [("Size", f"{width}x{height}"), ("Model", MODEL)]
+    # The other fields under their schema keys (schema.py).
+    fields += [(str(FIELDS[name].a1111_key), getattr(recipe, name)) for name in A1111_LAYOUT]
     if isinstance(source, GeneratedImage):
         if source.prediction_id:
             fields.append(("Prediction ID", source.prediction_id))
@@ -290,17 +295,11 @@ def parse_a1111_parameters(text: str, *, output_format: str | None = None) -> Fl
     size = _SIZE.match(fields.get("Size", ""))
     if size:
         changes.update(_shape_for_size(int(size.group(1)), int(size.group(2))))
-    for key, name, convert in (
-        ("Steps", "num_inference_steps", int),
-        ("Seed", "seed", int),
-        ("Aspect ratio", "aspect_ratio", str),
-        ("Megapixels", "megapixels", str),
-        ("Num outputs", "num_outputs", int),
-        ("Output format", "output_format", str),
-        ("Output quality", "output_quality", int),
-        ("Go fast", "go_fast", _bool),
-        ("Disable safety checker", "disable_safety_checker", _bool),
-    ):
+    for field in SCHEMA:
+        key, name = field.a1111_key, field.name
+        if key is None:
+            continue
+        convert = _A1111_READERS[field.kind]
         if key in fields:
             try:
                 changes[name] = convert(fields[key])
@@ -328,12 +327,16 @@ def _a1111_unquote(value: str) -> str:
     return value
 
 
-def _bool(text: str) -> bool:
+def _bool_text(text: str) -> bool:
     if text.lower() in ("true", "1", "yes"):
         return True
     if text.lower() in ("false", "0", "no"):
         return False
     raise ValueError(text)
+
+
+# How A1111 text (all strings) becomes each kind of schema field.
+_A1111_READERS: dict[str, Any] = {"choice": str, "int": int, "seed": int, "bool": _bool_text}
 
 
 def _shape_for_size(width: int, height: int) -> dict[str, str]:

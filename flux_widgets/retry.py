@@ -30,6 +30,12 @@ def is_retryable(error: BaseException, *, create: bool) -> bool:
             return False
         status = error.status_code or 0
         if create:
+            # 429 and 503 are refusals at the door: no generation started, nothing billed
+            # (PROTOCOL.md, "Retry rules"). That holds for the synchronous providers too
+            # (Together): its 429 is a rate limit and its 503 "overloaded, not ready", both
+            # answered instead of running the model; a 500/502/504, a read timeout or a dropped
+            # connection may come after the model ran and was billed, so they are never retried.
+            # fal's queue does not charge for 5xx, but its submit follows the same rule.
             return status in (429, 503)
         return status in (429, 500, 502, 503, 504)
     if create:

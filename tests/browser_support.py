@@ -364,7 +364,9 @@ def studio(page: Any) -> Any:
 
 _COUNT_LOADED = """([studio, sel]) => {
     const root = document.querySelector(studio);
-    const imgs = root ? [...root.querySelectorAll(sel)] : [];
+    // The gallery keeps one hidden tile ready for the next image: only shown tiles count.
+    const imgs = (root ? [...root.querySelectorAll(sel)] : [])
+        .filter(img => getComputedStyle(img.closest('.flux-thumb')).display !== 'none');
     return {
         tiles: imgs.length,
         loaded: imgs.filter(img => img.complete && img.naturalWidth > 0).length,
@@ -429,6 +431,84 @@ def set_image_count(view: Any, outputs: int) -> None:
 def job_row(view: Any, prompt: str) -> Any:
     """The job row of the generation with this prompt (newest first)."""
     return view.locator(".flux-job", has=view.page.locator(".flux-status", has_text=prompt)).first
+
+
+def newest_tile(view: Any) -> Any:
+    """The gallery tile shown first (the newest image). The grid's DOM keeps tiles oldest
+    first and CSS ``order`` puts the newest first, so the DOM's first tile is not it."""
+    index = view.evaluate(
+        """studio => {
+            const tiles = [...studio.querySelectorAll('.flux-gallery .flux-thumb')];
+            let best = -1, bestOrder = Infinity;
+            tiles.forEach((tile, i) => {
+                const style = getComputedStyle(tile);
+                if (style.display !== 'none' && Number(style.order) < bestOrder) {
+                    best = i;
+                    bestOrder = Number(style.order);
+                }
+            });
+            return best;
+        }"""
+    )
+    if index < 0:
+        raise AssertionError("the gallery shows no tile")
+    return view.locator(".flux-gallery .flux-thumb").nth(index)
+
+
+def viewer(page: Any) -> Any:
+    """The viewer (a modal under <body> in JupyterLab, Notebook 7 and Voila)."""
+    return page.locator(".flux-viewer").first
+
+
+def wait_for_full_image(img: Any, timeout_ms: int = 15_000) -> None:
+    """Wait until an <img> has decoded a picture wider than a thumbnail."""
+    img.evaluate(
+        """(img, timeout) => new Promise((resolve, reject) => {
+            const deadline = Date.now() + timeout;
+            (function check() {
+                if (img.complete && img.naturalWidth > 256) resolve();
+                else if (Date.now() > deadline) reject(new Error('naturalWidth '
+                    + img.naturalWidth));
+                else setTimeout(check, 50);
+            })();
+        })""",
+        timeout_ms,
+    )
+
+
+def execution_counts(page: Any) -> list[int | None]:
+    """The execution count of every code cell of the open notebook."""
+    return list(
+        page.evaluate(
+            """() => window.jupyterapp.shell.currentWidget.content.widgets
+                .filter(cell => cell.model.type === 'code')
+                .map(cell => cell.model.executionCount)"""
+        )
+    )
+
+
+def run_in_kernel(page: Any, code: str) -> None:
+    """Run ``code`` in the open notebook's kernel (no cell, no output); raise unless ok."""
+    status = page.evaluate(
+        """async code => {
+            const panel = window.jupyterapp.shell.currentWidget;
+            const reply = await panel.sessionContext.session.kernel.requestExecute({code}).done;
+            return reply.content.status;
+        }""",
+        code,
+    )
+    if status != "ok":
+        raise RuntimeError(f"the kernel answered {status!r} to:\n{code}")
+
+
+def set_theme(page: Any, theme: str) -> None:
+    """Switch JupyterLab's theme (e.g. "JupyterLab Dark") and wait until it applies."""
+    page.evaluate(
+        "theme => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme
+    )
+    page.wait_for_function(
+        "theme => document.body.dataset.jpThemeName === theme", arg=theme, timeout=15_000
+    )
 
 
 def scroll_to_top_of(locator: Any) -> None:

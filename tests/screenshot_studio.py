@@ -101,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             browser.start_generation(page, PROMPT, outputs=args.images)
             browser.wait_for_thumbnails(page, before + args.images)
             if args.viewer:
-                view.locator(".flux-gallery .flux-thumb").first.locator(".flux-open").click()
-                view.locator(".flux-viewer .flux-viewer-image").wait_for()
+                browser.newest_tile(view).locator(".flux-open").click()
+                browser.viewer(page).locator(".flux-viewer-image").wait_for()
             if args.advanced:
                 view.get_by_text("Advanced", exact=True).first.click()
                 view.locator(".flux-seed").wait_for()

@@ -2,8 +2,9 @@
 
 Runs notebooks/02_studio.ipynb with Run All, types a prompt, clicks Generate, waits for the
 thumbnails the browser has actually decoded, opens one at full size, and cancels a stuck
-generation (the mock must see the cancel request). Screenshots of every step go to
-test-output/browser/.
+generation (the mock must see the cancel request). In JupyterLab also the keyboard (Ctrl+Enter
+in the prompt, arrows and Esc in the viewer), compare, and copy as code, at 900 px in the
+light and dark themes. Screenshots of every step go to test-output/browser/.
 """
 
 from __future__ import annotations
@@ -78,8 +79,8 @@ def test_studio_generates_opens_and_cancels_in_the_browser(
     assert view.locator(".flux-message").inner_text().strip() == ""
     browser.screenshot(page, shot.format("02-generated"), at=view)
 
-    view.locator(".flux-gallery .flux-thumb").first.locator(".flux-open").click()
-    viewer = view.locator(".flux-viewer")
+    browser.newest_tile(view).locator(".flux-open").click()
+    viewer = browser.viewer(page)
     viewer.wait_for(state="visible")
     size = re.search(r"(\d+)×(\d+)", viewer.inner_text())
     assert size is not None, viewer.inner_text()
@@ -98,7 +99,9 @@ def test_studio_generates_opens_and_cancels_in_the_browser(
         width,
     )
     assert width > 256  # the full image, not a thumbnail
-    browser.screenshot(page, shot.format("03-viewer-open"), at=viewer)
+    browser.screenshot(page, shot.format("03-viewer-open"))
+    page.keyboard.press("Escape")
+    viewer.wait_for(state="hidden")
 
     browser.start_generation(page, STUCK_PROMPT, outputs=1)
     stuck = browser.job_row(view, STUCK_PROMPT)
@@ -122,3 +125,148 @@ def test_studio_generates_opens_and_cancels_in_the_browser(
     assert browser.thumbnails(page)["tiles"] == before + 2  # the cancelled job added nothing
     assert page.locator(".jp-toast-error, .Toastify__toast--error").count() == 0
     print(f"{server.app} smoke path: {time.monotonic() - started:.1f} s")
+
+
+@pytest.fixture(scope="module")
+def lab(
+    tmp_path_factory: pytest.TempPathFactory, chromium: Path
+) -> Iterator[tuple[browser.Jupyter, browser.Mock, Path]]:
+    """JupyterLab and a mock serving the studio notebook (one server for the module)."""
+    pytest.importorskip("jupyterlab", reason="jupyterlab is not installed")
+    workdir = tmp_path_factory.mktemp("browser-keys")
+    root = browser.studio_notebooks(workdir / "notebooks")
+    with (
+        browser.mock_server(workdir) as mock,
+        browser.jupyter_server("lab", root, workdir, mock) as server,
+    ):
+        yield server, mock, workdir
+
+
+KITE = "a kite over dunes"
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_keyboard_viewer_compare_and_copy_in_jupyterlab(
+    lab: tuple[browser.Jupyter, browser.Mock, Path], theme: str
+) -> None:
+    server, _, workdir = lab
+    shot = f"lab-{theme}-900-{{}}"
+    with browser.chromium_page(workdir, width=900, height=900) as page:
+        page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+        browser.open_studio_notebook(page, server)
+        view = browser.studio(page)
+        browser.wait_for_cells_done(page, server)
+        assert browser.notebook_errors(page) == []
+        if theme == "dark":
+            browser.set_theme(page, "JupyterLab Dark")
+        browser.collapse_sidebars(page)
+        before = browser.settle_thumbnails(page)
+        runs = browser.execution_counts(page)
+
+        # Ctrl+Enter in the prompt generates what is typed (not yet synced), and does not
+        # run the notebook cell (JupyterLab's own Ctrl+Enter).
+        browser.set_image_count(view, 1)
+        box = view.locator(".flux-prompt textarea")
+        box.fill(KITE)
+        box.press("Control+Enter")
+        browser.job_row(view, KITE).locator(".flux-status", has_text="done").wait_for(
+            timeout=30_000
+        )
+        browser.wait_for_thumbnails(page, before + 1)
+        assert browser.execution_counts(page) == runs
+        browser.screenshot(page, shot.format("01-ctrl-enter"), at=view)
+
+        # The viewer opens over the page where the user is looking; arrows move, Esc closes.
+        browser.newest_tile(view).locator(".flux-open").click()
+        viewer = browser.viewer(page)
+        viewer.wait_for(state="visible")
+        browser.wait_for_full_image(viewer.locator(".flux-viewer-image").first)
+        box_in_view = viewer.locator(".flux-viewer-panel").bounding_box()
+        assert box_in_view is not None
+        assert box_in_view["y"] >= 0 and box_in_view["y"] + box_in_view["height"] <= 900
+        title = viewer.locator(".flux-viewer-title")
+        assert title.inner_text().startswith("seed ") and "1 of " in title.inner_text()
+        assert viewer.locator("tr[data-key=prompt] td").inner_text() == KITE
+        browser.screenshot(page, shot.format("02-viewer"))
+        page.keyboard.press("ArrowRight")
+        title.filter(has_text="2 of ").wait_for()
+        page.keyboard.press("ArrowLeft")
+        title.filter(has_text="1 of ").wait_for()
+
+        # Download: the file, recipe embedded, made only when asked for.
+        with page.expect_download() as download_info:
+            viewer.locator(".flux-viewer-download").click()
+        download = download_info.value
+        assert download.suggested_filename.startswith("flux-")
+        assert download.suggested_filename.endswith(".webp")
+        saved = Path(download.path()).read_bytes()
+        assert saved[:4] == b"RIFF" and KITE.encode() in saved  # the recipe is in the file
+
+        # Copy as code: onto the clipboard; where refused, the code is shown selected.
+        viewer.locator(".flux-viewer-copy").click()
+        viewer.locator(".flux-viewer-message", has_text="copied").wait_for()
+        copied = page.evaluate("() => navigator.clipboard.readText()")
+        assert "FluxClient" in copied and KITE in copied
+        page.evaluate(
+            "() => { navigator.clipboard.writeText = () => Promise.reject(new Error('no')); }"
+        )
+        viewer.locator(".flux-viewer-copy").click()
+        fallback = viewer.locator(".flux-viewer-code")
+        fallback.wait_for(state="visible")
+        assert fallback.input_value() == copied
+        assert "Ctrl+C" in viewer.locator(".flux-viewer-message").inner_text()
+        selected = page.evaluate(
+            "() => { const t = document.querySelector('.flux-viewer-code');"
+            " return t.value.slice(t.selectionStart, t.selectionEnd); }"
+        )
+        assert selected == copied
+
+        # Compare the kite with the lighthouse: a slider, then side by side; the prompt row
+        # differs, the steps (4 for both) do not.
+        viewer.locator(".flux-viewer-compare").click()
+        slider = viewer.locator(".flux-slider")
+        slider.wait_for()
+        fallback.wait_for(state="hidden")  # that was the other image's code
+        assert viewer.locator(".flux-slider input[type=range]").count() == 1
+        browser.wait_for_full_image(viewer.locator(".flux-viewer-image-b").first)
+        assert viewer.locator("tr.flux-differs[data-key=prompt]").count() == 1
+        assert viewer.locator("tr.flux-differs[data-key=num_inference_steps]").count() == 0
+        assert viewer.locator("tr[data-key=num_inference_steps]").count() == 1
+        slider.locator("input[type=range]").fill("25")
+        clip = viewer.locator(".flux-slider-top").evaluate("img => img.style.clipPath")
+        assert clip == "inset(0px 0px 0px 25%)"
+        browser.screenshot(page, shot.format("03-compare-slider"))
+        viewer.locator("[data-view=side-by-side]").click()
+        viewer.locator(".flux-viewer-figure").nth(1).wait_for()
+        browser.screenshot(page, shot.format("04-compare-side-by-side"))
+
+        page.keyboard.press("Escape")
+        viewer.wait_for(state="hidden")
+        browser.screenshot(page, shot.format("05-closed"), at=view)
+        # Closed in the kernel too: no full image left to save with the notebook.
+        browser.run_in_kernel(
+            page,
+            "import time\n"
+            "deadline = time.monotonic() + 5\n"
+            "while studio.gallery.viewer.is_open and time.monotonic() < deadline:\n"
+            "    time.sleep(0.05)\n"
+            "assert studio.gallery.viewer.image_a == b'' and studio.gallery.viewer.image_b == b''",
+        )
+
+        # In place (what an iframe host such as VS Code or Colab gets): inside the studio,
+        # scrolled into view, same keys.
+        browser.run_in_kernel(page, "studio.gallery.viewer.placement = 'inline'")
+        tile = browser.newest_tile(view)
+        tile.scroll_into_view_if_needed()
+        tile.locator(".flux-open").click()
+        inline = view.locator(".flux-viewer.flux-viewer--inline")
+        inline.wait_for(state="visible")
+        browser.wait_for_full_image(inline.locator(".flux-viewer-image").first)
+        box_in_view = inline.bounding_box()
+        assert box_in_view is not None and box_in_view["y"] < 900 and box_in_view["y"] > -10
+        browser.screenshot(page, shot.format("06-inline"))
+        page.keyboard.press("ArrowRight")
+        inline.locator(".flux-viewer-title", has_text="2 of ").wait_for()
+        page.keyboard.press("Escape")
+        inline.wait_for(state="hidden")
+        assert page.locator(".jp-toast-error, .Toastify__toast--error").count() == 0

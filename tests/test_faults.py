@@ -9,7 +9,9 @@ import contextlib
 import datetime as dt
 import io
 import json
+import logging
 import socket
+import string
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,20 +19,34 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from flux_widgets import (
+    AuthenticationError,
     BatchResult,
     ClientClosedError,
+    DownloadError,
     FluxClient,
     FluxConnectionError,
     FluxTimeoutError,
+    ImageDecodeError,
+    OutputExpiredError,
+    ProtocolError,
     RateLimitError,
 )
+from flux_widgets.auth import BearerAuth
+from flux_widgets.client import _Timeouts
+from flux_widgets.downloads import read_output
+from flux_widgets.errors import SLICE
+from flux_widgets.http_errors import error_from_response
 from flux_widgets.mock import FaultConfig, MockConfig, MockServer
+from flux_widgets.mock.app import S3_EXPIRED
 from flux_widgets.mock.server import shared_server
 from flux_widgets.network import ProxyRoutes, is_loopback, proxy_label
 from flux_widgets.polling import DurationEstimate
+from flux_widgets.providers import parse_prediction
 from flux_widgets.retry import Backoff
 
 _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
@@ -115,6 +131,35 @@ async def test_a_dead_proxy_is_named_without_its_credentials(
     assert "proxyuser" not in message and "proxypass" not in message
 
 
+async def test_a_proxy_that_never_answers_is_named_in_the_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        while await reader.read(65536):
+            pass
+
+    proxy = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = proxy.sockets[0].getsockname()[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    client = FluxClient(base_url="http://flux-api.example", sync_wait=False, timeout=10)
+    client._timeouts = _Timeouts(create=0.3)
+    try:
+        async with client:
+            with pytest.raises(FluxConnectionError) as caught:
+                await client.generate("a boat")
+    finally:
+        for writer in held:
+            writer.close()
+        proxy.close()
+        await proxy.wait_closed()
+    message = str(caught.value)
+    assert f"(through the proxy http://127.0.0.1:{port} set in the environment)" in message
+    assert "did not answer the create request within 0.3 s" in message
+
+
 @pytest.mark.parametrize(
     ("url", "environ", "proxy"),
     [
@@ -160,7 +205,8 @@ def test_proxy_routes_follow_no_proxy_and_never_proxy_loopback(
 
 
 def test_loopback_and_proxy_labels() -> None:
-    assert all(map(is_loopback, ["127.0.0.1", "127.255.0.9", "::1", "[::1]", "LOCALHOST"]))
+    loopbacks = ["127.0.0.1", "127.255.0.9", "::1", "[::1]", "LOCALHOST", "::ffff:127.0.0.1"]
+    assert all(map(is_loopback, loopbacks))
     assert not any(map(is_loopback, ["10.0.0.1", "example.com", "::2", "localhost.example"]))
     assert proxy_label("http://u:secret@proxy.corp:3128/path") == "http://proxy.corp:3128"
     assert proxy_label("https://proxy.corp") == "https://proxy.corp:443"
@@ -200,9 +246,10 @@ async def test_cancel_during_a_late_cometapi_create_cancels_once_it_answers(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await client.aclose()  # waits (bounded) for the create, then cancels its prediction
+    assert _cancels(mock_server) == []  # the create has not answered yet
+    await _until(lambda: len(_cancels(mock_server)) == 1)
     assert list(mock_server.state.predictions) == _cancels(mock_server)
-    assert len(_cancels(mock_server)) == 1
+    await client.aclose()
 
 
 async def test_the_deadline_during_a_late_create_still_cancels_the_prediction(
@@ -232,6 +279,7 @@ async def test_cancelling_a_generate_many_consumer_cancels_every_open_create(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        await _until(lambda: len(_cancels(mock_server)) == 3)
     assert results == []
     assert sorted(_cancels(mock_server)) == sorted(mock_server.state.predictions)
     assert len(_cancels(mock_server)) == 3
@@ -271,7 +319,8 @@ async def test_aclose_in_flight_cancels_each_prediction_then_raises_client_close
 
 
 async def test_aclose_during_a_create_cancels_it_once_created(mock_server: MockServer) -> None:
-    mock_server.state.faults = FaultConfig(create_delay=1.0)
+    # aclose() gives an open create until 2 s after it was sent; this one answers in 0.5 s.
+    mock_server.state.faults = FaultConfig(create_delay=0.5)
     client = FluxClient(base_url=mock_server.url, sync_wait=False)
     task = asyncio.create_task(client.generate("[mock:stuck] a boat"))
     await _until(lambda: _creates(mock_server) == 1)
@@ -301,10 +350,40 @@ async def test_generate_during_aclose_is_refused_and_a_closed_client_reopens(
     await client.aclose()
 
 
+@pytest.mark.parametrize("close_after", [0.0, 0.002, 0.02, 0.06, 0.15])
+async def test_closing_at_any_moment_ends_each_generation_in_images_or_a_flux_error(
+    mock_server: MockServer, close_after: float
+) -> None:
+    client = FluxClient(base_url=mock_server.url, sync_wait=False)
+    tasks = [
+        asyncio.create_task(client.generate(f"p{i}", megapixels="0.25", num_outputs=2))
+        for i in range(4)
+    ]
+    await asyncio.sleep(close_after)
+    await client.aclose()
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    for outcome in outcomes:
+        assert isinstance(outcome, list | ClientClosedError), repr(outcome)
+    # Whatever was cut short was cancelled on the server, unless it had already succeeded.
+    now = mock_server.state.now()
+    ended = {p.id: p.status(now) for p in mock_server.state.predictions.values()}
+    for outcome in outcomes:
+        if isinstance(outcome, ClientClosedError) and outcome.prediction_id:
+            status = ended[outcome.prediction_id]
+            assert status in ("canceled", "succeeded")
+            if status == "succeeded":  # paid for: nothing dropped, fetched or listed
+                assert len(outcome.images) + len(outcome.urls) == 2, outcome
+
+
 async def test_a_private_mock_stops_with_its_client_and_the_shared_one_does_not() -> None:
     client = FluxClient.mock(config=MockConfig(generation_time=0.05), sync_wait=False)
     server = client._mock_server
     assert len(await client.generate("a", megapixels="0.25")) == 1
+    await client.aclose()
+    assert not server.running
+    # Reopened by the next use, on the same URL.
+    assert len(await client.generate("a again", megapixels="0.25")) == 1
+    assert server.running and client._mock_server is server
     await client.aclose()
     assert not server.running
     async with FluxClient.mock(sync_wait=False) as shared:
@@ -488,3 +567,259 @@ async def test_the_studio_cancel_during_an_open_create_cancels_the_prediction(
     await _until(lambda: len(_cancels(server)) == 1)
     assert _cancels(server) == list(server.state.predictions)
     await client.aclose()
+
+
+# --- 2. redirects on output files ----------------------------------------------------------
+
+KEY = "sk-faults-test-key-0123456789abcdefXYZ"
+
+
+def _files_requested(server: MockServer) -> list[Any]:
+    return [r for r in server.state.requests if r.path.startswith("/files/")]
+
+
+async def test_an_output_url_answering_302_is_followed_without_the_key() -> None:
+    # The input: the output URL answers 302 Location: <the real file URL>. The mock
+    # serves files on the API's own origin, so the hop points at the API's host: still no key.
+    config = MockConfig(generation_time=0.05, api_key=KEY, faults=FaultConfig(file_redirects=1))
+    with MockServer(config) as server:
+        async with FluxClient(api_key=KEY, base_url=server.url, sync_wait=False) as client:
+            images = await client.generate("a boat", megapixels="0.25", num_outputs=2)
+        files = _files_requested(server)
+    assert len(images) == 2 and all(image.data[:4] == b"RIFF" for image in images)
+    assert sorted(r.path for r in files) == sorted(
+        [f"/files/{images[0].prediction_id}/out-{i}.webp" for i in (0, 0, 1, 1)]
+    )
+    assert not any(r.has_authorization for r in files)
+    api = [r for r in server.state.requests if not r.path.startswith("/files/")]
+    assert api and all(r.auth_scheme == "Bearer" for r in api)
+
+
+async def test_more_than_five_redirects_are_refused(mock_server: MockServer) -> None:
+    mock_server.state.faults = FaultConfig(file_redirects=6)
+    async with FluxClient(base_url=mock_server.url, sync_wait=False) as client:
+        with pytest.raises(DownloadError, match="redirected more than 5 times") as caught:
+            await client.generate("a boat", megapixels="0.25")
+    assert len(_files_requested(mock_server)) == 6  # the URL and five hops, no retry
+    assert caught.value.prediction_id in mock_server.state.predictions
+
+
+@pytest.mark.parametrize("location", ["ftp://files.example/out-0.png", "javascript:alert(1)", ""])
+async def test_a_redirect_that_leaves_http_is_refused(location: str) -> None:
+    api = _FakeAPI()
+    api.creates.append(lambda: httpx.Response(201, json=_prediction("succeeded")))
+    files: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/files/"):
+            files.append(str(request.url))
+            return httpx.Response(302, headers={"location": location} if location else {})
+        return api(request)
+
+    client = FluxClient(
+        base_url="http://api.example", sync_wait=False, transport=httpx.MockTransport(handler)
+    )
+    async with client:
+        with pytest.raises(DownloadError, match=r"not an http\(s\) URL; refused"):
+            await client.generate("a boat", output_format="png")
+    assert len(files) == 1
+
+
+# --- 3. file-host status codes -------------------------------------------------------------
+
+
+async def test_a_403_expired_signature_is_output_expired_described_as_xml(
+    mock_server: MockServer,
+) -> None:
+    # The input: 403 with <Error><Code>AccessDenied</Code><Message>Request has expired.
+    mock_server.state.faults = FaultConfig(expired_signatures=1)
+    async with FluxClient(base_url=mock_server.url, sync_wait=False) as client:
+        with pytest.raises(OutputExpiredError) as caught:
+            await client.generate("a boat", megapixels="0.25", num_outputs=2)
+    message = str(caught.value)
+    assert "403: an XML error (AccessDenied: Request has expired)" in message
+    assert "HTML" not in message and "key" not in message
+    assert len(caught.value.images) == 1 and len(caught.value.urls) == 1  # the other is kept
+    assert not isinstance(caught.value, AuthenticationError)
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 410])
+async def test_file_host_refusals_mean_the_output_is_gone_not_a_bad_key(status: int) -> None:
+    api = _FakeAPI()
+    api.creates.append(lambda: httpx.Response(201, json=_prediction("succeeded")))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/files/"):
+            assert "authorization" not in request.headers
+            return httpx.Response(status, text="denied", headers={"content-type": "text/plain"})
+        return api(request)
+
+    transport = httpx.MockTransport(handler)
+    async with FluxClient(
+        api_key=KEY, base_url="http://api.example", sync_wait=False, transport=transport
+    ) as client:
+        with pytest.raises(OutputExpiredError, match=rf"gone \({status}: denied\)"):
+            await client.generate("a boat", output_format="png")
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "described"),
+    [
+        ("application/xml", S3_EXPIRED, "an XML error (AccessDenied: Request has expired)"),
+        (
+            "text/html",
+            "<html><title>Bad Gateway</title></html>",
+            "an HTML page instead of JSON (titled 'Bad Gateway')",
+        ),
+        ("text/plain", "upstream timed out", "upstream timed out"),
+        ("application/octet-stream", "\x00\x01", "a application/octet-stream instead of JSON"),
+    ],
+)
+def test_non_json_error_bodies_are_described_by_their_real_type(
+    content_type: str, body: str, described: str
+) -> None:
+    response = httpx.Response(502, text=body, headers={"content-type": content_type})
+    assert described in str(error_from_response(response))
+
+
+def test_output_files_past_the_size_cap_are_refused_by_content_length() -> None:
+    async def run() -> None:
+        def handler(request: httpx.Request) -> httpx.Response:
+            return httpx.Response(200, content=b"x", headers={"content-length": str(2**40)})
+
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+            await read_output(
+                http, "http://files.example/a.png", timeout=httpx.Timeout(5), prediction_id="p"
+            )
+
+    with pytest.raises(ImageDecodeError, match="Content-Length"):
+        asyncio.run(run())
+
+
+# --- 4. no part of the key in any message --------------------------------------------------
+
+
+def _leaks(text: str, key: str) -> bool:
+    return any(key[i : i + SLICE] in text for i in range(len(key) - SLICE + 1))
+
+
+async def test_a_401_plain_text_body_echoing_the_key_after_150_characters(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The input: 150 'x' then " authorization=Bearer <key>" as text/plain.
+    body = "x" * 150 + f" authorization=Bearer {KEY}"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, text=body, headers={"content-type": "text/plain"})
+
+    transport = httpx.MockTransport(handler)
+    with caplog.at_level(logging.DEBUG):
+        async with FluxClient(
+            api_key=KEY, base_url="http://api.example", transport=transport
+        ) as client:
+            with pytest.raises(AuthenticationError) as caught:
+                await client.generate("a boat")
+        logging.getLogger("flux_widgets").warning("the server said %s", body)
+    error = caught.value
+    for text in (str(error), repr(error), str(error.detail), caplog.text):
+        assert not _leaks(text, KEY), text
+    assert "x" * 150 + " authorization=Bearer [redacted]" in str(error)
+
+
+_SHAPES: dict[str, Callable[[str], tuple[str, str]]] = {
+    "plain": lambda t: ("text/plain", t),
+    "detail": lambda t: ("application/json", json.dumps({"detail": t})),
+    "envelope": lambda t: ("application/json", json.dumps({"error": {"message": t, "code": t}})),
+    "problem": lambda t: ("application/problem+json", json.dumps({"title": "T", "detail": t})),
+    "list": lambda t: ("application/json", json.dumps([t, 1])),
+    "string": lambda t: ("application/json", json.dumps(t)),
+    "unknown": lambda t: ("application/json", json.dumps({"weird": {"nested": t}})),
+    "fields": lambda t: ("application/json", json.dumps({"invalid_fields": [{"field": t}]})),
+    "xml": lambda t: ("application/xml", f"<Error><Code>X</Code><Message>{t}</Message></Error>"),
+    "html": lambda t: ("text/html", f"<html><title>{t}</title></html>"),
+}
+_KEYS = st.text(alphabet=string.ascii_letters + string.digits + "-_", min_size=8, max_size=60)
+_FILLER = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=400)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    key=_KEYS,
+    before=_FILLER,
+    after=_FILLER,
+    cut=st.integers(min_value=0, max_value=60),
+    whole=st.booleans(),
+    shape=st.sampled_from(sorted(_SHAPES)),
+    status=st.sampled_from([400, 401, 402, 403, 404, 409, 422, 429, 500, 502, 503, 200]),
+)
+def test_no_slice_of_the_key_reaches_an_error_or_a_log(
+    key: str, before: str, after: str, cut: int, whole: bool, shape: str, status: int
+) -> None:
+    assume("redacted" not in key.lower())
+    auth = BearerAuth(key, "http://api.example")  # what a client does with its key
+    # The whole key, or a piece of it (at least a slice long), at any offset of the body.
+    echoed = key if whole else key[min(cut, len(key) - SLICE) :]
+    content_type, body = _SHAPES[shape](before + echoed + after)
+    response = httpx.Response(
+        status,
+        content=body.encode(),
+        headers={"content-type": content_type, "x-request-id": echoed},
+        request=httpx.Request("POST", "http://api.example/v1/predictions"),
+    )
+    if status == 200:
+        with pytest.raises(ProtocolError) as caught:
+            parse_prediction(response)
+        error: Exception = caught.value
+    else:
+        error = error_from_response(response, key if whole else None)
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("flux_widgets")
+    logger.addHandler(handler)
+    try:
+        logger.warning("answer %s for %r", body, error)
+    finally:
+        logger.removeHandler(handler)
+    texts = [str(error), repr(error), *records]
+    texts += [str(getattr(error, name, "")) for name in ("detail", "request_id")]
+    for text in texts:
+        assert not _leaks(text, key), (shape, text)
+    del auth  # the key is forgotten with the last thing holding it
+
+
+def test_redaction_comes_before_truncation_in_prediction_messages() -> None:
+    auth = BearerAuth(KEY, "http://api.example")
+    response = httpx.Response(
+        201,
+        json=["y" * 60 + KEY],
+        request=httpx.Request("POST", "http://api.example/v1/predictions"),
+    )
+    with pytest.raises(ProtocolError) as caught:
+        parse_prediction(response)
+    assert not _leaks(str(caught.value), KEY)
+    assert "[redacted]" in str(caught.value)
+    del auth
+
+
+async def test_an_api_redirect_to_a_malformed_url_is_a_protocol_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"location": "javascript:alert(1)"})
+
+    transport = httpx.MockTransport(handler)
+    async with FluxClient(base_url="http://api.example", transport=transport) as client:
+        with pytest.raises(ProtocolError, match="redirect to a malformed URL"):
+            await client.generate("a boat")
+
+
+@pytest.mark.parametrize(
+    ("proxy", "says"),
+    [("ftp://127.0.0.1:21", "unsupported scheme 'ftp'"), ("http://host:port", "not a valid URL")],
+)
+async def test_an_unusable_proxy_in_the_environment_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, proxy: str, says: str
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    async with FluxClient(base_url="http://flux-api.example", sync_wait=False) as client:
+        with pytest.raises(FluxConnectionError, match=says):
+            await client.generate("a boat")

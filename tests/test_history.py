@@ -436,3 +436,54 @@ def test_thumbnails_are_small_made_once_and_cached(
     assert history.thumbnail(record, 32) == b""
     with pytest.raises(ValueError, match="does not match"):
         history.open(record)
+
+
+def test_counts_follow_every_change_even_within_one_clock_tick(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flux_widgets.history_index import HistoryIndex
+
+    history = History(tmp_path)
+    history.add(make_image(0))
+    stem = history.page()[0].stem
+    starred = HistoryFilter(favourite=True)
+    # Changes faster than the folder's mtime moves (coarse clocks: FAT, some network shares).
+    monkeypatch.setattr(HistoryIndex, "_folder_mtime", lambda self: "one tick")
+    for _ in range(3):
+        history.star(stem)
+        assert history.count(starred) == 1
+        history.star(stem, False)
+        assert history.count(starred) == 0
+
+
+def test_an_index_rebuilt_by_another_process_is_picked_up_without_a_scan(tmp_path: Path) -> None:
+    reader, writer = History(tmp_path), History(tmp_path)
+    writer.add(make_image(0))
+    assert len(reader) == 1
+    writer.reindex()  # the file is replaced: the reader's connection points at the old one
+    writer.add(make_image(1))
+    scans = reader.index.scans
+    assert [record.seed for record in reader.page()] == [1001, 1000]
+    assert reader.index.scans == scans, "the reader reopened the current index"
+
+
+def test_reading_a_missing_folder_creates_nothing(tmp_path: Path) -> None:
+    history = History(tmp_path / "missing")
+    assert len(history) == 0 and history.count(HistoryFilter(text="boat")) == 0
+    assert history.page() == [] and history.record("x") is None
+    assert history.delete(["x"]) is None and history.clear() is None
+    assert not (tmp_path / "missing").exists()
+
+
+def test_undo_never_overwrites_an_entry_that_took_the_name_meanwhile(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    history.add(make_image(0))
+    history.add(make_image(1))
+    stems = [record.stem for record in history.page()]
+    batch = history.delete(stems)
+    again = history.add(make_image(1))  # the same image again takes its old name
+    assert again.stem == stems[0]
+    assert history.undo(batch) == 1  # only the entry whose name is still free comes back
+    assert sorted(r.stem for r in history.page()) == sorted(stems)
+    assert history.open(stems[0]).data == again.read_bytes()
+    assert history.trash_count() == 1

@@ -111,16 +111,22 @@ async def test_star_is_written_to_the_record_and_filters(tmp_path: Path) -> None
     browser = await opened(history)
     card = browser.cards[1]
     assert card.record is not None and card.star.icon == "star-o"
-    card.star.value = True
+    card.star.click()
     await browser.wait()
-    assert card.star.icon == "star"
+    assert card.star.icon == "star" and card.record.favourite
     record = json.loads((tmp_path / f"{card.record.stem}.json").read_text())
     assert record["favourite"] is True
+    card.star.click()  # and off again
+    await browser.wait()
+    assert card.star.icon == "star-o"
+    assert json.loads((tmp_path / f"{card.record.stem}.json").read_text())["favourite"] is False
+    card.star.click()
+    await browser.wait()
 
     browser.favourites.value = True
     await browser.wait()
     assert seeds(browser) == [1003]
-    browser.cards[0].star.value = False  # unstarred: it leaves the starred-only view
+    browser.cards[0].star.click()  # unstarred: it leaves the starred-only view
     await browser.wait()
     assert seeds(browser) == [] and browser.total == 0
 
@@ -183,3 +189,32 @@ async def test_without_a_viewer_the_browser_shows_the_image_itself(tmp_path: Pat
 def test_page_size_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="page_size"):
         HistoryBrowser(History(tmp_path), page_size=0)
+
+
+async def test_the_trash_is_emptied_only_when_confirmed(tmp_path: Path) -> None:
+    history = fill(tmp_path, 3)
+    browser = await opened(history)
+    assert browser.empty_trash_button.layout.display == "none"  # nothing in the trash
+    browser.cards[0].delete_button.click()
+    await browser.wait()
+    assert browser.empty_trash_button.description == "empty trash (1)"
+    assert browser.empty_trash_button.layout.display != "none"
+    browser.empty_trash_button.click()
+    assert browser.confirm_empty_button.description == "delete 1 image for good"
+    browser.keep_trash_button.click()
+    assert history.trash_count() == 1 and browser.confirm_empty_button.layout.display == "none"
+
+    browser.empty_trash_button.click()
+    browser.confirm_empty_button.click()
+    await browser.wait()
+    assert history.trash_count() == 0 and list((tmp_path / ".trash").glob("*/*")) == []
+    assert browser.message.value == "1 image deleted for good"
+    assert browser.undo_button.layout.display == "none" and len(history) == 2
+    assert browser.empty_trash_button.layout.display == "none"
+
+
+async def test_repr_is_small_even_with_an_image_open(tmp_path: Path) -> None:
+    browser = await opened(fill(tmp_path, 5))
+    browser.cards[0].open_button.click()
+    await browser.wait()
+    assert repr(browser) == f"HistoryBrowser({str(tmp_path)!r}: 5 images, page 1 of 2)"

@@ -247,12 +247,13 @@ def test_seed_used_is_in_the_logs_random_when_none_given(
 
 
 def test_files_need_no_key_and_expire_after_the_ttl(mock: Configure, http: httpx.Client) -> None:
-    server = mock(generation_time=0, api_key="sk-secret", file_ttl=0.3)
+    # Long enough that a loaded machine still fetches the file before it expires.
+    server = mock(generation_time=0, api_key="sk-secret", file_ttl=1.5)
     headers = {"Authorization": "Bearer sk-secret"}
     prediction = http.post(COMET, json={"input": {"prompt": "x"}}, headers=headers).json()
     with httpx.Client(timeout=10) as anonymous:
         assert anonymous.get(prediction["output"][0]).status_code == 200
-        time.sleep(0.35)
+        time.sleep(1.6)
         assert anonymous.get(prediction["output"][0]).status_code == 404
     later = http.get(f"/replicate/v1/predictions/{prediction['id']}", headers=headers).json()
     assert later["data_removed"] is True

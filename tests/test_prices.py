@@ -13,12 +13,16 @@ def test_per_image_price_counts_every_output() -> None:
     assert estimate_cost("replicate", params) == pytest.approx(3 * 0.003)
 
 
-def test_per_megapixel_price_rounds_megapixels_up() -> None:
-    # 16:9 at 1 MP is 1344x768 = 1.03 MP: billed as 2 MP (rounded up, never undercounted).
-    wide = FluxParams(prompt="x", aspect_ratio="16:9")
-    assert estimate_cost("fal", wide) == pytest.approx(2 * 0.003)
+def test_per_megapixel_price_counts_1024x1024_as_one_and_rounds_up() -> None:
+    # Every 1 MP size of the pixel table is at most 1024x1024 pixels: one billed megapixel.
+    for ratio in ("1:1", "16:9", "21:9", "9:21", "4:5"):
+        params = FluxParams(prompt="x", aspect_ratio=ratio)
+        assert estimate_cost("fal", params) == pytest.approx(0.003), ratio
+    # A quarter megapixel is rounded up to one, never under-counted.
     small = FluxParams(prompt="x", megapixels="0.25")
     assert estimate_cost("fal", small) == pytest.approx(0.003)
+    two = FluxParams(prompt="x", num_outputs=2)
+    assert estimate_cost("fal", two) == pytest.approx(0.006)
 
 
 def test_unknown_price_is_none_not_zero() -> None:

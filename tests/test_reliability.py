@@ -327,7 +327,7 @@ async def test_a_server_that_never_answers_ends_at_the_deadline(silent_server: s
         assert time.monotonic() - began < 1.5
     # aclose() gives the unanswered create until its hold (1 s) plus a grace (2 s) to answer,
     # so that the prediction it may have started can be cancelled, and no longer.
-    assert time.monotonic() - began < 4.0
+    assert time.monotonic() - began < 5.0
     assert caught.value.prediction_id is None  # never created, so nothing to cancel
 
 

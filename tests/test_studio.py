@@ -23,7 +23,7 @@ from flux_widgets.client import FluxClient
 from flux_widgets.errors import ContentFilteredError, PredictionCanceledError
 from flux_widgets.mock import MockConfig
 from flux_widgets.params import FIELD_NAMES, FluxParams
-from flux_widgets.widgets import ParameterControls, PromptStudio
+from flux_widgets.widgets import JobRow, ParameterControls, PromptStudio
 from flux_widgets.widgets.studio import MOCK_BANNER
 
 FAST = MockConfig(generation_time=0.05, sync_wait_cometapi=True)
@@ -370,27 +370,45 @@ async def test_thumbnails_sent_to_the_browser_are_far_smaller(studio: PromptStud
     assert len(thumb) * 5 < len(image.data)
     with Image.open(io.BytesIO(thumb)) as decoded:
         assert max(decoded.size) <= 256
-    assert studio.gallery.viewer.picture.value == b""  # nothing full-size until opened
-    assert studio.gallery.viewer.download.value == ""
+    viewer = studio.gallery.viewer
+    assert viewer.image_a == b"" and viewer.image_b == b""  # nothing full-size until opened
+    assert not viewer.is_open
 
 
-async def test_open_shows_full_image_caption_and_a_download_link(studio: PromptStudio) -> None:
+def _front_end(viewer: Any, **content: Any) -> None:
+    """What the viewer's buttons and keys send from the browser (viewer.js)."""
+    viewer._handle_custom_msg(content, [])
+
+
+async def test_open_shows_full_image_recipe_and_downloads(
+    studio: PromptStudio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flux_widgets.recipes import read_recipe
+
     studio.prompt = "a <b>bold</b> heron"
     [image] = await studio.generate()
     [tile] = studio.gallery.tiles
     tile.open_button.click()
     viewer = studio.gallery.viewer
-    assert bytes(viewer.picture.value) == image.data
-    assert viewer.layout.display != "none"
-    assert f"seed {image.seed}" in viewer.caption.value
-    assert "512×512" in viewer.caption.value and "webp" in viewer.caption.value
-    assert "&lt;b&gt;bold&lt;/b&gt; heron" in viewer.caption.value
-    await studio.wait()
-    assert "download=" in viewer.download.value
-    assert "data:image/webp;base64," in viewer.download.value
+    assert viewer.is_open and viewer.mode == "single"
+    assert viewer.image_a == image.data and viewer.mime_a == "image/webp"
+    assert f"seed {image.seed}" in viewer.title
+    values = {row["key"]: row["a"] for row in viewer.rows}
+    assert values["size"] == "512×512" and values["output_format"] == "webp"
+    # Raw text: viewer.js writes it with textContent, so markup in a prompt stays text.
+    assert values["prompt"] == "a <b>bold</b> heron"
 
-    viewer.close_button.click()
-    assert viewer.picture.value == b"" and viewer.layout.display == "none"
+    sent: list[tuple[Any, Any]] = []
+    monkeypatch.setattr(viewer, "send", lambda msg, buffers=None: sent.append((msg, buffers)))
+    _front_end(viewer, event="download", request="r1")
+    await studio.wait()
+    [(content, buffers)] = sent
+    assert content["request"] == "r1" and content["mime"] == "image/webp"
+    assert content["name"].endswith(".webp")
+    assert read_recipe(bytes(buffers[0])) == image.recipe  # the file, recipe embedded
+
+    _front_end(viewer, event="close")
+    assert viewer.image_a == b"" and not viewer.is_open
 
 
 async def test_reuse_puts_every_parameter_back(studio: PromptStudio) -> None:
@@ -402,7 +420,7 @@ async def test_reuse_puts_every_parameter_back(studio: PromptStudio) -> None:
     studio.controls.set_params(FluxParams(prompt="something else"))
 
     studio.gallery.tiles[0].open_button.click()
-    studio.gallery.viewer.reuse_button.click()
+    _front_end(studio.gallery.viewer, event="reuse")
 
     assert studio.params() == image.recipe
     assert studio.seed == image.seed
@@ -415,24 +433,23 @@ async def test_save_writes_the_file_with_its_recipe(studio: PromptStudio, tmp_pa
     [image] = await studio.generate()
     studio.gallery.open_image(image)
     viewer = studio.gallery.viewer
-    viewer.save_button.click()
+    _front_end(viewer, event="save")
     await studio.wait()
     [saved] = (tmp_path / "saved").iterdir()
     assert saved.suffix == ".webp"
     assert read_recipe(saved) == image.recipe
-    assert "saved to" in viewer.message.value
+    assert viewer.message == f"saved to {saved.resolve()}"  # the absolute path
 
 
-async def test_copy_as_code_shows_a_snippet(studio: PromptStudio) -> None:
+async def test_copy_as_code_has_the_snippet_ready(studio: PromptStudio) -> None:
     studio.prompt = "a heron at dusk"
     [image] = await studio.generate()
     studio.gallery.open_image(image)
     viewer = studio.gallery.viewer
-    viewer.code_button.click()
-    assert "FluxClient" in viewer.code.value
-    assert "a heron at dusk" in viewer.code.value
-    assert f"seed={image.seed}" in viewer.code.value
-    assert viewer.code.layout.display != "none"
+    # Sent with the image, so the click copies at once (the clipboard wants a user gesture).
+    assert "FluxClient" in viewer.code
+    assert "a heron at dusk" in viewer.code
+    assert f"seed={image.seed}" in viewer.code
 
 
 # -- history --------------------------------------------------------------------------------
@@ -513,10 +530,10 @@ async def test_static_output_has_a_contact_sheet_and_stable_text(studio: PromptS
     assert "application/vnd.jupyter.widget-view+json" in bundle
     # Live, the picture is not in the studio's own output but in the one displayed under it.
     assert "image/png" not in bundle
-    picture = studio._fallback_bundle()
+    picture = studio._picture.bundle()
     assert picture["text/plain"] == "PromptStudio: 3 images (mock API)"
     view = picture["application/vnd.jupyter.widget-view+json"]
-    assert view["model_id"] == studio._fallback_anchor.model_id
+    assert view["model_id"] == studio._picture.anchor.model_id
     with Image.open(io.BytesIO(picture["image/png"])) as sheet:
         assert sheet.format == "PNG"
         assert sheet.size == (3 * 160, 160)
@@ -617,8 +634,10 @@ async def test_reuse_says_what_it_changed_and_brings_the_controls_into_view(
     studio.num_inference_steps = 2
     [image] = await studio.generate()
     studio.controls.set_params(FluxParams(prompt="something else"))
+    from flux_widgets.widgets import studio as studio_module
+
     focused: list[Any] = []
-    monkeypatch.setattr(type(studio.controls.prompt), "focus", lambda self: focused.append(self))
+    monkeypatch.setattr(studio_module, "focus", focused.append)
 
     studio.reuse(image)
 
@@ -630,6 +649,25 @@ async def test_reuse_says_what_it_changed_and_brings_the_controls_into_view(
     assert focused == [studio.controls.prompt]
     assert studio.controls.advanced.selected_index == 0  # steps changed: Advanced opens
     assert studio.params() == image.recipe
+
+    studio.controls.advanced.selected_index = None
+    studio.seed = None
+    studio.reuse(image)  # only the seed differs: its state is next to Generate
+    assert studio.message.value == (
+        f"<span class='flux-reuse'>reuse: seed {image.seed} (locked)</span>"
+    )
+    assert studio.controls.advanced.selected_index is None
+
+
+def test_focus_asks_the_front_end_to_focus_where_ipywidgets_can() -> None:
+    from flux_widgets.widgets._compat import focus
+
+    box = ipywidgets.Textarea()
+    sent: list[Any] = []
+    box.send = sent.append  # what goes to the front end as a custom message
+    focus(box)
+    # ipywidgets 8 has a focus message (the browser scrolls the field into view); 7 has none.
+    assert sent == ([{"do": "focus"}] if hasattr(box, "focus") else [])
 
 
 # -- job rows -------------------------------------------------------------------------------
@@ -726,7 +764,10 @@ async def test_dropped_rows_are_closed_with_their_layouts_and_styles(studio: Pro
     assert all(part.comm is None for part in parts)
 
 
-async def test_grid_uses_one_random_seed_range_and_says_cancelled(client: FluxClient) -> None:
+async def test_grid_uses_one_random_seed_range_and_says_cancelled(
+    polling_client: FluxClient,
+) -> None:
+    client = polling_client  # no held create request left open at the server when cancelled
     from flux_widgets.mock import predictions
     from flux_widgets.params import RANDOM_SEED_RANGE, random_seed
     from flux_widgets.widgets import controls as controls_module
@@ -802,7 +843,92 @@ async def test_a_studio_reopened_on_a_history_has_its_picture_once_the_records_a
     # The history is read off the event loop (a studio on 100,000 images opens at once); once
     # it is, the static picture shows the same sheet as the studio that made the images.
     await again.wait()
-    picture = again._fallback_bundle()
+    picture = again._picture.bundle()
     assert picture["text/plain"] == "PromptStudio: 2 images (mock API)"
     assert picture["image/png"] == studio.contact_sheet()
     assert [image.seed for image in again.images] == [image.seed for image in images]
+
+
+async def test_a_closed_studio_leaves_no_live_widget_models(
+    client: FluxClient, tmp_path: Path
+) -> None:
+    from ipywidgets.widgets import widget as widget_module
+
+    instances = getattr(widget_module, "_instances", None)
+    live = instances if instances is not None else widget_module.Widget.widgets
+    before = set(live)
+    studio = PromptStudio(client, history_dir=tmp_path / "history")
+    studio.megapixels = "0.25"
+    studio.prompt = "a lantern"
+    await studio.generate()
+    studio.gallery.open_image(studio.images[0])
+    await studio.wait()
+    assert len(set(live) - before) > 50
+    studio.close()
+    assert set(live) - before == set()
+
+
+async def test_a_start_the_provider_does_not_answer_says_what_may_hold_it(
+    studio: PromptStudio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flux_widgets.widgets import jobs
+
+    monkeypatch.setattr(jobs, "SLOW_START_SECONDS", 0.1)
+    studio.prompt = "[mock:slow=0.8] a boat"  # the sync wait holds the create that long
+    task = studio.start()
+    row = studio.jobs[-1]
+    await _until(lambda: row.state == "starting")
+    assert "no answer yet" not in row.label.value
+    await _until(lambda: "no answer yet" in row.label.value, timeout=2.0)
+    assert "its rate limit" in row.label.value
+    await task
+    assert "no answer yet" not in row.label.value
+
+
+def test_queue_places_are_counted_per_client_and_event_loop() -> None:
+    from types import SimpleNamespace
+
+    from flux_widgets.widgets.jobs import explain_queue
+
+    # ipykernel 7 may run a click's callback on another event loop than a cell's, and the
+    # client keeps one semaphore per loop: each loop's rows queue for their own slots.
+    loop_a, loop_b = object(), object()
+    client = SimpleNamespace(max_concurrency=1)
+    rows = [JobRow(FluxParams(prompt="x")) for _ in range(3)]
+    for row, loop in zip(rows, (loop_a, loop_a, loop_b), strict=True):
+        row._task = SimpleNamespace(get_loop=lambda loop=loop: loop)
+    rows[0]._enter("processing")
+    explain_queue(rows, lambda row: client)
+    assert rows[0].note == ""
+    assert rows[1].note == "waiting for one of 1 slot (all 1 busy here); #1 in line"
+    assert rows[2].note == (
+        "waiting for one of 1 slot (0 busy here, the rest by other work on this client); #1 in line"
+    )
+
+
+async def test_a_click_from_another_threads_loop_runs_on_the_studios_loop(
+    studio: PromptStudio,
+) -> None:
+    import threading
+
+    # What JupyterLab 4.4+ with ipykernel 7 does: widget messages handled on a subshell thread
+    # with its own event loop. The generation must still start on the studio's (the cell's)
+    # loop, where the client's slots and the studio's locks live.
+    studio.prompt = "a lantern"
+    home = asyncio.get_running_loop()
+
+    def click_from_a_subshell() -> None:
+        asyncio.run(_click(studio))
+
+    thread = threading.Thread(target=click_from_a_subshell)
+    thread.start()
+    await asyncio.to_thread(thread.join)
+    await _until(lambda: len(studio.jobs) == 1)
+    [row] = studio.jobs
+    assert row.loop is home
+    await studio.wait()
+    assert row.state == "done"
+
+
+async def _click(studio: PromptStudio) -> None:
+    studio.generate_button.click()

@@ -3,6 +3,7 @@ with the count and the folder and can be undone, the History section browses eve
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -148,3 +149,51 @@ async def test_an_image_made_while_the_history_loads_stays_in_the_gallery(
     seeds = [image.seed for image in studio.images]
     assert seeds.count(new.seed) == 1 and seeds[-1] == new.seed
     assert set(seeds) >= {1000, 1001}
+
+
+async def test_a_reopened_studio_decodes_no_image_for_its_thumbnails(
+    client: FluxClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flux_widgets.history import StoredImage
+    from flux_widgets.images import GeneratedImage
+
+    studio = PromptStudio(client, history_dir=tmp_path)
+    studio.megapixels = "0.25"
+    studio.prompt = "a lantern"
+    studio.num_outputs = 2
+    images = await studio.generate()
+    await studio.wait()
+    # What generate returns is what the history stored (and the gallery shows).
+    assert all(isinstance(image, StoredImage) for image in images)
+    assert studio.images[-2:] == images
+    assert all((tmp_path / f"{image.stem}.json").exists() for image in images)
+
+    decoded: list[int | None] = []
+    original = GeneratedImage.thumbnail
+
+    def counting(self: GeneratedImage, *args: object) -> bytes:
+        decoded.append(self.seed)
+        return original(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(GeneratedImage, "thumbnail", counting)
+    again = PromptStudio(client, history_dir=tmp_path)
+    await again.wait()
+    assert len(again.gallery.tiles) == 2 and all(t.thumbnail.value for t in again.gallery.tiles)
+    assert decoded == [], "the thumbnails came from the history's cache"
+
+
+async def test_closing_the_studio_stops_the_history_browser(
+    client: FluxClient, tmp_path: Path
+) -> None:
+    fill(tmp_path, 3)
+    studio = PromptStudio(client, history_dir=tmp_path)
+    await studio.wait()
+    studio.history_section.selected_index = 0
+    browser = studio.history_browser
+    assert browser is not None
+    browser.search.value = "boat"  # a page load of the browser's own, pending with the first
+    assert len(browser._tasks) == 1
+    studio.close()
+    await asyncio.sleep(0.2)  # time enough for both loads, had they not been cancelled
+    assert browser.records == [] and browser.total == 0  # nothing was filled in
+    assert browser.comm is None and len(browser._tasks) == 0

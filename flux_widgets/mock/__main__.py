@@ -1,7 +1,8 @@
 """Serve the mock API from a shell: ``python -m flux_widgets.mock --port 8787``.
 
-Point a client at the printed URL: ``FLUX_BASE_URL=<url>`` for ``FluxClient`` with either provider
-(it adds CometAPI's ``/replicate`` prefix itself); the official ``replicate`` client takes
+Point a client at the printed URL: ``FLUX_BASE_URL=<url>`` for ``FluxClient`` with any provider
+(it adds CometAPI's ``/replicate`` prefix itself; fal's queue and Together's images endpoint are
+served at their own paths); the official ``replicate`` client takes
 ``<url>/replicate`` for the CometAPI routes and ``<url>`` for the Replicate ones.
 Every fault of ``flux_widgets.mock.faults`` has a flag of the same name (``--query-errors 3``).
 """
@@ -27,13 +28,16 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line: server settings, then one flag per fault field."""
     parser = argparse.ArgumentParser(
         prog="python -m flux_widgets.mock",
-        description="Serve a fake FLUX.1 [schnell] API (CometAPI and Replicate routes).",
+        description=(
+            "Serve a fake FLUX.1 [schnell] API (CometAPI, Replicate, fal queue and Together "
+            "images routes)."
+        ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface (%(default)s)")
     parser.add_argument("--port", type=int, default=8787, help="0: a free port (%(default)s)")
     parser.add_argument("--generation-time", type=float, default=0.8, help="seconds to succeeded")
     parser.add_argument("--start-delay", type=float, default=None, help="seconds in 'starting'")
-    parser.add_argument("--api-key", default=None, help="demand 'Authorization: Bearer KEY'")
+    parser.add_argument("--api-key", default=None, help="demand the key (Bearer; fal: 'Key KEY')")
     parser.add_argument(
         "--sync-wait",
         action=argparse.BooleanOptionalAction,

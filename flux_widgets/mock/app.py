@@ -1,4 +1,7 @@
-"""The fake FLUX.1 [schnell] API as an ASGI app: CometAPI and Replicate routes, files, admin.
+"""The fake FLUX.1 [schnell] API as an ASGI app: every provider's routes, files, admin.
+
+CometAPI and Replicate (here), fal's queue (``fal.py``), Together's images endpoint
+(``images_api.py``); one file host for all.
 
 Per-request work is a dict lookup and a small JSON answer; images are rendered in worker threads
 as soon as a prediction is created, so downloads come from memory and the loop never blocks.
@@ -7,32 +10,40 @@ as soon as a prediction is created, so downloads come from memory and the loop n
 from __future__ import annotations
 
 import asyncio
-import hmac
 import re
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..params import FIELD_NAMES, FieldError, input_errors
-from . import responses
+from . import fal, images_api, responses
 from .config import MockConfig
+from .endpoints import api_endpoint, files_base, state_of
 from .faults import FaultConfig
 from .predictions import MODEL, MockPrediction
-from .responses import COMETAPI, REPLICATE
+from .responses import COMETAPI, REPLICATE, TOGETHER
 from .state import MockState
 
 _FILE_NAME = re.compile(r"out-([0-9]{1,2})\.(webp|jpg|png)")
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait(?:\s*=\s*([0-9]+))?\s*(?:$|[,;])", re.IGNORECASE)
 _SECRET_KEY = re.compile(r"key|token|secret|passw|auth|credential", re.IGNORECASE)
 _MAX_WAIT = 60
-Endpoint = Callable[[Request], Awaitable[Response]]
-ApiHandler = Callable[[Request, MockState, str], Awaitable[Response]]
+# What S3 answers for a presigned URL past its expiry.
+S3_EXPIRED = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    "<Message>Request has expired</Message><RequestId>MOCK0000</RequestId></Error>"
+)
 
 
 def create_app(config: MockConfig | None = None) -> Starlette:
@@ -43,18 +54,17 @@ def create_app(config: MockConfig | None = None) -> Starlette:
         routes += [
             Route(
                 f"{prefix}/v1/models/{{owner}}/{{name}}/predictions",
-                _api_endpoint(family, _create),
+                api_endpoint(family, _create),
                 methods=["POST"],
             ),
-            Route(
-                f"{prefix}/v1/predictions/{{id}}", _api_endpoint(family, _query), methods=["GET"]
-            ),
+            Route(f"{prefix}/v1/predictions/{{id}}", api_endpoint(family, _query), methods=["GET"]),
             Route(
                 f"{prefix}/v1/predictions/{{id}}/cancel",
-                _api_endpoint(family, _cancel),
+                api_endpoint(family, _cancel),
                 methods=["POST"],
             ),
         ]
+    routes += fal.routes() + images_api.routes()
     routes += [
         Route("/files/{id}/{name}", _file, methods=["GET"]),
         Route("/mock/requests", _requests, methods=["GET"]),
@@ -93,23 +103,11 @@ class _RecordRequests:
         await self.app(scope, receive, labelled_send)
 
 
-def _state(request: Request) -> MockState:
-    state: MockState = request.app.state.mock
-    return state
-
-
-def _authorized(request: Request, state: MockState) -> bool:
-    key = state.config.api_key
-    if key is None:
-        return True
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), key.encode())
-
-
 def _prediction_json(request: Request, state: MockState, prediction: MockPrediction) -> Any:
-    files_base = state.config.files_base_url or str(request.base_url).rstrip("/")
     return prediction.to_json(
-        state.now(), files_base_url=files_base, urls_base_url=state.config.urls_base_url
+        state.now(),
+        files_base_url=files_base(request, state),
+        urls_base_url=state.config.urls_base_url,
     )
 
 
@@ -133,18 +131,6 @@ def _echo_input(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k in FIELD_NAMES or not _SECRET_KEY.search(k)}
 
 
-def _api_endpoint(family: str, handler: ApiHandler) -> Endpoint:
-    """An API route of ``family``: the key is checked before ``handler`` runs."""
-
-    async def endpoint(request: Request) -> Response:
-        state = _state(request)
-        if not _authorized(request, state):
-            return responses.unauthenticated(family)
-        return await handler(request, state, family)
-
-    return endpoint
-
-
 async def _create(request: Request, state: MockState, family: str) -> Response:
     config = state.config
     owner, name = request.path_params["owner"], request.path_params["name"]
@@ -165,21 +151,7 @@ async def _create(request: Request, state: MockState, family: str) -> Response:
     if errors:
         return responses.validation_failed(errors, present=list(data))
 
-    outcome = state.injector.outcome(data["prompt"])
-    generation_time = outcome.generation_time
-    if generation_time is None:
-        generation_time = config.generation_time
-    prediction = MockPrediction.create(
-        _echo_input(data),
-        outcome,
-        generation_time=generation_time,
-        starting_time=config.starting_time(generation_time),
-        file_ttl=config.file_ttl,
-    )
-    state.add(prediction)
-    if outcome.status == "succeeded":
-        for index in range(prediction.params.num_outputs):
-            state.renderer.submit(prediction.render_spec(index))
+    prediction = state.start(_echo_input(data), prompt=data["prompt"])
 
     if state.faults.create_delay > 0:
         # The prediction has started (and is paid for); only the answer is late.
@@ -221,10 +193,16 @@ async def _cancel(request: Request, state: MockState, family: str) -> Response:
 
 async def _file(request: Request) -> Response:
     """An output file from the public delivery host: no key needed, 404 once expired."""
-    state = _state(request)
+    state = state_of(request)
+    text = request.query_params.get("hop", "0")
+    hop = int(text) if text.isdigit() else 0
+    if hop < state.faults.file_redirects:  # a CDN hop: counted per download, not consumed
+        return RedirectResponse(f"{request.url.path}?hop={hop + 1}", status_code=302)
     if state.faults.file_delay > 0:
         await asyncio.sleep(state.faults.file_delay)
     fault = state.injector.on_file()
+    if fault is not None and fault.kind == "expired_signature":
+        return Response(S3_EXPIRED, status_code=403, media_type="application/xml")
     if fault is not None and fault.kind in ("server_error", "not_found"):
         if fault.status == 404:
             return PlainTextResponse("Not Found", status_code=404)
@@ -239,6 +217,9 @@ async def _file(request: Request) -> Response:
         or match.group(2) != prediction.params.output_format
     ):
         return PlainTextResponse("Not Found", status_code=404)
+    if prediction.family == TOGETHER and not request.headers.get("user-agent", "").strip():
+        # PROTOCOL.md [seen]: Together's CDN answers 403 to an empty User-Agent.
+        return PlainTextResponse("Forbidden", status_code=403)
     spec = prediction.render_spec(int(match.group(1)))
     if fault is not None and fault.kind == "corrupt":
         return Response(responses.corrupt_bytes(), media_type=spec.content_type)
@@ -249,16 +230,16 @@ async def _file(request: Request) -> Response:
 
 
 async def _requests(request: Request) -> Response:
-    return JSONResponse([r.to_dict() for r in _state(request).requests])
+    return JSONResponse([r.to_dict() for r in state_of(request).requests])
 
 
 async def _reset(request: Request) -> Response:
-    _state(request).reset()
+    state_of(request).reset()
     return JSONResponse({"reset": True})
 
 
 async def _faults(request: Request) -> Response:
-    state = _state(request)
+    state = state_of(request)
     if request.method == "PUT":
         try:
             data = await request.json()
@@ -271,7 +252,7 @@ async def _faults(request: Request) -> Response:
 
 
 async def _health(request: Request) -> Response:
-    state = _state(request)
+    state = state_of(request)
     return JSONResponse(
         {"status": "ok", "predictions": len(state.predictions), "creates": state.creates}
     )

@@ -12,8 +12,9 @@ class MockConfig:
     """Settings of one mock app; every field has the default an offline demo wants.
 
     ``generation_time`` is seconds from create to ``succeeded``; ``start_delay`` the part of it
-    spent in ``starting`` (``None``: ``min(0.1, generation_time / 4)``). With ``api_key`` set the
-    API routes demand ``Authorization: Bearer <key>``; the file routes never do. ``files_base_url``
+    spent in ``starting`` (``None``: ``min(0.1, generation_time / 4)``; fal's ``IN_QUEUE``). With
+    ``api_key`` set the API routes demand ``Authorization: Bearer <key>`` (fal's: ``Key <key>``);
+    the file routes never do. ``files_base_url``
     is where output URLs point (``None``: the request's own base URL); ``urls_base_url`` is what
     the prediction's ``urls.*`` point at, api.replicate.com by default, as CometAPI really does.
     """

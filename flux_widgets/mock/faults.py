@@ -1,5 +1,9 @@
 """Fault injection for the mock: rehearse every failure of the real API over real HTTP.
 
+The faults apply to every family where they have a meaning: creates are also fal's submit and
+Together's images call (in each family's own error body), queries are also fal's status and
+result fetches, and the files route serves every family's outputs.
+
 Switch faults on with ``MockConfig(faults=FaultConfig(...))``, at runtime with
 ``PUT /mock/faults`` (a JSON object of the fields below; ``GET`` shows the counts left), with the
 command line (``python -m flux_widgets.mock --help``), or, for a live demo, by typing a directive
@@ -24,6 +28,9 @@ into the prompt. Counts are consumed one per matching request; random faults com
 | `file_delay: float`           | every file download waits this many seconds (a stalled host)    |
 | `expired_files: int`          | next N file downloads: 404 (one file of a batch gone)           |
 | `missing_files: bool`         | file downloads: 404, as if expired                              |
+| `expired_signatures: int`     | next N file downloads: 403 with an S3 XML `AccessDenied` body   |
+|                               | ("Request has expired"), as a signed URL past its time          |
+| `file_redirects: int`         | every file download: this many 302 hops before the file (a CDN) |
 | `corrupt_images: bool`        | file downloads: 200 with bytes that are not an image            |
 | `huge_image: bool`            | file downloads: a PNG whose header claims 100000 x 100000 px    |
 | `fail_rate: float`            | each prediction ends `failed` with this probability             |
@@ -79,6 +86,8 @@ class FaultConfig:
     file_delay: float = 0.0
     expired_files: int = 0
     missing_files: bool = False
+    expired_signatures: int = 0
+    file_redirects: int = 0
     corrupt_images: bool = False
     huge_image: bool = False
     fail_rate: float = 0.0
@@ -193,6 +202,8 @@ class FaultInjector:
             return HttpFault("not_found", 404)
         if c.missing_files:
             return HttpFault("not_found", 404)
+        if self._take("expired_signatures"):
+            return HttpFault("expired_signature", 403)
         if self._chance(c.random_fault_rate):
             return HttpFault("server_error", 503)
         if c.corrupt_images:

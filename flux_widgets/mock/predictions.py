@@ -56,6 +56,10 @@ class MockPrediction:
     created_at: float = field(default_factory=time.monotonic)
     created_ns: int = field(default_factory=time.time_ns)
     canceled_at: float | None = None
+    # Who created it ("replicate", "fal", "together"): the file host answers each as its CDN does.
+    family: str = "replicate"
+    # Width x height when the request gave pixels (fal, Together) instead of an aspect ratio.
+    size: tuple[int, int] | None = None
     _waiters: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = field(
         default=None, repr=False
     )
@@ -69,9 +73,17 @@ class MockPrediction:
         generation_time: float,
         starting_time: float,
         file_ttl: float,
+        params: FluxParams | None = None,
+        family: str = "replicate",
+        size: tuple[int, int] | None = None,
     ) -> MockPrediction:
-        """A new prediction for a validated ``input``; picks a seed when none was given."""
-        params = FluxParams(**{k: input[k] for k in FIELD_NAMES if k in input})
+        """A new prediction for a validated ``input``; picks a seed when none was given.
+
+        ``params`` stands in for a request in another family's shape (fal, Together), with
+        ``size`` its pixel size; otherwise they are read from the Replicate-style ``input``.
+        """
+        if params is None:
+            params = FluxParams(**{k: input[k] for k in FIELD_NAMES if k in input})
         seed = params.seed if params.seed is not None else random_seed()
         return cls(
             id=new_prediction_id(),
@@ -82,6 +94,8 @@ class MockPrediction:
             starting_time=starting_time,
             generation_time=generation_time,
             file_ttl=file_ttl,
+            family=family,
+            size=size,
         )
 
     @property
@@ -145,7 +159,7 @@ class MockPrediction:
 
     def render_spec(self, index: int) -> RenderSpec:
         """What decides the bytes of output ``index``."""
-        width, height = self.params.pixel_size()
+        width, height = self.size or self.params.pixel_size()
         return RenderSpec(
             prompt=self.params.prompt,
             seed=self.seed,

@@ -1,4 +1,8 @@
-"""The error answers of both providers, byte-shaped like the real ones (see PROTOCOL.md)."""
+"""The error answers of every family, byte-shaped like the real ones (see PROTOCOL.md).
+
+CometAPI's ``{"error": {...}}`` envelope, Replicate's problem+json, fal's FastAPI
+``{"detail": ...}`` and Together's OpenAI-style ``{"error": {"message", "type", "code"}}``.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from .faults import FaultConfig, HttpFault
 
 COMETAPI = "cometapi"
 REPLICATE = "replicate"
+FAL = "fal"
+TOGETHER = "together"
 _PROXY_PAGE = (
     "<html>\r\n<head><title>{code} {phrase}</title></head>\r\n<body>\r\n"
     "<center><h1>{code} {phrase}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n"
@@ -47,10 +53,35 @@ def problem(status: int, title: str, detail: str, **extra: object) -> JSONRespon
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
+def fal_error(status: int, detail: object) -> JSONResponse:
+    """fal's (FastAPI's) error body: ``{"detail": ...}``."""
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+def fal_validation(errors: Sequence[tuple[str, str, str]]) -> JSONResponse:
+    """422 as FastAPI writes it: ``{"detail": [{"loc": ["body", field], "msg", "type"}]}``."""
+    detail = [{"loc": ["body", field], "msg": msg, "type": kind} for field, msg, kind in errors]
+    return fal_error(422, detail)
+
+
+def openai_error(
+    status: int, message: str, kind: str, code: str | None = None, param: str | None = None
+) -> JSONResponse:
+    """The OpenAI-style envelope Together answers errors in."""
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return JSONResponse(body, status_code=status)
+
+
 def unauthenticated(family: str) -> JSONResponse:
     """401 in the family's envelope; never mentions the key that was sent."""
     if family == COMETAPI:
         return cometapi_error(401, "Invalid Token")
+    if family == FAL:
+        return fal_error(401, "Invalid Key: pass 'Authorization: Key <FAL_KEY>'")
+    if family == TOGETHER:
+        return openai_error(
+            401, "Invalid API key provided", "invalid_request_error", "invalid_api_key"
+        )
     return problem(401, "Unauthenticated", "You did not pass a valid authentication token")
 
 
@@ -98,15 +129,15 @@ def fault_response(fault: HttpFault, family: str, faults: FaultConfig) -> Respon
     """The answer for an injected API fault (create or query)."""
     if fault.kind == "rate_limited":
         seconds = _seconds(faults.retry_after)
-        return JSONResponse(
-            {"detail": f"Request was throttled. Your rate limit resets in ~{seconds}s."},
-            status_code=429,
-            headers={
-                "Retry-After": seconds,
-                "ratelimit-remaining": "0",
-                "ratelimit-reset": seconds,
-            },
-        )
+        message = f"Request was throttled. Your rate limit resets in ~{seconds}s."
+        headers = {"Retry-After": seconds, "ratelimit-remaining": "0", "ratelimit-reset": seconds}
+        if family == TOGETHER:
+            response = openai_error(429, message, "rate_limit_exceeded", "rate_limit_exceeded")
+            response.headers.update(headers)
+            return response
+        return JSONResponse({"detail": message}, status_code=429, headers=headers)
+    if family in (FAL, TOGETHER) and fault.kind in ("insufficient_credit", "invalid_request"):
+        return _fault_in_family(fault, family)
     if fault.kind == "insufficient_credit":
         if family == COMETAPI:
             return cometapi_error(402, "Insufficient account balance", code="insufficient_quota")
@@ -121,7 +152,23 @@ def fault_response(fault: HttpFault, family: str, faults: FaultConfig) -> Respon
     if fault.kind == "redirect":
         return RedirectResponse("/mock/elsewhere", status_code=302)
     phrase = _PHRASES.get(fault.status, "Error")
+    if family == TOGETHER:
+        return openai_error(fault.status, phrase, "server_error")
     return JSONResponse({"detail": phrase}, status_code=fault.status)
+
+
+def _fault_in_family(fault: HttpFault, family: str) -> JSONResponse:
+    # No credit: 402. A caller's mistake (create_errors): fal's 422, Together's 400.
+    if fault.kind == "insufficient_credit":
+        message = "Exhausted balance: top up your account to continue."
+        if family == FAL:
+            return fal_error(402, message)
+        return openai_error(402, message, "insufficient_quota", "insufficient_quota")
+    if family == FAL:
+        return fal_validation([("prompt", "mock create_errors: input refused", "value_error")])
+    return openai_error(
+        400, "invalid request: mock create_errors", "invalid_request_error", "invalid_request"
+    )
 
 
 def proxy_page(status: int) -> HTMLResponse:

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..params import FluxParams
 from .config import MockConfig
 from .faults import FaultConfig, FaultInjector
 from .predictions import MockPrediction
@@ -64,6 +65,40 @@ class MockState:
         self.creates += 1
         if len(self.predictions) > MAX_PREDICTIONS:
             del self.predictions[next(iter(self.predictions))]
+
+    def start(
+        self,
+        input: dict[str, Any],
+        *,
+        prompt: str,
+        params: FluxParams | None = None,
+        family: str = "replicate",
+        size: tuple[int, int] | None = None,
+    ) -> MockPrediction:
+        """Create and keep a prediction for a validated request; its outputs start rendering.
+
+        Its outcome comes from the faults and ``prompt``'s directives; ``params``, ``family``
+        and ``size`` as in ``MockPrediction.create``.
+        """
+        outcome = self.injector.outcome(prompt)
+        generation_time = outcome.generation_time
+        if generation_time is None:
+            generation_time = self.config.generation_time
+        prediction = MockPrediction.create(
+            input,
+            outcome,
+            generation_time=generation_time,
+            starting_time=self.config.starting_time(generation_time),
+            file_ttl=self.config.file_ttl,
+            params=params,
+            family=family,
+            size=size,
+        )
+        self.add(prediction)
+        if outcome.status == "succeeded":
+            for index in range(prediction.params.num_outputs):
+                self.renderer.submit(prediction.render_spec(index))
+        return prediction
 
     def record(self, method: str, path: str, headers: dict[str, str]) -> None:
         """Note one request (host, auth scheme, Prefer), for tests that check what a client sent."""

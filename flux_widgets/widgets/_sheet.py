@@ -1,16 +1,21 @@
 """Pictures composed of several images with Pillow: the studio's contact sheet (its static
 fallback) and the cells of the grid's export. Both decode: keep them off the event loop where
-they run during a batch."""
+they run during a batch. And ``PictureOutput``, the notebook output that carries the sheet.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
+import ipywidgets as widgets
 from PIL import Image
 
 from ..images import GeneratedImage
+from ._compat import close_tree
 
 logger = logging.getLogger("flux_widgets")
 
@@ -71,3 +76,64 @@ class ContactSheet:
         if self._cache is None or self._cache[0] != recent:
             self._cache = (recent, contact_sheet(recent))
         return self._cache[1]
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+class PictureOutput:
+    """A notebook output under a widget that holds its static picture, kept up to date.
+
+    A mimebundle is computed once, at display time (a new studio has no images yet), so the
+    picture goes into an output of its own with a display id, updated after each change
+    (``update_display_data``): a notebook saved by JupyterLab or executed by nbclient then
+    holds the current picture where widgets do not render (GitHub, nbviewer). Where they
+    render, the output is an invisible widget, whose view wins over the PNG: nothing shows
+    twice. The widget's own output is never updated: re-rendering it would lose what a person
+    is typing.
+    """
+
+    def __init__(self, make_bundle: Callable[[], dict[str, Any]]) -> None:
+        self._make_bundle = make_bundle  # text/plain and image/png; called in a worker thread
+        self.anchor = widgets.HTML(layout={"display": "none"})
+        self.display_ids: list[str] = []
+        self._lock = asyncio.Lock()
+        self._shown: dict[str, Any] | None = None
+
+    def bundle(self) -> dict[str, Any]:
+        """The output's data: the picture, and the invisible widget where a front end is."""
+        bundle = self._make_bundle()
+        if self.anchor.comm is not None:
+            bundle[WIDGET_VIEW] = {
+                "version_major": 2,
+                "version_minor": 0,
+                "model_id": self.anchor.model_id,
+            }
+        return bundle
+
+    def display(self) -> None:
+        """Show the output (after the widget's own) and remember its display id."""
+        from IPython.display import display
+
+        handle = display(self.bundle(), raw=True, display_id=True)  # type: ignore[no-untyped-call]
+        if handle is not None:
+            self.display_ids.append(handle.display_id)
+
+    async def update(self) -> None:
+        """Redraw the picture in a worker thread (it decodes images) and update every output
+        shown so far; one redraw at a time, none when nothing changed or nothing is shown."""
+        if not self.display_ids:
+            return
+        from IPython.display import update_display
+
+        async with self._lock:
+            bundle = await asyncio.to_thread(self.bundle)
+            if bundle == self._shown:
+                return
+            self._shown = bundle
+            for display_id in self.display_ids:
+                update_display(bundle, raw=True, display_id=display_id)  # type: ignore[no-untyped-call]
+
+    def close(self) -> None:
+        """Close the invisible widget with its layout and style."""
+        close_tree(self.anchor)

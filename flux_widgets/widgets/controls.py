@@ -1,5 +1,7 @@
 """ParameterControls: one widget per FluxParams field, laid out the way people look for them.
 
+Labels, ranges, choices, defaults and hover help come from the schema table (``schema.py``).
+
 The prompt, aspect ratio and image count are up front; everything else sits in an "Advanced"
 accordion. The widgets hold only values the schema allows (sliders and dropdowns bound them),
 and ``params()`` builds the FluxParams that validates the rest, so an invalid combination never
@@ -18,17 +20,13 @@ import ipywidgets as widgets
 from ..params import (
     ASPECT_RATIOS,
     FIELD_NAMES,
-    MEGAPIXELS,
-    NUM_INFERENCE_STEPS_RANGE,
-    NUM_OUTPUTS_RANGE,
-    OUTPUT_FORMATS,
-    OUTPUT_QUALITY_RANGE,
     RANDOM_SEED_RANGE,
     FluxParams,
     input_errors,
     pixel_size,
     random_seed,
 )
+from ..schema import FIELDS
 from ._compat import set_tooltip
 
 RANDOM_SEED_MAX = RANDOM_SEED_RANGE[1]
@@ -47,11 +45,13 @@ def aspect_ratio_options(megapixels: str = "1") -> list[tuple[str, str]]:
     return options
 
 
-def _slider(name: str, bounds: tuple[int, int], description: str) -> widgets.IntSlider:
-    """A slider over a field's schema range, at the field's default."""
-    low, high = bounds
+def _slider(name: str) -> widgets.IntSlider:
+    """A slider over a field's schema range, at the field's default, with its label."""
+    field = FIELDS[name]
+    assert field.bounds is not None
+    low, high = field.bounds
     return widgets.IntSlider(
-        value=getattr(_DEFAULTS, name), min=low, max=high, description=description, style=_WIDE
+        value=field.default, min=low, max=high, description=field.label, style=_WIDE
     )
 
 
@@ -71,15 +71,16 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
         self.aspect_ratio = widgets.Dropdown(
             options=aspect_ratio_options(),
             value=_DEFAULTS.aspect_ratio,
-            description="Aspect ratio",
+            description=FIELDS["aspect_ratio"].label,
             style=_WIDE,
         )
-        self.num_outputs = _slider("num_outputs", NUM_OUTPUTS_RANGE, "Images")
-        self.num_inference_steps = _slider(
-            "num_inference_steps", NUM_INFERENCE_STEPS_RANGE, "Steps"
-        )
+        self.num_outputs = _slider("num_outputs")
+        self.num_inference_steps = _slider("num_inference_steps")
         self.seed = widgets.IntText(
-            value=random_seed(), description="Seed", style=_WIDE, layout={"width": "200px"}
+            value=random_seed(),
+            description=FIELDS["seed"].label,
+            style=_WIDE,
+            layout={"width": "200px"},
         )
         self.seed.add_class("flux-seed")
         # An icon with a word: an emoji-only button is an empty box where no emoji font exists.
@@ -102,27 +103,27 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
         self.seed_switch.add_class("flux-seed-switch")
         self._drawing = False  # True while code (not a person) writes the seed box
         self.output_format = widgets.Dropdown(
-            options=list(OUTPUT_FORMATS),
+            options=list(FIELDS["output_format"].choices),
             value=_DEFAULTS.output_format,
-            description="Format",
+            description=FIELDS["output_format"].label,
             style=_WIDE,
         )
-        self.output_quality = _slider("output_quality", OUTPUT_QUALITY_RANGE, "Quality")
+        self.output_quality = _slider("output_quality")
         self.megapixels = widgets.Dropdown(
-            options=[(f"{mp} MP", mp) for mp in MEGAPIXELS],
+            options=[(f"{mp} MP", mp) for mp in FIELDS["megapixels"].choices],
             value=_DEFAULTS.megapixels,
-            description="Megapixels",
+            description=FIELDS["megapixels"].label,
             style=_WIDE,
         )
         self.go_fast = widgets.Checkbox(
-            value=_DEFAULTS.go_fast, description="go fast (fp8)", indent=False
+            value=_DEFAULTS.go_fast, description=FIELDS["go_fast"].label, indent=False
         )
         self.go_fast_note = widgets.HTML(
             "<small>go fast is <b>not deterministic</b>, even with a seed</small>"
         )
         self.disable_safety_checker = widgets.Checkbox(
             value=_DEFAULTS.disable_safety_checker,
-            description="disable safety checker",
+            description=FIELDS["disable_safety_checker"].label,
             indent=False,
         )
         self.advanced = widgets.Accordion(
@@ -150,6 +151,9 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
             ],
             **kwargs,
         )
+        for name, widget in self.field_widgets.items():
+            if name != "prompt":
+                set_tooltip(widget, FIELDS[name].help)
         self.randomize_seed.on_click(lambda _: self.set("seed", random_seed()))
         self.seed_switch.on_click(lambda _: self._switch_lock())
         self.seed.observe(self._on_seed_typed, names="value")
@@ -173,7 +177,7 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
 
     def params(self) -> FluxParams:
         """The parameters as shown; ``seed`` is None unless locked. ValueError names the field."""
-        values = {name: self.field_widgets[name].value for name in FIELD_NAMES}
+        values = self.values()
         values["prompt"] = values["prompt"].strip()
         if not self.lock_seed.value:
             values["seed"] = None
@@ -222,7 +226,15 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
                 self.lock_seed.value = value is not None
             self._show_seed_state()
             return
-        self.field_widgets[name].value = value
+        widget = self.field_widgets[name]
+        offered = [o[1] if isinstance(o, tuple) else o for o in getattr(widget, "options", ())]
+        if offered and value not in offered:
+            # A dropdown the current provider narrowed (provider_picker.py): fal has no webp.
+            raise ValueError(
+                f"{name}={value!r} is not offered by the current provider; it offers "
+                + ", ".join(map(repr, offered))
+            )
+        widget.value = value
 
     # -- observers ------------------------------------------------------------------------
 

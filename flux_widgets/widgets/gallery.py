@@ -1,43 +1,50 @@
-"""Gallery: thumbnails in a grid, and a viewer that opens one image at full size.
+"""Gallery: thumbnails in a grid, and the viewer (viewer.py) that opens one at full size.
 
 The browser receives thumbnails only (made with Pillow in a worker thread, so the kernel stays
-responsive); full bytes travel when someone opens an image, and the download link (a data URI)
-is built only then. ipywidgets' ``Image`` has no click event, so each thumbnail has an "open"
-button under it, next to the seed that made it.
+responsive); full bytes travel when someone opens an image, and only while it is open.
+ipywidgets' ``Image`` has no click event, so each thumbnail has an "open" button under it, next
+to the seed that made it. The viewer moves through every image in the gallery's order (newest
+first), not only the page on screen.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import html
+import io
 import logging
 import os
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as widgets
+from PIL import Image
 
 from ..images import GeneratedImage
-from ..recipes import code_snippet, file_name, image_file_bytes
 from ._compat import set_tooltip, show
-from ._html import error_html
 from ._tasks import TaskSet
+from .viewer import ReuseCallback, Viewer
 
 THUMBNAIL_SIZE = 256
+# The thumbnail is on the path from "generation done" to the first paint. WebP's method 1 at
+# q75 encodes a 256 px tile in ~3 ms (the default method 4: ~8 ms) and is still smaller than
+# method 4 at q80 or a JPEG (q75: ~25% larger): the bytes sent per tile are a target too.
 THUMBNAIL_FORMAT = "webp"
-# The Image widget's format becomes the MIME subtype: "image/jpg" is not a registered type.
-_WIDGET_FORMATS = {"jpg": "jpeg", "png": "png", "webp": "webp"}
+_THUMBNAIL_OPTIONS = {"quality": 75, "method": 1}
 
 logger = logging.getLogger("flux_widgets")
-ImageCallback = Callable[[GeneratedImage], None]
 
 
 def make_thumbnail(image: GeneratedImage, size: int = THUMBNAIL_SIZE) -> bytes:
-    """The bytes a gallery tile shows (decodes: call it in a worker thread); b"" if unreadable."""
+    """The WebP a gallery tile shows, at most ``size`` px a side, never upscaled (decodes:
+    call it in a worker thread); b"" if unreadable."""
     try:
-        return image.thumbnail(size, THUMBNAIL_FORMAT)
+        with Image.open(io.BytesIO(image.data)) as picture:
+            # A box reduction by the whole factor, then one small resample: a third of the
+            # time of the default two-step reduction, and a JPEG source decodes at that scale.
+            picture.thumbnail((size, size), reducing_gap=1.0)
+            out = io.BytesIO()
+            picture.convert("RGB").save(out, "WEBP", **_THUMBNAIL_OPTIONS)
+            return out.getvalue()
     except Exception:  # one damaged file in the history must not break the whole gallery
         logger.warning("could not make a thumbnail of %r", image, exc_info=True)
         return b""
@@ -47,10 +54,15 @@ class Tile(widgets.VBox):  # type: ignore[misc]
     """One thumbnail and, under it, the button that opens it, labelled with the seed used.
 
     Few widgets on purpose: each one costs the browser state and the kernel ~1 ms to create
-    (benchmarks rows 7 and 8), and a gallery holds a page of tiles.
+    (benchmarks rows 7 and 8), and a gallery holds a page of tiles. A tile is reused for a new
+    image once its own has left the page (``show``): three small updates instead of seven new
+    widgets, and no new widget models however long the session. A tile made without an image
+    is hidden: the gallery keeps one ready, so the next image does not wait for new widgets.
     """
 
-    def __init__(self, image: GeneratedImage, size: int = THUMBNAIL_SIZE) -> None:
+    def __init__(
+        self, image: GeneratedImage | None, size: int = THUMBNAIL_SIZE, order: int = 0
+    ) -> None:
         self.image = image
         # Its own size and aspect ratio, shrunk to the column but never upscaled; no side
         # margins, which would make a full-width picture stick out of its column.
@@ -60,20 +72,36 @@ class Tile(widgets.VBox):  # type: ignore[misc]
         )
         # CSS hooks (tests/test_browser.py) given at creation: no extra message per tile.
         self.open_button = widgets.Button(
-            description=f"open · seed {image.seed}",
+            description=self._label(image),
             # Sized to its label: a 10-digit seed does not fit the default button width.
             layout={"width": "auto", "max_width": "100%", "margin": "2px 0"},
             _dom_classes=("flux-open",),
         )
-        set_tooltip(self.open_button, "view full size, reuse, save, download, copy as code")
+        set_tooltip(
+            self.open_button, "view full size, compare, reuse, save, download, copy as code"
+        )
+        layout = {"align_items": "center", "min_width": "0", "order": str(order)}
+        if image is None:
+            layout["display"] = "none"
         super().__init__(
-            [self.thumbnail, self.open_button],
-            layout={"align_items": "center", "min_width": "0"},
-            _dom_classes=("flux-thumb",),
+            [self.thumbnail, self.open_button], layout=layout, _dom_classes=("flux-thumb",)
         )
 
+    def show(self, image: GeneratedImage, thumbnail: bytes, order: int) -> None:
+        """Show another image in this tile (at ``order`` in the grid)."""
+        self.image = image
+        with self.thumbnail.hold_sync(), self.open_button.hold_sync(), self.layout.hold_sync():
+            self.thumbnail.value = thumbnail
+            self.open_button.description = self._label(image)
+            self.layout.order = str(order)
+            self.layout.display = None
+
+    @staticmethod
+    def _label(image: GeneratedImage | None) -> str:
+        return f"open · seed {image.seed}" if image is not None else ""
+
     def close(self) -> None:
-        """Close the tile with its children and their layouts and styles (none is reused)."""
+        """Close the tile with its children and their layouts and styles."""
         for widget in (self.thumbnail, self.open_button, self):
             for part in (getattr(widget, "layout", None), getattr(widget, "style", None)):
                 if part is not None:
@@ -83,137 +111,9 @@ class Tile(widgets.VBox):  # type: ignore[misc]
         super().close()
 
 
-class Viewer(widgets.VBox):  # type: ignore[misc]
-    """The opened image at full size, its caption, and what can be done with it."""
-
-    def __init__(
-        self,
-        *,
-        save_dir: str | os.PathLike[str] = "flux-images",
-        on_reuse: ImageCallback | None = None,
-    ) -> None:
-        self.image: GeneratedImage | None = None
-        self._on_reuse = on_reuse
-        self._tasks = TaskSet(self._report)
-        # Full resolution, but sized to the screen so the caption and buttons stay in view.
-        self.picture = widgets.Image(
-            layout={"max_width": "100%", "max_height": "70vh", "object_fit": "contain"}
-        )
-        self.caption = widgets.HTML()
-        self.reuse_button = widgets.Button(description="reuse", icon="undo")
-        set_tooltip(self.reuse_button, "put all of this image's parameters back into the controls")
-        self.save_button = widgets.Button(description="save", icon="save")
-        set_tooltip(self.save_button, "save to the folder on the right, recipe embedded")
-        self.save_dir = widgets.Text(value=str(save_dir), layout={"width": "220px"})
-        self.code_button = widgets.Button(description="copy as code", icon="code")
-        self.close_button = widgets.Button(description="close", icon="times")
-        self.download = widgets.HTML()
-        self.message = widgets.HTML()
-        self.code = widgets.Textarea(rows=9, layout={"width": "100%"})
-        show(self.code, False)
-        super().__init__(
-            [
-                self.picture,
-                self.caption,
-                widgets.HBox(
-                    [
-                        self.reuse_button,
-                        self.save_button,
-                        self.save_dir,
-                        self.download,
-                        self.code_button,
-                        self.close_button,
-                    ]
-                ),
-                self.message,
-                self.code,
-            ],
-            layout={"border": "1px solid #ccc", "padding": "6px"},
-        )
-        show(self, False)
-        self.add_class("flux-viewer")
-        self.picture.add_class("flux-viewer-image")
-        self.reuse_button.on_click(lambda _: self.reuse())
-        self.save_button.on_click(lambda _: self._tasks.spawn(self.save()))
-        self.code_button.on_click(lambda _: self.show_code())
-        self.close_button.on_click(lambda _: self.close_image())
-
-    def open_image(self, image: GeneratedImage) -> None:
-        """Show ``image`` at full size and prepare its download link."""
-        self.image = image
-        recipe = image.recipe
-        with self.picture.hold_sync():
-            self.picture.format = _WIDGET_FORMATS[image.format]
-            self.picture.value = image.data
-        self.caption.value = (
-            f"<b>seed {image.seed}</b> · {image.width}×{image.height} · {image.format} · "
-            f"{recipe.num_inference_steps} steps · {recipe.aspect_ratio}<br>"
-            f"<i>{html.escape(recipe.prompt)}</i>"
-        )
-        self.message.value = ""
-        self.code.value = ""
-        show(self.code, False)
-        self.download.value = "<small>preparing download…</small>"
-        show(self, True)
-        self._tasks.spawn(self._prepare_download(image))
-
-    def close_image(self) -> None:
-        """Hide the viewer and drop the full-size bytes from the browser."""
-        self.image = None
-        self.picture.value = b""
-        self.download.value = ""
-        show(self, False)
-
-    def reuse(self) -> None:
-        if self.image is not None and self._on_reuse is not None:
-            self._on_reuse(self.image)
-            self.message.value = "parameters (seed locked) put back into the controls"
-
-    async def save(self) -> Path | None:
-        """Save the open image into the folder field, recipe embedded; returns the path."""
-        image = self.image
-        if image is None:
-            return None
-        folder_name = str(self.save_dir.value)
-
-        def write() -> Path:
-            folder = Path(folder_name).expanduser()
-            target = folder / file_name(image)
-            folder.mkdir(parents=True, exist_ok=True)
-            return Path(image.save(target))
-
-        path = await asyncio.to_thread(write)
-        self.message.value = f"saved to <code>{html.escape(str(path))}</code>"
-        return path
-
-    def show_code(self) -> None:
-        if self.image is not None:
-            self.code.value = code_snippet(self.image)
-            show(self.code, True)
-            self.message.value = "select the code below and copy it (Ctrl+C / ⌘C)"
-
-    async def wait(self) -> None:
-        """Wait for pending work (download link, saves): for tests and scripts."""
-        await self._tasks.wait()
-
-    async def _prepare_download(self, image: GeneratedImage) -> None:
-        data = await asyncio.to_thread(image_file_bytes, image)
-        if self.image is not image:  # another image was opened meanwhile
-            return
-        encoded = base64.b64encode(data).decode("ascii")
-        name = html.escape(file_name(image))
-        self.download.value = (
-            f"<a download='{name}' href='data:{image.mime_type};base64,{encoded}' "
-            "style='display:inline-block;padding:4px 10px;border:1px solid #888;"
-            "border-radius:3px;text-decoration:none'>⬇ download</a>"
-        )
-
-    def _report(self, error: BaseException) -> None:
-        self.message.value = error_html(error)
-
-
 class Gallery(widgets.VBox):  # type: ignore[misc]
-    """Thumbnails of every image, newest first, a page at a time, and the viewer above them."""
+    """Thumbnails of every image, newest first, a page at a time, and the viewer that opens
+    them (a modal over the page, or in place above the thumbnails inside an iframe)."""
 
     def __init__(
         self,
@@ -222,17 +122,23 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
         thumbnail_size: int = THUMBNAIL_SIZE,
         page_size: int = 24,
         save_dir: str | os.PathLike[str] = "flux-images",
-        on_reuse: ImageCallback | None = None,
+        on_reuse: ReuseCallback | None = None,
         **kwargs: Any,
     ) -> None:
         self.thumbnail_size = thumbnail_size
         self.page_size = page_size
         self._images: list[GeneratedImage] = []  # oldest first
         self._tiles: dict[int, Tile] = {}  # id(image) -> tile, for the tiles made so far
+        self._spare: Tile | None = None  # hidden in the grid, for the next image
         self._pending: set[int] = set()  # ids whose thumbnails are being made
         self._shown = 0
         self._tasks = TaskSet()
-        self.viewer = Viewer(save_dir=save_dir, on_reuse=on_reuse)
+        self.viewer = Viewer(
+            save_dir=save_dir,
+            on_reuse=on_reuse,
+            navigate=self.neighbour,
+            position=self.position,
+        )
         self.grid = widgets.GridBox(
             layout=widgets.Layout(
                 grid_template_columns=f"repeat({columns}, minmax(0, 1fr))", grid_gap="8px"
@@ -251,18 +157,35 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
 
     @property
     def tiles(self) -> list[Tile]:
-        """The tiles on screen, newest first."""
-        return list(self.grid.children)
+        """The tiles on screen, newest first (their order on screen, not in ``grid.children``)."""
+        return [self._tiles[id(image)] for image in self._visible() if id(image) in self._tiles]
 
     async def add(self, images: Sequence[GeneratedImage]) -> None:
         """Add new images at the top (thumbnails made in worker threads).
 
-        The page does not grow: older images move behind "show older", and their tiles are
-        closed, so a long session keeps one page of widgets alive, not one per image.
+        The page does not grow: older images move behind "show older", and their tiles show
+        the new images, so a long session keeps one page of widgets alive, not one per image.
         """
         self._images.extend(images)
         self._shown = min(len(self._images), max(self.page_size, self._shown))
         await self._render()
+
+    def add_soon(self, images: Sequence[GeneratedImage]) -> asyncio.Task[None]:
+        """``add`` as a task started now, so that making the thumbnails overlaps whatever the
+        caller does next (the studio writes the history meanwhile); await it to know they
+        are shown."""
+        return self._tasks.start(self.add(images))
+
+    def swap(self, replacements: Sequence[tuple[GeneratedImage, GeneratedImage]]) -> None:
+        """Put each ``(old, new)`` pair's new image where the old one is (by identity): the
+        same picture, e.g. the history's stored copy of an image shown before it was stored."""
+        by_id = {id(old): new for old, new in replacements}
+        self._images = [by_id.get(id(image), image) for image in self._images]
+        for old_id, new in by_id.items():
+            tile = self._tiles.pop(old_id, None)
+            if tile is not None:
+                tile.image = new
+                self._tiles[id(new)] = tile
 
     async def load(self, images: Sequence[GeneratedImage]) -> None:
         """Replace the contents (e.g. from the history), showing the newest page."""
@@ -287,8 +210,37 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
         self.viewer.close_image()
 
     def open_image(self, image: GeneratedImage) -> None:
-        """Open ``image`` in the viewer (what a tile's "open" button does)."""
+        """Open ``image`` in the viewer (what a tile's "open" button does); while comparing,
+        it becomes the right-hand image."""
         self.viewer.open_image(image)
+
+    def compare(self, pinned: GeneratedImage, other: GeneratedImage) -> None:
+        """Open two images in the viewer, compared (slider or side by side)."""
+        self.viewer.compare(pinned, other)
+
+    def neighbour(self, image: GeneratedImage, step: int) -> GeneratedImage | None:
+        """The image ``step`` places after ``image`` in the gallery's order (newest first),
+        or None past either end or when ``image`` is no longer in the gallery."""
+        index = self._newest_first_index(image)
+        if index is None:
+            return None
+        target = index + step
+        if not 0 <= target < len(self._images):
+            return None
+        return self._images[len(self._images) - 1 - target]
+
+    def position(self, image: GeneratedImage) -> str:
+        """``"3 of 24"``: where ``image`` is in the gallery's order (newest first), or ""."""
+        index = self._newest_first_index(image)
+        return "" if index is None else f"{index + 1} of {len(self._images)}"
+
+    def _newest_first_index(self, image: GeneratedImage) -> int | None:
+        # Identity, not equality: two images may share a recipe. Newest first is the common
+        # case (the user opens what was just made), so search from the end.
+        for index in range(len(self._images) - 1, -1, -1):
+            if self._images[index] is image:
+                return len(self._images) - 1 - index
+        return None
 
     def thumbnails(self) -> list[bytes]:
         """The thumbnail bytes on screen, newest first (what the browser holds)."""
@@ -299,16 +251,45 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
         await self._tasks.wait()
         await self.viewer.wait()
 
+    def close(self) -> None:
+        """Close the gallery with every widget it made (tiles, viewer, their layouts)."""
+        if "more_button" not in self.__dict__:  # ipywidgets 7 closes in __del__, half-built too
+            super().close()
+            return
+        self._tasks.cancel_all()
+        for tile in self._tiles.values():
+            tile.close()
+        self._tiles.clear()
+        if self._spare is not None:
+            self._spare.close()
+            self._spare = None
+        for widget in (self.viewer, self.grid, self.more_button):
+            for part in (getattr(widget, "layout", None), getattr(widget, "style", None)):
+                if part is not None:
+                    part.close()
+            widget.close()
+        self.layout.close()
+        super().close()
+
+    def __repr__(self) -> str:
+        # Small and cheap whatever is open (ipywidgets' repr lists every trait of every child).
+        return (
+            f"<Gallery {len(self._images)} images, {len(self._tiles)} tiles, "
+            f"{repr(self.viewer).strip('<>')}>"
+        )
+
     def _replace(self, images: Sequence[GeneratedImage]) -> None:
         self._images = list(images)
-        self.grid.children = ()
+        self.grid.children = (self._spare,) if self._spare is not None else ()
         for tile in self._tiles.values():
             tile.close()
         self._tiles.clear()
         self._shown = min(len(self._images), self.page_size)
 
     def _visible(self) -> list[GeneratedImage]:
-        return list(reversed(self._images))[: self._shown]
+        if self._shown <= 0:
+            return []
+        return self._images[-self._shown :][::-1]
 
     async def _render(self) -> None:
         new = [
@@ -331,20 +312,60 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
             self._add_tile(image, data)
             self._layout()
             await asyncio.sleep(0)
+        if self._spare is None and len(self._tiles) < self.page_size:
+            # Made now, while nothing waits: the browser has its models before they are needed.
+            self._spare = self._new_tile(None, 0)
+            self.grid.children = (*self.grid.children, self._spare)
 
     def _add_tile(self, image: GeneratedImage, thumbnail: bytes) -> None:
-        tile = Tile(image, self.thumbnail_size)
-        tile.thumbnail.value = thumbnail
-        tile.open_button.on_click(lambda _: self.open_image(image))
+        # The grid's children stay oldest first and only grow at the end, and each tile's CSS
+        # ``order`` puts the newest first: ipywidgets re-creates the views of every child after
+        # the first one that changed, so putting a new tile at the front would re-render the
+        # whole page for each image. A tile whose image has left the page is reused in place.
+        order = -self._position_of(image)
+        stale = self._stale_tiles()
+        if stale:
+            key, tile = stale[0]
+            del self._tiles[key]
+            tile.show(image, thumbnail, order)
+        elif self._spare is not None:
+            tile, self._spare = self._spare, None
+            tile.show(image, thumbnail, order)
+        else:
+            tile = self._new_tile(image, order)
+            tile.thumbnail.value = thumbnail
+            self.grid.children = (*self.grid.children, tile)
         self._tiles[id(image)] = tile
+
+    def _new_tile(self, image: GeneratedImage | None, order: int) -> Tile:
+        tile = Tile(image, self.thumbnail_size, order)
+        tile.open_button.on_click(lambda _: self._open_tile(tile))
+        return tile
+
+    def _open_tile(self, tile: Tile) -> None:
+        if tile.image is not None:
+            self.open_image(tile.image)
+
+    def _position_of(self, image: GeneratedImage) -> int:
+        index = self._newest_first_index(image)
+        return len(self._images) - 1 - index if index is not None else len(self._images)
+
+    def _stale_tiles(self) -> list[tuple[int, Tile]]:
+        """Tiles whose images are no longer on the page, oldest first."""
+        keep = {id(image) for image in self._visible()}
+        stale = [(key, tile) for key, tile in self._tiles.items() if key not in keep]
+        return sorted(stale, key=lambda item: -int(item[1].layout.order or 0))
 
     def _layout(self) -> None:
         # Renders overlap when jobs finish together: lay out from the state as it is now.
-        visible = self._visible()
-        keep = {id(image) for image in visible}
-        for key in [key for key in self._tiles if key not in keep]:
-            self._tiles.pop(key).close()
-        self.grid.children = tuple(self._tiles[id(i)] for i in visible if id(i) in self._tiles)
+        # Stale tiles wait for the thumbnails being made (they will be reused); the rest close.
+        stale = self._stale_tiles()[len(self._pending) :]
+        if stale:
+            for key, tile in stale:
+                del self._tiles[key]
+                tile.close()
+            closed = {id(tile) for _key, tile in stale}
+            self.grid.children = tuple(t for t in self.grid.children if id(t) not in closed)
         older = len(self._images) - self._shown
         self.more_button.description = f"show older ({older})"
         show(self.more_button, older > 0)

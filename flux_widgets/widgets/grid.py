@@ -25,10 +25,11 @@ from PIL import Image, ImageDraw, ImageFont
 from ..errors import FluxError
 from ..images import GeneratedImage
 from ..params import FIELD_NAMES, FluxParams, random_seed
+from ..providers import Provider
 from ._compat import StaticFallback, close_tree, set_tooltip
 from ._html import STUDIO_CSS, error_html
 from ._sheet import fitted, paste_centered
-from ._tasks import TaskSet
+from ._tasks import TaskSet, on_home_loop
 
 if TYPE_CHECKING:
     from ..client import FluxClient
@@ -68,12 +69,22 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.column_field, self.column_values = _axis("columns", columns)
         if self.row_field == self.column_field:
             raise ValueError(f"rows and columns both vary {self.row_field}: pick two fields")
-        self.base = _base_params(base, {self.row_field, self.column_field})
+        # Fields the base leaves out take the provider's defaults (fal and Together: jpg). A
+        # stand-in client without a provider (tests drive the grid with one) gets the schema's.
+        provider: Provider | None = getattr(client, "provider_info", None)
+        self.base = _base_params(
+            base,
+            {self.row_field, self.column_field},
+            defaults=provider.defaults() if provider is not None else None,
+        )
         self.cells: dict[Cell, FluxParams] = {
             (row, column): _cell_params(self.base, {self.row_field: row, self.column_field: column})
             for row in self.row_values
             for column in self.column_values
         }
+        for params in self.cells.values():
+            if provider is not None:
+                provider.check(params)  # a value it cannot honour: ValueError now, not mid-grid
         self.thumbnail_size = thumbnail_size
         self.images: dict[Cell, GeneratedImage] = {}
         """The finished images, by (row value, column value)."""
@@ -88,8 +99,9 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.generate_button = widgets.Button(description="Generate grid", icon="th")
         set_tooltip(self.generate_button, f"{len(self.cells)} images, one request each")
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True)
-        self.generate_button.on_click(lambda _: self._start())
-        self.cancel_button.on_click(lambda _: self.cancel())
+        # Clicks may arrive on another thread's event loop (a kernel subshell): see on_home_loop.
+        self.generate_button.on_click(on_home_loop(lambda _: self._start()))
+        self.cancel_button.on_click(on_home_loop(lambda _: self.cancel()))
         # At its own aspect ratio, never wider than its column nor than the thumbnail itself.
         self._pictures = {
             cell: widgets.Image(
@@ -332,11 +344,15 @@ def _axis(name: str, axis: tuple[str, Sequence[Any]]) -> tuple[str, tuple[Any, .
     return field, values
 
 
-def _base_params(base: FluxParams | Mapping[str, Any] | None, axes: set[str]) -> dict[str, Any]:
+def _base_params(
+    base: FluxParams | Mapping[str, Any] | None,
+    axes: set[str],
+    defaults: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     if isinstance(base, FluxParams):
         data = dataclasses.asdict(base)
     else:
-        data = dict(base or {})
+        data = {**(defaults or {}), **dict(base or {})}
         unknown = sorted(set(data) - set(FIELD_NAMES))
         if unknown:
             raise ValueError(f"base: unknown parameter(s) {', '.join(unknown)}")

@@ -11,6 +11,7 @@ refilled page after page, so turning pages creates no widgets.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import html
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,8 @@ from ._tasks import TaskSet
 
 ImageCallback = Callable[[GeneratedImage], None]
 ANY_RATIO = "any aspect ratio"
+# Icon-only buttons: no padding, so no icon is cut into an ellipsis ("☆…").
+_ICON_BUTTON = {"width": "36px", "padding": "0"}
 _PROMPT_CHARS = 60
 
 
@@ -40,14 +43,16 @@ class HistoryCard(widgets.VBox):  # type: ignore[misc]
             layout={"max_width": "100%", "height": "auto", "object_fit": "contain"},
         )
         self.caption = widgets.HTML(layout={"width": "100%"})
-        self.select = widgets.Checkbox(description="select", indent=False, layout={"width": "auto"})
-        self.star = widgets.ToggleButton(icon="star-o", layout={"width": "34px"})
-        set_tooltip(self.star, "star (favourites are kept in the image's record)")
-        self.open_button = widgets.Button(icon="search-plus", layout={"width": "34px"})
+        self.select = widgets.Checkbox(indent=False, layout={"width": "24px"})
+        set_tooltip(self.select, "select (for delete selected)")
+        # A plain button (a ToggleButton with an icon only shows a stray mark in Lab 4).
+        self.star = widgets.Button(icon="star-o", layout=_ICON_BUTTON)
+        set_tooltip(self.star, "star / unstar (kept in the image's record)")
+        self.open_button = widgets.Button(icon="search-plus", layout=_ICON_BUTTON)
         set_tooltip(self.open_button, "open at full size")
-        self.reuse_button = widgets.Button(icon="undo", layout={"width": "34px"})
+        self.reuse_button = widgets.Button(icon="undo", layout=_ICON_BUTTON)
         set_tooltip(self.reuse_button, "reuse: put its parameters and seed into the controls")
-        self.delete_button = widgets.Button(icon="trash", layout={"width": "34px"})
+        self.delete_button = widgets.Button(icon="trash", layout=_ICON_BUTTON)
         set_tooltip(self.delete_button, "move to the trash (undo brings it back)")
         super().__init__(
             [
@@ -84,14 +89,18 @@ class HistoryCard(widgets.VBox):  # type: ignore[misc]
         if len(prompt) > _PROMPT_CHARS:
             prompt = prompt[: _PROMPT_CHARS - 1] + "…"
         self.caption.value = (
-            f"<small>{created:%Y-%m-%d %H:%M} · seed {record.seed} · {record.aspect_ratio}"
-            f"<br><span title='{html.escape(record.prompt)}'>{html.escape(prompt)}</span></small>"
+            "<div style='line-height:1.35;font-size:var(--jp-ui-font-size0, 11px)'>"
+            f"{created:%Y-%m-%d %H:%M} · seed {record.seed} · {record.aspect_ratio}<br>"
+            f"<span title='{html.escape(record.prompt)}'>{html.escape(prompt)}</span></div>"
         )
-        self.star.value = record.favourite
-        self.star.icon = "star" if record.favourite else "star-o"
+        self.show_star(record.favourite)
         self.select.value = selected
         self.thumbnail.value = b""
         show(self, True)
+
+    def show_star(self, favourite: bool) -> None:
+        self.star.icon = "star" if favourite else "star-o"
+        self.star.button_style = "warning" if favourite else ""
 
 
 class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
@@ -107,7 +116,6 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         history: History,
         *,
         page_size: int = 12,
-        columns: int = 4,
         thumbnail_size: int = THUMBNAIL_SIZE,
         on_open: ImageCallback | None = None,
         on_reuse: ImageCallback | None = None,
@@ -142,10 +150,12 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         self.until = widgets.DatePicker(description="to", layout={"width": "auto"})
         self.status = widgets.HTML()
         self.cards = [HistoryCard(thumbnail_size) for _ in range(page_size)]
+        column = min(thumbnail_size, 210)
         self.grid = widgets.GridBox(
             self.cards,
             layout={
-                "grid_template_columns": f"repeat({columns}, minmax(0, 1fr))",
+                # As many columns as fit: 4 in a wide notebook, 3 in a 900 px cell.
+                "grid_template_columns": f"repeat(auto-fill, minmax({column}px, 1fr))",
                 "grid_gap": "6px",
             },
         )
@@ -156,10 +166,24 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         self.older_button = widgets.Button(description="older", icon="angle-right")
         self.oldest_button = widgets.Button(icon="angle-double-right", layout={"width": "40px"})
         set_tooltip(self.oldest_button, "oldest page")
-        self.select_page_button = widgets.Button(description="select page", icon="check-square-o")
-        self.delete_button = widgets.Button(description="delete selected", icon="trash")
+        auto = {"width": "auto"}  # sized to the label: "delete selected (1,234)" is not clipped
+        self.select_page_button = widgets.Button(
+            description="select page", icon="check-square-o", layout=auto
+        )
+        self.delete_button = widgets.Button(
+            description="delete selected", icon="trash", layout=auto
+        )
         set_tooltip(self.delete_button, "move the selected images to the trash")
-        self.undo_button = widgets.Button(description="undo", icon="undo")
+        self.undo_button = widgets.Button(description="undo", icon="undo", layout={"width": "auto"})
+        # The trash is emptied only on request, in two steps: the only permanent deletion.
+        self.empty_trash_button = widgets.Button(
+            description="empty trash", icon="recycle", layout={"width": "auto"}
+        )
+        self.confirm_empty_button = widgets.Button(
+            description="delete for good", button_style="danger", layout={"width": "auto"}
+        )
+        self.keep_trash_button = widgets.Button(description="keep", layout={"width": "auto"})
+        self.trash_count = 0
         self.message = widgets.HTML()
         self.preview = widgets.Image(
             layout={"max_width": "100%", "max_height": "70vh", "object_fit": "contain"}
@@ -188,7 +212,15 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
                     layout=wrap,
                 ),
                 widgets.HBox(
-                    [self.select_page_button, self.delete_button, self.undo_button, self.message],
+                    [
+                        self.select_page_button,
+                        self.delete_button,
+                        self.undo_button,
+                        self.empty_trash_button,
+                        self.confirm_empty_button,
+                        self.keep_trash_button,
+                        self.message,
+                    ],
                     layout=wrap,
                 ),
                 self.preview_box,
@@ -206,6 +238,10 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         self.select_page_button.on_click(lambda _: self.select_page())
         self.delete_button.on_click(lambda _: self._tasks.spawn(self.delete_selected()))
         self.undo_button.on_click(lambda _: self._tasks.spawn(self.undo()))
+        self.empty_trash_button.on_click(lambda _: self._ask_empty(True))
+        self.keep_trash_button.on_click(lambda _: self._ask_empty(False))
+        self.confirm_empty_button.on_click(lambda _: self._tasks.spawn(self.empty_trash()))
+        self._ask_empty(False)
         self.preview_close.on_click(lambda _: self._close_preview())
         for card in self.cards:
             self._wire(card)
@@ -247,19 +283,28 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         where, size = self.filter, self.page_size
         history = self.history
 
-        def query() -> tuple[int, int, list[HistoryRecord], dict[str, bytes]]:
+        def query() -> tuple[int, int, list[HistoryRecord], dict[str, bytes], int]:
             total = history.count(where)
             page = min(max(0, number), max(0, -(-total // size) - 1))
             records = history.page(page * size, size, where)
-            return total, page, records, history.cached_thumbnails(records, self.thumbnail_size)
+            cached = history.cached_thumbnails(records, self.thumbnail_size)
+            return total, page, records, cached, history.trash_count()
 
-        total, page, records, cached = await asyncio.to_thread(query)
+        total, page, records, cached, trash = await asyncio.to_thread(query)
         if generation != self._generation:
             return  # another page was asked for meanwhile
-        self.total, self.page_number = total, page
+        self.total, self.page_number, self.trash_count = total, page, trash
         self._fill(records, cached)
         missing = [record for record in records if record.stem not in cached]
-        await asyncio.gather(*(self._make_thumbnail(record, generation) for record in missing))
+        made = await asyncio.gather(
+            *(self._make_thumbnail(record, generation) for record in missing)
+        )
+        if made:  # one write for the page, not one per thumbnail
+            await asyncio.to_thread(
+                history.cache_thumbnails,
+                {record.stem: data for record, data in zip(missing, made, strict=True)},
+                self.thumbnail_size,
+            )
 
     async def delete_selected(self) -> int:
         """Move the selected entries to the trash; returns how many."""
@@ -275,6 +320,24 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         show(self.undo_button, False)
         await self.reload()
         return count
+
+    async def empty_trash(self) -> int:
+        """Delete the trash for good (what "delete for good" does); returns how many."""
+        self._ask_empty(False)
+        count = await asyncio.to_thread(self.history.empty_trash)
+        self.last_batch = None
+        show(self.undo_button, False)
+        self.message.value = f"{count:,} image{_s(count)} deleted for good"
+        await self.reload()
+        return count
+
+    def _ask_empty(self, asking: bool) -> None:
+        count = self.trash_count
+        self.empty_trash_button.description = f"empty trash ({count:,})"
+        self.confirm_empty_button.description = f"delete {count:,} image{_s(count)} for good"
+        show(self.empty_trash_button, count > 0 and not asking)
+        show(self.confirm_empty_button, asking)
+        show(self.keep_trash_button, asking)
 
     def select_page(self) -> None:
         """Select every entry on the page (or unselect them if all already are)."""
@@ -293,9 +356,15 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         self._update_controls()
 
     async def star(self, record: HistoryRecord, favourite: bool) -> None:
+        """Star or unstar an entry (written into its record)."""
         await asyncio.to_thread(self.history.star, record.stem, favourite)
         if self.favourites.value and not favourite:
             await self.reload()  # it leaves the starred-only view
+            return
+        for card in self.cards:
+            if card.record is not None and card.record.stem == record.stem:
+                card.record = dataclasses.replace(card.record, favourite=favourite)
+                card.show_star(favourite)
 
     async def open_record(self, record: HistoryRecord) -> GeneratedImage:
         """Read the entry's image and open it (``on_open``, else the preview here)."""
@@ -324,6 +393,11 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         """Wait for pending page loads, thumbnails and actions."""
         await self._tasks.wait()
 
+    def cancel(self) -> None:
+        """Stop pending page loads and thumbnails (when the browser is closed)."""
+        self._generation += 1  # results still in worker threads are dropped
+        self._tasks.cancel_all()
+
     # -- internals --------------------------------------------------------------------------
 
     def _go(self, number: int) -> None:
@@ -339,10 +413,9 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
                 self.selected.discard(card.record.stem)
             self._update_controls()
 
-        def on_star(change: dict[str, Any]) -> None:
-            card.star.icon = "star" if change["new"] else "star-o"
-            if not self._filling and card.record is not None:
-                self._tasks.spawn(self.star(card.record, bool(change["new"])))
+        def on_star(_: Any) -> None:
+            if card.record is not None:
+                self._tasks.spawn(self.star(card.record, not card.record.favourite))
 
         def act(action: Callable[[HistoryRecord], Any]) -> Callable[[Any], None]:
             def click(_: Any) -> None:
@@ -352,7 +425,7 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
             return click
 
         card.select.observe(on_select, names="value")
-        card.star.observe(on_star, names="value")
+        card.star.on_click(on_star)
         card.open_button.on_click(act(self.open_record))
         card.reuse_button.on_click(act(self.reuse_record))
         card.delete_button.on_click(act(lambda record: self._delete([record.stem])))
@@ -382,13 +455,16 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
             self._filling = False
         self._update_controls()
 
-    async def _make_thumbnail(self, record: HistoryRecord, generation: int) -> None:
-        data = await asyncio.to_thread(self.history.thumbnail, record, self.thumbnail_size)
-        if generation != self._generation:
-            return
-        for card in self.cards:
-            if card.record is record:
-                card.thumbnail.value = data
+    async def _make_thumbnail(self, record: HistoryRecord, generation: int) -> bytes:
+        """Made in a worker thread and shown as soon as it is ready."""
+        data = await asyncio.to_thread(
+            self.history.thumbnail, record, self.thumbnail_size, cache=False
+        )
+        if generation == self._generation:
+            for card in self.cards:
+                if card.record is record:
+                    card.thumbnail.value = data
+        return data
 
     def _update_controls(self) -> None:
         shown = f"{self.total:,} image{_s(self.total)}"
@@ -405,6 +481,14 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         count = len(self.selected)
         self.delete_button.description = f"delete selected ({count:,})"
         self.delete_button.disabled = count == 0
+        self._ask_empty(False)
+
+    def __repr__(self) -> str:
+        # Cheap and small (never the thumbnails' bytes): what a notebook's text output shows.
+        return (
+            f"HistoryBrowser({str(self.history.directory)!r}: {self.total:,} image"
+            f"{_s(self.total)}, page {self.page_number + 1:,} of {self.pages:,})"
+        )
 
     def _close_preview(self) -> None:
         self.preview.value = b""

@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import html
 import time
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import traitlets
@@ -23,6 +24,10 @@ import traitlets
 from ..params import FluxParams
 from ._compat import close_tree, set_tooltip, show
 from ._html import ACCENT_COLOR, ERROR_COLOR, MUTED_COLOR, SUCCESS_COLOR, error_html
+from ._tasks import on_home_loop
+
+if TYPE_CHECKING:
+    from ..client import FluxClient
 
 QUEUED, STARTING, PROCESSING, DOWNLOADING = "queued", "starting", "processing", "downloading"
 # "cancelled" is what people read; the protocol's status string stays "canceled".
@@ -40,6 +45,10 @@ _FROM_CLIENT = {
 }
 _COLORS = {DONE: SUCCESS_COLOR, FAILED: ERROR_COLOR, CANCELLED: MUTED_COLOR}
 TICK_SECONDS = 0.25
+# A create the provider has not answered for this long: say what may be holding it (the client
+# retries 429s by itself, so from here a rate limit looks like a slow start).
+SLOW_START_SECONDS = 5.0
+SLOW_START = "sent; no answer yet: the provider's queue, or retries after its rate limit"
 
 
 class JobRow(widgets.VBox):  # type: ignore[misc]
@@ -49,12 +58,16 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
     state = traitlets.Unicode(QUEUED, help="queued, starting, processing, downloading, done...")
     image_count = traitlets.Int(0, help="images the generation delivered (set when it ends)")
     note = traitlets.Unicode("", help="why a waiting job waits, e.g. its place in the queue")
+    detail = traitlets.Unicode(
+        "", help="the provider's word on progress: fal's queue position or its last log line"
+    )
+    estimate = traitlets.Unicode("", help="what the generation is estimated to cost, e.g. ≈ $0.006")
 
     def __init__(self, params: FluxParams, **kwargs: Any) -> None:
         self.params = params
         self.states = [QUEUED]  # every state it went through, for tests and curious teachers
         self.error: BaseException | None = None
-        self._started = time.monotonic()
+        self._started = self._entered = time.monotonic()
         self._ended: float | None = None
         self._task: asyncio.Task[Any] | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -69,8 +82,8 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
         self.add_class("flux-job")
         self.cancel_button.add_class("flux-cancel")
         self.label.add_class("flux-status")
-        self.cancel_button.on_click(lambda _: self.cancel())
-        self.observe(lambda _: self._render(), names=["note"])
+        self.cancel_button.on_click(on_home_loop(lambda _: self.cancel()))
+        self.observe(lambda _: self._render(), names=["note", "detail", "estimate"])
         self._render()
 
     @property
@@ -78,6 +91,11 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
         """Seconds since the job was created (frozen when it ended)."""
         end = self._ended if self._ended is not None else time.monotonic()
         return end - self._started
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the generation runs on (None before ``attach``)."""
+        return self._task.get_loop() if self._task is not None else None
 
     @property
     def finished(self) -> bool:
@@ -103,6 +121,11 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
             self._enter(state)
             self._render()
 
+    def client_detail(self, detail: str) -> None:
+        """The client's ``on_detail`` callback: shown instead of the studio's note while set."""
+        if not self.finished:
+            self.detail = detail
+
     def finish(self, state: str, error: BaseException | None = None, image_count: int = 0) -> None:
         """Record how the job ended; stops the ticker and the Cancel button."""
         if state not in FINAL_STATES:
@@ -118,7 +141,7 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
         if error is not None:
             self.error_box.value = error_html(error)
             show(self.error_box, True)
-        self.note = ""
+        self.note = self.detail = ""
         self._enter(state)  # last: observers of ``state`` see a row that is complete
         self._render()
 
@@ -131,8 +154,13 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
 
     def _enter(self, state: str) -> None:
         if state != self.state:
+            self._entered = time.monotonic()
             self.states.append(state)
             self.state = state
+
+    def _in_state(self) -> float:
+        """Seconds since the row entered its current state."""
+        return time.monotonic() - self._entered
 
     async def _tick(self) -> None:
         while not self.finished and self.comm is not None:
@@ -146,9 +174,13 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
             prompt = prompt[:59] + "…"
         count = self.image_count if self.state == DONE else self.params.num_outputs
         detail = f"{count} image{'s' if count != 1 else ''}, seed {self.params.seed}"
-        note = ""
-        if self.note:
-            note = f" <span class='flux-job-note'>({html.escape(self.note)})</span>"
+        if self.estimate:
+            detail += f", {html.escape(self.estimate)}"
+        # The provider's own word (fal: "in queue, position 2") says more than the studio's.
+        why = self.detail or self.note
+        if not why and self.state == STARTING and self._in_state() > SLOW_START_SECONDS:
+            why = SLOW_START
+        note = f" <span class='flux-job-note'>({html.escape(why)})</span>" if why else ""
         self.label.value = (
             f"<span style='color:{color};font-weight:bold'>{self.state}</span>{note} "
             f"{self.elapsed:.1f} s · {detail} · <i>{html.escape(prompt)}</i>"
@@ -156,6 +188,38 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return f"<JobRow {self.state} {self.elapsed:.1f}s seed={self.params.seed}>"
+
+
+def explain_queue(rows: Sequence[JobRow], client_of: Callable[[JobRow], FluxClient]) -> None:
+    """Tell each queued row (``rows`` oldest first) why it waits and its place in line.
+
+    A client runs ``max_concurrency`` generations at once and its semaphore serves the rest in
+    order. Only these rows are known here: if fewer of them hold slots than the client has,
+    other work on the same client (a grid, a second studio) holds the rest. The client keeps
+    one semaphore per event loop, and ipykernel 7 may run a button's callback on another loop
+    than a cell's: rows are grouped by client and loop.
+    """
+    by_client: dict[tuple[int, int], list[JobRow]] = {}
+    for row in rows:
+        if not row.finished:
+            by_client.setdefault((id(client_of(row)), id(row.loop)), []).append(row)
+    for group in by_client.values():
+        slots = client_of(group[0]).max_concurrency
+        busy = sum(1 for row in group if row.state != QUEUED)
+        holders = (
+            f"all {slots} busy here"
+            if busy >= slots
+            else f"{busy} busy here, the rest by other work on this client"
+        )
+        waiting = [row for row in group if row.state == QUEUED]
+        for place, row in enumerate(waiting, start=1):
+            row.note = (
+                f"waiting for one of {slots} slot{'s' if slots != 1 else ''} "
+                f"({holders}); #{place} in line"
+            )
+        for row in group:
+            if row.state != QUEUED:
+                row.note = ""  # a slow start the row says itself (SLOW_START)
 
 
 class JobList(widgets.VBox):  # type: ignore[misc]

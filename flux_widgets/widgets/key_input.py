@@ -66,6 +66,7 @@ class KeyInput(widgets.VBox):  # type: ignore[misc]
     ) -> None:
         self._api_key: str | None = None
         self._source = ""
+        self._console = KEY_CONSOLE_URL  # where the current provider's keys come from
         self._callbacks: list[KeyCallback] = []
         self.field = SecretField(
             value="",
@@ -104,6 +105,12 @@ class KeyInput(widgets.VBox):  # type: ignore[misc]
         self._render()
         self._notify()
 
+    def set_provider(self, name: str, console: str) -> None:
+        """Ask for ``name``'s key (placeholder, and the link to ``console`` where one is got)."""
+        self.field.placeholder = f"paste your {name} key and press Enter"
+        self._console = console
+        self._render()
+
     def on_change(self, callback: KeyCallback) -> None:
         """Call ``callback(key)`` whenever the key is set, changed or forgotten."""
         self._callbacks.append(callback)
@@ -131,8 +138,8 @@ class KeyInput(widgets.VBox):  # type: ignore[misc]
     def _render(self) -> None:
         if self._api_key is None:
             self.status.value = (
-                f"no key set: get one at <a href='{KEY_CONSOLE_URL}' target='_blank'>"
-                f"{KEY_CONSOLE_URL}</a>; it stays in this kernel, never in the notebook"
+                f"no key set: get one at <a href='{html.escape(self._console)}' target='_blank'>"
+                f"{html.escape(self._console)}</a>; it stays in this kernel, never in the notebook"
             )
             self.forget.disabled = True
         else:

@@ -23,21 +23,30 @@ from ..history import History
 from ..images import GeneratedImage
 from ..params import FIELD_NAMES, FluxParams
 from ..polling import useful_concurrency
-from ._compat import StaticFallback, focus, is_shown, set_tooltip, show
+from ._compat import StaticFallback, close_tree, focus, is_shown, set_tooltip, show
 from ._html import ERROR_COLOR, STUDIO_CSS, error_html, warning_html
-from ._sheet import ContactSheet
-from ._tasks import TaskSet
+from ._sheet import WIDGET_VIEW, ContactSheet, PictureOutput
+from ._tasks import TaskSet, on_home_loop
 from .controls import ParameterControls
 from .gallery import Gallery
 from .history_browser import HistoryBrowser
-from .jobs import CANCELLED, DONE, FAILED, QUEUED, STARTING, JobList, JobRow
+from .jobs import CANCELLED, DONE, FAILED, JobList, JobRow, explain_queue
 from .key_input import KeyInput
+from .provider_picker import (
+    ProviderPicker,
+    apply_capabilities,
+    cancel_tooltip,
+    fit_params,
+    price_text,
+)
+from .shortcuts import Shortcuts
 
 MOCK_BANNER = "Mock API: images are placeholders, not FLUX output"
 CONTACT_SHEET_IMAGES = 8
 # Finished recipes remembered for the repeat warning (a set of small frozen dataclasses).
 _REMEMBERED_RECIPES = 10_000
-_ADVANCED_FIELDS = frozenset(FIELD_NAMES) - {"prompt", "aspect_ratio", "num_outputs"}
+# Fields under "Advanced" (the seed's state is shown next to Generate: no need to open it).
+_ADVANCED_FIELDS = frozenset(FIELD_NAMES) - {"prompt", "aspect_ratio", "num_outputs", "seed"}
 
 
 def _field_property(name: str) -> Any:
@@ -84,12 +93,8 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         # warning before an exact, paid repeat. A dict keeps insertion order for trimming.
         self._finished_recipes: dict[FluxParams, None] = {}
         self._repeat_confirmed: FluxParams | None = None
-        # Display ids of the static pictures shown under each display of the studio, updated
-        # after generations so a saved notebook's fallback shows the images (see _ipython_display_).
-        self._fallback_ids: list[str] = []
+        # The history's images while the gallery makes their thumbnails (see _shown_images).
         self._restoring: list[GeneratedImage] = []
-        self._fallback_lock = asyncio.Lock()
-        self._fallback_shown: dict[str, Any] | None = None
         # Job failures are shown in their rows; the restore's in the message line.
         self._tasks = TaskSet(on_error=lambda error: None)
         self._background = TaskSet(lambda error: self._show_error(error, prefix="history"))
@@ -102,8 +107,14 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self._client_from_key = False
 
         self.banner = widgets.HTML()
-        self.key_input = KeyInput()
+        # The provider dropdown (FLUX_PROVIDER sets its start): provider_picker.py.
+        client_provider = self._client.provider if self._client is not None else None
+        self.provider_picker = ProviderPicker(client_provider)
+        provider = self.provider_picker.provider
+        self.key_input = KeyInput(env_vars=provider.key_env_vars)
+        self.key_input.set_provider(provider.title, provider.console)
         self.controls = ParameterControls()
+        self._narrowed: dict[str, Any] = {}  # full option lists of dropdowns a provider narrows
         self.generate_button = widgets.Button(
             description="Generate",
             button_style="primary",
@@ -118,7 +129,8 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.capacity_note = widgets.HTML()
         self.job_list = JobList()
         self.style_sheet = widgets.HTML(STUDIO_CSS, layout={"display": "none"})
-        self._fallback_anchor = widgets.HTML(layout={"display": "none"})
+        # The static picture's output, updated after generations (a saved notebook's fallback).
+        self._picture = PictureOutput(self._static_bundle)
         self.gallery = Gallery(columns=columns, save_dir=save_dir, on_reuse=self.reuse)
         self.clear_history_button = widgets.Button(description="Clear history", icon="trash")
         self.confirm_clear_button = widgets.Button(description="delete", button_style="danger")
@@ -133,10 +145,14 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self._history_count = 0  # entries in the history folder, as last counted
         self._last_clear: str | None = None  # the trash batch "undo" brings back
         self._indexing = False  # a folder from before the index is being indexed
+        # Ctrl/Cmd+Enter in the prompt generates (an invisible anywidget, scoped to this studio).
+        self.shortcuts = Shortcuts()
+        self.controls.prompt.add_class(self.shortcuts.scope)
         super().__init__(
             [
                 self.style_sheet,
                 self.banner,
+                self.provider_picker,
                 self.key_input,
                 self.controls,
                 widgets.HBox(
@@ -145,6 +161,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
                         self.controls.seed_state,
                         self.controls.seed_switch,
                         self.cancel_all_button,
+                        self.shortcuts,
                     ],
                     layout=wrap,
                     _dom_classes=("flux-generate-row",),
@@ -173,8 +190,12 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.generate_button.add_class("flux-generate")
         self.message.add_class("flux-message")
         self.key_input.on_change(self._use_key)
-        self.generate_button.on_click(self._on_generate)
-        self.cancel_all_button.on_click(lambda _: self.cancel_all())
+        self.provider_picker.on_change(self.use_provider)
+        self._fit_controls()
+        # Clicks may arrive on another thread's event loop (a kernel subshell): see on_home_loop.
+        self.generate_button.on_click(on_home_loop(self._on_generate))
+        self.shortcuts.on_generate(on_home_loop(self._generate_typed))
+        self.cancel_all_button.on_click(on_home_loop(lambda _: self.cancel_all()))
         self.clear_history_button.on_click(lambda _: self._ask_clear(True))
         self.keep_history_button.on_click(lambda _: self._ask_clear(False))
         self.confirm_clear_button.on_click(lambda _: self._confirm_clear())
@@ -234,23 +255,26 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         locked); say what changed in the message line and bring the controls into view."""
         before = self.controls.values()
         was_locked = self.controls.seed_locked
-        recipe = image.recipe
+        # An image made on another provider: what this one cannot honour takes its default.
+        recipe, adjusted = fit_params(image.recipe, self.provider_picker.provider)
         self.controls.set_params(recipe)
-        changes = []
+        changes: list[str] = []
+        changed: set[str] = set()
         for name in FIELD_NAMES:
             old, new = before[name], getattr(recipe, name)
             if name == "seed":
                 if old != new or not was_locked:
                     changes.append(f"seed {new} (locked)")
-            elif name == "prompt":
-                if old != new:
-                    changes.append("prompt")
             elif old != new:
-                changes.append(f"{name.replace('_', ' ')} {old} → {new}")
+                changed.add(name)
+                label = name.replace("_", " ")
+                changes.append(label if name == "prompt" else f"{label} {old} → {new}")
         text = "reuse: " + (", ".join(changes) if changes else "the controls already match")
+        if adjusted:
+            text += "; not available here: " + ", ".join(adjusted)
         self.message.value = f"<span class='flux-reuse'>{html.escape(text)}</span>"
-        if any(name.replace("_", " ") in text for name in _ADVANCED_FIELDS):
-            self.controls.advanced.selected_index = 0  # show the changed advanced fields
+        if changed & _ADVANCED_FIELDS:
+            self.controls.advanced.selected_index = 0  # show the advanced fields it changed
         focus(self.controls.prompt)  # the browser scrolls the focused prompt into view
 
     def is_repeat(self, params: FluxParams) -> bool:
@@ -270,12 +294,15 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
                 self.controls.set(name, value)
             flux_params = self.controls.next_params()
             client = self._require_client()
+            client.provider_info.check(flux_params)  # ValueError naming it, before any request
         except (ValueError, AttributeError, FluxError) as error:
             self._show_error(error)
             raise
         self.message.value = ""
         row = JobRow(flux_params)
-        task = self._tasks.spawn(self._run(client, flux_params, row))
+        row.estimate = price_text(client.provider, flux_params)
+        set_tooltip(row.cancel_button, cancel_tooltip(client.provider_info))
+        task = self._tasks.start(self._run(client, flux_params, row))
         row.attach(task)
         self._job_clients[id(row)] = client
         self.job_list.add(row)
@@ -305,6 +332,16 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         for row in self.jobs:
             row.cancel()
 
+    def close(self) -> None:
+        """Cancel running generations and close the studio with every widget it made (rows,
+        gallery, controls, their layouts and styles)."""
+        self.cancel_all()
+        self._background.cancel_all()
+        if self.history_browser is not None:
+            self.history_browser.cancel()  # its page loads and thumbnails
+        self._picture.close()  # displayed in its own output, not a child
+        close_tree(self)
+
     async def wait(self) -> None:
         """Wait until running generations, the history restore and viewer work are done."""
         await self._background.wait()
@@ -328,6 +365,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             return 0
         self._last_clear = None
         show(self.undo_clear_button, False)
+        self.message.value = "bringing the images back from the trash…"
         count = await asyncio.to_thread(history.undo, batch)
         self.message.value = f"{count:,} image{_s(count)} back in the history"
         await self._show_restored()
@@ -339,8 +377,10 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self, client: FluxClient, params: FluxParams, row: JobRow
     ) -> list[GeneratedImage]:
         try:
-            images = await client.generate(params, on_status=row.client_status)
-            await self._keep(images)
+            images = await client.generate(
+                params, on_status=row.client_status, on_detail=row.client_detail
+            )
+            images = await self._keep(images)
         except asyncio.CancelledError:
             row.finish(CANCELLED)
             raise
@@ -364,26 +404,36 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         await self._update_fallback()
         return images
 
-    async def _keep(self, images: Sequence[GeneratedImage]) -> None:
-        """Write new images to the history at once, then show them."""
-        if not images:
-            return
+    async def _keep(self, images: Sequence[GeneratedImage]) -> list[GeneratedImage]:
+        """Write new images to the history and show them, both at once; returns them as
+        stored (their thumbnails cached in the history, so a reopened studio decodes none)."""
+        shown = list(images)
+        if not shown:
+            return shown
+        showing = self.gallery.add_soon(shown)  # thumbnails are made while the history writes
+        kept = shown
         history = self.history
         if history is not None:
 
-            def add_all() -> int:  # one thread call per batch
-                for image in images:
-                    history.add(image)
-                return len(history)
+            def add_all() -> tuple[list[GeneratedImage], int]:  # one thread call per batch
+                return [history.store(image) for image in shown], len(history)
 
             try:
                 async with self._history_lock:
-                    self._history_count = await asyncio.to_thread(add_all)
+                    kept, self._history_count = await asyncio.to_thread(add_all)
             except OSError as error:
                 self._show_error(error, prefix="not saved to the history")
+            else:
+                # The gallery made its thumbnails from the images in hand; the history's cache
+                # gets its own copies off the loop, after the new images are on screen.
+                stored = list(kept)
+                self._background.spawn(asyncio.to_thread(lambda: [i.thumbnail() for i in stored]))
             if self.history_browser is not None:
                 self._background.spawn(self.history_browser.reload())
-        await self.gallery.add(images)
+        await showing
+        # What generate() returns is what the gallery shows: the stored copies.
+        self.gallery.swap(list(zip(shown, kept, strict=True)))
+        return kept
 
     def _on_generate(self, _button: Any) -> None:
         try:
@@ -406,6 +456,11 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         except (ValueError, AttributeError, FluxError, RuntimeError) as error:
             self._show_error(error)  # start() already showed it, except for a missing loop
 
+    def _generate_typed(self, prompt: str) -> None:
+        # Ctrl/Cmd+Enter: the text as typed (the Textarea syncs only on blur), then Generate.
+        self.prompt = prompt
+        self._on_generate(None)
+
     # -- clients and keys -----------------------------------------------------------------
 
     def _default_client(self) -> FluxClient | None:
@@ -423,10 +478,49 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         if key is None:
             self._client, self._client_from_key = self._initial_client, False
         else:
-            current = self._client
-            provider = None if current is None or current.is_mock else current.provider
+            provider = self.provider_picker.value  # a key belongs to the provider shown
             self._client, self._client_from_key = FluxClient(api_key=key, provider=provider), True
         self._refresh()
+
+    def use_provider(self, name: str) -> None:
+        """Send new generations to provider ``name`` (running ones keep theirs), with its key
+        from the environment, else the mock; the controls then offer only what it honours.
+        What the Provider dropdown does; an unknown name raises ValueError."""
+        current = self._client
+        if current is not None and current.provider == name:
+            self.provider_picker.revert(name)
+            return
+        try:
+            client = self._client_for(name)
+        except (ValueError, FluxError) as error:
+            self._show_error(error)
+            if current is not None:
+                self.provider_picker.revert(current.provider)
+            raise
+        self._client = self._initial_client = client
+        if self._client_from_key:
+            self.key_input.api_key = None  # a typed key belongs to the provider it was for
+        self._client_from_key = False
+        info = client.provider_info
+        self.key_input.set_provider(info.title, info.console)
+        self.provider_picker.revert(client.provider)
+        self._fit_controls()
+        self._refresh()
+
+    def _client_for(self, name: str) -> FluxClient:
+        current = self._client
+        try:
+            if current is not None:
+                return current.with_provider(name)
+            return FluxClient(provider=name)
+        except MissingAPIKeyError:  # no key for it in the environment: its mock, and a banner
+            return FluxClient.mock(provider=name)
+
+    def _fit_controls(self) -> None:
+        """Grey out and narrow the controls to what the current provider honours."""
+        apply_capabilities(
+            self.controls.field_widgets, self.provider_picker.provider, self._narrowed
+        )
 
     def _require_client(self) -> FluxClient:
         if self._client is None:
@@ -515,6 +609,9 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             return
 
         async def clear() -> None:
+            count = self._history_count
+            # ~0.1 ms per image: 100,000 take seconds, in a worker thread.
+            self.message.value = f"moving {count:,} image{_s(count)} to the history's trash…"
             try:
                 batch = await asyncio.to_thread(history.clear)
             except OSError as error:
@@ -553,38 +650,13 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self._refresh()
 
     def _explain_queue(self) -> None:
-        """Tell each waiting row why it waits: the client's slots (and its place in line), or
-        the provider. The studio knows only its own jobs: if fewer of them hold slots than the
-        client has, other work on the same client (a grid, a second studio) holds the rest."""
+        """Tell each waiting row why it waits (``jobs.explain_queue``)."""
         jobs = self.jobs
         # Rows the job list dropped (and closed) are forgotten with their client.
         listed = {id(row) for row in jobs}
         for key in [key for key in self._job_clients if key not in listed]:
             del self._job_clients[key]
-        by_client: dict[int, list[JobRow]] = {}
-        for row in jobs:  # oldest first: the client's semaphore serves them in order
-            client = self._job_clients.get(id(row))
-            if client is not None and not row.finished:
-                by_client.setdefault(id(client), []).append(row)
-        for rows in by_client.values():
-            slots = self._job_clients[id(rows[0])].max_concurrency
-            busy = sum(1 for row in rows if row.state != QUEUED)
-            waiting = [row for row in rows if row.state == QUEUED]
-            for place, row in enumerate(waiting, start=1):
-                holders = (
-                    f"all {slots} busy here"
-                    if busy >= slots
-                    else f"{busy} busy here, the rest by other work on this client"
-                )
-                row.note = (
-                    f"waiting for one of {slots} slot{'s' if slots != 1 else ''} "
-                    f"({holders}); #{place} in line"
-                )
-            for row in rows:
-                if row.state == STARTING:
-                    row.note = "sent; waiting for the provider (its queue, or its rate limit)"
-                elif row.state != QUEUED:
-                    row.note = ""
+        explain_queue(jobs, lambda row: self._job_clients[id(row)])
 
     def capacity_warning(self) -> str:
         """Why some of the client's ``max_concurrency`` cannot be used, or "" when all can."""
@@ -671,61 +743,26 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             bundle["image/png"] = sheet
         return bundle
 
-    def _fallback_bundle(self) -> dict[str, Any]:
-        """The picture output under the studio: an invisible widget where widgets render (it
-        wins there, so nothing shows twice), the contact sheet PNG where they do not."""
-        bundle = self._static_bundle()
-        anchor = self._fallback_anchor
-        if anchor.comm is not None:
-            bundle["application/vnd.jupyter.widget-view+json"] = {
-                "version_major": 2,
-                "version_minor": 0,
-                "model_id": anchor.model_id,
-            }
-        return bundle
-
     def _ipython_display_(self, **kwargs: Any) -> None:
-        """Show the studio, then its static picture as a second output with a display id.
-
-        A mimebundle is computed once, at display time, when a new studio has no images; the
-        picture output is updated after each generation (``update_display_data``), so a
-        notebook saved by JupyterLab or executed by nbclient holds a contact sheet of the
-        recent images where widgets do not render (GitHub, nbviewer). The studio's own output
-        is never updated: re-rendering it would lose what a person is typing.
-        """
+        """Show the studio, then its static picture in an output kept up to date
+        (``PictureOutput``)."""
         from IPython.display import display
 
         display(self._repr_mimebundle_(), raw=True)  # type: ignore[no-untyped-call]
         handle_displayed = getattr(self, "_handle_displayed", None)
         if handle_displayed is not None:  # ipywidgets 7 fires on_displayed callbacks here
             handle_displayed(**kwargs)
-        handle = display(  # type: ignore[no-untyped-call]
-            self._fallback_bundle(), raw=True, display_id=True
-        )
-        if handle is not None:
-            self._fallback_ids.append(handle.display_id)
+        self._picture.display()
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         bundle = super()._repr_mimebundle_(include, exclude)
-        if "application/vnd.jupyter.widget-view+json" in bundle:
+        if WIDGET_VIEW in bundle:
             # Live: the picture goes in the separate output that follows (_ipython_display_).
             bundle.pop("image/png", None)
         return bundle
 
     async def _update_fallback(self) -> None:
-        """Redraw the contact sheet (in a worker thread: it decodes images) and update every
-        picture output shown so far; one redraw at a time, skipped when nothing changed."""
-        if not self._fallback_ids:
-            return
-        from IPython.display import update_display
-
-        async with self._fallback_lock:
-            bundle = await asyncio.to_thread(self._fallback_bundle)
-            if bundle == self._fallback_shown:
-                return
-            self._fallback_shown = bundle
-            for display_id in self._fallback_ids:
-                update_display(bundle, raw=True, display_id=display_id)  # type: ignore[no-untyped-call]
+        await self._picture.update()
 
     def __repr__(self) -> str:
         return self.summary()

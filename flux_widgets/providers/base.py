@@ -1,0 +1,308 @@
+"""The interface every protocol family implements, and the protocol-neutral job it reports.
+
+A ``Provider`` is pure: it builds requests (``Request``) and reads answers (``httpx.Response``)
+into a ``Job``, and never sends anything itself. The client sends, retries, waits, enforces the
+deadline, cancels and downloads, the same way for every provider.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from ..auth import OriginAuth
+from ..errors import (
+    ContentFilteredError,
+    FluxError,
+    PredictionFailedError,
+    ProtocolError,
+    clip,
+    redact_secrets,
+)
+from ..http_errors import error_from_response, json_body, where
+from ..params import FluxParams
+from ..schema import FIELDS, quoted, range_problem
+
+FINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "aborted"})
+"""Statuses a job never leaves. Every provider reports these words (Replicate's); anything else
+("starting", "processing", or a status nobody documented) counts as pending."""
+
+NSFW_MARKERS = ("nsfw", "safety checker", "content detected")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request a provider wants sent.
+
+    ``hold`` is how many seconds the server may hold the answer on purpose (a synchronous wait);
+    the client adds it to the read timeout, so a slow answer it asked for is never taken for a
+    dead connection.
+    """
+
+    method: str
+    url: str
+    json: Any = None
+    params: Mapping[str, str] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    hold: float = 0.0
+
+
+@dataclass(frozen=True)
+class Output:
+    """One output image: a URL to download (never with the key), or bytes the answer held."""
+
+    url: str | None = None
+    data: bytes | None = field(default=None, repr=False)
+
+    @property
+    def label(self) -> str:
+        """What an error message names it by."""
+        return self.url if self.url is not None else "an image inside the answer"
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the client knows about one generation on the server, in the same words everywhere.
+
+    ``status`` uses ``FINAL_STATUSES`` plus ``starting``/``processing`` (any other word counts
+    as pending). ``detail`` is what the provider says about progress (fal: the queue position or
+    the runner's last log line). ``ready``: nothing more to wait for (final, or every output
+    already listed). ``fetch_result``: the next request fetches the result at once, without
+    waiting (fal's COMPLETED). ``error`` is the typed error of a job that ended without images.
+    """
+
+    id: str | None
+    status: str
+    detail: str = ""
+    outputs: tuple[Output, ...] = ()
+    seed: int | None = None
+    predict_time: float | None = None
+    duration: float | None = None
+    error: FluxError | None = None
+    ready: bool = False
+    fetch_result: bool = False
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    def failure(self) -> FluxError:
+        """The error to raise for a final job that did not succeed."""
+        if self.error is not None:
+            return self.error
+        return PredictionFailedError(
+            f"the generation ended with status {self.status!r} and no images",
+            prediction_id=self.id,
+        )
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """Which fields and values a provider can honour, against the schema table.
+
+    ``choices``/``bounds`` narrow a field's allowed values; a field in ``lacks`` has no input on
+    this provider, so only its schema default is accepted (it changes nothing there);
+    ``defaults`` replace a schema default the provider cannot honour (fal has no webp).
+    """
+
+    choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    bounds: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    lacks: frozenset[str] = frozenset()
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def supports(self, name: str) -> bool:
+        """Whether the provider has an input for field ``name``."""
+        return name not in self.lacks
+
+    def allowed_choices(self, name: str) -> tuple[str, ...]:
+        """The values of a choice field this provider accepts."""
+        return self.choices.get(name, FIELDS[name].choices)
+
+    def allowed_bounds(self, name: str) -> tuple[int, int] | None:
+        """The range of a number field this provider accepts."""
+        return self.bounds.get(name, FIELDS[name].bounds)
+
+    def default(self, name: str) -> Any:
+        """The value a field takes on this provider when nobody sets it."""
+        return self.defaults.get(name, FIELDS[name].default)
+
+    def problems(self, params: FluxParams, provider: str) -> list[str]:
+        """One sentence per value of ``params`` that ``provider`` cannot honour."""
+        found = []
+        for name, spec in FIELDS.items():
+            value = getattr(params, name)
+            if name in self.lacks:
+                if value != spec.default:
+                    found.append(
+                        f"{provider} has no {name} setting, so only its default "
+                        f"{spec.default!r} is accepted, got {value!r}"
+                    )
+            elif name in self.choices and value not in self.choices[name]:
+                found.append(
+                    f"{provider} cannot give {name}={value!r}: it supports "
+                    f"{quoted(self.choices[name])}"
+                )
+            elif name in self.bounds and value is not None:
+                message = range_problem(name, value, *self.bounds[name])
+                if message is not None:
+                    found.append(f"{provider}: {message}")
+        return found
+
+
+class Provider(ABC):
+    """One provider of FLUX.1 [schnell] speaking one protocol family.
+
+    Subclasses set the class attributes and implement ``create_request``/``read_created``;
+    families that poll implement ``poll_request``/``read_polled``, those that can cancel
+    ``cancel_request`` (and ``read_canceled`` if the answer shows the job); ``error_for`` maps
+    error answers beyond ``http_errors``' status codes, ``prepare`` completes the parameters.
+    Every method is pure (no I/O): the client does the sending, retrying and waiting.
+    """
+
+    name: str
+    """The ``provider=`` / ``FLUX_PROVIDER`` value."""
+    title: str
+    """The provider's own name, for people: "fal.ai", "Together AI"."""
+    family: str
+    """The protocol family, for docs and reprs."""
+    default_base_url: str
+    key_env_vars: tuple[str, ...]
+    """Environment variables the key is read from, first found wins."""
+    console: str
+    """Where a user gets a key."""
+    auth_scheme: str = "Bearer"
+    """The word before the key in ``Authorization``."""
+    capabilities: Capabilities = Capabilities()
+    cancel_note: str
+    """What the studio's Cancel does on this provider (tooltip, README)."""
+
+    # -- auth ---------------------------------------------------------------------------
+
+    def key_origin(self, base_url: str) -> str:
+        """The one origin that may see the key: the API's own (never a file host)."""
+        return base_url
+
+    def auth(self, api_key: str, base_url: str) -> httpx.Auth:
+        """The key in this provider's scheme, sent to ``key_origin`` only."""
+        return OriginAuth(api_key, self.key_origin(base_url), scheme=self.auth_scheme)
+
+    # -- inputs -------------------------------------------------------------------------
+
+    @property
+    def can_cancel(self) -> bool:
+        """Whether the protocol has a server-side cancel."""
+        return type(self).cancel_request is not Provider.cancel_request
+
+    def defaults(self) -> dict[str, Any]:
+        """Field values where this provider's default differs from the schema's."""
+        return dict(self.capabilities.defaults)
+
+    def check(self, params: FluxParams) -> None:
+        """Raise ``ValueError`` naming this provider for any value it cannot honour."""
+        problems = self.capabilities.problems(params, self.name)
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def prepare(self, params: FluxParams) -> FluxParams:
+        """``params`` as they will be sent: checked (``ValueError``), possibly completed."""
+        self.check(params)
+        return params
+
+    # -- the protocol -------------------------------------------------------------------
+
+    @abstractmethod
+    def create_request(
+        self, params: FluxParams, base_url: str, *, deadline: float, sync_wait: bool
+    ) -> Request:
+        """The request that starts a generation (paid for once the server accepts it).
+
+        ``deadline`` is the seconds the whole generation may take; ``sync_wait`` asks the server
+        to hold the answer until done where the protocol allows it.
+        """
+
+    @abstractmethod
+    def read_created(self, response: httpx.Response, params: FluxParams) -> Job:
+        """The job from a successful (2xx) create answer; ``ProtocolError`` if unreadable."""
+
+    def poll_request(self, job: Job, base_url: str) -> Request:
+        """The request that asks how ``job`` is doing (or fetches its result when
+        ``job.fetch_result``). A family whose create answers with the images never polls."""
+        raise ProtocolError(
+            f"{self.name} answers a generation in one call; job {job.id} cannot be polled"
+        )
+
+    def read_polled(self, response: httpx.Response, job: Job, params: FluxParams) -> Job:
+        """The job from a successful answer to ``poll_request(job)``."""
+        raise ProtocolError(f"{self.name} answers a generation in one call; nothing to poll")
+
+    def cancel_request(self, job: Job, base_url: str) -> Request | None:
+        """The request that cancels ``job`` on the server; None where the protocol has none."""
+        return None
+
+    def read_canceled(self, response: httpx.Response, job: Job) -> Job | None:
+        """The job as a successful cancel answer shows it, where the protocol says (Replicate
+        answers the prediction: one that succeeded meanwhile lists its paid-for outputs);
+        None where the answer says nothing about the job (fal: CANCELLATION_REQUESTED)."""
+        return None
+
+    def error_for(
+        self, response: httpx.Response, job: Job | None, api_key: str | None
+    ) -> FluxError:
+        """The typed error for a non-2xx answer to a request about ``job`` (None: the create)."""
+        error = error_from_response(response, api_key)
+        detail = getattr(error, "detail", "") or ""
+        if any(marker in detail.lower() for marker in NSFW_MARKERS):
+            return ContentFilteredError(
+                f"the safety checker refused this image: {detail}",
+                provider_message=detail,
+                prediction_id=job.id if job else None,
+            )
+        return error
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} {self.default_base_url}>"
+
+
+def updated(job: Job, **changes: Any) -> Job:
+    """A copy of ``job`` with some fields changed."""
+    return dataclasses.replace(job, **changes)
+
+
+def json_object(response: httpx.Response, what: str) -> dict[str, Any]:
+    """The answer's JSON object, or a ``ProtocolError`` saying what was expected."""
+    body = json_body(response)
+    if not isinstance(body, dict):
+        raise ProtocolError(f"expected {what} from {where(response)}, got {quote(body)}")
+    return body
+
+
+def quote(value: object) -> str:
+    """A server value for a message: its repr, redacted first, then cut to 80 characters."""
+    return clip(redact_secrets(repr(value)), 80)
+
+
+def decode_base64_image(text: object, where: str) -> bytes:
+    """Bytes of a base64 image (plain, or a ``data:image/...;base64,`` URI); ProtocolError."""
+    if not isinstance(text, str) or not text:
+        raise ProtocolError(f"{where} holds no base64 image")
+    payload = text
+    if text.startswith("data:"):
+        header, _, payload = text.partition(",")
+        if ";base64" not in header:
+            raise ProtocolError(f"{where} is a data URI that is not base64: {quote(header)}")
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise ProtocolError(f"{where} is not valid base64") from None
+
+
+def http_url(value: object) -> bool:
+    """Whether ``value`` is an http(s) URL."""
+    return isinstance(value, str) and value.startswith(("http://", "https://"))

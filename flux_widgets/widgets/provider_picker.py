@@ -1,0 +1,195 @@
+"""Choosing the provider in the studio, and showing only what it can do.
+
+``ProviderPicker`` is a dropdown of the registered providers with a line saying what Cancel
+means there and what an image costs. ``apply_capabilities`` greys out (and resets to its default)
+every control the provider has no input for, narrows the choices it cannot honour (fal and
+Together: jpg or png), and says why in the tooltip; ``cancel_tooltip`` and ``price_text`` give
+the job row's hover text and estimate. No requests: a new provider means a new client, which
+the studio makes.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+
+from ..params import FluxParams
+from ..prices import estimate_cost, price_table
+from ..providers import DEFAULT_PROVIDER, PROVIDERS, Provider, get_provider
+from ..schema import FIELDS
+from ._compat import set_tooltip
+
+_WIDE = {"description_width": "initial"}
+
+
+def initial_provider(client_provider: str | None = None) -> str:
+    """The provider a new studio shows: its client's, else ``FLUX_PROVIDER``, else the default."""
+    name = client_provider or os.environ.get("FLUX_PROVIDER") or DEFAULT_PROVIDER
+    try:
+        return get_provider(name).name
+    except ValueError:
+        return DEFAULT_PROVIDER
+
+
+def _option_value(option: Any) -> Any:
+    # Dropdown options are plain values or (label, value) pairs.
+    return option[1] if isinstance(option, tuple) else option
+
+
+def apply_capabilities(
+    field_widgets: dict[str, widgets.Widget], provider: Provider, all_options: dict[str, Any]
+) -> None:
+    """Fit the parameter controls to ``provider``.
+
+    ``field_widgets`` maps field names to their widgets (``ParameterControls.field_widgets``);
+    ``all_options`` holds each choice dropdown's full option list, so a narrowed list can be
+    widened again when the provider changes back.
+    """
+    capabilities = provider.capabilities
+    for name, widget in field_widgets.items():
+        field = FIELDS.get(name)
+        if field is None or field.kind == "text":
+            continue
+        narrowed = name in capabilities.choices
+        if field.kind == "choice" and (narrowed or name in all_options):
+            # Only lists this or the last provider narrowed: others (the aspect ratio's labels,
+            # which follow the megapixels) stay their controls' own.
+            full = all_options.setdefault(name, tuple(widget.options))
+            allowed = capabilities.allowed_choices(name)
+            options = tuple(o for o in full if _option_value(o) in allowed)
+            current = widget.value
+            with widget.hold_sync():
+                widget.options = options
+                widget.value = current if current in allowed else capabilities.default(name)
+            if not narrowed:
+                del all_options[name]
+        supported = capabilities.supports(name)
+        if not supported and field.kind != "seed" and widget.value != field.default:
+            widget.value = field.default  # it would be refused: the provider has no such input
+        widget.disabled = not supported
+        if supported:
+            set_tooltip(widget, field.help)
+        else:
+            set_tooltip(widget, f"{provider.name} has no {field.label.lower()} setting")
+    quality, output_format = field_widgets.get("output_quality"), field_widgets.get("output_format")
+    if quality is not None and output_format is not None and output_format.value == "png":
+        quality.disabled = True  # PROTOCOL.md: quality is ignored for png on every provider
+
+
+def fit_params(params: FluxParams, provider: Provider) -> tuple[FluxParams, list[str]]:
+    """``params`` with every value ``provider`` cannot honour replaced by what it gives instead
+    (its default, or the nearest allowed number), and one note per change, e.g.
+    ``"output format webp → jpg (fal)"``: for reusing an image made elsewhere."""
+    capabilities = provider.capabilities
+    changes: dict[str, Any] = {}
+    for name, field in FIELDS.items():
+        value = getattr(params, name)
+        if name in capabilities.lacks and value != field.default:
+            changes[name] = field.default
+        elif name in capabilities.choices and value not in capabilities.choices[name]:
+            changes[name] = capabilities.default(name)
+        elif name in capabilities.bounds and isinstance(value, int):
+            low, high = capabilities.bounds[name]
+            if not low <= value <= high:
+                changes[name] = min(max(value, low), high)
+    notes = [
+        f"{name.replace('_', ' ')} {getattr(params, name)} → {new} ({provider.name})"
+        for name, new in changes.items()
+    ]
+    return (params.replace(**changes) if changes else params), notes
+
+
+def cancel_tooltip(provider: Provider) -> str:
+    """The job row's Cancel hover text: what cancelling does on ``provider``."""
+    return provider.cancel_note
+
+
+def price_text(provider: str, params: FluxParams) -> str:
+    """``"≈ $0.006"`` for one generation of ``params``, or ``"price unknown"``.
+
+    An estimate from ``prices.py`` (its source and date are in the table), never a bill.
+    """
+    try:
+        cost = estimate_cost(provider, params)
+    except ValueError:  # a malformed FLUX_PRICES: say so rather than break the studio
+        return "price unknown (FLUX_PRICES is not valid)"
+    if cost is None:
+        return "price unknown"
+    text = f"{cost:.2g}"  # two significant digits: an estimate, not an invoice
+    if "e" in text:
+        text = f"{cost:.6f}".rstrip("0")
+    return f"≈ ${text}"
+
+
+def provider_summary(provider: Provider) -> str:
+    """One line for the picker: the price per image and what Cancel does."""
+    try:
+        price = price_table().get(provider.name)
+    except ValueError:
+        price = None
+    if price is not None and price.per_image is not None:
+        cost = f"${price.per_image:g} per image ({price.source}, {price.as_of})"
+    elif price is not None and price.per_megapixel is not None:
+        cost = f"${price.per_megapixel:g} per megapixel ({price.source}, {price.as_of})"
+    else:
+        cost = "price not published"
+    return f"{cost} · {provider.cancel_note}"
+
+
+class ProviderPicker(widgets.VBox):  # type: ignore[misc]
+    """A dropdown of the providers and a line about the chosen one.
+
+    ``on_change(callback)`` registers ``callback(name)``; ``revert(name)`` puts the dropdown back
+    without calling it (when the studio could not switch, e.g. no key for that provider).
+    """
+
+    def __init__(self, value: str | None = None, **kwargs: Any) -> None:
+        self.dropdown = widgets.Dropdown(
+            options=[(p.title, name) for name, p in PROVIDERS.items()],
+            value=initial_provider(value),
+            description="Provider",
+            style=_WIDE,
+        )
+        set_tooltip(self.dropdown, "which service generates the images (FLUX_PROVIDER)")
+        self.info = widgets.HTML()
+        self._callbacks: list[Callable[[str], None]] = []
+        self._quiet = False
+        super().__init__([self.dropdown, self.info], **kwargs)
+        self.add_class("flux-provider")
+        self.dropdown.observe(self._changed, names="value")
+        self._describe()
+
+    @property
+    def value(self) -> str:
+        """The chosen provider's name."""
+        return str(self.dropdown.value)
+
+    @property
+    def provider(self) -> Provider:
+        return get_provider(self.value)
+
+    def on_change(self, callback: Callable[[str], None]) -> None:
+        self._callbacks.append(callback)
+
+    def revert(self, name: str) -> None:
+        """Show ``name`` again without telling the callbacks."""
+        self._quiet = True
+        try:
+            self.dropdown.value = name
+        finally:
+            self._quiet = False
+        self._describe()
+
+    def _changed(self, change: dict[str, Any]) -> None:
+        self._describe()
+        if self._quiet:
+            return
+        for callback in self._callbacks:
+            callback(str(change["new"]))
+
+    def _describe(self) -> None:
+        self.info.value = f"<small>{html.escape(provider_summary(self.provider))}</small>"

@@ -1,0 +1,112 @@
+"""The studio's provider dropdown: switching clients, fitting the controls, job rows."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from flux_widgets.client import FluxClient
+from flux_widgets.mock import MockConfig
+from flux_widgets.widgets import PromptStudio
+
+FAST = MockConfig(generation_time=0.05)
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[FluxClient]:
+    client = FluxClient.mock(config=FAST, timeout=30)
+    yield client
+    await client.aclose()
+    client._mock_server.stop()
+
+
+@pytest.fixture
+async def studio(client: FluxClient, tmp_path: Path) -> AsyncIterator[PromptStudio]:
+    studio = PromptStudio(client, history_dir=tmp_path / "history")
+    studio.megapixels = "0.25"
+    yield studio
+    studio.cancel_all()
+    await studio.wait()
+
+
+async def test_choosing_fal_switches_the_client_and_fits_the_controls(
+    studio: PromptStudio, client: FluxClient
+) -> None:
+    studio.provider_picker.dropdown.value = "fal"
+    new = studio.client
+    assert new is not None and new.provider == "fal" and new.is_mock
+    assert new.base_url == client.base_url  # the same mock server: it serves every provider
+    assert list(studio.controls.output_format.options) == ["jpg", "png"]
+    assert studio.output_format == "jpg"
+    assert studio.controls.go_fast.disabled and studio.controls.output_quality.disabled
+    with pytest.raises(ValueError, match="not offered by the current provider"):
+        studio.output_format = "webp"
+    images = await studio.generate(prompt="a paper boat", seed=4)
+    assert [(i.format, i.width, i.seed) for i in images] == [("jpg", 512, 4)]
+    (row,) = studio.jobs
+    assert row.estimate == "≈ $0.003" and "PUT" in row.cancel_button.tooltip
+    assert "fal.ai key" in studio.key_input.field.placeholder
+
+
+async def test_together_rows_say_there_is_no_server_side_cancel(studio: PromptStudio) -> None:
+    studio.use_provider("together")
+    assert studio.controls.disable_safety_checker.disabled
+    await studio.generate(prompt="a lantern")
+    (row,) = studio.jobs
+    assert "no server-side cancel" in row.cancel_button.tooltip
+    assert row.estimate == "≈ $0.0027"
+
+
+async def test_fal_queue_position_shows_in_the_job_row(studio: PromptStudio) -> None:
+    studio.use_provider("fal")
+    server = studio.client._mock_server  # type: ignore[union-attr]
+    server.state.reset(MockConfig(generation_time=1.5, start_delay=1.0))
+    task = studio.start(prompt="a fox")
+    (row,) = studio.jobs
+    seen: list[str] = []
+    row.observe(lambda change: seen.append(change["new"]), names=["detail"])
+    await task
+    assert "next in queue" in seen and row.detail == ""  # cleared when the job ended
+
+
+async def test_reusing_a_webp_image_on_fal_says_what_changed(studio: PromptStudio) -> None:
+    (image,) = await studio.generate(prompt="a crane", output_format="webp", go_fast=False)
+    studio.use_provider("fal")
+    studio.reuse(image)
+    assert studio.output_format == "jpg" and studio.go_fast is True
+    assert "not available here: output format webp → jpg (fal)" in studio.message.value
+
+
+async def test_flux_provider_sets_the_dropdown(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FLUX_PROVIDER", "fal")
+    studio = PromptStudio(history=False)
+    assert studio.provider_picker.value == "fal"
+    assert studio.client is not None and studio.client.provider == "fal"
+    assert studio.output_format == "jpg"
+    studio.use_provider("replicate")
+    assert list(studio.controls.output_format.options) == ["webp", "jpg", "png"]
+    assert not studio.controls.go_fast.disabled
+
+
+async def test_a_grid_on_fal_takes_its_defaults_and_refuses_webp_up_front(
+    client: FluxClient,
+) -> None:
+    from flux_widgets.widgets.grid import PromptGrid
+
+    fal = client.with_provider("fal")
+    grid = PromptGrid(
+        fal, rows=("seed", [1, 2]), columns=("num_inference_steps", [1, 4]), base={"prompt": "x"}
+    )
+    assert {params.output_format for params in grid.cells.values()} == {"jpg"}
+    with pytest.raises(ValueError, match="fal cannot give output_format='webp'"):
+        PromptGrid(
+            fal,
+            rows=("seed", [1, 2]),
+            columns=("output_format", ["webp", "png"]),
+            base={"prompt": "x"},
+        )
+    assert client._mock_server.state.requests == []
