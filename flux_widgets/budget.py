@@ -19,31 +19,7 @@ import math
 import threading
 from dataclasses import dataclass
 
-from .errors import FluxError
-
-
-class BudgetExceededError(FluxError):
-    """The spending cap refused a generation before any request was sent.
-
-    ``estimate`` is the refused generation's estimated cost in US dollars (None when its price is
-    unknown), ``max_spend`` the cap, ``spent`` what was charged so far, ``reserved`` what running
-    generations hold.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        estimate: float | None,
-        max_spend: float,
-        spent: float,
-        reserved: float,
-    ) -> None:
-        super().__init__(message)
-        self.estimate = estimate
-        self.max_spend = max_spend
-        self.spent = spent
-        self.reserved = reserved
+from .errors import BudgetExceededError as BudgetExceededError  # re-exported
 
 
 @dataclass

@@ -22,6 +22,9 @@ FluxError
  |    +-- OutputExpiredError     file host 401/403/404/410: deleted (after ~1 h) or link expired
  +-- ImageDecodeError            the bytes are not an image of the reported format, or too big
  +-- RecipeNotEmbeddedError      the recipe cannot go into the image file (too large for a JPEG)
+ +-- TemplateError               a prompt template cannot be expanded (syntax, missing wildcard)
+ +-- StyleError                  a style cannot be used or saved (no {prompt} slot, bad field)
+ +-- BudgetExceededError         the spending cap refused a generation before any request
 ```
 
 No message, repr or attribute here ever holds the API key: messages are built from the server's
@@ -215,6 +218,39 @@ class RecipeNotEmbeddedError(FluxError, ValueError):
     """No copy of the recipe fits into the image file (a JPEG's metadata segments hold 64 KiB
     each), or the file cannot carry metadata; the image itself is unharmed: save it as .png
     or .webp, which have no such limit."""
+
+
+class TemplateError(FluxError, ValueError):
+    """A prompt template that cannot be expanded: bad syntax, a missing wildcard, an empty
+    prompt among its expansions, or more combinations than allowed. Raised before any request."""
+
+
+class StyleError(FluxError, ValueError):
+    """A style that cannot be used or saved: no ``{prompt}`` slot, a bad parameter, a bad name."""
+
+
+class BudgetExceededError(FluxError):
+    """The spending cap refused a generation before any request was sent.
+
+    ``estimate`` is the refused generation's estimated cost in US dollars (None when its price is
+    unknown), ``max_spend`` the cap, ``spent`` what was charged so far, ``reserved`` what running
+    generations hold.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        estimate: float | None,
+        max_spend: float,
+        spent: float,
+        reserved: float,
+    ) -> None:
+        super().__init__(message)
+        self.estimate = estimate
+        self.max_spend = max_spend
+        self.spent = spent
+        self.reserved = reserved
 
 
 REDACTED = "[redacted]"

@@ -44,6 +44,7 @@ from .history_index import (
 )
 from .images import GeneratedImage
 from .params import FluxParams
+from .templates import PromptOrigin
 
 __all__ = ["History", "HistoryFilter", "HistoryRecord", "StoredImage", "default_directory"]
 
@@ -407,6 +408,8 @@ def _record(image: GeneratedImage, file_name: str, data: bytes) -> dict[str, Any
         "predict_time": image.predict_time,
         "download_time": image.download_time,
         "created_at": image.created_at.isoformat(),
+        # Absent for images typed as sent; read back by _load_entry (reuse restores it).
+        **({"origin": image.origin.to_json()} if image.origin is not None else {}),
     }
 
 
@@ -436,6 +439,7 @@ def _load_entry(record_path: Path) -> GeneratedImage:
         predict_time=record["predict_time"],
         download_time=record["download_time"],
         created_at=created_at,
+        origin=PromptOrigin.from_json(record.get("origin")),
     )
 
 

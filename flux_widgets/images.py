@@ -18,6 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .errors import ImageDecodeError
 from .params import FluxParams
+from .templates import PromptOrigin
 
 # Pillow's names for the API's output formats.
 PIL_FORMATS = {"webp": "WEBP", "jpg": "JPEG", "png": "PNG"}
@@ -131,6 +132,8 @@ class GeneratedImage:
     predict_time: float | None = None
     download_time: float | None = None
     created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    origin: PromptOrigin | None = None
+    """The template (and style) the prompt was made from, when it was not typed as sent."""
 
     @classmethod
     def from_bytes(cls, data: bytes, params: FluxParams, **metadata: Any) -> GeneratedImage:

@@ -36,6 +36,7 @@ from .metadata import (
 )
 from .params import ASPECT_RATIOS, FIELD_NAMES, MEGAPIXELS, FluxParams, pixel_size
 from .schema import FIELDS, SCHEMA
+from .templates import PromptOrigin
 
 logger = logging.getLogger("flux_widgets")
 
@@ -98,6 +99,11 @@ def a1111_parameters(source: RecipeSource) -> str:
         if source.prediction_id:
             fields.append(("Prediction ID", source.prediction_id))
         fields.append(("Output index", source.index))
+        if source.origin is not None:
+            # As the dynamic-prompts extension writes it: the template before expansion.
+            fields.append(("Template", source.origin.template))
+            if source.origin.style is not None:
+                fields.append(("Style", source.origin.style))
     line = ", ".join(f"{key}: {_a1111_quote(str(value))}" for key, value in fields)
     return f"{recipe.prompt}\n{line}"
 
@@ -124,6 +130,8 @@ def recipe_json(source: RecipeSource) -> str:
             index=source.index,
             created_at=source.created_at.isoformat(),
         )
+        if source.origin is not None:
+            record["origin"] = source.origin.to_json()
     return json.dumps(record, ensure_ascii=False, sort_keys=True)
 
 
@@ -248,16 +256,8 @@ def read_recipe(source: str | os.PathLike[str] | bytes) -> FluxParams:
     The JSON is exact; without it (an image from another tool, or stripped of XMP) the
     A1111 text is parsed. Raises ``ValueError`` when the file holds neither.
     """
-    data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    try:
-        meta = read_text_metadata(data)
-    except (OSError, ValueError, SyntaxError) as error:
-        raise ValueError(f"not a readable image file ({error})") from None
-    candidates = [meta.png_text.get(RECIPE_KEY)]
-    if meta.xmp is not None:
-        match = _XMP_RECIPE.search(meta.xmp)
-        candidates.append(html.unescape(match.group(1)) if match else None)
-    for candidate in candidates:
+    meta = _metadata(source)
+    for candidate in _json_candidates(meta):
         if candidate:
             try:
                 return _params_from_json(candidate)
@@ -268,6 +268,35 @@ def read_recipe(source: str | os.PathLike[str] | bytes) -> FluxParams:
         if text:
             return parse_a1111_parameters(text, output_format=fallback_format)
     raise ValueError("the image holds no generation recipe (no flux-widgets or A1111 metadata)")
+
+
+def read_origin(source: str | os.PathLike[str] | bytes) -> PromptOrigin | None:
+    """The template and style an image's prompt was made from (its JSON recipe's ``origin``),
+    or None when it has none. Raises ``ValueError`` for a file that is not a readable image."""
+    for candidate in _json_candidates(_metadata(source)):
+        try:
+            record = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("kind") == _RECIPE_KIND:
+            return PromptOrigin.from_json(record.get("origin"))
+    return None
+
+
+def _metadata(source: str | os.PathLike[str] | bytes) -> Any:
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    try:
+        return read_text_metadata(data)
+    except (OSError, ValueError, SyntaxError) as error:
+        raise ValueError(f"not a readable image file ({error})") from None
+
+
+def _json_candidates(meta: Any) -> list[str]:
+    candidates = [meta.png_text.get(RECIPE_KEY)]
+    if meta.xmp is not None:
+        match = _XMP_RECIPE.search(meta.xmp)
+        candidates.append(html.unescape(match.group(1)) if match else None)
+    return [c for c in candidates if c]
 
 
 def _params_from_json(text: str) -> FluxParams:

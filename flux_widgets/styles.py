@@ -20,7 +20,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from .errors import FluxError
+from .errors import StyleError as StyleError  # re-exported: its home is errors.py
 from .params import FIELD_NAMES, input_errors
 
 logger = logging.getLogger("flux_widgets")
@@ -30,10 +30,6 @@ PROMPT_SLOT = "{prompt}"
 """Where a style puts the user's prompt (the A1111 styles convention)."""
 _MAX_NAME = 60
 _UNSAFE = re.compile(r"[^a-z0-9]+")
-
-
-class StyleError(FluxError, ValueError):
-    """A style that cannot be used or saved: no ``{prompt}`` slot, a bad parameter, a bad name."""
 
 
 @dataclass(frozen=True)

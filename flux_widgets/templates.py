@@ -6,11 +6,14 @@ the package, then the user's own (``FLUX_WIDGETS_WILDCARDS_DIR``, else ``wildcar
 data folder; a user file replaces a shipped one of the same name).
 
 The ``dynamicprompts`` library (the syntax of the A1111/ComfyUI dynamic-prompts extensions) parses
-every template and draws the random picks. Two of its behaviours do not fit a tool that sends
+every template and draws the random picks. A few of its behaviours do not fit a tool that sends
 paid requests, so this module adds to it rather than hiding them:
 
 - A wildcard with no file is silently kept as the text ``__name__`` by the library; here it is a
   ``TemplateError`` naming the wildcard and the folders searched, raised before any request.
+- Its grammar reads ``#`` as the start of a comment (a hashtag would silently cut the prompt)
+  and refuses a ``$`` or ``%`` not followed by ``{`` ("$5", "50%"): those stay plain text here,
+  and a prompt without ``{``, ``}`` or ``__`` is sent exactly as typed, never parsed.
 - Its combinatorial generator builds a result object per fragment (about 16 ms per 1,000
   prompts); the common forms (text, ``{a|b}`` variants, wildcards, nesting) are expanded here
   from its parse tree with plain string products, with the same order and de-duplication, and
@@ -22,13 +25,14 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import FluxError
+from .errors import TemplateError as TemplateError  # re-exported: its home is errors.py
 
 if TYPE_CHECKING:
     from dynamicprompts.commands import Command
@@ -39,11 +43,6 @@ SHIPPED_WILDCARDS = Path(__file__).parent / "wildcards"
 """The wildcard files that ship with flux-widgets (``colors``, ``animals``, ...)."""
 MAX_COMBINATIONS = 100_000
 """A template that makes more prompts than this is refused: pick random ones instead."""
-
-
-class TemplateError(FluxError, ValueError):
-    """A prompt template that cannot be expanded: bad syntax, a missing wildcard, an empty
-    prompt among its expansions, or more combinations than allowed. Raised before any request."""
 
 
 def user_wildcards_dir() -> Path:
@@ -145,11 +144,14 @@ class PromptTemplate:
 
     @cached_property
     def _tree(self) -> Command:
+        from dynamicprompts.commands import LiteralCommand
         from dynamicprompts.parser.parse import parse
         from pyparsing import ParseBaseException
 
+        if not _TEMPLATE_MARKS.search(self.text):
+            return LiteralCommand(self.text)  # no template syntax: the prompt as typed
         try:
-            tree = parse(self.text)
+            tree = parse(protect(self.text))
         except ParseBaseException as error:
             raise TemplateError(
                 f"prompt template: {error.msg} at character {error.loc + 1} of {self.text!r} "
@@ -199,14 +201,16 @@ class PromptTemplate:
         from dynamicprompts.generators import RandomPromptGenerator
 
         self._tree  # noqa: B018 - syntax and wildcards are checked before drawing
+        if not self.is_dynamic:
+            return _checked([self.text] * n, self.text)
         generator = RandomPromptGenerator(self.wildcards.manager, seed=_seed(seed))
-        return _checked(generator.generate(self.text, n), self.text)
+        return _checked(generator.generate(protect(self.text), n), self.text)
 
     def _library_expand(self, limit: int) -> list[str]:
         from dynamicprompts.generators import CombinatorialPromptGenerator
 
         generator = CombinatorialPromptGenerator(self.wildcards.manager)
-        return generator.generate(self.text, max_prompts=limit)
+        return generator.generate(protect(self.text), max_prompts=limit)
 
     def __repr__(self) -> str:
         return f"PromptTemplate({self.text!r})"
@@ -236,8 +240,28 @@ def _seed(seed: int | None) -> int:
     return random.randrange(2**32) if seed is None else seed
 
 
+# Where the library's grammar gives plain prompt characters a meaning: "#" starts a comment (a
+# hashtag would silently cut the prompt), and "$" and "%" not followed by "{" are parse errors
+# ("$5", "50%"). They stand in as private-use characters while the library parses, and are put
+# back in every prompt (``_checked``). "${var}" and "%{wrap}" keep their meaning.
+_PROTECTED = {"#": "\ue000", "$": "\ue001", "%": "\ue002"}
+# "$$" (a variant's "{2$$a|b}" bound separator) keeps its meaning too.
+_PROTECT = re.compile(r"#|%(?!\{)|(?<!\$)\$(?![{$])")
+_RESTORE = str.maketrans({v: k for k, v in _PROTECTED.items()})
+_TEMPLATE_MARKS = re.compile(r"[{}]|__")
+
+
+def protect(text: str) -> str:
+    """``text`` with the characters the library would misread replaced (see ``_PROTECTED``)."""
+    return _PROTECT.sub(lambda m: _PROTECTED[m.group(0)], text)
+
+
+def _restore(text: str) -> str:
+    return text.translate(_RESTORE)
+
+
 def _checked(prompts: Sequence[str], template: str) -> list[str]:
-    result = list(prompts)
+    result = [_restore(prompt) for prompt in prompts]
     for prompt in result:
         if not prompt.strip():
             raise TemplateError(
@@ -265,7 +289,7 @@ class _Walker:
         if tree is None:
             from dynamicprompts.parser.parse import parse
 
-            tree = self._parsed[text] = parse(text)
+            tree = self._parsed[text] = parse(protect(text))
         return tree
 
     def _wildcard_values(self, name: str) -> list[str]:

@@ -269,3 +269,28 @@ def test_a_user_folder_created_later_is_found(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "mine.txt").write_text("x\n")
     assert expand_prompts("__mine__", wildcards=wildcards) == ["x"]
+
+
+def test_hashtags_dollars_and_percents_stay_text(wildcards: Wildcards) -> None:
+    # dynamicprompts reads "#" as a comment and refuses a bare "$" or "%": not here.
+    assert expand_prompts("a #hashtag {x|y}", wildcards=wildcards) == [
+        "a #hashtag x",
+        "a #hashtag y",
+    ]
+    assert expand_prompts("price $5, 50% {off|on}", wildcards=wildcards) == [
+        "price $5, 50% off",
+        "price $5, 50% on",
+    ]
+    assert PromptTemplate("a {x|y} #1", wildcards).sample(3, seed=1)[0].endswith(" #1")
+    assert expand_prompts("${c={red|blue}} a ${c} car", wildcards=wildcards) == [
+        " a red car",
+        " a blue car",
+    ]
+
+
+def test_a_prompt_without_template_syntax_is_sent_as_typed(wildcards: Wildcards) -> None:
+    for text in ("a photo #nofilter", "100% cotton, $3", "snake_case_name", "a } b"):
+        template = PromptTemplate(text, wildcards)
+        assert not template.is_dynamic
+        assert template.expand() == [text]
+        assert template.sample(2) == [text, text]
