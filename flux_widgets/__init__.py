@@ -17,6 +17,7 @@ from .client import BatchResult, FluxClient
 from .errors import (
     APIError,
     AuthenticationError,
+    BudgetExceededError,
     ClientClosedError,
     ContentFilteredError,
     DownloadError,
@@ -36,11 +37,17 @@ from .errors import (
     RateLimitError,
     RecipeNotEmbeddedError,
     ServerError,
+    StyleError,
+    TemplateError,
 )
 from .history import History, HistoryFilter, HistoryRecord
 from .images import GeneratedImage
 from .params import ASPECT_RATIOS, MEGAPIXELS, OUTPUT_FORMATS, FluxParams, pixel_size
-from .recipes import code_snippet, read_recipe
+from .plans import BatchPlan, plan_batch
+from .recipes import code_snippet, read_origin, read_recipe
+from .styles import Style, StyleLibrary
+from .templates import PromptOrigin, PromptTemplate, Wildcards, expand_prompts
+from .usage import UsageReport
 
 if TYPE_CHECKING:
     from .widgets import HistoryBrowser, PromptStudio
@@ -54,7 +61,9 @@ __all__ = [
     "OUTPUT_FORMATS",
     "APIError",
     "AuthenticationError",
+    "BatchPlan",
     "BatchResult",
+    "BudgetExceededError",
     "ClientClosedError",
     "ContentFilteredError",
     "DownloadError",
@@ -78,15 +87,26 @@ __all__ = [
     "PredictionError",
     "PredictionFailedError",
     "PromptGrid",
+    "PromptOrigin",
     "PromptStudio",
+    "PromptTemplate",
     "ProtocolError",
     "RateLimitError",
     "RecipeNotEmbeddedError",
     "ServerError",
+    "Style",
+    "StyleError",
+    "StyleLibrary",
+    "TemplateError",
+    "UsageReport",
+    "Wildcards",
     "__version__",
     "code_snippet",
+    "expand_prompts",
     "load_ipython_extension",
     "pixel_size",
+    "plan_batch",
+    "read_origin",
     "read_recipe",
 ]
 

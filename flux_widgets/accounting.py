@@ -64,11 +64,12 @@ class Ledger:
         self.tracker = UsageTracker()
         self.quota: KeyQuota | None = None
 
-    def set_cap(self, max_spend: float | None) -> None:
-        """A new cap (None: none). What this session already charged counts against it;
-        running generations settle on the cap they were held on."""
-        if max_spend is None:
-            self.cap = None
+    def set_cap(self, max_spend: float | SpendingCap | None) -> None:
+        """A new cap (None: none), or a ``SpendingCap`` shared with other clients (a studio
+        that switches clients keeps one budget). A new cap counts what this session already
+        charged; running generations settle on the cap they were held on."""
+        if max_spend is None or isinstance(max_spend, SpendingCap):
+            self.cap = max_spend
             return
         spent = self.cap.spent if self.cap is not None else self.tracker.summary().total_spend
         self.cap = SpendingCap(max_spend, spent=spent)

@@ -22,6 +22,8 @@ from typing import Any
 
 import httpx
 
+from .accounting import Hold, Ledger
+from .budget import SpendingCap
 from .downloads import download_outputs, file_host, read_output
 from .errors import (
     ClientClosedError,
@@ -35,9 +37,15 @@ from .images import GeneratedImage
 from .lifecycle import ClientState, LoopResources, close_resources
 from .network import ProxyRoutes, RoutingTransport, proxy_of
 from .params import FluxParams
+from .plans import BatchPlan, batch_items
 from .polling import DurationEstimate, PollSchedule, RateLimiter
+from .prices import Price
+from .progress import BatchProgress
 from .providers import Job, Output, Provider, Request, Settings, resolve_settings
 from .retry import Backoff, with_retries
+from .styles import Style
+from .templates import PromptOrigin
+from .usage import HistoryEntry, KeyQuota, UsageReport, fetch_key_quota
 
 logger = logging.getLogger("flux_widgets")
 
@@ -143,6 +151,8 @@ class FluxClient:
     same protocol, and ``FLUX_WIDGETS_MOCK=1`` uses the in-package mock. ``timeout`` is the total
     deadline of one generation; ``max_concurrency`` bounds generations in flight across all
     calls; ``sync_wait`` lets the server hold the create's answer where the protocol allows it.
+    ``max_spend`` (US dollars, estimated from the price table; ``prices`` overrides entries)
+    refuses before any request a generation that would pass it (``BudgetExceededError``).
     """
 
     def __init__(
@@ -156,6 +166,8 @@ class FluxClient:
         sync_wait: bool = True,
         max_retries: int = 4,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_spend: float | None = None,
+        prices: Mapping[str, Price] | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
@@ -185,6 +197,9 @@ class FluxClient:
         self._per_loop = weakref.WeakKeyDictionary()
         self._state = ClientState.UNOPENED
         self._server_says_mock = False
+        # Prices, the spending cap and the usage records (accounting.py): every generation is
+        # held against the cap before its create and settled after.
+        self._ledger = Ledger(settings.provider.name, max_spend=max_spend, prices=prices)
 
     @classmethod
     def mock(cls, *, config: Any = None, **kwargs: Any) -> FluxClient:
@@ -207,7 +222,8 @@ class FluxClient:
         On the mock (or another keyless server, such as ``FLUX_BASE_URL``'s), it stays on the
         same server, which serves every provider's routes; otherwise the key and base URL are
         that provider's own, from the environment (``MissingAPIKeyError`` if it has no key).
-        Running generations keep their client.
+        Running generations keep their client. The price table and the spending cap (the same
+        cap: what was spent counts) come along.
         """
         settings = self._settings
         local = self.is_mock or (
@@ -221,7 +237,10 @@ class FluxClient:
             sync_wait=self.sync_wait,
             max_retries=self.max_retries,
             transport=self._transport,
+            prices=self.prices,
         )
+        if self.spending_cap is not None:
+            client.set_budget(self.spending_cap)  # the same cap: a switch does not reset it
         if self._mock_server is not None:
             client._mock_server = self._mock_server  # shared, never owned: it stops with us
         client._server_says_mock = self._server_says_mock
@@ -251,6 +270,53 @@ class FluxClient:
     @property
     def has_api_key(self) -> bool:
         return self._settings.api_key is not None
+
+    @property
+    def prices(self) -> dict[str, Price]:
+        """The price table this client estimates with (defaults, ``FLUX_PRICES``, ``prices=``)."""
+        return self._ledger.prices
+
+    @property
+    def spending_cap(self) -> SpendingCap | None:
+        """The cap set by ``max_spend`` or ``set_budget`` (None without one)."""
+        return self._ledger.cap
+
+    def set_budget(self, max_spend: float | SpendingCap | None) -> None:
+        """Set (None: remove) the spending cap in US dollars, counting what this client has
+        already spent; or share a ``SpendingCap`` with other clients. ``ValueError`` for a
+        negative amount or a non-number."""
+        self._ledger.set_cap(max_spend)
+
+    def estimate_cost(self, params: FluxParams) -> float | None:
+        """Estimated US dollars of one generation of ``params`` (all its images) on this
+        client's provider; None when its price is unknown (``prices.py``)."""
+        return self._ledger.estimate(params)
+
+    @property
+    def usage(self) -> UsageReport:
+        """This session's generations, images, estimated spend, latency p50/p95 and failures
+        by type, plus today and the whole history folder (``History()``'s default), the cap
+        and the key's quota once ``key_quota()`` read it. Estimates, not a bill."""
+        return self.usage_report()
+
+    def usage_report(self, history: Iterable[HistoryEntry] | None = None) -> UsageReport:
+        """``usage`` with today and whole-history counts taken from ``history`` (entries such
+        as ``History.page(...)`` records or ``GeneratedImage``s; default: the default history
+        folder's index, when it exists)."""
+        if history is None:
+            history = _default_history_entries()
+        return self._ledger.report(history)
+
+    async def key_quota(self) -> KeyQuota | None:
+        """The key's quota as the provider reports it: CometAPI's ``GET /api/usage/token``
+        (PROTOCOL.md; the mock serves it too), in the provider's own units. None for other
+        providers, or when the route answers 404/401 or is unreachable. ``usage`` shows it."""
+        if self.provider != "cometapi":
+            return None
+        resources = self._resources()
+        quota = await fetch_key_quota(resources.http, self.base_url, auth=self._auth)
+        self._ledger.quota = quota
+        return quota
 
     @property
     def is_closed(self) -> bool:
@@ -344,53 +410,148 @@ class FluxClient:
         *,
         on_status: StatusCallback | None = None,
         on_detail: DetailCallback | None = None,
+        origin: PromptOrigin | None = None,
         **params: Any,
     ) -> list[GeneratedImage]:
         """Generate images for a prompt plus keyword parameters, or for a ``FluxParams``.
 
-        Parameters left out take the provider's defaults (fal and Together: jpg). Invalid
-        parameters, and values the provider cannot honour, raise ``ValueError`` (naming the
-        field, or the provider) before any request. Failures raise a ``FluxError`` subclass.
-        Cancelling the awaiting task cancels the job on the server too, where the provider has
-        a cancel (Together has none). ``on_status``/``on_detail``: see their types.
+        Parameters left out take the provider's defaults (fal and Together: jpg). The prompt
+        is sent as written (``generate_many`` expands templates); ``origin`` (the template and
+        style it came from) goes into each image's recipe. Invalid parameters, and values the
+        provider cannot honour, raise ``ValueError`` (naming the field, or the provider), and a
+        generation that would pass the spending cap ``BudgetExceededError``, before any request.
+        Failures raise a ``FluxError`` subclass. Cancelling the awaiting task cancels the job on
+        the server too, where the provider has a cancel (Together has none).
+        ``on_status``/``on_detail``: see their types.
         """
         flux_params = self._prepare(prompt, params)
-        return await self._generate(flux_params, _Progress(on_status, on_detail))
+        hold = self._ledger.hold(flux_params)
+        images = await self._accounted(flux_params, _Progress(on_status, on_detail), hold)
+        return _with_origin(images, origin)
 
     async def generate_many(
-        self, prompts: Iterable[str | FluxParams], /, **params: Any
+        self,
+        prompts: str | BatchPlan | Iterable[str | FluxParams],
+        /,
+        *,
+        style: Style | str | None = None,
+        random_count: int | None = None,
+        seed_template: int | None = None,
+        progress: bool | BatchProgress = False,
+        **params: Any,
     ) -> AsyncIterator[BatchResult]:
-        """Yield a ``BatchResult`` per prompt as each completes (bounded by max_concurrency).
+        """Yield a ``BatchResult`` per generation as each completes, with at most
+        ``max_concurrency`` in flight (a batch of 10,000 holds 10,000 small items, not tasks).
 
-        Every item is validated before the first request; one failure does not stop the rest.
+        ``prompts`` is a template (``"a {red|green} __animals__"``: every combination, or
+        ``random_count`` random picks drawn with ``seed_template``), a ``BatchPlan``, or a list
+        of prompts and FluxParams (each string a template too). ``style`` (a ``Style`` or a
+        name) wraps every prompt; ``params`` apply to every item and win over the style's.
+        Every item is validated, and the whole batch priced and held against the spending cap,
+        before the first request (``ValueError``/``BudgetExceededError``); one failure does not
+        stop the rest. Each image's recipe keeps the template it came from.
+        ``progress=True`` shows a ``tqdm.auto`` bar with done / failed / running counts; a
+        ``BatchProgress`` is fed instead.
         """
-        items = [self._prepare(p, params) for p in prompts]
+        provider = self._settings.provider
+        items = [
+            (provider.prepare(item), origin)
+            for item, origin in batch_items(
+                prompts,
+                provider=self.provider,
+                style=style,
+                random_count=random_count,
+                seed_template=seed_template,
+                prices=self.prices,
+                params=params,
+                defaults=provider.defaults(),
+            )
+        ]
+        holds = self._ledger.hold_batch([item for item, _ in items])
+        counts = progress if isinstance(progress, BatchProgress) else None
+        if counts is None and progress:
+            counts = BatchProgress(len(items))
         queue: asyncio.Queue[BatchResult | Exception] = asyncio.Queue()
+        pending = iter(enumerate(zip(items, holds, strict=True)))
 
-        async def run(index: int, item: FluxParams) -> None:
-            result = BatchResult(index, item)
-            try:
-                result.images = await self._generate(item, _Progress(None))
-            except FluxError as error:
-                result.error = error
-                if isinstance(error, DownloadError | FluxTimeoutError):
-                    result.images = error.images
-            except Exception as error:  # a bug: raise it to the caller instead of hanging
-                queue.put_nowait(error)
-                return
-            queue.put_nowait(result)
+        async def worker() -> None:
+            # Workers share one iterator: each item is taken once, when a worker is free.
+            for index, ((item, origin), hold) in pending:
+                try:
+                    queue.put_nowait(await self._batch_item(index, item, origin, hold, counts))
+                except Exception as error:  # a bug: raise it to the caller instead of hanging
+                    queue.put_nowait(error)
+                    return
 
-        tasks = [asyncio.create_task(run(i, item)) for i, item in enumerate(items)]
+        workers = [
+            asyncio.create_task(worker()) for _ in range(min(len(items), self.max_concurrency))
+        ]
         try:
-            for _ in tasks:
-                item = await queue.get()
-                if isinstance(item, Exception):
-                    raise item
-                yield item
+            for _ in items:
+                result = await queue.get()
+                if isinstance(result, Exception):
+                    raise result
+                yield result
         finally:
-            for task in tasks:
+            for task in workers:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*workers, return_exceptions=True)
+            for hold in holds:  # items never started hold nothing any more
+                self._ledger.settle(hold, images=0, status="queued", prediction_id=None, error=None)
+            if counts is not None and counts is not progress:
+                counts.close()
+
+    async def _batch_item(
+        self,
+        index: int,
+        item: FluxParams,
+        origin: PromptOrigin | None,
+        hold: Hold,
+        counts: BatchProgress | None,
+    ) -> BatchResult:
+        result = BatchResult(index, item)
+        report = None if counts is None else (lambda status: counts.status(index, status))
+        try:
+            result.images = await self._accounted(item, _Progress(report), hold)
+        except FluxError as error:
+            result.error = error
+            if isinstance(error, DownloadError | FluxTimeoutError):
+                result.images = error.images
+        result.images = _with_origin(result.images, origin)
+        if counts is not None:
+            counts.finish(index, ok=result.error is None)
+        return result
+
+    async def _accounted(
+        self, params: FluxParams, progress: _Progress, hold: Hold
+    ) -> list[GeneratedImage]:
+        """``_generate`` with its hold settled, however it ends (accounting.py)."""
+        report = progress.on_status
+
+        def on_status(status: str) -> None:
+            if status == "starting":
+                hold.start()  # left the queue: latency and "may have run" count from here
+            if report is not None:
+                report(status)
+
+        progress.on_status = on_status
+        images: list[GeneratedImage] = []
+        error: BaseException | None = None
+        try:
+            images = await self._generate(params, progress)
+            return images
+        except BaseException as caught:
+            error = caught
+            raise
+        finally:
+            kept = images or list(getattr(error, "images", None) or [])
+            self._ledger.settle(
+                hold,
+                images=len(kept),
+                status="queued" if hold.started is None else progress.status,
+                prediction_id=progress.prediction_id,
+                error=error,
+            )
 
     def _prepare(self, prompt: str | FluxParams | None, params: Mapping[str, Any]) -> FluxParams:
         """The parameters as they will be sent; ``ValueError`` before any request."""
@@ -802,6 +963,23 @@ def _within_bounds(job: Job, params: FluxParams, measured: float) -> Job:
         )
         outputs = outputs[: params.num_outputs]
     return dataclasses.replace(job, duration=duration, predict_time=predict_time, outputs=outputs)
+
+
+def _with_origin(images: list[GeneratedImage], origin: PromptOrigin | None) -> list[GeneratedImage]:
+    if origin is None:
+        return images
+    return [dataclasses.replace(image, origin=origin) for image in images]
+
+
+def _default_history_entries() -> list[Any]:
+    """Every record of the default history folder's index (no image is read), or [] when
+    there is no such folder: what ``client.usage`` counts for today and the whole history."""
+    from .history import History, default_directory
+
+    if not default_directory().is_dir():
+        return []
+    history = History()
+    return list(history.page(0, max(1, len(history))))
 
 
 def to_params(

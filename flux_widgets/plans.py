@@ -9,7 +9,7 @@ and images it makes and what they are estimated to cost. Items are built lazily,
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,12 +97,14 @@ def plan_batch(
     wildcards: Wildcards | None = None,
     styles: StyleLibrary | None = None,
     limit: int = MAX_COMBINATIONS,
+    defaults: Mapping[str, Any] | None = None,
     **params: Any,
 ) -> BatchPlan:
     """Apply ``style``, expand ``template`` (every combination, or ``random_count`` random
     picks drawn with ``seed_template``), validate every item, and price the batch.
 
-    ``params`` are FluxParams fields other than the prompt; they win over the style's.
+    ``params`` are FluxParams fields other than the prompt; they win over the style's, which
+    win over ``defaults`` (a provider's own, e.g. fal's jpg).
     Raises ``TemplateError``/``StyleError`` (both ``ValueError``) or ``ValueError`` naming a
     bad field, before anything is sent.
     """
@@ -113,10 +115,10 @@ def plan_batch(
         raise ValueError(f"unknown parameter(s) {', '.join(unknown)}")
     chosen = resolve_style(style, styles)
     text = template
-    fields = dict(params)
+    fields = {**(defaults or {}), **params}
     if chosen is not None:
         text = chosen.apply(template)
-        fields = chosen.merged(params)
+        fields = {**(defaults or {}), **chosen.merged(params)}
     made = PromptTemplate(text, wildcards or default_wildcards())
     if random_count is not None:
         prompts = made.sample(random_count, seed=seed_template)
@@ -142,3 +144,56 @@ def plain_fields(params: FluxParams) -> dict[str, Any]:
     data = dataclasses.asdict(params)
     del data["prompt"]
     return data
+
+
+def batch_items(
+    prompts: str | BatchPlan | Iterable[str | FluxParams],
+    *,
+    provider: str,
+    style: Style | str | None = None,
+    random_count: int | None = None,
+    seed_template: int | None = None,
+    prices: Mapping[str, Price] | None = None,
+    params: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> list[tuple[FluxParams, PromptOrigin | None]]:
+    """What ``generate_many`` sends: each item's parameters and, for an item made from a
+    template or a style, its origin (for the recipe). Strings are templates (styled by
+    ``style``); FluxParams are sent as they are (``params`` still override their fields); a
+    ``BatchPlan`` is complete already. ``defaults`` (a provider's) fill what strings leave out.
+    Everything is validated before anything is returned."""
+    fields = dict(params or {})
+    if isinstance(prompts, BatchPlan):
+        if fields or style is not None or random_count is not None:
+            raise ValueError("a BatchPlan is complete: give style and parameters to plan_batch")
+        origin = _meaningful(prompts)
+        return [(item, origin) for item in prompts.params()]
+    entries: Iterable[str | FluxParams] = [prompts] if isinstance(prompts, str) else prompts
+    items: list[tuple[FluxParams, PromptOrigin | None]] = []
+    for entry in entries:
+        if isinstance(entry, FluxParams):
+            items.append((entry.replace(**fields) if fields else entry, None))
+            continue
+        if not isinstance(entry, str):
+            raise ValueError(f"a prompt is a string or a FluxParams, got {type(entry).__name__}")
+        plan = plan_batch(
+            entry,
+            provider=provider,
+            style=style,
+            random_count=random_count,
+            seed_template=seed_template,
+            prices=prices,
+            defaults=defaults,
+            **fields,
+        )
+        origin = _meaningful(plan)
+        items.extend((item, origin) for item in plan.params())
+    return items
+
+
+def _meaningful(plan: BatchPlan) -> PromptOrigin | None:
+    """The plan's origin, unless the prompt was sent exactly as typed (nothing to record)."""
+    origin = plan.origin
+    if origin.style is None and list(plan.prompts) == [origin.template]:
+        return None
+    return origin

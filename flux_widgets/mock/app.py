@@ -31,6 +31,7 @@ from . import fal, images_api, responses
 from .config import MockConfig
 from .endpoints import api_endpoint, files_base, state_of
 from .faults import FaultConfig
+from .key_usage import KEY_USAGE_PATH, key_usage
 from .predictions import MODEL, MockPrediction
 from .responses import COMETAPI, REPLICATE, TOGETHER
 from .state import MockState
@@ -72,6 +73,8 @@ def create_app(config: MockConfig | None = None) -> Starlette:
         Route("/mock/faults", _faults, methods=["GET", "PUT"]),
         Route("/mock/health", _health, methods=["GET"]),
         Route("/mock/elsewhere", _elsewhere, methods=["GET"]),
+        # CometAPI's key-usage route (PROTOCOL.md), behind the same key check.
+        Route(KEY_USAGE_PATH, api_endpoint(COMETAPI, key_usage), methods=["GET"]),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(_RecordRequests, state=state)])
     app.state.mock = state
