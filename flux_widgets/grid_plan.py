@@ -70,6 +70,8 @@ class GridPlan:
     columns: GridAxis
     pages: GridAxis | None
     cells: dict[Cell, FluxParams]
+    base: dict[str, Any]
+    """The parameters every cell shares (the axes' fields aside)."""
     matrix: PromptMatrix | None = None
 
     @property
@@ -99,9 +101,11 @@ def plan_grid(
     pages: tuple[str, Sequence[Any]] | None,
     matrix: str | None,
     base: FluxParams | Mapping[str, Any] | None,
+    defaults: Mapping[str, Any] | None = None,
 ) -> GridPlan:
     """Validate the axes and build every cell; raises ``ValueError`` naming the problem (a
-    bad value, a repeated field, a template in a cell) before anything is sent."""
+    bad value, a repeated field, a template in a cell) before anything is sent. ``defaults``
+    fill the fields a mapping ``base`` leaves out (a provider's defaults)."""
     page_axis = GridAxis.of("pages", pages) if pages is not None else None
     parsed: PromptMatrix | None = None
     if matrix is not None:
@@ -122,7 +126,7 @@ def plan_grid(
         if page_axis.field in fields:
             raise ValueError(f"pages vary {page_axis.field}, which an axis already varies")
         fields.add(page_axis.field)
-    data = _base_params(base, fields)
+    data = _base_params(base, fields, defaults)
 
     def axes_of(row: Any, column: Any) -> dict[str, Any]:
         if parsed is not None:
@@ -136,7 +140,7 @@ def plan_grid(
             for column in column_axis.values:
                 key = (row, column) if page_axis is None else (page, row, column)
                 cells[key] = _cell_params(data, {**axes_of(row, column), **extra})
-    return GridPlan(row_axis, column_axis, page_axis, cells, parsed)
+    return GridPlan(row_axis, column_axis, page_axis, cells, data, parsed)
 
 
 def _matrix_axis(parts: tuple[str, ...]) -> GridAxis:
@@ -147,11 +151,16 @@ def _matrix_axis(parts: tuple[str, ...]) -> GridAxis:
     return GridAxis(MATRIX_FIELD, tuple(choices), tuple(axis.label(c) for c in choices))
 
 
-def _base_params(base: FluxParams | Mapping[str, Any] | None, axes: set[str]) -> dict[str, Any]:
+def _base_params(
+    base: FluxParams | Mapping[str, Any] | None,
+    axes: set[str],
+    defaults: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     if isinstance(base, FluxParams):
         data = dataclasses.asdict(base)
     else:
-        data = dict(base or {})
+        # Fields the base leaves out take ``defaults`` (a provider's: fal and Together, jpg).
+        data = {**(defaults or {}), **dict(base or {})}
         unknown = sorted(set(data) - set(FIELD_NAMES))
         if unknown:
             raise ValueError(f"base: unknown parameter(s) {', '.join(unknown)}")

@@ -125,8 +125,10 @@ async def test_a_failing_cell_shows_its_error_in_place(client: FluxClient) -> No
     from flux_widgets.errors import ContentFilteredError
 
     class HalfFailing:
-        async def generate_many(self, items: list[FluxParams]) -> AsyncIterator[BatchResult]:
-            async for result in client.generate_many(items[:1]):
+        async def generate_many(
+            self, items: list[FluxParams], **options: object
+        ) -> AsyncIterator[BatchResult]:
+            async for result in client.generate_many(items[:1], **options):  # type: ignore[arg-type]
                 yield result
             yield BatchResult(1, items[1], error=ContentFilteredError("NSFW content detected"))
 

@@ -4,96 +4,103 @@ Prompt variants x seeds, steps x seeds, aspect ratios x prompts: the grid shows 
 parameter does by holding the others still. So every cell is validated before the first
 request (a typo in one value must not cost five paid images first), and when no seed is given
 and ``seed`` is not an axis, one random seed is shared by all cells, so differences come from
-the axes alone. Cells fill in as they complete; the finished grid exports as one labelled
+the axes alone. A third axis (``pages``) makes one labelled sheet per value; a prompt matrix
+(``matrix="base|part|part"``) turns each optional part on and off. The count and estimated cost
+show before anything starts; cells fill in as they complete; every sheet exports as a labelled
 image (also the static fallback in a saved notebook).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import html
 import io
+import re
 import time
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from ..errors import FluxError
+from ..grid_plan import Cell, GridAxis, GridPlan, plan_grid, value_text
 from ..images import GeneratedImage
-from ..params import FIELD_NAMES, FluxParams, random_seed
+from ..params import FluxParams
+from ..progress import BatchProgress
 from ..providers import Provider
 from ._compat import StaticFallback, close_tree, set_tooltip
+from ._grid_export import draw_sheet, stack
 from ._html import STUDIO_CSS, error_html
-from ._sheet import fitted, paste_centered
 from ._tasks import TaskSet, on_home_loop
 
 if TYPE_CHECKING:
     from ..client import FluxClient
 
-Cell = tuple[Any, Any]
-"""A cell's key: (row value, column value)."""
+__all__ = ["Cell", "PromptGrid"]
 
 _THUMBNAIL_FORMAT = "webp"
 _LABEL_CHARS = 48
-_BACKGROUND = (255, 255, 255)
-_INK = (20, 20, 20)
-_MUTED = (110, 110, 110)
-_EMPTY = (232, 232, 232)
+_ALL_PAGES = object()
+_UNSAFE = re.compile(r"[^A-Za-z0-9]+")
 
 
 class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
-    """Rows x columns of images over any two FluxParams fields.
+    """Rows x columns (x pages) of images over FluxParams fields, or a prompt matrix.
 
-    ``rows`` and ``columns`` are ``(field, values)``; ``base`` holds the other parameters
-    (a FluxParams or a dict; it needs a prompt unless "prompt" is an axis). ``num_outputs`` is
-    always 1 per cell. Raises ``ValueError`` naming the field if any cell is invalid.
-    ``await grid.generate()`` runs it from code; the Generate button does the same.
+    ``rows``, ``columns`` and the optional ``pages`` are ``(field, values)``; ``matrix`` (instead
+    of rows and columns) is a prompt ``"base|part|part..."`` whose parts turn on and off. ``base``
+    holds the other parameters (a FluxParams or a dict; it needs a prompt unless "prompt" is an
+    axis). ``num_outputs`` is always 1 per cell. Raises ``ValueError`` naming the field if any
+    cell is invalid. ``await grid.generate()`` runs it from code; the Generate button does too.
+    Cells are keyed ``(row, column)``, or ``(page, row, column)`` with pages.
     """
 
     def __init__(
         self,
         client: FluxClient,
         *,
-        rows: tuple[str, Sequence[Any]],
-        columns: tuple[str, Sequence[Any]],
+        rows: tuple[str, Sequence[Any]] | None = None,
+        columns: tuple[str, Sequence[Any]] | None = None,
+        pages: tuple[str, Sequence[Any]] | None = None,
+        matrix: str | None = None,
         base: FluxParams | Mapping[str, Any] | None = None,
         thumbnail_size: int = 192,
         **kwargs: Any,
     ) -> None:
         self.client = client
-        self.row_field, self.row_values = _axis("rows", rows)
-        self.column_field, self.column_values = _axis("columns", columns)
-        if self.row_field == self.column_field:
-            raise ValueError(f"rows and columns both vary {self.row_field}: pick two fields")
         # Fields the base leaves out take the provider's defaults (fal and Together: jpg). A
         # stand-in client without a provider (tests drive the grid with one) gets the schema's.
         provider: Provider | None = getattr(client, "provider_info", None)
-        self.base = _base_params(
-            base,
-            {self.row_field, self.column_field},
+        self.plan: GridPlan = plan_grid(
+            rows=rows,
+            columns=columns,
+            pages=pages,
+            matrix=matrix,
+            base=base,
             defaults=provider.defaults() if provider is not None else None,
         )
-        self.cells: dict[Cell, FluxParams] = {
-            (row, column): _cell_params(self.base, {self.row_field: row, self.column_field: column})
-            for row in self.row_values
-            for column in self.column_values
-        }
+        self.row_field, self.row_values = self.plan.rows.field, self.plan.rows.values
+        self.column_field, self.column_values = self.plan.columns.field, self.plan.columns.values
+        self.page_field = self.plan.pages.field if self.plan.pages is not None else None
+        self.page_values = self.plan.pages.values if self.plan.pages is not None else ()
+        self.base: dict[str, Any] = self.plan.base
+        self.cells: dict[Cell, FluxParams] = self.plan.cells
         for params in self.cells.values():
             if provider is not None:
                 provider.check(params)  # a value it cannot honour: ValueError now, not mid-grid
         self.thumbnail_size = thumbnail_size
         self.images: dict[Cell, GeneratedImage] = {}
-        """The finished images, by (row value, column value)."""
+        """The finished images, by cell key."""
         self.errors: dict[Cell, FluxError] = {}
         """The cells that failed, with their errors."""
+        self.counts: BatchProgress | None = None
+        """The last run's done / failed / running counts."""
         self._done = False
         self._exported: bytes | None = None
         self._tasks = TaskSet(self._report)
-        self._running: asyncio.Task[Any] | None = None
+        self._started: float | None = None
 
         self.progress = widgets.HTML(self._progress_text(None))
         self.generate_button = widgets.Button(description="Generate grid", icon="th")
@@ -111,20 +118,15 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
             for cell in self.cells
         }
         self._notes = {cell: widgets.HTML("<small>waiting</small>") for cell in self.cells}
-        # Columns shrink to fit the cell (a 900 px notebook cell shows all of them, no
-        # horizontal scrollbar); the row labels' column is capped and its labels wrap.
-        self.grid = widgets.GridBox(
-            self._grid_children(),
-            layout=widgets.Layout(
-                grid_template_columns=(
-                    f"fit-content(160px) "
-                    f"repeat({len(self.column_values)}, minmax(0, {thumbnail_size}px))"
-                ),
-                grid_gap="6px",
-                align_items="center",
-                width="100%",
-            ),
-        )
+        self.sheets = {page: self._sheet_box(page) for page in self.plan.page_values}
+        """One GridBox per page (the key is None without pages)."""
+        if self.plan.pages is None:
+            self.grid: widgets.Widget = self.sheets[None]
+        else:
+            # One tab per page: the labels say which value each sheet holds.
+            self.grid = widgets.Tab(children=list(self.sheets.values()))
+            for index, label in enumerate(self.plan.pages.labels):
+                self.grid.set_title(index, f"{self.page_field} = {value_text(label, 24)}")
         super().__init__(
             [
                 widgets.HTML(STUDIO_CSS, layout={"display": "none"}),
@@ -138,10 +140,42 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         )
         self.add_class("flux-grid")
 
+    # -- what it will cost ----------------------------------------------------------------
+
+    def estimated_cost(self) -> float | None:
+        """Estimated US dollars of every cell on the client's provider; None when unknown."""
+        estimate = getattr(self.client, "estimate_cost", None)
+        if estimate is None:
+            return None
+        total = 0.0
+        for params in self.cells.values():
+            cost = estimate(params)
+            if cost is None:
+                return None
+            total += cost
+        return total
+
+    def summary(self) -> str:
+        """``"24 images in 2 sheets · about $0.0720 on replicate"``: shown before it starts."""
+        count = len(self.cells)
+        sheets = len(self.plan.page_values)
+        text = f"{count} image{'s' if count != 1 else ''}"
+        if sheets > 1:
+            text += f" in {sheets} sheets"
+        cost = self.estimated_cost()
+        provider = getattr(self.client, "provider", "the provider")
+        if cost is None:
+            return f"{text} · price unknown on {provider}"
+        return f"{text} · about ${cost:.4f} on {provider}"
+
     # -- driving it --------------------------------------------------------------------
 
-    async def generate(self) -> dict[Cell, GeneratedImage]:
-        """Generate every cell concurrently (bounded by the client); returns ``images``."""
+    async def generate(self, *, progress: bool = False) -> dict[Cell, GeneratedImage]:
+        """Generate every cell concurrently (bounded by the client); returns ``images``.
+
+        ``progress=True`` also shows a ``tqdm.auto`` bar (done / failed / running) in the
+        cell that awaits it; the grid's own line always shows the counts.
+        """
         self.images.clear()
         self.errors.clear()
         self._done, self._exported = False, None
@@ -149,11 +183,17 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         for cell in keys:
             self._pictures[cell].value = b""
             self._notes[cell].value = "<small>queued</small>"
-        started = time.monotonic()
+        self._started = time.monotonic()
+        counts = BatchProgress(
+            len(keys), description="grid", bar=progress, listener=self._on_counts
+        )
+        self.counts = counts
         self.progress.value = self._progress_text(0.0)
         self.generate_button.disabled, self.cancel_button.disabled = True, False
         try:
-            async for result in self.client.generate_many([self.cells[k] for k in keys]):
+            async for result in self.client.generate_many(
+                [self.cells[k] for k in keys], progress=counts
+            ):
                 cell = keys[result.index]
                 if result.images:
                     image = result.images[0]
@@ -167,15 +207,17 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
                 if result.error is not None:
                     self.errors[cell] = result.error
                     self._notes[cell].value = f"<small>{error_html(result.error)}</small>"
-                self.progress.value = self._progress_text(time.monotonic() - started)
+                counts.finish(result.index, ok=result.error is None)  # (the client may have)
+                self.progress.value = self._progress_text(time.monotonic() - self._started)
             self._done = True
         except asyncio.CancelledError:
             for cell in keys:
                 if cell not in self.images and cell not in self.errors:
                     self._notes[cell].value = "<small>cancelled</small>"
-            self.progress.value = self._progress_text(time.monotonic() - started, "cancelled")
+            self.progress.value = self._progress_text(time.monotonic() - self._started, "cancelled")
             raise
         finally:
+            counts.close()
             self.generate_button.disabled, self.cancel_button.disabled = False, True
         return dict(self.images)
 
@@ -201,83 +243,61 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
     def _report(self, error: BaseException) -> None:
         self.progress.value = error_html(error)
 
+    def _on_counts(self, counts: BatchProgress) -> None:
+        if self._started is not None:
+            self.progress.value = self._progress_text(time.monotonic() - self._started)
+
     # -- export ------------------------------------------------------------------------
 
-    def to_image(self, cell_size: int = 256) -> Image.Image:
+    def to_image(self, cell_size: int = 256, page: Any = _ALL_PAGES) -> Image.Image:
         """The grid as one labelled image: axis names and values, each cell fit into a
-        ``cell_size`` square (decodes every image: call it off the event loop for big grids)."""
-        font = _font(14)
-        small = _font(12)
-        pad = 8
-        scratch = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+        ``cell_size`` square. With pages: one ``page``'s sheet, or by default every sheet,
+        one above the other. Decodes every image: call it off the event loop for big grids."""
+        if page is not _ALL_PAGES:
+            if page not in self.plan.page_values:
+                raise ValueError(f"no page {page!r}; the pages are {self.page_values!r}")
+            return draw_sheet(self.plan, page, self.images, self.errors, cell_size)
+        return stack(list(self.to_images(cell_size).values()))
 
-        def wrap(text: str, width: int, use: Any) -> list[str]:
-            return _wrap(scratch, text, width, use)
-
-        row_labels = [wrap(_value_label(v), 170, small) for v in self.row_values]
-        column_labels = [wrap(_value_label(v), cell_size, small) for v in self.column_values]
-        line = _line_height(scratch, small)
-        # ASCII only: Pillow's default font has no arrows or multiplication sign.
-        title = f"rows: {self.row_field}   columns: {self.column_field}"
-        label_width = max(
-            [scratch.textlength(t, font=small) for lines in row_labels for t in lines]
-            + [scratch.textlength(self.row_field, font=font)]
-        )
-        left = int(label_width) + 2 * pad
-        title_height = _line_height(scratch, font) + pad
-        top = title_height + line * max(len(lines) for lines in column_labels) + 2 * pad
-        width = left + len(self.column_values) * (cell_size + pad) + pad
-        height = top + len(self.row_values) * (cell_size + pad) + pad
-        canvas = Image.new("RGB", (width, height), _BACKGROUND)
-        draw = ImageDraw.Draw(canvas)
-        draw.text((pad, pad), title, fill=_INK, font=font)
-        draw.text((pad, title_height + pad), self.column_field + " ->", fill=_MUTED, font=small)
-
-        for c, lines in enumerate(column_labels):
-            x = left + c * (cell_size + pad)
-            for n, text in enumerate(lines):
-                draw.text((x, title_height + pad + n * line), text, fill=_INK, font=small)
-        for r, row in enumerate(self.row_values):
-            y = top + r * (cell_size + pad)
-            for n, text in enumerate(row_labels[r]):
-                draw.text((pad, y + n * line), text, fill=_INK, font=small)
-            for c, column in enumerate(self.column_values):
-                x = left + c * (cell_size + pad)
-                self._draw_cell(canvas, draw, (row, column), (x, y), cell_size, small)
-        return canvas
-
-    def _draw_cell(
-        self,
-        canvas: Image.Image,
-        draw: ImageDraw.ImageDraw,
-        cell: Cell,
-        at: tuple[int, int],
-        size: int,
-        font: Any,
-    ) -> None:
-        x, y = at
-        image = self.images.get(cell)
-        if image is None:
-            draw.rectangle((x, y, x + size - 1, y + size - 1), fill=_EMPTY)
-            note = "failed" if cell in self.errors else "not generated"
-            draw.text((x + 6, y + 6), note, fill=_MUTED, font=font)
-            return
-        paste_centered(canvas, fitted(image, size), at, size)
+    def to_images(self, cell_size: int = 256) -> dict[Any, Image.Image]:
+        """One labelled image per sheet, by page value (``{None: image}`` without pages)."""
+        return {
+            page: draw_sheet(self.plan, page, self.images, self.errors, cell_size)
+            for page in self.plan.page_values
+        }
 
     def save(self, path: str | Path, cell_size: int = 256) -> Path:
-        """Write the labelled grid image (format from the suffix; PNG when there is none)."""
+        """Write the labelled grid image, every sheet in one picture (format from the suffix;
+        PNG when there is none). ``save_sheets`` writes one file per sheet instead."""
         target = Path(path)
         if not target.suffix:
             target = target.with_suffix(".png")
         self.to_image(cell_size).save(target)
         return target
 
+    def save_sheets(self, path: str | Path, cell_size: int = 256) -> list[Path]:
+        """Write one labelled image per sheet: ``grid-1-<value>.png``, ``grid-2-<value>.png``
+        ... next to ``path`` (just ``path`` without pages). Returns the paths written."""
+        target = Path(path)
+        if not target.suffix:
+            target = target.with_suffix(".png")
+        if self.plan.pages is None:
+            return [self.save(target, cell_size)]
+        written = []
+        for number, (page, sheet) in enumerate(self.to_images(cell_size).items(), start=1):
+            label = _UNSAFE.sub("-", self.plan.pages.label(page)).strip("-")[:40] or "page"
+            name = target.with_name(f"{target.stem}-{number}-{label}{target.suffix}")
+            sheet.save(name)
+            written.append(name)
+        return written
+
     # -- display -----------------------------------------------------------------------
 
     def __repr__(self) -> str:
         state = "done" if self._done else "not done"
+        pages = f"x{len(self.page_values)} pages" if self.page_values else ""
         return (
-            f"<PromptGrid {len(self.row_values)}x{len(self.column_values)} "
+            f"<PromptGrid {len(self.row_values)}x{len(self.column_values)}{pages} "
             f"{self.row_field} x {self.column_field}: {len(self.images)}/{len(self.cells)} "
             f"images, {len(self.errors)} failed, {state}>"
         )
@@ -295,17 +315,33 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
 
     # -- layout ------------------------------------------------------------------------
 
-    def _grid_children(self) -> list[widgets.Widget]:
+    def _sheet_box(self, page: Any) -> widgets.GridBox:
+        # Columns shrink to fit the cell (a 900 px notebook cell shows all of them, no
+        # horizontal scrollbar); the row labels' column is capped and its labels wrap.
+        return widgets.GridBox(
+            self._grid_children(page),
+            layout=widgets.Layout(
+                grid_template_columns=(
+                    f"fit-content(160px) "
+                    f"repeat({len(self.column_values)}, minmax(0, {self.thumbnail_size}px))"
+                ),
+                grid_gap="6px",
+                align_items="center",
+                width="100%",
+            ),
+        )
+
+    def _grid_children(self, page: Any) -> list[widgets.Widget]:
         corner = widgets.HTML(
             f"<small><b>{html.escape(self.row_field)}</b> ↓<br>"
             f"<b>{html.escape(self.column_field)}</b>&nbsp;→</small>"
         )
         children: list[widgets.Widget] = [corner]
-        children += [_label(value) for value in self.column_values]
+        children += [_label(self.plan.columns, value) for value in self.column_values]
         for row in self.row_values:
-            children.append(_label(row))
+            children.append(_label(self.plan.rows, row))
             for column in self.column_values:
-                cell = (row, column)
+                cell = self.plan.key(page, row, column)
                 children.append(
                     widgets.VBox(
                         [self._pictures[cell], self._notes[cell]],
@@ -317,106 +353,17 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
     def _progress_text(self, elapsed: float | None, state: str = "") -> str:
         total = len(self.cells)
         if elapsed is None:
-            return f"<small>{total} cells, not generated yet</small>"
+            return f"<small>{html.escape(self.summary())}, not generated yet</small>"
         finished = len(self.images) + len(self.errors)
         failed = f" · {len(self.errors)} failed" if self.errors else ""
+        running = self.counts.running if self.counts is not None else 0
         state = state or ("done" if finished == total else "generating")
-        return f"<small>{finished}/{total} {state}{failed} · {elapsed:.1f} s</small>"
+        busy = f" · {running} running" if running and state == "generating" else ""
+        return f"<small>{finished}/{total} {state}{failed}{busy} · {elapsed:.1f} s</small>"
 
 
-def _axis(name: str, axis: tuple[str, Sequence[Any]]) -> tuple[str, tuple[Any, ...]]:
-    try:
-        field, values = axis
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be (field, values), got {axis!r}") from None
-    if field not in FIELD_NAMES:
-        raise ValueError(f"{name}: {field!r} is not a parameter; use one of {FIELD_NAMES}")
-    if field == "num_outputs":
-        raise ValueError(f"{name}: a grid makes one image per cell, so num_outputs cannot vary")
-    if isinstance(values, str) or not isinstance(values, Sequence) or not values:
-        raise ValueError(f"{name}: give {field} a non-empty list of values, got {values!r}")
-    values = tuple(values)
-    for value in values:
-        if not isinstance(value, Hashable):
-            raise ValueError(f"{name}: {field} value {value!r} is not hashable")
-    if len(set(values)) != len(values):
-        raise ValueError(f"{name}: {field} values repeat: {values!r}")
-    return field, values
-
-
-def _base_params(
-    base: FluxParams | Mapping[str, Any] | None,
-    axes: set[str],
-    defaults: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    if isinstance(base, FluxParams):
-        data = dataclasses.asdict(base)
-    else:
-        data = {**(defaults or {}), **dict(base or {})}
-        unknown = sorted(set(data) - set(FIELD_NAMES))
-        if unknown:
-            raise ValueError(f"base: unknown parameter(s) {', '.join(unknown)}")
-    if "prompt" not in axes and not data.get("prompt"):
-        raise ValueError("prompt is required: put it in base, or make prompt an axis")
-    if "seed" not in axes and data.get("seed") is None:
-        data["seed"] = random_seed()  # one seed for all: a fair comparison
-    data["num_outputs"] = 1
-    return data
-
-
-def _cell_params(base: Mapping[str, Any], axes: Mapping[str, Any]) -> FluxParams:
-    try:
-        return FluxParams(**{**base, **axes})
-    except (TypeError, ValueError) as error:
-        cell = ", ".join(f"{field}={value!r}" for field, value in axes.items())
-        raise ValueError(f"grid cell ({cell}) is invalid: {error}") from None
-
-
-def _value_text(value: Any, limit: int | None = None) -> str:
-    """An axis value as a label: strings as they are, others as their repr; cut at ``limit``."""
-    text = value if isinstance(value, str) else repr(value)
-    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _value_label(value: Any) -> str:
-    return _value_text(value, 3 * _LABEL_CHARS)
-
-
-def _label(value: Any) -> widgets.HTML:
-    label = widgets.HTML(f"<small>{html.escape(_value_text(value, _LABEL_CHARS))}</small>")
-    set_tooltip(label, _value_text(value))
+def _label(axis: GridAxis, value: Any) -> widgets.HTML:
+    text = axis.label(value)
+    label = widgets.HTML(f"<small>{html.escape(value_text(text, _LABEL_CHARS))}</small>")
+    set_tooltip(label, text)
     return label
-
-
-def _font(size: int) -> Any:
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1 has only the small bitmap font
-        return ImageFont.load_default()
-
-
-def _line_height(draw: ImageDraw.ImageDraw, font: Any) -> int:
-    box = draw.textbbox((0, 0), "Ag", font=font)
-    return int(box[3] - box[1]) + 4
-
-
-def _wrap(draw: ImageDraw.ImageDraw, text: str, width: int, font: Any) -> list[str]:
-    """Greedy word wrap by rendered width (long words are cut)."""
-    lines: list[str] = []
-    for paragraph in text.split("\n"):
-        current = ""
-        for word in paragraph.split(" "):
-            candidate = f"{current} {word}".strip()
-            if draw.textlength(candidate, font=font) <= width or not current:
-                current = candidate
-            else:
-                lines.append(current)
-                current = word
-            while draw.textlength(current, font=font) > width and len(current) > 1:
-                cut = len(current) - 1
-                while cut > 1 and draw.textlength(current[:cut], font=font) > width:
-                    cut -= 1
-                lines.append(current[:cut])
-                current = current[cut:]
-        lines.append(current)
-    return lines or [""]
