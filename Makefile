@@ -7,7 +7,8 @@ STAMP  := $(VENV)/.installed
 # Colab still ships ipywidgets 7: the widget tests also run against 7.7 in a venv of their own.
 VENV7  ?= .venv-ipywidgets7
 STAMP7 := $(VENV7)/.installed
-WIDGET_TESTS := tests/test_studio.py tests/test_key_input.py tests/test_grid.py tests/test_viewer.py tests/test_history_browser.py tests/test_studio_history.py tests/test_tasks.py
+WIDGET_TESTS := tests/test_studio.py tests/test_key_input.py tests/test_grid.py tests/test_viewer.py tests/test_history_browser.py tests/test_studio_history.py tests/test_tasks.py \
+	tests/test_studio_explore.py tests/test_grid_pages.py tests/test_explore_widgets.py
 
 .PHONY: demo test lint typecheck pytest pytest-ipywidgets7 bench notebooks clean venv
 

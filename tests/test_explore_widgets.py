@@ -75,7 +75,7 @@ def test_batch_row_follows_progress_and_cancel() -> None:
 
 def test_estimate_line_shows_summary_or_error() -> None:
     line = EstimateLine()
-    line.show_summary("4 generations · 4 images · about $0.0120 on replicate", dynamic=True)
+    line.show_summary("4 generations · 4 images · about $0.0120 on replicate")
     assert "about $0.0120" in line.value and line.text.startswith("4 generations")
     line.show_error(ValueError("bad <template>"))
     assert "bad &lt;template&gt;" in line.value

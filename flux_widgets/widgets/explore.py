@@ -26,6 +26,7 @@ from ..styles import PROMPT_SLOT, Style, StyleError, StyleLibrary
 from ..usage import UsageReport
 from ._compat import set_tooltip, show
 from ._html import ERROR_COLOR, error_html
+from ._tasks import on_home_loop
 
 NO_STYLE = "(no style)"
 
@@ -127,10 +128,9 @@ class EstimateLine(widgets.HTML):  # type: ignore[misc]
         self.add_class("flux-estimate")
         self.text = ""
 
-    def show_summary(self, summary: str, *, dynamic: bool) -> None:
+    def show_summary(self, summary: str) -> None:
         self.text = summary
-        icon = "🔀 " if dynamic else ""
-        self.value = f"<small>{icon}{html.escape(summary)}</small>"
+        self.value = f"<small>{html.escape(summary)}</small>" if summary else ""
 
     def show_error(self, error: BaseException) -> None:
         self.text = str(error)
@@ -147,8 +147,9 @@ class ConfirmRow(widgets.HBox):  # type: ignore[misc]
         super().__init__([self.question, self.send_button, self.cancel_button], **kwargs)
         self.add_class("flux-confirm")
         self._on_send: Callable[[], object] | None = None
-        self.send_button.on_click(lambda _: self._answer(True))
-        self.cancel_button.on_click(lambda _: self._answer(False))
+        # Clicks may arrive on a kernel subshell's thread: send starts a task on the home loop.
+        self.send_button.on_click(on_home_loop(lambda _: self._answer(True)))
+        self.cancel_button.on_click(on_home_loop(lambda _: self._answer(False)))
         show(self, False)
 
     @property
@@ -177,7 +178,11 @@ class BatchRow(widgets.HBox):  # type: ignore[misc]
         self.cancel_button = widgets.Button(
             description="Cancel", icon="stop", button_style="warning"
         )
-        self.cancel_button.on_click(lambda _: on_cancel())
+
+        def cancel(_: object) -> None:
+            on_cancel()
+
+        self.cancel_button.on_click(on_home_loop(cancel))  # Task.cancel only on its own loop
         self._title = label
         self.finished = False
         self.errors: list[BaseException] = []
@@ -208,24 +213,36 @@ class BatchRow(widgets.HBox):  # type: ignore[misc]
 
 
 class UsageView(widgets.VBox):  # type: ignore[misc]
-    """The usage report as a table; ``refresh`` asks ``source`` for a new one."""
+    """The usage report as a table; ``refresh`` asks ``source`` for a new one (reading the
+    history's index: done when asked, not when the view is made)."""
 
-    def __init__(self, source: Callable[[], UsageReport | None], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        source: Callable[[], UsageReport | None],
+        *,
+        load: bool = True,
+        on_refresh: Callable[[], object] | None = None,
+        **kwargs: Any,
+    ) -> None:
         self._source = source
         self.table = widgets.HTML()
         self.refresh_button = widgets.Button(description="refresh usage", icon="refresh")
-        self.refresh_button.on_click(lambda _: self.refresh())
+        self.refresh_button.on_click(lambda _: (on_refresh or self.refresh)())
         super().__init__([self.table, self.refresh_button], **kwargs)
         self.add_class("flux-usage")
         self.report: UsageReport | None = None
-        self.refresh()
+        if load:
+            self.refresh()
 
     def refresh(self) -> None:
+        """Ask the source for a new report and show it."""
         try:
-            self.report = self._source()
+            report = self._source()
         except Exception as error:  # a broken history must not break the view
             self.table.value = error_html(error, "usage")
             return
-        self.table.value = (
-            "<small>no client</small>" if self.report is None else self.report._repr_html_()
-        )
+        self.show_report(report)
+
+    def show_report(self, report: UsageReport | None) -> None:
+        self.report = report
+        self.table.value = "<small>no client</small>" if report is None else report._repr_html_()

@@ -17,17 +17,28 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from ..budget import SpendingCap
 from ..client import FluxClient
-from ..errors import DownloadError, FluxError, MissingAPIKeyError, PredictionCanceledError
+from ..errors import (
+    DownloadError,
+    FluxError,
+    MissingAPIKeyError,
+    PredictionCanceledError,
+    StyleError,
+)
 from ..history import History
 from ..images import GeneratedImage
 from ..params import FIELD_NAMES, FluxParams
+from ..plans import CONFIRM_ABOVE_GENERATIONS, BatchPlan, plain_fields
 from ..polling import useful_concurrency
+from ..styles import StyleLibrary
+from ..templates import PromptOrigin
 from ._compat import StaticFallback, close_tree, focus, is_shown, set_tooltip, show
 from ._html import ERROR_COLOR, STUDIO_CSS, error_html, warning_html
 from ._sheet import WIDGET_VIEW, ContactSheet, PictureOutput
 from ._tasks import TaskSet, on_home_loop
 from .controls import ParameterControls
+from .explore_panel import ExplorePanel
 from .gallery import Gallery
 from .history_browser import HistoryBrowser
 from .jobs import CANCELLED, DONE, FAILED, JobList, JobRow, explain_queue
@@ -66,7 +77,10 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
 
     ``client`` defaults to ``FluxClient()`` (key from the environment), else the mock, whose
     images are placeholders (a banner says so). ``history=False`` keeps nothing on disk;
-    ``history_dir`` picks the folder (default: the user data dir).
+    ``history_dir`` picks the folder (default: the user data dir). A prompt may hold variants
+    and wildcards (a batch: count and cost shown first, asking above ``confirm_above``
+    generations); ``styles_dir`` holds saved styles; ``budget`` caps the estimated spend in US
+    dollars (``BudgetExceededError`` before any request).
     """
 
     aspect_ratio = _field_property("aspect_ratio")
@@ -86,6 +100,9 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         history: bool = True,
         save_dir: str | os.PathLike[str] = "flux-images",
         columns: int = 4,
+        budget: float | None = None,
+        styles_dir: str | os.PathLike[str] | None = None,
+        confirm_above: int = CONFIRM_ABOVE_GENERATIONS,
         **kwargs: Any,
     ) -> None:
         self._job_clients: dict[int, FluxClient] = {}  # id(row) -> the client running it
@@ -105,6 +122,10 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self._initial_client = client if client is not None else self._default_client()
         self._client = self._initial_client
         self._client_from_key = False
+        # One cap for every client the studio uses (a typed key makes a new client).
+        self.spending_cap = SpendingCap(budget) if budget is not None else None
+        if self.spending_cap is not None and self._client is not None:
+            self._client.set_budget(self.spending_cap)
 
         self.banner = widgets.HTML()
         # The provider dropdown (FLUX_PROVIDER sets its start): provider_picker.py.
@@ -115,6 +136,14 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.key_input.set_provider(provider.title, provider.console)
         self.controls = ParameterControls()
         self._narrowed: dict[str, Any] = {}  # full option lists of dropdowns a provider narrows
+        # Styles, what the prompt will send and cost, batches of a template, usage.
+        self.explore = ExplorePanel(
+            client=lambda: self._client,
+            keep=self._keep,
+            history=self._usage_history,
+            styles=StyleLibrary(styles_dir),
+            confirm_above=confirm_above,
+        )
         self.generate_button = widgets.Button(
             description="Generate",
             button_style="primary",
@@ -155,6 +184,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
                 self.provider_picker,
                 self.key_input,
                 self.controls,
+                self.explore,
                 widgets.HBox(
                     [
                         self.generate_button,
@@ -201,6 +231,10 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.confirm_clear_button.on_click(lambda _: self._confirm_clear())
         self.undo_clear_button.on_click(lambda _: self._background.spawn(self.undo_clear()))
         self.history_section.observe(self._open_history_section, names="selected_index")
+        for control in (self.controls.prompt, self.controls.num_outputs, self.controls.megapixels):
+            control.observe(lambda _: self._refresh_estimate(), names="value")
+        self.explore.styles.dropdown.observe(self._on_style, names="value")
+        self.explore.styles.save_button.on_click(lambda _: self._save_style())
         show(self.undo_clear_button, False)
         self.history = History(history_dir) if history else None
         self._ask_clear(False)
@@ -208,6 +242,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         show(self.history_section, self.history is not None)
         self._restore()
         self._refresh()
+        self._refresh_estimate()
 
     # -- driving it from code -------------------------------------------------------------
 
@@ -257,7 +292,11 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         was_locked = self.controls.seed_locked
         # An image made on another provider: what this one cannot honour takes its default.
         recipe, adjusted = fit_params(image.recipe, self.provider_picker.provider)
+        origin = image.origin
+        if origin is not None:  # the template as typed, not one of its expansions
+            recipe = recipe.replace(prompt=origin.template)
         self.controls.set_params(recipe)
+        style_note = self._restore_style(origin)
         changes: list[str] = []
         changed: set[str] = set()
         for name in FIELD_NAMES:
@@ -269,6 +308,8 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
                 changed.add(name)
                 label = name.replace("_", " ")
                 changes.append(label if name == "prompt" else f"{label} {old} → {new}")
+        if style_note:
+            changes.append(style_note)
         text = "reuse: " + (", ".join(changes) if changes else "the controls already match")
         if adjusted:
             text += "; not available here: " + ", ".join(adjusted)
@@ -283,11 +324,16 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         with go_fast on)."""
         return params.seed is not None and not params.go_fast and params in self._finished_recipes
 
-    def start(self, **params: Any) -> asyncio.Task[list[GeneratedImage]]:
-        """Start one generation from the controls (after applying ``params`` to them).
+    def start(
+        self, *, confirmed: bool = False, **params: Any
+    ) -> asyncio.Task[list[GeneratedImage]] | None:
+        """Start a generation from the controls (after applying ``params`` to them).
 
-        Returns its task at once; invalid parameters raise ValueError (also shown) and send
-        nothing. What the Generate button does.
+        Returns its task at once; invalid parameters (or a template or style that cannot be
+        used, or a cap it would pass) raise (also shown) and send nothing. A prompt with
+        variants or wildcards starts a batch, one row for all of it; above ``confirm_above``
+        generations it asks first and returns None (*send* starts it) unless ``confirmed``.
+        What the Generate button does.
         """
         try:
             for name, value in params.items():
@@ -295,6 +341,13 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             flux_params = self.controls.next_params()
             client = self._require_client()
             client.provider_info.check(flux_params)  # ValueError naming it, before any request
+            plan = self.explore.plan(flux_params.prompt, plain_fields(flux_params))
+            if plan.generations > 1:
+                return self._start_batch(plan, confirmed=confirmed)
+            if plan.base != flux_params:  # a style changed the prompt
+                flux_params = plan.base
+                client.provider_info.check(flux_params)
+            origin = plan.origin if plan.origin.style is not None else None
         except (ValueError, AttributeError, FluxError) as error:
             self._show_error(error)
             raise
@@ -302,7 +355,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         row = JobRow(flux_params)
         row.estimate = price_text(client.provider, flux_params)
         set_tooltip(row.cancel_button, cancel_tooltip(client.provider_info))
-        task = self._tasks.start(self._run(client, flux_params, row))
+        task = self._tasks.start(self._run(client, flux_params, row, origin))
         row.attach(task)
         self._job_clients[id(row)] = client
         self.job_list.add(row)
@@ -311,13 +364,20 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self._refresh()
         return task
 
-    async def generate(self, **params: Any) -> list[GeneratedImage]:
-        """Generate from the controls and return the new images.
+    async def generate(self, *, confirmed: bool = False, **params: Any) -> list[GeneratedImage]:
+        """Generate from the controls and return the new images (a template's: all of them).
 
         A failure is shown in the job row, then raised (a FluxError subclass); a job
-        cancelled with its Cancel button raises PredictionCanceledError.
+        cancelled with its Cancel button raises PredictionCanceledError. A template above
+        ``confirm_above`` generations raises ValueError unless ``confirmed`` (the studio
+        shows its question too).
         """
-        task = self.start(**params)
+        task = self.start(confirmed=confirmed, **params)
+        if task is None:
+            raise ValueError(
+                f"{self.explore.estimate.text}: the studio asks before sending more than "
+                f"{self.explore.confirm_above} generations; pass confirmed=True, or click send"
+            )
         try:
             await asyncio.wait({task})
         except asyncio.CancelledError:
@@ -328,9 +388,10 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         return task.result()
 
     def cancel_all(self) -> None:
-        """Cancel every running generation (each is cancelled on the server too)."""
+        """Cancel every running generation and batch (each is cancelled on the server too)."""
         for row in self.jobs:
             row.cancel()
+        self.explore.cancel_all()
 
     def close(self) -> None:
         """Cancel running generations and close the studio with every widget it made (rows,
@@ -346,6 +407,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         """Wait until running generations, the history restore and viewer work are done."""
         await self._background.wait()
         await self._tasks.wait()
+        await self.explore.wait()
         await self.gallery.wait()
         if self.history_browser is not None:
             await self.history_browser.wait()
@@ -374,11 +436,15 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
     # -- the generation -------------------------------------------------------------------
 
     async def _run(
-        self, client: FluxClient, params: FluxParams, row: JobRow
+        self,
+        client: FluxClient,
+        params: FluxParams,
+        row: JobRow,
+        origin: PromptOrigin | None = None,
     ) -> list[GeneratedImage]:
         try:
             images = await client.generate(
-                params, on_status=row.client_status, on_detail=row.client_detail
+                params, on_status=row.client_status, on_detail=row.client_detail, origin=origin
             )
             images = await self._keep(images)
         except asyncio.CancelledError:
@@ -480,7 +546,10 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         else:
             provider = self.provider_picker.value  # a key belongs to the provider shown
             self._client, self._client_from_key = FluxClient(api_key=key, provider=provider), True
+            if self.spending_cap is not None:
+                self._client.set_budget(self.spending_cap)
         self._refresh()
+        self._refresh_estimate()
 
     def use_provider(self, name: str) -> None:
         """Send new generations to provider ``name`` (running ones keep theirs), with its key
@@ -497,6 +566,8 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             if current is not None:
                 self.provider_picker.revert(current.provider)
             raise
+        if self.spending_cap is not None:
+            client.set_budget(self.spending_cap)  # one budget across the studio's providers
         self._client = self._initial_client = client
         if self._client_from_key:
             self.key_input.api_key = None  # a typed key belongs to the provider it was for
@@ -506,6 +577,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.provider_picker.revert(client.provider)
         self._fit_controls()
         self._refresh()
+        self._refresh_estimate()  # another provider, another price
 
     def _client_for(self, name: str) -> FluxClient:
         current = self._client
@@ -526,6 +598,68 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         if self._client is None:
             raise MissingAPIKeyError(self._client_note or "no client: type an API key above")
         return self._client
+
+    # -- templates, styles, batches -------------------------------------------------------
+
+    def _start_batch(
+        self, plan: BatchPlan, *, confirmed: bool
+    ) -> asyncio.Task[list[GeneratedImage]] | None:
+        self.message.value = ""
+        task = self.explore.submit(plan, ask=not confirmed)
+        if task is not None:
+            task.add_done_callback(lambda _: self._refresh())
+        self._refresh()
+        return task
+
+    def _refresh_estimate(self) -> None:
+        values = self.controls.values()
+        fields = {k: v for k, v in values.items() if k not in ("prompt", "seed")}
+        self.explore.refresh_estimate(str(values["prompt"]), fields)
+
+    def _on_style(self, change: dict[str, Any]) -> None:
+        """A style chosen: its parameters go into the controls, where they show (and where
+        a change of yours then wins)."""
+        try:
+            style = self.explore.styles.selected()
+            if style is not None:
+                for name, value in style.params.items():
+                    self.controls.set(name, value)
+        except (ValueError, FluxError) as error:
+            self._show_error(error)
+        self._refresh_estimate()
+
+    def _save_style(self) -> None:
+        """Save the prompt (holding ``{prompt}``) and the shown aspect ratio and format as a
+        style under the typed name."""
+        values = self.controls.values()
+        params = {"aspect_ratio": values["aspect_ratio"], "output_format": values["output_format"]}
+        try:
+            self.explore.styles.save(
+                self.explore.styles.name_box.value, str(values["prompt"]), params
+            )
+        except (StyleError, OSError):
+            return  # shown next to the button
+
+    def _restore_style(self, origin: PromptOrigin | None) -> str:
+        """Reuse: select the style an image was made with; a note for the message line."""
+        styles = self.explore.styles
+        name = origin.style if origin is not None else None
+        if name == styles.value:
+            return ""
+        try:
+            styles.value = name
+        except StyleError:
+            styles.value = None
+            return f"style {name} (no longer saved: shown without it)"
+        return f"style {name}" if name is not None else "no style"
+
+    def _usage_history(self) -> Any:
+        """What the usage view counts for today and the whole history: the history index's
+        records (no image is read), or this session's images without a history."""
+        history = self.history
+        if history is None:
+            return list(self.images)
+        return history.page(0, max(1, len(history)))
 
     # -- history --------------------------------------------------------------------------
 

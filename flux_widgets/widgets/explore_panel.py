@@ -1,0 +1,224 @@
+"""The studio's exploration panel: styles, what a prompt will send and cost, batches, usage.
+
+A prompt with variants or wildcards (or a style) becomes a ``BatchPlan``; its count, images and
+estimated cost show before anything is sent, a batch above ``confirm_above`` generations asks
+first, and a batch runs as one row (a progress bar with done / failed / running counts) through
+``client.generate_many``, whose workers keep at most the client's concurrency in flight: a
+template of 10,000 prompts is 10,000 short strings and one row, never 10,000 widgets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+
+from ..errors import FluxError
+from ..images import GeneratedImage
+from ..params import FluxParams
+from ..plans import CONFIRM_ABOVE_GENERATIONS, BatchPlan, plan_batch
+from ..progress import BatchProgress
+from ..styles import StyleLibrary
+from ..templates import PromptTemplate
+from ..usage import HistoryEntry, UsageReport
+from ._compat import show
+from ._html import error_html
+from ._tasks import TaskSet
+from .explore import BatchRow, ConfirmRow, EstimateLine, StylePicker, UsageView
+
+if TYPE_CHECKING:
+    from ..client import FluxClient
+
+KeepImages = Callable[[Sequence[GeneratedImage]], Awaitable[Sequence[GeneratedImage]]]
+"""Files images (history, gallery) and returns them as kept."""
+_KEEP_BATCH_ROWS = 4
+
+
+class ExplorePanel(widgets.VBox):  # type: ignore[misc]
+    """Style picker, estimate line, confirm row, batch rows and the usage view.
+
+    ``client`` returns the studio's current client (None without one); ``keep`` files new
+    images (history, gallery); ``history`` lists the stored images for the usage view.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: Callable[[], FluxClient | None],
+        keep: KeepImages,
+        history: Callable[[], Iterable[HistoryEntry] | None] = lambda: None,
+        styles: StyleLibrary | None = None,
+        confirm_above: int = CONFIRM_ABOVE_GENERATIONS,
+        **kwargs: Any,
+    ) -> None:
+        self._client = client
+        self._keep = keep
+        self._history = history
+        self.confirm_above = confirm_above
+        self.styles = StylePicker(styles or StyleLibrary())
+        self.estimate = EstimateLine()
+        self.confirm = ConfirmRow()
+        self.batches = widgets.VBox()
+        # Filled when the Usage section is opened: it reads the whole history's index.
+        self.usage = UsageView(
+            self.usage_report,
+            load=False,
+            on_refresh=lambda: self._tasks.spawn(self.refresh_usage()),
+        )
+        self.usage_box = widgets.Accordion(children=[self.usage], selected_index=None)
+        self.usage_box.set_title(0, "Usage")
+        self.batch_rows: list[BatchRow] = []
+        self._tasks = TaskSet(on_error=lambda error: None)
+        self.usage_box.observe(self._on_usage_opened, names="selected_index")
+        super().__init__(
+            [self.styles, self.estimate, self.confirm, self.batches, self.usage_box], **kwargs
+        )
+        self.add_class("flux-explore")
+
+    # -- planning ---------------------------------------------------------------------
+
+    def plan(self, prompt: str, params: dict[str, Any]) -> BatchPlan:
+        """The generations ``prompt`` (a template, styled by the chosen style) makes with
+        ``params``; raises ``ValueError`` (a TemplateError, StyleError...) before any request."""
+        client = self._require_client()
+        return plan_batch(
+            prompt,
+            provider=client.provider,
+            style=self.styles.selected(),
+            prices=client.prices,
+            **params,
+        )
+
+    def refresh_estimate(self, prompt: str, params: dict[str, Any]) -> None:
+        """Show what the prompt will send: counts and cost, or why it cannot be sent. Counting
+        does not expand the template (a million combinations count instantly)."""
+        client = self._client()
+        if not prompt.strip() or client is None:
+            self.estimate.show_summary("")
+            return
+        try:
+            style = self.styles.selected()
+            text = style.apply(prompt) if style is not None else prompt
+            template = PromptTemplate(text)
+            count = template.count()
+            fields = style.merged(params) if style is not None else params
+            base = FluxParams(prompt=text, **fields)
+        except (ValueError, FluxError) as error:
+            self.estimate.show_error(error)
+            return
+        each = client.estimate_cost(base)
+        images = count * base.num_outputs
+        text_count = f"{count:,} generation{'s' if count != 1 else ''} · {images:,} images"
+        if each is None:
+            summary = f"{text_count} · price unknown on {client.provider}"
+        else:
+            summary = f"{text_count} · about ${each * count:.4f} on {client.provider}"
+        if count > self.confirm_above:
+            summary += " · asks before sending"
+        cap = client.spending_cap
+        if cap is not None and (each is None or each * count > cap.remaining):
+            summary += f" · over the spending cap (${cap.remaining:.4f} left)"
+        self.estimate.show_summary(summary)
+
+    # -- batches ----------------------------------------------------------------------
+
+    def submit(
+        self, plan: BatchPlan, *, ask: bool = True
+    ) -> asyncio.Task[list[GeneratedImage]] | None:
+        """Run ``plan`` as a batch, asking first (unless ``ask`` is False) above
+        ``confirm_above`` generations.
+
+        Returns the batch's task, or None while the question is shown (send starts it).
+        """
+        if ask and plan.needs_confirmation(self.confirm_above):
+            self.confirm.ask(f"Send {plan.summary()}?", lambda: self._launch(plan))
+            return None
+        return self._launch(plan)
+
+    def _launch(self, plan: BatchPlan) -> asyncio.Task[list[GeneratedImage]]:
+        client = self._require_client()
+        holder: dict[str, asyncio.Task[list[GeneratedImage]]] = {}
+        row = BatchRow(plan.generations, plan.origin.template, lambda: holder["task"].cancel())
+        task = self._tasks.start(self.run_batch(client, plan, row))
+        holder["task"] = task
+        self.batch_rows.insert(0, row)
+        self._show_rows()
+        return task
+
+    async def run_batch(
+        self, client: FluxClient, plan: BatchPlan, row: BatchRow
+    ) -> list[GeneratedImage]:
+        """Send every item of ``plan`` through ``client.generate_many`` and keep the images;
+        failures count in the row (their errors in ``row.errors``), a cancel stops the rest."""
+        counts = BatchProgress(plan.generations, bar=False, listener=row.update)
+        images: list[GeneratedImage] = []
+        state = "done"
+        try:
+            async for result in client.generate_many(plan, progress=counts):
+                if result.images:
+                    images.extend(await self._keep(result.images))
+                if result.error is not None:
+                    row.errors.append(result.error)
+        except asyncio.CancelledError:
+            state = "cancelled"
+            raise
+        except Exception as error:
+            state = "failed"
+            row.label.value += f"<br>{error_html(error)}"
+            raise
+        finally:
+            row.finish(state)
+            self._show_rows()
+            if self.usage_box.selected_index == 0:  # only while it is open
+                self._tasks.spawn(self.refresh_usage(quota=False))
+        return images
+
+    def _show_rows(self) -> None:
+        running = [r for r in self.batch_rows if not r.finished]
+        finished = [r for r in self.batch_rows if r.finished][:_KEEP_BATCH_ROWS]
+        keep = {id(r) for r in running + finished}
+        for row in self.batch_rows:
+            if id(row) not in keep:
+                row.close()
+        self.batch_rows = [r for r in self.batch_rows if id(r) in keep]
+        self.batches.children = tuple(self.batch_rows)
+        show(self.batches, bool(self.batch_rows))
+
+    async def wait(self) -> None:
+        await self._tasks.wait()
+
+    def cancel_all(self) -> None:
+        self._tasks.cancel_all()
+
+    # -- usage ------------------------------------------------------------------------
+
+    def usage_report(self) -> UsageReport | None:
+        client = self._client()
+        if client is None:
+            return None
+        return client.usage_report(history=self._history())
+
+    async def refresh_usage(self, *, quota: bool = True) -> None:
+        """Read usage (the history's index in a worker thread) and, with ``quota``, the key's
+        quota from the provider; then show them."""
+        client = self._client()
+        if quota and client is not None:
+            await client.key_quota()
+        try:
+            report = await asyncio.to_thread(self.usage_report)
+        except Exception as error:  # a broken history must not break the view
+            self.usage.table.value = error_html(error, "usage")
+            return
+        self.usage.show_report(report)
+
+    def _on_usage_opened(self, change: dict[str, Any]) -> None:
+        if change["new"] == 0:
+            self._tasks.spawn(self.refresh_usage())
+
+    def _require_client(self) -> FluxClient:
+        client = self._client()
+        if client is None:
+            raise FluxError("no client: type an API key above")
+        return client
