@@ -30,9 +30,13 @@ from .client import FluxClient
 from .errors import FluxError, MissingAPIKeyError
 from .images import GeneratedImage
 from .params import FluxParams
+from .plans import CONFIRM_ABOVE_GENERATIONS, BatchPlan, plain_fields, plan_batch
+from .progress import BatchProgress
 from .providers import DEFAULT_PROVIDER, PROVIDERS, Provider, get_provider
 from .recipes import file_name
 from .schema import SCHEMA, Field
+from .styles import resolve_style
+from .templates import PromptTemplate
 
 T = TypeVar("T")
 
@@ -84,6 +88,19 @@ def _parser() -> argparse.ArgumentParser:
         "--provider",
         choices=sorted(PROVIDERS),
         help="which provider to use (default: FLUX_PROVIDER, else cometapi)",
+    )
+    parser.add_argument(
+        "--random",
+        dest="random_count",
+        type=int,
+        metavar="N",
+        help="a template: N random picks instead of every combination",
+    )
+    parser.add_argument("--style", metavar="NAME", help="wrap the prompt in a saved style")
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help=f"send a template of more than {CONFIRM_ABOVE_GENERATIONS} generations",
     )
     parser.add_argument("--mock", action="store_true", help="use the built-in mock API")
     parser.add_argument("--save", metavar="DIR", help="also save the images (recipe embedded)")
@@ -141,9 +158,16 @@ def flux(line: str, cell: str) -> list[GeneratedImage] | None:
     except _HelpShown:
         return None
     client = _client(force_mock=options.mock, provider=options.provider)
+    try:
+        plan = _plan(client, params, options)
+    except ValueError as error:  # TemplateError, StyleError: before anything is sent
+        raise _usage_error(f"%%flux: {error}") from None
     started = time.monotonic()
     try:
-        images = run_in_worker_thread(lambda: _generate(client, params))
+        if plan is None:
+            images = run_in_worker_thread(lambda: _generate(client, params))
+        else:
+            images = _run_plan(client, plan)
     except FluxError as error:
         print(f"flux: {type(error).__name__}: {error}", file=sys.stderr)
         return None
@@ -203,6 +227,64 @@ def _client(*, force_mock: bool, provider: str | None = None) -> FluxClient:
 async def _generate(client: FluxClient, params: FluxParams) -> list[GeneratedImage]:
     async with client:
         return await client.generate(params)
+
+
+def _plan(client: FluxClient, params: FluxParams, options: argparse.Namespace) -> BatchPlan | None:
+    """The batch a templated or styled cell makes (None for a plain prompt, sent as written).
+
+    Prints its count and cost; above ``CONFIRM_ABOVE_GENERATIONS`` generations it needs
+    ``--yes``. Raises ``ValueError`` for a bad template, style or count.
+    """
+    style = resolve_style(options.style)
+    plain = style is None and options.random_count is None
+    if plain and not PromptTemplate(params.prompt).is_dynamic:
+        return None
+    given = {name for name in _PARAM_OPTIONS if getattr(options, name) is not None}
+    # Options the user typed win over the style's parameters; the style's win over defaults.
+    fields = {
+        name: value
+        for name, value in plain_fields(params).items()
+        if name in given or style is None or name not in style.params
+    }
+    plan = plan_batch(
+        params.prompt,
+        provider=client.provider,
+        style=style,
+        random_count=options.random_count,
+        prices=client.prices,
+        **fields,
+    )
+    if plan.needs_confirmation() and not options.yes:
+        raise ValueError(
+            f"{plan.summary()}: add --yes to send more than {CONFIRM_ABOVE_GENERATIONS} generations"
+        )
+    print(plan.summary())
+    return plan
+
+
+def _run_plan(client: FluxClient, plan: BatchPlan) -> list[GeneratedImage]:
+    """Send a batch from the worker thread, with a progress bar made here (the kernel's
+    thread, where it displays); failed items are printed, the rest returned in order."""
+    counts = BatchProgress(plan.generations, description="%%flux")
+
+    async def run() -> list[tuple[int, list[GeneratedImage]]]:
+        done = []
+        async with client:
+            async for result in client.generate_many(plan, progress=counts):
+                done.append((result.index, result.images))
+                if result.error is not None:
+                    error = result.error
+                    print(
+                        f"flux: {result.params.prompt!r}: {type(error).__name__}: {error}",
+                        file=sys.stderr,
+                    )
+        return done
+
+    try:
+        done = run_in_worker_thread(run)
+    finally:
+        counts.close()
+    return [image for _, images in sorted(done, key=lambda item: item[0]) for image in images]
 
 
 def run_in_worker_thread(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
