@@ -23,6 +23,7 @@ SCRIPTS = {
     "render": "benchmarks.bench_render",  # row 11
     "notebook": "benchmarks.bench_notebook",  # row 12
     "history": "benchmarks.bench_history",  # rows H1-H7
+    "explore": "benchmarks.bench_explore",  # rows E1-E2
     "browser": "benchmarks.bench_browser",  # rows B1-B2 (JupyterLab in headless Chromium)
     "providers": "benchmarks.bench_providers",  # rows P1-P4
 }
