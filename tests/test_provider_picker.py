@@ -82,7 +82,7 @@ def test_cancel_tooltip_and_price_estimate() -> None:
     assert "PUT" in cancel_tooltip(FAL)
     two = FluxParams(prompt="x", num_outputs=2, output_format="jpg")
     assert price_text("replicate", two) == "≈ $0.006"
-    # 1024x1024 is 1.05 million pixels: prices.py rounds up to 2 MP, never undercounting.
-    assert price_text("fal", two) == "≈ $0.012"
+    # 1024x1024 is one billed megapixel (prices.py rounds up from there, never under).
+    assert price_text("fal", two) == "≈ $0.006"
     assert price_text("together", two) == "≈ $0.0054"
     assert price_text("cometapi", two) == "price unknown"
