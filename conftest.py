@@ -30,8 +30,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     server = MockServer(MockConfig(generation_time=0.05)).start()
     SESSION["mock"] = server
     os.environ["FLUX_BASE_URL"] = server.url
-    # Notebooks and studios keep their history away from the user's real data folder.
+    # Notebooks and studios keep their history away from the user's real data folder, and see
+    # only the shipped wildcards and styles (a user's own would change what notebooks print).
     os.environ["FLUX_WIDGETS_HISTORY_DIR"] = tempfile.mkdtemp(prefix="flux-history-")
+    os.environ["FLUX_WIDGETS_WILDCARDS_DIR"] = tempfile.mkdtemp(prefix="flux-wildcards-")
+    os.environ["FLUX_WIDGETS_STYLES_DIR"] = tempfile.mkdtemp(prefix="flux-styles-")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -37,6 +37,9 @@ def refresh(path: Path, server_url: str) -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="flux-history-") as history:
             os.environ["FLUX_WIDGETS_HISTORY_DIR"] = history
+            # Only the shipped wildcards and styles, as under nbval (../conftest.py).
+            os.environ["FLUX_WIDGETS_WILDCARDS_DIR"] = f"{history}/wildcards"
+            os.environ["FLUX_WIDGETS_STYLES_DIR"] = f"{history}/styles"
             resources = {"metadata": {"path": str(path.parent)}}
             NotebookClient(notebook, timeout=120, resources=resources).execute()
     finally:
