@@ -489,6 +489,29 @@ async def test_clear_history_asks_first_then_deletes(studio: PromptStudio) -> No
     assert studio.images == [] and studio.gallery.tiles == []
 
 
+async def test_history_counts_follow_a_delete_and_its_undo_in_the_browser(
+    studio: PromptStudio,
+) -> None:
+    studio.prompt = "a lantern"
+    studio.num_outputs = 3
+    await studio.generate()
+    assert studio.history_section.get_title(0) == "History (3 images)"
+    studio.history_section.selected_index = 0  # opens the browser
+    await studio.wait()
+    browser = studio.history_browser
+    assert browser is not None
+    await browser.wait()
+    browser.cards[0].delete_button.click()
+    await browser.wait()
+    assert studio.history_section.get_title(0) == "History (2 images)"
+    assert "2 images in the history" in studio.history_label.value
+    assert "2 images" in browser.status.value
+    browser.undo_button.click()
+    await browser.wait()
+    assert studio.history_section.get_title(0) == "History (3 images)"
+    assert "3 images in the history" in studio.history_label.value
+
+
 async def test_history_off_writes_nothing(client: FluxClient, tmp_path: Path) -> None:
     studio = PromptStudio(client, history=False)
     studio.megapixels = "0.25"

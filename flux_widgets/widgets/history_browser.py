@@ -119,6 +119,7 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         thumbnail_size: int = THUMBNAIL_SIZE,
         on_open: ImageCallback | None = None,
         on_reuse: ImageCallback | None = None,
+        on_count: Callable[[int], Any] | None = None,
         **kwargs: Any,
     ) -> None:
         if page_size < 1:
@@ -128,6 +129,10 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         self.thumbnail_size = thumbnail_size
         self.page_number = 0  # 0 = the newest page
         self.total = 0  # entries matching the filters
+        self.history_total = 0  # every entry in the history, filters or not
+        # Told the whole history's size each time a page is read (after a delete, an undo,
+        # emptying the trash), so counts shown elsewhere (the studio's) never go stale.
+        self.on_count = on_count
         self.selected: set[str] = set()  # stems, kept across pages
         self.last_batch: str | None = None  # the trash batch "undo" restores
         self._on_open = on_open
@@ -283,17 +288,21 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         where, size = self.filter, self.page_size
         history = self.history
 
-        def query() -> tuple[int, int, list[HistoryRecord], dict[str, bytes], int]:
+        def query() -> tuple[int, int, list[HistoryRecord], dict[str, bytes], int, int]:
             total = history.count(where)
             page = min(max(0, number), max(0, -(-total // size) - 1))
             records = history.page(page * size, size, where)
             cached = history.cached_thumbnails(records, self.thumbnail_size)
-            return total, page, records, cached, history.trash_count()
+            everything = total if where == HistoryFilter() else history.count()
+            return total, page, records, cached, history.trash_count(), everything
 
-        total, page, records, cached, trash = await asyncio.to_thread(query)
+        total, page, records, cached, trash, everything = await asyncio.to_thread(query)
         if generation != self._generation:
             return  # another page was asked for meanwhile
         self.total, self.page_number, self.trash_count = total, page, trash
+        self.history_total = everything
+        if self.on_count is not None:
+            self.on_count(everything)
         self._fill(records, cached)
         missing = [record for record in records if record.stem not in cached]
         made = await asyncio.gather(

@@ -715,7 +715,10 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         if change["new"] is None or self.history_browser is not None or self.history is None:
             return
         self.history_browser = HistoryBrowser(
-            self.history, on_open=self.gallery.open_image, on_reuse=self.reuse
+            self.history,
+            on_open=self.gallery.open_image,
+            on_reuse=self.reuse,
+            on_count=self._history_counted,
         )
         self.history_section.children = [self.history_browser]
         self._background.spawn(self.history_browser.reload())
@@ -754,6 +757,12 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             self._cleared(batch)
 
         self._background.spawn(clear())
+
+    def _history_counted(self, count: int) -> None:
+        # The browser read the index (a delete, an undo, a page): one count everywhere.
+        if count != self._history_count:
+            self._history_count = count
+            self._refresh()
 
     def _cleared(self, batch: str | None) -> None:
         moved = self._history_count
