@@ -28,7 +28,8 @@ from ._tasks import TaskSet
 ImageCallback = Callable[[GeneratedImage], None]
 ANY_RATIO = "any aspect ratio"
 # Icon-only buttons: no padding, so no icon is cut into an ellipsis ("☆…").
-_ICON_BUTTON = {"width": "36px", "padding": "0"}
+# An icon with a word (the README's promise; a word is also the button's accessible name).
+_ICON_BUTTON = {"width": "auto", "padding": "0 6px"}
 _PROMPT_CHARS = 60
 
 
@@ -46,13 +47,20 @@ class HistoryCard(widgets.VBox):  # type: ignore[misc]
         self.select = widgets.Checkbox(indent=False, layout={"width": "24px"})
         set_tooltip(self.select, "select (for delete selected)")
         # A plain button (a ToggleButton with an icon only shows a stray mark in Lab 4).
-        self.star = widgets.Button(icon="star-o", layout=_ICON_BUTTON)
+        self.star = widgets.Button(description="star", icon="star-o", layout=_ICON_BUTTON)
         set_tooltip(self.star, "star / unstar (kept in the image's record)")
-        self.open_button = widgets.Button(icon="search-plus", layout=_ICON_BUTTON)
+        self.open_button = widgets.Button(
+            description="open", icon="search-plus", layout=_ICON_BUTTON
+        )
         set_tooltip(self.open_button, "open at full size")
-        self.reuse_button = widgets.Button(icon="undo", layout=_ICON_BUTTON)
+        self.reuse_button = widgets.Button(
+            # Not "undo"'s arrow: that is the undo button's icon, under the cards.
+            description="reuse",
+            icon="reply",
+            layout=_ICON_BUTTON,
+        )
         set_tooltip(self.reuse_button, "reuse: put its parameters and seed into the controls")
-        self.delete_button = widgets.Button(icon="trash", layout=_ICON_BUTTON)
+        self.delete_button = widgets.Button(description="delete", icon="trash", layout=_ICON_BUTTON)
         set_tooltip(self.delete_button, "move to the trash (undo brings it back)")
         super().__init__(
             [
@@ -100,6 +108,7 @@ class HistoryCard(widgets.VBox):  # type: ignore[misc]
 
     def show_star(self, favourite: bool) -> None:
         self.star.icon = "star" if favourite else "star-o"
+        self.star.description = "starred" if favourite else "star"
         self.star.button_style = "warning" if favourite else ""
 
 
