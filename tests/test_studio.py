@@ -1018,3 +1018,17 @@ async def test_a_click_from_another_threads_loop_runs_on_the_studios_loop(
 
 async def _click(studio: PromptStudio) -> None:
     studio.generate_button.click()
+
+
+def test_a_queued_rows_cancel_button_keeps_its_width_beside_a_long_line() -> None:
+    row = JobRow(FluxParams(prompt="x"))
+    assert row.cancel_button.layout.flex == "0 0 auto"  # never shrunk to "Can…"
+    assert row.cancel_button.layout.width == "90px"
+    assert row.label.layout.flex == "1 1 auto" and row.label.layout.min_width == "0"
+
+
+def test_the_thumbnail_label_wraps_so_a_long_seed_stays_readable() -> None:
+    from flux_widgets.widgets._html import STUDIO_CSS
+
+    rule = STUDIO_CSS.split(".flux-studio .flux-open", 1)[1].split("}", 1)[0]
+    assert "white-space: normal" in rule and "height: auto" in rule
