@@ -1032,3 +1032,15 @@ def test_the_thumbnail_label_wraps_so_a_long_seed_stays_readable() -> None:
 
     rule = STUDIO_CSS.split(".flux-studio .flux-open", 1)[1].split("}", 1)[0]
     assert "white-space: normal" in rule and "height: auto" in rule
+
+
+async def test_an_empty_prompt_is_said_in_words_and_the_message_goes_once_one_is_typed(
+    studio: PromptStudio,
+) -> None:
+    studio.controls.prompt.value = "   "
+    studio.generate_button.click()
+    assert "prompt must not be empty" in studio.message.value
+    assert "ValueError" not in studio.message.value
+    assert studio.jobs == []
+    studio.controls.prompt.value = "a fox"
+    assert studio.message.value == ""
