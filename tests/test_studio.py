@@ -655,9 +655,11 @@ def test_the_seed_switch_next_to_generate_unlocks_and_locks() -> None:
     controls = ParameterControls()
     controls.set("seed", 77)
     assert controls.seed_switch.description == "unlock"
+    assert controls.lock_seed.description == "unlock seed"  # the same word in Advanced
     controls.seed_switch.click()
     assert controls.lock_seed.value is False and controls.seed_text() == "random seed"
     assert controls.seed_switch.description == "lock"
+    assert controls.lock_seed.description == "lock seed"
     controls.seed_switch.click()  # keeps the seed shown (the last one used)
     assert controls.get("seed") == 77 and controls.seed_text() == "seed 77, locked"
 

@@ -305,7 +305,9 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
         self.lock_seed.value = not self.lock_seed.value
 
     def _on_lock(self, change: dict[str, Any]) -> None:
+        # Says what a click does, like the switch next to Generate ("unlock" when locked).
         self.lock_seed.icon = "lock" if change["new"] else "unlock"
+        self.lock_seed.description = "unlock seed" if change["new"] else "lock seed"
         self._show_seed_state()
 
     def _show_seed_state(self) -> None:
