@@ -10,6 +10,7 @@ from PIL import Image
 
 from flux_widgets import FluxClient, FluxParams
 from flux_widgets.mock import MockConfig
+from flux_widgets.schema import FIELDS
 from flux_widgets.widgets.grid import PromptGrid
 
 PROMPTS = ["a paper boat", "a paper crane"]
@@ -58,7 +59,9 @@ async def test_labels_name_the_axes_and_values(client: FluxClient) -> None:
         base=FluxParams(prompt="a lighthouse"),
     )
     texts = [child.value for child in grid.grid.children if hasattr(child, "value")]
-    assert "num_inference_steps" in texts[0] and "aspect_ratio" in texts[0]
+    # The schema's labels (a field name like num_inference_steps wraps mid-word at 900 px).
+    steps, ratio = FIELDS["num_inference_steps"].label, FIELDS["aspect_ratio"].label
+    assert steps in texts[0] and ratio in texts[0]
     for value in ("1", "2", "3", "4", "1:1", "16:9"):
         assert any(f">{value}<" in text for text in texts), value
     # Not an axis, no seed given: one shared seed makes the comparison fair.
@@ -169,3 +172,23 @@ def test_grid_columns_shrink_to_fit_and_pictures_keep_their_aspect(client: FluxC
     picture = next(iter(grid._pictures.values()))
     assert (picture.layout.width, picture.layout.max_width) == ("auto", "100%")
     assert picture.layout.height == "auto"
+
+
+async def test_axis_headings_use_the_schema_labels_and_column_values_are_centred(
+    client: FluxClient,
+) -> None:
+    from flux_widgets.widgets.grid import axis_heading
+
+    assert axis_heading("num_inference_steps") == FIELDS["num_inference_steps"].label
+    assert "_" not in axis_heading("num_inference_steps")
+    assert axis_heading("prompt parts") == "prompt parts"
+    grid = PromptGrid(
+        client,
+        rows=("seed", [1, 2]),
+        columns=("num_inference_steps", [1, 2]),
+        base=FluxParams(prompt="a fox"),
+    )
+    corner, first_column = grid._grid_children(None)[:2]
+    assert "num_inference_steps" not in corner.value
+    assert FIELDS["num_inference_steps"].label in corner.value
+    assert "text-align:center" in first_column.value

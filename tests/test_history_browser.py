@@ -114,6 +114,7 @@ async def test_star_is_written_to_the_record_and_filters(tmp_path: Path) -> None
     card.star.click()
     await browser.wait()
     assert card.star.icon == "star" and card.record.favourite
+    assert card.star.description == "starred"
     record = json.loads((tmp_path / f"{card.record.stem}.json").read_text())
     assert record["favourite"] is True
     card.star.click()  # and off again
@@ -218,3 +219,12 @@ async def test_repr_is_small_even_with_an_image_open(tmp_path: Path) -> None:
     browser.cards[0].open_button.click()
     await browser.wait()
     assert repr(browser) == f"HistoryBrowser({str(tmp_path)!r}: 5 images, page 1 of 2)"
+
+
+def test_card_buttons_carry_a_word_and_reuse_does_not_look_like_undo() -> None:
+    from flux_widgets.widgets.history_browser import HistoryCard
+
+    card = HistoryCard(160)
+    words = [b.description for b in (card.star, card.open_button, card.reuse_button)]
+    assert [*words, card.delete_button.description] == ["star", "open", "reuse", "delete"]
+    assert card.reuse_button.icon not in ("undo", "recycle")  # undo's and empty trash's icons

@@ -107,7 +107,7 @@ def test_every_field_has_a_control_that_maps_to_its_param() -> None:
     controls.aspect_ratio.value = "16:9"
     controls.num_outputs.value = 3
     controls.num_inference_steps.value = 2
-    controls.seed.value = 1234
+    controls.seed.value = "1234"
     controls.lock_seed.value = True
     controls.output_format.value = "png"
     controls.output_quality.value = 55
@@ -193,15 +193,15 @@ def test_seed_unlocked_draws_a_fresh_one_each_time_locked_reuses() -> None:
     controls.prompt.value = "a fox"
     first, second = controls.next_params().seed, controls.next_params().seed
     assert first != second
-    assert controls.seed.value == second  # shown after drawing
+    assert controls.seed.value == str(second)  # shown after drawing
 
     controls.set("seed", 7)
     assert controls.next_params().seed == 7
     assert controls.next_params().seed == 7
     controls.randomize_seed.click()
-    assert controls.seed.value != 7
+    assert controls.seed.value != "7"
     assert controls.lock_seed.value is True
-    assert controls.next_params().seed == controls.seed.value
+    assert controls.next_params().seed == int(controls.seed.value)
 
 
 # -- generation -----------------------------------------------------------------------------
@@ -345,7 +345,7 @@ async def test_unlocked_seed_is_fresh_and_shown_under_each_thumbnail(studio: Pro
     [first] = await studio.generate()
     [second] = await studio.generate()
     assert first.seed != second.seed
-    assert studio.controls.seed.value == second.seed
+    assert studio.controls.seed.value == str(second.seed)
     assert studio.seed is None  # still unlocked
     labels = [tile.open_button.description for tile in studio.gallery.tiles]
     assert labels == [f"open · seed {second.seed}", f"open · seed {first.seed}"]
@@ -489,6 +489,29 @@ async def test_clear_history_asks_first_then_deletes(studio: PromptStudio) -> No
     assert studio.images == [] and studio.gallery.tiles == []
 
 
+async def test_history_counts_follow_a_delete_and_its_undo_in_the_browser(
+    studio: PromptStudio,
+) -> None:
+    studio.prompt = "a lantern"
+    studio.num_outputs = 3
+    await studio.generate()
+    assert studio.history_section.get_title(0) == "History (3 images)"
+    studio.history_section.selected_index = 0  # opens the browser
+    await studio.wait()
+    browser = studio.history_browser
+    assert browser is not None
+    await browser.wait()
+    browser.cards[0].delete_button.click()
+    await browser.wait()
+    assert studio.history_section.get_title(0) == "History (2 images)"
+    assert "2 images in the history" in studio.history_label.value
+    assert "2 images" in browser.status.value
+    browser.undo_button.click()
+    await browser.wait()
+    assert studio.history_section.get_title(0) == "History (3 images)"
+    assert "3 images in the history" in studio.history_label.value
+
+
 async def test_history_off_writes_nothing(client: FluxClient, tmp_path: Path) -> None:
     studio = PromptStudio(client, history=False)
     studio.megapixels = "0.25"
@@ -555,23 +578,88 @@ def test_typing_a_seed_locks_it_and_next_params_never_replaces_it() -> None:
     assert controls.seed_state.value == "<span>random seed</span>"
     drawn = controls.next_params().seed
     assert controls.lock_seed.value is False  # a drawn seed is shown, not locked
-    assert controls.seed.value == drawn
+    assert controls.seed.value == str(drawn)
 
-    controls.seed.value = 1234  # what the browser sends when a person types 1234
+    controls.seed.value = "1234"  # what the browser sends when a person types 1234
     assert controls.lock_seed.value is True
     assert controls.seed_text() == "seed 1234, locked"
     assert "1234" in controls.seed_state.value and "locked" in controls.seed_state.value
     assert [controls.next_params().seed for _ in range(3)] == [1234, 1234, 1234]
-    assert controls.seed.value == 1234
+    assert controls.seed.value == "1234"
+
+
+@pytest.mark.parametrize(
+    ("typed", "refusal"),
+    [
+        ("1e3", "whole number"),
+        ("12.0", "whole number"),
+        ("seven", "whole number"),
+        ("99999999999999999999999", "from -9223372036854775808 to 9223372036854775807"),
+        ("9223372036854775808", "from -9223372036854775808"),
+    ],
+)
+def test_a_typed_seed_that_is_not_a_64_bit_integer_is_refused_as_typed(
+    typed: str, refusal: str
+) -> None:
+    # The tester's strings: an IntText read "1e3" as 1 and rounded above 2**53, silently.
+    controls = ParameterControls()
+    controls.prompt.value = "a fox"
+    controls.seed.value = typed
+    assert controls.lock_seed.value is True
+    assert refusal in controls.seed_state.value  # said at once, next to Generate
+    assert "⚠" in controls.seed.description
+    assert refusal in controls.seed_text()
+    with pytest.raises(ValueError, match="seed"):
+        controls.params()
+    with pytest.raises(ValueError, match="seed"):
+        controls.next_params()  # never replaced by a random or rounded seed
+
+
+@pytest.mark.parametrize(
+    ("typed", "seed"),
+    [
+        ("9007199254740993", 9007199254740993),  # 2**53 + 1: a JS Number would say ...992
+        (" 1000 ", 1000),
+        ("-5", -5),
+        ("9223372036854775807", 2**63 - 1),
+        (str(2**60 + 1), 2**60 + 1),
+    ],
+)
+def test_a_typed_seed_is_used_exactly_never_rounded(typed: str, seed: int) -> None:
+    controls = ParameterControls()
+    controls.prompt.value = "a fox"
+    controls.seed.value = typed
+    assert controls.next_params().seed == seed
+    assert controls.seed_text() == f"seed {seed}, locked"
+    assert f"<b>{seed}</b>" in controls.seed_state.value
+    assert controls.seed.description == "Seed"
+
+
+def test_a_seed_set_from_code_is_shown_exactly_in_the_box() -> None:
+    controls = ParameterControls()
+    controls.set("seed", 2**60 + 1)
+    assert controls.seed.value == "1152921504606846977"
+    assert controls.seed_text() == "seed 1152921504606846977, locked"
+
+
+def test_emptying_the_seed_box_means_a_random_seed() -> None:
+    controls = ParameterControls()
+    controls.prompt.value = "a fox"
+    controls.seed.value = "42"
+    controls.seed.value = "  "
+    assert controls.lock_seed.value is False and controls.seed_text() == "random seed"
+    assert controls.next_params().seed is not None
 
 
 def test_the_seed_switch_next_to_generate_unlocks_and_locks() -> None:
     controls = ParameterControls()
     controls.set("seed", 77)
     assert controls.seed_switch.description == "unlock"
+    assert controls.lock_seed.description == "unlock seed"  # the same word in Advanced
     controls.seed_switch.click()
     assert controls.lock_seed.value is False and controls.seed_text() == "random seed"
     assert controls.seed_switch.description == "lock"
+    assert controls.lock_seed.description == "lock seed"
     controls.seed_switch.click()  # keeps the seed shown (the last one used)
     assert controls.get("seed") == 77 and controls.seed_text() == "seed 77, locked"
 
@@ -582,7 +670,7 @@ def test_new_seed_button_has_a_label_and_keeps_the_seed_it_draws() -> None:
     assert controls.randomize_seed.description == "new seed"  # not an emoji-only button
     assert controls.randomize_seed.icon == "random"
     controls.randomize_seed.click()
-    shown = controls.seed.value
+    shown = int(controls.seed.value)
     assert controls.lock_seed.value is True
     assert controls.next_params().seed == shown
 
@@ -932,3 +1020,29 @@ async def test_a_click_from_another_threads_loop_runs_on_the_studios_loop(
 
 async def _click(studio: PromptStudio) -> None:
     studio.generate_button.click()
+
+
+def test_a_queued_rows_cancel_button_keeps_its_width_beside_a_long_line() -> None:
+    row = JobRow(FluxParams(prompt="x"))
+    assert row.cancel_button.layout.flex == "0 0 auto"  # never shrunk to "Can…"
+    assert row.cancel_button.layout.width == "90px"
+    assert row.label.layout.flex == "1 1 auto" and row.label.layout.min_width == "0"
+
+
+def test_the_thumbnail_label_wraps_so_a_long_seed_stays_readable() -> None:
+    from flux_widgets.widgets._html import STUDIO_CSS
+
+    rule = STUDIO_CSS.split(".flux-studio .flux-open", 1)[1].split("}", 1)[0]
+    assert "white-space: normal" in rule and "height: auto" in rule
+
+
+async def test_an_empty_prompt_is_said_in_words_and_the_message_goes_once_one_is_typed(
+    studio: PromptStudio,
+) -> None:
+    studio.controls.prompt.value = "   "
+    studio.generate_button.click()
+    assert "prompt must not be empty" in studio.message.value
+    assert "ValueError" not in studio.message.value
+    assert studio.jobs == []
+    studio.controls.prompt.value = "a fox"
+    assert studio.message.value == ""

@@ -22,7 +22,7 @@ from flux_widgets.mock import MockConfig
 from flux_widgets.params import FluxParams
 from flux_widgets.recipes import code_snippet
 from flux_widgets.widgets import Gallery, PromptStudio, Shortcuts, Viewer
-from flux_widgets.widgets.viewer import differing_fields
+from flux_widgets.widgets.viewer import RECIPE_ROWS, differing_fields, recipe_values
 
 
 def _image(seed: int, *, color: str = "red", size: tuple[int, int] = (64, 48), **params: Any):
@@ -136,6 +136,15 @@ def test_compare_highlights_exactly_the_parameters_that_differ(tmp_path: Path) -
     assert differing_fields(one_step, four_steps) == ["seed", "num_inference_steps", "go_fast"]
     assert "A: seed 7" in viewer.title and "B: seed 8" in viewer.title
     gallery.close()
+
+
+def test_the_safety_checker_row_says_whether_the_checker_ran() -> None:
+    # "safety checker off | off" was a double negative.
+    checked, unchecked = _image(1), _image(2, disable_safety_checker=True)
+    labels = dict(RECIPE_ROWS)
+    assert labels["disable_safety_checker"] == "safety checker"
+    assert recipe_values(checked)["disable_safety_checker"] == "on"
+    assert recipe_values(unchecked)["disable_safety_checker"] == "off"
 
 
 def test_compare_button_pins_the_image_and_arrows_move_the_other(

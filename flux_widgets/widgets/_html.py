@@ -46,6 +46,11 @@ STUDIO_CSS = """<style>
 .flux-studio .flux-job-note { color: var(--jp-ui-font-color2, #777777); }
 .flux-studio .flux-seed-state { margin: 0 4px 0 8px; }
 .flux-studio .flux-seed-locked b { color: var(--jp-warn-color0, #8a5a00); }
+/* A thumbnail's "open · seed 2212868123" wraps under a narrow thumbnail instead of "seed 22…". */
+.flux-studio .flux-open, .flux-grid .flux-open {
+  white-space: normal; height: auto; min-height: var(--jp-widgets-inline-height, 28px);
+  line-height: 1.25; padding: 2px 6px; overflow-wrap: anywhere;
+}
 .flux-studio .widget-html-content,
 .flux-grid .widget-html-content { white-space: normal; overflow-wrap: anywhere; }
 </style>"""

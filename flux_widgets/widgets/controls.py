@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +22,7 @@ from ..params import (
     ASPECT_RATIOS,
     FIELD_NAMES,
     RANDOM_SEED_RANGE,
+    SEED_RANGE,
     FluxParams,
     input_errors,
     pixel_size,
@@ -34,6 +36,24 @@ _DEFAULTS = FluxParams(prompt="-")
 _WIDE = {"description_width": "initial"}
 # Rows of controls wrap in a narrow cell instead of overflowing it (no horizontal scrollbar).
 _ROW = {"flex_flow": "row wrap", "align_items": "center", "max_width": "100%"}
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
+
+
+def parse_seed(text: str) -> int:
+    """The seed a person typed, exactly: a whole number in ``SEED_RANGE`` (64-bit signed).
+
+    Parsed in Python, never as a JS Number (which rounds every seed above 2**53 and reads
+    ``1e3`` as 1). ValueError, naming the seed and the text, for anything else.
+    """
+    stripped = text.strip()
+    if not _WHOLE_NUMBER.fullmatch(stripped):
+        raise ValueError(f"seed must be a whole number, got {text.strip()!r}")
+    low, high = SEED_RANGE
+    digits = stripped.lstrip("+-")
+    # A length check first: int() of thousands of digits is slow or refused outright.
+    if len(digits) > len(str(high)) or not low <= int(stripped) <= high:
+        raise ValueError(f"seed must be from {low} to {high}, got {stripped}")
+    return int(stripped)
 
 
 def aspect_ratio_options(megapixels: str = "1") -> list[tuple[str, str]]:
@@ -76,8 +96,11 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
         )
         self.num_outputs = _slider("num_outputs")
         self.num_inference_steps = _slider("num_inference_steps")
-        self.seed = widgets.IntText(
-            value=random_seed(),
+        # A text box parsed in Python (``parse_seed``): an IntText is a JS Number in the
+        # browser, which rounds seeds above 2**53 and reads "1e3" as 1, silently.
+        self.seed = widgets.Text(
+            value=str(random_seed()),
+            continuous_update=False,
             description=FIELDS["seed"].label,
             style=_WIDE,
             layout={"width": "200px"},
@@ -172,8 +195,17 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
         return {name: getattr(self, name) for name in FIELD_NAMES}
 
     def values(self) -> dict[str, Any]:
-        """Every field's widget value as shown, unvalidated (the seed box even if unlocked)."""
-        return {name: self.field_widgets[name].value for name in FIELD_NAMES}
+        """Every field's widget value as shown, unvalidated (the seed box even if unlocked;
+        its text if that is not a valid seed)."""
+        values = {name: self.field_widgets[name].value for name in FIELD_NAMES}
+        with contextlib.suppress(ValueError):
+            values["seed"] = parse_seed(values["seed"])
+        return values
+
+    @property
+    def seed_value(self) -> int:
+        """The seed box's value as a seed (locked or not); ValueError if it is not one."""
+        return parse_seed(self.seed.value)
 
     def params(self) -> FluxParams:
         """The parameters as shown; ``seed`` is None unless locked. ValueError names the field."""
@@ -181,6 +213,8 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
         values["prompt"] = values["prompt"].strip()
         if not self.lock_seed.value:
             values["seed"] = None
+        else:
+            values["seed"] = self.seed_value
         return FluxParams(**values)
 
     def next_params(self) -> FluxParams:
@@ -204,7 +238,7 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
     def get(self, name: str) -> Any:
         """One field's current value (``seed`` is None while unlocked)."""
         if name == "seed":
-            return self.seed.value if self.lock_seed.value else None
+            return self.seed_value if self.lock_seed.value else None
         if name not in FIELD_NAMES:
             raise AttributeError(f"no parameter {name!r}; the fields are {', '.join(FIELD_NAMES)}")
         return self.field_widgets[name].value
@@ -245,36 +279,55 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
 
     def seed_text(self) -> str:
         """The seed state in words: ``"seed 1234, locked"`` or ``"random seed"``."""
-        return f"seed {self.seed.value}, locked" if self.seed_locked else "random seed"
+        if not self.seed_locked:
+            return "random seed"
+        try:
+            return f"seed {self.seed_value}, locked"
+        except ValueError as error:
+            return str(error)
 
     def _set_seed(self, seed: int) -> None:
         """Show a drawn seed without locking it (typing one locks, see ``_on_seed_typed``)."""
         self._drawing = True
         try:
-            self.seed.value = seed
+            self.seed.value = str(seed)
         finally:
             self._drawing = False
 
     def _on_seed_typed(self, change: dict[str, Any]) -> None:
         # A seed a person typed is a seed they want: lock it, so Generate never replaces it.
+        # An emptied box means "no seed of mine": a random one each time.
         if not self._drawing:
-            self.lock_seed.value = True
+            self.lock_seed.value = bool(change["new"].strip())
         self._show_seed_state()
 
     def _switch_lock(self) -> None:
         self.lock_seed.value = not self.lock_seed.value
 
     def _on_lock(self, change: dict[str, Any]) -> None:
+        # Says what a click does, like the switch next to Generate ("unlock" when locked).
         self.lock_seed.icon = "lock" if change["new"] else "unlock"
+        self.lock_seed.description = "unlock seed" if change["new"] else "lock seed"
         self._show_seed_state()
 
     def _show_seed_state(self) -> None:
         locked = self.seed_locked
+        try:
+            seed: int | None = self.seed_value
+            error = ""
+        except ValueError as refused:
+            seed, error = None, str(refused)
+        # A refused seed is said at once, by the box, not first at Generate.
+        self.seed.description = FIELDS["seed"].label + (" ⚠" if error and locked else "")
         with self.seed_state.hold_sync(), self.seed_switch.hold_sync():
-            if locked:
+            if locked and error:
                 self.seed_state.value = (
-                    f"<span class='flux-seed-locked'>seed <b>{html.escape(str(self.seed.value))}"
-                    "</b>, locked</span>"
+                    f"<span class='flux-seed-error' style='color: var(--jp-error-color1, #d32f2f)'>"
+                    f"{html.escape(error)}</span>"
+                )
+            elif locked:
+                self.seed_state.value = (
+                    f"<span class='flux-seed-locked'>seed <b>{seed}</b>, locked</span>"
                 )
             else:
                 self.seed_state.value = "<span>random seed</span>"
@@ -284,7 +337,7 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
             self.seed_switch,
             "use a fresh random seed for each generation"
             if locked
-            else f"keep seed {self.seed.value} (the last one used) for the next generations",
+            else f"keep seed {self.seed.value.strip()} (the last one used) from now on",
         )
 
     def _on_format(self, change: dict[str, Any]) -> None:

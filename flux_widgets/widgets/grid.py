@@ -30,6 +30,7 @@ from ..images import GeneratedImage
 from ..params import FluxParams
 from ..progress import BatchProgress
 from ..providers import Provider
+from ..schema import FIELDS
 from ._compat import StaticFallback, close_tree, set_tooltip
 from ._grid_export import draw_sheet, stack
 from ._html import STUDIO_CSS, error_html
@@ -333,11 +334,12 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
 
     def _grid_children(self, page: Any) -> list[widgets.Widget]:
         corner = widgets.HTML(
-            f"<small><b>{html.escape(self.row_field)}</b> ↓<br>"
-            f"<b>{html.escape(self.column_field)}</b>&nbsp;→</small>"
+            f"<small><b>{html.escape(axis_heading(self.row_field))}</b> ↓<br>"
+            f"<b>{html.escape(axis_heading(self.column_field))}</b>&nbsp;→</small>"
         )
         children: list[widgets.Widget] = [corner]
-        children += [_label(self.plan.columns, value) for value in self.column_values]
+        # Column values centred over their image columns, not at their left edge.
+        children += [_label(self.plan.columns, value, center=True) for value in self.column_values]
         for row in self.row_values:
             children.append(_label(self.plan.rows, row))
             for column in self.column_values:
@@ -362,8 +364,18 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         return f"<small>{finished}/{total} {state}{failed}{busy} · {elapsed:.1f} s</small>"
 
 
-def _label(axis: GridAxis, value: Any) -> widgets.HTML:
+def axis_heading(field: str) -> str:
+    """An axis's heading: the schema's label ("Steps", not "num_inference_steps", which wraps
+    mid-word in a narrow corner); a name the schema does not know as given."""
+    return FIELDS[field].label if field in FIELDS else field
+
+
+def _label(axis: GridAxis, value: Any, *, center: bool = False) -> widgets.HTML:
     text = axis.label(value)
-    label = widgets.HTML(f"<small>{html.escape(value_text(text, _LABEL_CHARS))}</small>")
+    align = " style='display:block;text-align:center'" if center else ""
+    label = widgets.HTML(
+        f"<small{align}>{html.escape(value_text(text, _LABEL_CHARS))}</small>",
+        layout={"width": "100%"} if center else {},
+    )
     set_tooltip(label, text)
     return label

@@ -28,7 +28,8 @@ from ._tasks import TaskSet
 ImageCallback = Callable[[GeneratedImage], None]
 ANY_RATIO = "any aspect ratio"
 # Icon-only buttons: no padding, so no icon is cut into an ellipsis ("☆…").
-_ICON_BUTTON = {"width": "36px", "padding": "0"}
+# An icon with a word (the README's promise; a word is also the button's accessible name).
+_ICON_BUTTON = {"width": "auto", "padding": "0 6px"}
 _PROMPT_CHARS = 60
 
 
@@ -46,13 +47,20 @@ class HistoryCard(widgets.VBox):  # type: ignore[misc]
         self.select = widgets.Checkbox(indent=False, layout={"width": "24px"})
         set_tooltip(self.select, "select (for delete selected)")
         # A plain button (a ToggleButton with an icon only shows a stray mark in Lab 4).
-        self.star = widgets.Button(icon="star-o", layout=_ICON_BUTTON)
+        self.star = widgets.Button(description="star", icon="star-o", layout=_ICON_BUTTON)
         set_tooltip(self.star, "star / unstar (kept in the image's record)")
-        self.open_button = widgets.Button(icon="search-plus", layout=_ICON_BUTTON)
+        self.open_button = widgets.Button(
+            description="open", icon="search-plus", layout=_ICON_BUTTON
+        )
         set_tooltip(self.open_button, "open at full size")
-        self.reuse_button = widgets.Button(icon="undo", layout=_ICON_BUTTON)
+        self.reuse_button = widgets.Button(
+            # Not "undo"'s arrow: that is the undo button's icon, under the cards.
+            description="reuse",
+            icon="reply",
+            layout=_ICON_BUTTON,
+        )
         set_tooltip(self.reuse_button, "reuse: put its parameters and seed into the controls")
-        self.delete_button = widgets.Button(icon="trash", layout=_ICON_BUTTON)
+        self.delete_button = widgets.Button(description="delete", icon="trash", layout=_ICON_BUTTON)
         set_tooltip(self.delete_button, "move to the trash (undo brings it back)")
         super().__init__(
             [
@@ -100,6 +108,7 @@ class HistoryCard(widgets.VBox):  # type: ignore[misc]
 
     def show_star(self, favourite: bool) -> None:
         self.star.icon = "star" if favourite else "star-o"
+        self.star.description = "starred" if favourite else "star"
         self.star.button_style = "warning" if favourite else ""
 
 
@@ -119,6 +128,7 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         thumbnail_size: int = THUMBNAIL_SIZE,
         on_open: ImageCallback | None = None,
         on_reuse: ImageCallback | None = None,
+        on_count: Callable[[int], Any] | None = None,
         **kwargs: Any,
     ) -> None:
         if page_size < 1:
@@ -128,6 +138,10 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         self.thumbnail_size = thumbnail_size
         self.page_number = 0  # 0 = the newest page
         self.total = 0  # entries matching the filters
+        self.history_total = 0  # every entry in the history, filters or not
+        # Told the whole history's size each time a page is read (after a delete, an undo,
+        # emptying the trash), so counts shown elsewhere (the studio's) never go stale.
+        self.on_count = on_count
         self.selected: set[str] = set()  # stems, kept across pages
         self.last_batch: str | None = None  # the trash batch "undo" restores
         self._on_open = on_open
@@ -283,17 +297,21 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         where, size = self.filter, self.page_size
         history = self.history
 
-        def query() -> tuple[int, int, list[HistoryRecord], dict[str, bytes], int]:
+        def query() -> tuple[int, int, list[HistoryRecord], dict[str, bytes], int, int]:
             total = history.count(where)
             page = min(max(0, number), max(0, -(-total // size) - 1))
             records = history.page(page * size, size, where)
             cached = history.cached_thumbnails(records, self.thumbnail_size)
-            return total, page, records, cached, history.trash_count()
+            everything = total if where == HistoryFilter() else history.count()
+            return total, page, records, cached, history.trash_count(), everything
 
-        total, page, records, cached, trash = await asyncio.to_thread(query)
+        total, page, records, cached, trash, everything = await asyncio.to_thread(query)
         if generation != self._generation:
             return  # another page was asked for meanwhile
         self.total, self.page_number, self.trash_count = total, page, trash
+        self.history_total = everything
+        if self.on_count is not None:
+            self.on_count(everything)
         self._fill(records, cached)
         missing = [record for record in records if record.stem not in cached]
         made = await asyncio.gather(

@@ -71,9 +71,14 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
         self._ended: float | None = None
         self._task: asyncio.Task[Any] | None = None
         self._ticker: asyncio.Task[None] | None = None
-        self.label = widgets.HTML()
+        # The label takes what is left and wraps; the button never shrinks (a long "queued
+        # (waiting for ...)" line clipped it to "Can…").
+        self.label = widgets.HTML(layout={"flex": "1 1 auto", "min_width": "0"})
         self.cancel_button = widgets.Button(
-            description="Cancel", icon="stop", button_style="warning", layout={"width": "90px"}
+            description="Cancel",
+            icon="stop",
+            button_style="warning",
+            layout={"width": "90px", "flex": "0 0 auto"},
         )
         set_tooltip(self.cancel_button, "stop this generation (the server is told to cancel)")
         self.error_box = widgets.HTML()

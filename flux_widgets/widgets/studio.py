@@ -233,6 +233,10 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.history_section.observe(self._open_history_section, names="selected_index")
         for control in (self.controls.prompt, self.controls.num_outputs, self.controls.megapixels):
             control.observe(lambda _: self._refresh_estimate(), names="value")
+        self._input_error = False  # the message line shows a refused input
+        for control in self.controls.field_widgets.values():
+            control.observe(self._input_changed, names="value")
+        self.controls.lock_seed.observe(self._input_changed, names="value")
         self.explore.styles.dropdown.observe(self._on_style, names="value")
         self.explore.styles.save_button.on_click(lambda _: self._save_style())
         show(self.undo_clear_button, False)
@@ -505,7 +509,12 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         try:
             params = self.controls.params()
         except ValueError as error:
-            self._show_error(error)
+            # Something to type differently, said in words (no Python error name), until
+            # the controls change (``_input_changed``).
+            self.message.value = (
+                f"<span style='color:{ERROR_COLOR}'>{html.escape(str(error))}</span>"
+            )
+            self._input_error = True
             return
         if self.is_repeat(params) and self._repeat_confirmed != params:
             # Same seed, same recipe, go_fast off: the images would be the same ones, paid again.
@@ -521,6 +530,11 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             self.start()
         except (ValueError, AttributeError, FluxError, RuntimeError) as error:
             self._show_error(error)  # start() already showed it, except for a missing loop
+
+    def _input_changed(self, _change: Any) -> None:
+        if self._input_error:
+            self._input_error = False
+            self.message.value = ""
 
     def _generate_typed(self, prompt: str) -> None:
         # Ctrl/Cmd+Enter: the text as typed (the Textarea syncs only on blur), then Generate.
@@ -715,7 +729,10 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         if change["new"] is None or self.history_browser is not None or self.history is None:
             return
         self.history_browser = HistoryBrowser(
-            self.history, on_open=self.gallery.open_image, on_reuse=self.reuse
+            self.history,
+            on_open=self.gallery.open_image,
+            on_reuse=self.reuse,
+            on_count=self._history_counted,
         )
         self.history_section.children = [self.history_browser]
         self._background.spawn(self.history_browser.reload())
@@ -754,6 +771,12 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             self._cleared(batch)
 
         self._background.spawn(clear())
+
+    def _history_counted(self, count: int) -> None:
+        # The browser read the index (a delete, an undo, a page): one count everywhere.
+        if count != self._history_count:
+            self._history_count = count
+            self._refresh()
 
     def _cleared(self, batch: str | None) -> None:
         moved = self._history_count

@@ -39,7 +39,7 @@ RECIPE_ROWS: tuple[tuple[str, str], ...] = (
     ("size", "size"),
     ("output_format", "format"),
     ("output_quality", "quality"),
-    ("disable_safety_checker", "safety checker off"),
+    ("disable_safety_checker", "safety checker"),  # shown as on/off, not "off | off"
 )
 COMPARE_VIEWS = ("slider", "side-by-side")
 
@@ -60,6 +60,9 @@ def recipe_values(image: GeneratedImage) -> dict[str, str]:
             values[key] = f"{image.width}×{image.height}"
         elif key == "output_format":
             values[key] = image.format
+        elif key == "disable_safety_checker":
+            # The field is a negative; the row says whether the checker ran.
+            values[key] = "off" if recipe.disable_safety_checker else "on"
         else:
             value = getattr(recipe, key)
             values[key] = ("on" if value else "off") if isinstance(value, bool) else str(value)
