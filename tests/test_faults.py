@@ -849,3 +849,10 @@ def test_httpx_and_httpcore_log_records_are_redacted() -> None:
         )
         assert all(f.filter(record) for f in logging.getLogger(name).filters)
         assert "sk-secretlogkey99" not in record.getMessage()
+
+
+def test_lone_surrogate_prompt_is_refused_naming_the_field() -> None:
+    from flux_widgets.params import FluxParams
+
+    with pytest.raises(ValueError, match=r"prompt holds an invalid character at position 1"):
+        FluxParams(prompt="a\ud800b")
