@@ -332,4 +332,16 @@ class _RedactingFilter(logging.Filter):
         return True
 
 
-logging.getLogger("flux_widgets").addFilter(_RedactingFilter())
+# A logger's filter sees only records logged on that logger itself, not its children's, so each
+# httpx/httpcore logger that can print a header, a reason phrase or a URL gets the filter too.
+for _name in (
+    "flux_widgets",
+    "httpx",
+    "httpcore",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+):
+    logging.getLogger(_name).addFilter(_RedactingFilter())

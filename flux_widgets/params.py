@@ -109,6 +109,14 @@ class FluxParams:
     megapixels: str = FIELDS["megapixels"].default
 
     def __post_init__(self) -> None:
+        if isinstance(self.prompt, str):
+            try:  # a lone surrogate cannot be sent as JSON UTF-8: refuse it before any request
+                self.prompt.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError(
+                    f"prompt holds an invalid character at position {exc.start} "
+                    "(a lone surrogate); it cannot be sent as UTF-8"
+                ) from None
         errors = input_errors(dataclasses.asdict(self))
         if errors:
             raise ValueError("; ".join(e.message for e in errors))

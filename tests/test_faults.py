@@ -823,3 +823,36 @@ async def test_an_unusable_proxy_in_the_environment_is_a_clear_error(
     async with FluxClient(base_url="http://flux-api.example", sync_wait=False) as client:
         with pytest.raises(FluxConnectionError, match=says):
             await client.generate("a boat")
+
+
+def test_key_whitespace_is_stripped_and_inner_whitespace_refused() -> None:
+    from flux_widgets.providers.settings import resolve_settings
+
+    assert resolve_settings(api_key="sk-abc123\n", environ={}).api_key == "sk-abc123"
+    with pytest.raises(ValueError, match="whitespace or control characters"):
+        resolve_settings(api_key="sk-abc\n123", environ={})
+
+
+def test_httpx_and_httpcore_log_records_are_redacted() -> None:
+    import logging
+
+    from flux_widgets.errors import register_secret
+
+    class Owner:
+        pass
+
+    owner = Owner()
+    register_secret("sk-secretlogkey99", owner)
+    for name in ("httpx", "httpcore.http11"):
+        record = logging.LogRecord(
+            name, logging.INFO, "x", 1, "reason %s", ("sk-secretlogkey99",), None
+        )
+        assert all(f.filter(record) for f in logging.getLogger(name).filters)
+        assert "sk-secretlogkey99" not in record.getMessage()
+
+
+def test_lone_surrogate_prompt_is_refused_naming_the_field() -> None:
+    from flux_widgets.params import FluxParams
+
+    with pytest.raises(ValueError, match=r"prompt holds an invalid character at position 1"):
+        FluxParams(prompt="a\ud800b")

@@ -65,6 +65,7 @@ def resolve_settings(
     use_mock = base_url is None and api_key is None and _truthy(env.get("FLUX_WIDGETS_MOCK"))
     url = (base_url or env.get("FLUX_BASE_URL") or chosen.default_base_url).rstrip("/")
     key = api_key or next((env[v] for v in chosen.key_env_vars if env.get(v)), None)
+    key = _clean_key(key)
     if use_mock:
         return Settings(chosen, url, key, use_mock=True)
     if not url.startswith(("http://", "https://")):
@@ -77,6 +78,24 @@ def resolve_settings(
             "to try everything offline with placeholder images"
         )
     return Settings(chosen, url, key)
+
+
+def _clean_key(key: str | None) -> str | None:
+    """The key without surrounding whitespace (a pasted newline); inner whitespace is refused.
+
+    httpx refuses a header value with a newline and logs the whole value at DEBUG, so a bad key
+    is refused here, before any request, without echoing it.
+    """
+    if key is None:
+        return None
+    key = key.strip()
+    if not key:
+        return None
+    if any(ch.isspace() or not ch.isprintable() for ch in key):
+        raise ValueError(
+            "the API key holds whitespace or control characters inside it; paste it again"
+        )
+    return key
 
 
 def _truthy(value: str | None) -> bool:
