@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import math
+import statistics
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 # Replicate: 3,000 non-create requests a minute. rate + burst bounds any one second (45, i.e.
 # 2,700/min at worst) and any minute (2,110), across a whole batch.
@@ -30,10 +32,12 @@ QUERIES_PER_GENERATION = 2.0
 class DurationEstimate:
     """A running estimate of how long the server takes from create to a final status.
 
-    The schedule sleeps until about this long after each create, so one slow or implausible
-    answer must not teach it to oversleep: an observation counts for at most ``max_step`` times
-    the current estimate (or ``floor`` seconds, whichever is more). A real change of pace still
-    gets learnt, over a few generations.
+    The schedule sleeps until about this long after each create, so a slow or implausible
+    answer must not teach it to oversleep. Learning is one-sided on purpose: a faster answer is
+    learnt at once (polling early costs a query, never latency), while a slower one counts only
+    once most of the ``window`` latest generations agree, and then for at most ``max_step``
+    times the estimate (or ``floor`` seconds). One slow generation leaves the next ones
+    untouched; a server that really slowed down is learnt within a few generations.
     """
 
     seconds: float = 0.8  # flux-schnell on Replicate: predict_time about 0.5-0.9 s
@@ -41,17 +45,29 @@ class DurationEstimate:
     observations: int = 0
     max_step: float = 4.0
     floor: float = 2.0
+    window: int = 5
+    _recent: deque[float] = field(default_factory=deque, repr=False)
 
     def observe(self, duration: float) -> None:
-        """Learn from one finished generation; the first one replaces the prior outright."""
+        """Learn from one finished generation (seconds from create to final status)."""
         if not math.isfinite(duration) or duration <= 0:
             return
         duration = min(duration, max(self.seconds * self.max_step, self.floor))
-        if self.observations == 0:
-            self.seconds = duration
-        else:
-            self.seconds += self.weight * (duration - self.seconds)
+        self._recent.append(duration)
+        while len(self._recent) > self.window:
+            self._recent.popleft()
         self.observations += 1
+        if duration <= self.seconds:
+            first = self.observations == 1
+            self.seconds = (
+                duration if first else self.seconds + self.weight * (duration - self.seconds)
+            )
+            return
+        if len(self._recent) < 3:
+            return  # too few to tell a slow server from one slow generation
+        typical = statistics.median(self._recent)
+        smoothed = self.seconds + self.weight * (duration - self.seconds)
+        self.seconds = min(smoothed, max(self.seconds, typical))
 
 
 def useful_concurrency(

@@ -95,14 +95,16 @@ def test_table_has_a_header_a_separator_and_aligned_rows() -> None:
     assert lines[-1] == "- a note"
 
 
-def test_duration_estimate_takes_the_first_observation_then_smooths() -> None:
+def test_duration_estimate_learns_faster_at_once_and_slower_only_when_it_repeats() -> None:
     estimate = DurationEstimate()
     estimate.observe(0.05)
-    assert estimate.seconds == 0.05
+    assert estimate.seconds == 0.05  # faster than the prior: learnt at once
     estimate.observe(1.05)
+    assert estimate.seconds == 0.05  # one slower generation: not yet believed
+    estimate.observe(1.05)  # most of the latest agree: now it moves, a bounded step
     assert estimate.seconds == pytest.approx(0.05 + 0.3 * 1.0)
     estimate.observe(-1.0)  # nonsense durations are ignored
-    assert estimate.observations == 2
+    assert estimate.observations == 3
 
 
 def test_poll_schedule_waits_until_just_after_the_expected_end_then_backs_off() -> None:

@@ -856,3 +856,18 @@ def test_lone_surrogate_prompt_is_refused_naming_the_field() -> None:
 
     with pytest.raises(ValueError, match=r"prompt holds an invalid character at position 1"):
         FluxParams(prompt="a\ud800b")
+
+
+def test_one_slow_first_generation_does_not_make_the_next_ones_oversleep() -> None:
+    # Found by a tester: a plausible 6 s first generation, then 0.8 s ones, left the next
+    # generations sleeping 3.2 / 2.5 / 2.0 / 1.6 s before their first query.
+    estimate = DurationEstimate()
+    estimate.observe(6.0)
+    assert estimate.seconds == 0.8  # the prior: the next generation's first query at 0.8 s
+    for _ in range(4):
+        estimate.observe(0.8)
+        assert estimate.seconds == 0.8
+    # A server that really slowed down is still learnt, within a few generations.
+    for _ in range(3):
+        estimate.observe(6.0)
+    assert estimate.seconds > 1.5
