@@ -96,6 +96,20 @@ class BatchResult:
         return self.error is None
 
 
+class _CreateAttempt:
+    """Whether a create request is on the wire now, and whether its generation was given up.
+
+    A generation given up (cancelled, deadline, closed) between two tries of its create, e.g.
+    while waiting out a 429's Retry-After, must not send another: no job can have started, so
+    nothing needs finishing. One given up while a request is on the wire has that request's
+    answer awaited, its job then cancelled; it too sends no further try.
+    """
+
+    def __init__(self) -> None:
+        self.on_the_wire = False
+        self.abandoned = False
+
+
 @dataclass
 class _Progress:
     """What a running generation knows about itself, for cancel-on-timeout and status."""
@@ -115,6 +129,7 @@ class _Progress:
     create: asyncio.Future[Job] | None = None
     create_due: float = 0.0  # loop time by which a server should have answered it
     create_hold: float = 0.0  # seconds the provider let the server hold that answer
+    create_attempt: _CreateAttempt | None = None  # whether a create request is on the wire
     requested: int = 1  # num_outputs: no more outputs than this are kept from any answer
 
     def report(self, status: str) -> None:
@@ -627,7 +642,8 @@ class FluxClient:
         )
         # Shielded: a cancel or the deadline arriving now must not drop the answer, which holds
         # the only handle on a job that may have started (_cancel_quietly finishes it).
-        progress.create = asyncio.ensure_future(self._create(request, params, resources))
+        attempt = progress.create_attempt = _CreateAttempt()
+        progress.create = asyncio.ensure_future(self._create(request, params, resources, attempt))
         progress.create_hold = request.hold
         progress.create_due = asyncio.get_running_loop().time() + request.hold + _CREATE_GRACE
         job = await asyncio.shield(progress.create)
@@ -668,7 +684,13 @@ class FluxClient:
             auth=self._auth,
         )
 
-    async def _create(self, request: Request, params: FluxParams, resources: LoopResources) -> Job:
+    async def _create(
+        self,
+        request: Request,
+        params: FluxParams,
+        resources: LoopResources,
+        attempt: _CreateAttempt | None = None,
+    ) -> Job:
         settings = self._settings
         # The server may hold the answer `hold` s on purpose (a sync wait; Together: the whole
         # generation); a read timeout on a create is never retried (it would pay twice), so
@@ -677,7 +699,11 @@ class FluxClient:
         timeout = self._timeouts.for_read(read)
 
         async def send() -> httpx.Response:
+            if attempt is not None and attempt.abandoned:
+                raise ClientClosedError("the generation was given up before its create was sent")
             try:
+                if attempt is not None:
+                    attempt.on_the_wire = True
                 response = await self._request(request, resources, timeout)
             except httpx.ReadTimeout as error:  # never retried (retry.py), so say why here
                 proxy = proxy_of(error)
@@ -689,6 +715,9 @@ class FluxClient:
                     "second create would be paid twice. Check the provider's dashboard, then "
                     "retry"
                 ) from None
+            finally:
+                if attempt is not None:
+                    attempt.on_the_wire = False
             return self._check(response, None)
 
         response = await self._send(send, create=True, target=settings.base_url)
@@ -769,7 +798,14 @@ class FluxClient:
         """
         provider = self._settings.provider
         create, progress.create = progress.create, None
+        attempt = progress.create_attempt
         if create is not None and progress.job is None:
+            if attempt is not None:
+                attempt.abandoned = True  # no further try of the create is sent
+            if not create.done() and attempt is not None and not attempt.on_the_wire:
+                # Between tries (a backoff): no request is open, so no job can have started.
+                create.cancel()
+                return
             if not create.done():
                 if not provider.can_cancel:
                     # Nothing could cancel what it started: stop waiting for the answer.

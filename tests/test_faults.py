@@ -871,3 +871,23 @@ def test_one_slow_first_generation_does_not_make_the_next_ones_oversleep() -> No
     for _ in range(3):
         estimate.observe(6.0)
     assert estimate.seconds > 1.5
+
+
+async def test_a_generation_given_up_while_its_create_waits_out_a_429_sends_no_new_create() -> None:
+    # Found by a tester: cancelled at +1 s while the create waited out "429, Retry-After: 3",
+    # the background finisher sent a new create at +3.2 s, starting a paid prediction, only to
+    # cancel it. Between tries no request is open, so nothing was started: send nothing more.
+    faults = FaultConfig(rate_limit_creates=1, retry_after=2)
+    with MockServer(MockConfig(generation_time=0.05, faults=faults)) as server:
+        client = FluxClient(base_url=server.url, provider="cometapi")
+        task = asyncio.create_task(client.generate("a boat"))
+        await asyncio.sleep(0.5)  # the 429 is in; the client is waiting out its Retry-After
+        assert [r.method for r in server.state.requests] == ["POST"]
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(2.5)  # past the Retry-After: a retry would have gone out by now
+        creates = [r for r in server.state.requests if r.method == "POST"]
+        assert len(creates) == 1  # the refused one only
+        assert len(server.state.predictions) == 0
+        await client.aclose()
