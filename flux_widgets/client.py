@@ -208,6 +208,9 @@ class FluxClient:
             # The provider's scheme (fal: "Key"), sent to the API's own origin only (auth.py).
             self._auth = settings.provider.auth(settings.api_key, settings.base_url)
         self._estimate = DurationEstimate()
+        # (job id, outputs) of jobs that succeeded after their generation was given up (a
+        # cancel or close during the create): paid for, so never silently dropped.
+        self.unclaimed_outputs: list[tuple[str | None, tuple[Output, ...]]] = []
         self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopResources]
         self._per_loop = weakref.WeakKeyDictionary()
         self._state = ClientState.UNOPENED
@@ -847,11 +850,29 @@ class FluxClient:
             )
             return
         if job.ready:
-            logger.info(
-                "job %s of a cancelled generation had already ended (%s)", job.id, job.status
-            )
+            if job.status == "succeeded" and job.outputs:
+                self._keep_unclaimed(job)
+            else:
+                logger.info(
+                    "job %s of a cancelled generation had already ended (%s)", job.id, job.status
+                )
             return
-        await self._post_cancel(job, resources)
+        answer = await self._post_cancel(job, resources)
+        if answer is not None and answer.status == "succeeded" and answer.outputs:
+            self._keep_unclaimed(answer)
+
+    def _keep_unclaimed(self, job: Job) -> None:
+        """A job that succeeded after its generation was given up is paid for: keep its
+        outputs where the user can still fetch them (``unclaimed_outputs``) and say so."""
+        self.unclaimed_outputs.append((job.id, job.outputs))
+        logger.warning(
+            "job %s succeeded after its generation was cancelled: its %d output(s) are paid "
+            "for and kept in client.unclaimed_outputs (%s); providers delete files after "
+            "about an hour",
+            job.id,
+            len(job.outputs),
+            ", ".join(output.label for output in job.outputs),
+        )
 
     async def _post_cancel(self, job: Job, resources: LoopResources) -> Job | None:
         """Send the provider's cancel; the job as the answer shows it, when it says (one that

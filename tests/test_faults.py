@@ -891,3 +891,24 @@ async def test_a_generation_given_up_while_its_create_waits_out_a_429_sends_no_n
         assert len(creates) == 1  # the refused one only
         assert len(server.state.predictions) == 0
         await client.aclose()
+
+
+async def test_a_job_that_succeeds_during_a_hold_cut_short_by_aclose_is_kept_unclaimed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Found by a tester: aclose() during a 3.5 s sync-wait hold; the prediction succeeded in
+    # the hold, was paid for, and its outputs were dropped. Now they are kept and named.
+    client = FluxClient.mock(config=MockConfig(), provider="replicate")
+    server = client._mock_server
+    task = asyncio.create_task(client.generate("[mock:slow=3.5] a boat"))
+    await asyncio.sleep(1.0)
+    with caplog.at_level(logging.WARNING, logger="flux_widgets"):
+        await client.aclose()
+    with pytest.raises(ClientClosedError):
+        await task
+    [(job_id, outputs)] = client.unclaimed_outputs
+    assert server.state.predictions[job_id].outcome.status == "succeeded"
+    assert [output.url for output in outputs] == [f"{server.url}/files/{job_id}/out-0.webp"]
+    assert any(
+        job_id in r.getMessage() and "unclaimed_outputs" in r.getMessage() for r in caplog.records
+    )
