@@ -817,10 +817,13 @@ class FluxClient:
                         "%s has no server-side cancel; the generation may still run", provider.name
                     )
                     return
-                resources.spawn(
-                    self._cancel_once_created(create, progress.create_hold, resources),
-                    due=progress.create_due,
-                )
+                finisher = self._cancel_once_created(create, progress.create_hold, resources)
+                if resources.closing:
+                    # aclose() waits for this generation anyway: finish here, so that a loop
+                    # that ends right after it (asyncio.run in a thread) cannot drop the cancel.
+                    await finisher
+                else:
+                    resources.spawn(finisher, due=progress.create_due)
                 return
             if create.cancelled() or create.exception() is not None:
                 return  # no job was created (or its answer was lost: nothing to name)

@@ -912,3 +912,36 @@ async def test_a_job_that_succeeds_during_a_hold_cut_short_by_aclose_is_kept_unc
     assert any(
         job_id in r.getMessage() and "unclaimed_outputs" in r.getMessage() for r in caplog.records
     )
+
+
+def test_aclose_from_another_loop_cancels_a_generation_whose_thread_loop_then_ends() -> None:
+    # Found by a tester: a thread runs asyncio.run(generate(...)) while the create is held;
+    # aclose() from the main thread ended the generation, its loop ended with it, and the
+    # background cancel died with that loop: the prediction ran on. A kernel subshell is such
+    # a thread.
+    import threading
+
+    with MockServer(MockConfig(generation_time=0.05)) as server:
+        client = FluxClient(base_url=server.url, provider="replicate")
+        outcome: dict[str, BaseException] = {}
+
+        def worker() -> None:
+            async def run() -> None:
+                try:
+                    await client.generate("[mock:stuck] a boat")
+                except BaseException as error:  # what the thread's generation ended with
+                    outcome["error"] = error
+
+            asyncio.run(run())
+
+        thread = threading.Thread(target=worker)
+        thread.start()
+        deadline = time.monotonic() + 5
+        while not server.state.requests and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.5)  # the create is on the wire, held by Prefer: wait
+        asyncio.run(client.aclose())
+        thread.join(30)
+        assert isinstance(outcome["error"], ClientClosedError)
+        [prediction_id] = list(server.state.predictions)
+        assert _cancels(server) == [prediction_id]
