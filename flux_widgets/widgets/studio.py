@@ -53,6 +53,8 @@ from .provider_picker import (
 from .shortcuts import Shortcuts
 
 MOCK_BANNER = "Mock API: images are placeholders, not FLUX output"
+# The live studio's own saved text: the images it made are in the picture output under it.
+LIVE_TEXT = "PromptStudio ({source}): its newest images are in the picture below"
 CONTACT_SHEET_IMAGES = 8
 # Finished recipes remembered for the repeat warning (a set of small frozen dataclasses).
 _REMEMBERED_RECIPES = 10_000
@@ -879,11 +881,11 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
     def summary(self) -> str:
         """One deterministic line: how many images, and which API made them."""
         count = len(self._shown_images())
+        return f"PromptStudio: {count} image{'s' if count != 1 else ''} ({self._source()})"
+
+    def _source(self) -> str:
         client = self._client
-        source = (
-            "no client" if client is None else "mock API" if client.is_mock else client.provider
-        )
-        return f"PromptStudio: {count} image{'s' if count != 1 else ''} ({source})"
+        return "no client" if client is None else "mock API" if client.is_mock else client.provider
 
     def contact_sheet(self) -> bytes | None:
         """A PNG of the most recent images' thumbnails (None when there are none)."""
@@ -914,8 +916,11 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         bundle = super()._repr_mimebundle_(include, exclude)
         if WIDGET_VIEW in bundle:
-            # Live: the picture goes in the separate output that follows (_ipython_display_).
+            # Live: the picture goes in the separate output that follows (_ipython_display_),
+            # kept up to date; this output's text is saved as it was at display time, so it
+            # names no count that the picture below would contradict.
             bundle.pop("image/png", None)
+            bundle["text/plain"] = LIVE_TEXT.format(source=self._source())
         return bundle
 
     async def _update_fallback(self) -> None:
