@@ -56,6 +56,15 @@ class FluxError(Exception):
         super().__init__(redact_secrets(message))
         self.prediction_id = prediction_id
 
+    @property
+    def prediction_id(self) -> str | None:
+        return self._prediction_id
+
+    @prediction_id.setter
+    def prediction_id(self, value: str | None) -> None:
+        # Server text too: a server that echoes the key as an id must not put it here.
+        self._prediction_id = redact_secrets(value) if value else value
+
 
 class MissingAPIKeyError(FluxError):
     """No API key was given and none is in the environment."""

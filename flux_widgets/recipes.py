@@ -309,7 +309,8 @@ def _params_from_json(text: str) -> FluxParams:
 def parse_a1111_parameters(text: str, *, output_format: str | None = None) -> FluxParams:
     """Parameters from A1111-style generation text (ours, or another tool's: fields this
     model does not have are ignored, missing ones take their defaults)."""
-    *lines, last = text.strip().split("\n")
+    # Only line breaks are trimmed: a prompt's own leading or trailing spaces are part of it.
+    *lines, last = text.strip("\r\n").split("\n")
     if len(_A1111_PARAM.findall(last)) < 3:
         lines.append(last)
         last = ""
@@ -320,7 +321,7 @@ def parse_a1111_parameters(text: str, *, output_format: str | None = None) -> Fl
         prompt_lines.append(line)
     fields = {key.strip(): _a1111_unquote(value) for key, value in _A1111_PARAM.findall(last)}
 
-    changes: dict[str, Any] = {"prompt": "\n".join(prompt_lines).strip()}
+    changes: dict[str, Any] = {"prompt": "\n".join(prompt_lines).strip("\r\n")}
     size = _SIZE.match(fields.get("Size", ""))
     if size:
         changes.update(_shape_for_size(int(size.group(1)), int(size.group(2))))

@@ -945,3 +945,18 @@ def test_aclose_from_another_loop_cancels_a_generation_whose_thread_loop_then_en
         assert isinstance(outcome["error"], ClientClosedError)
         [prediction_id] = list(server.state.predictions)
         assert _cancels(server) == [prediction_id]
+
+
+def test_a_prediction_id_that_echoes_the_key_is_redacted() -> None:
+    from flux_widgets.errors import FluxError, register_secret
+
+    class Owner:
+        pass
+
+    owner = Owner()
+    register_secret("sk-echoedasanid42", owner)
+    error = FluxError("failed", prediction_id="sk-echoedasanid42")
+    assert "echoedasanid" not in str(error.prediction_id)
+    error.prediction_id = "id-sk-echoedasanid42"  # as the client fills it in later
+    assert "echoedasanid" not in str(error.prediction_id)
+    assert error.prediction_id is not None and error.prediction_id.startswith("id-")

@@ -205,3 +205,10 @@ def test_code_snippet_of_default_params_lists_only_the_prompt() -> None:
     snippet = code_snippet(FluxParams(prompt="boat"))
     assert _generate_call(snippet).keywords == []
     assert "go_fast" in snippet  # the comment warning that fp8 is not bit-exact
+
+
+def test_a1111_text_keeps_a_prompts_own_leading_and_trailing_spaces() -> None:
+    # Found by a tester: a 25,000-character prompt saved as .jpg kept only the A1111 copy, and
+    # read back one character short (its trailing space trimmed with the line breaks).
+    text = "  a boat at dawn \nSteps: 4, Sampler: Euler, Seed: 7, Size: 1024x1024\n"
+    assert parse_a1111_parameters(text).prompt == "  a boat at dawn "
