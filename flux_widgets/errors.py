@@ -66,6 +66,23 @@ class FluxError(Exception):
         self._prediction_id = redact_secrets(value) if value else value
 
 
+class _KeepsOutputs(FluxError):
+    """An error that may end a generation whose prediction was paid for: ``images`` holds the
+    outputs that arrived, ``urls`` the others (downloadable for about an hour)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        prediction_id: str | None = None,
+        urls: Sequence[str] = (),
+        images: Sequence[GeneratedImage] = (),
+    ) -> None:
+        super().__init__(message, prediction_id=prediction_id)
+        self.urls = tuple(urls)
+        self.images = list(images)
+
+
 class MissingAPIKeyError(FluxError):
     """No API key was given and none is in the environment."""
 
@@ -140,24 +157,12 @@ class PredictionAbortedError(PredictionError):
     """Status ``aborted``: the provider's own deadline passed before it ran."""
 
 
-class FluxTimeoutError(FluxError, TimeoutError):
+class FluxTimeoutError(_KeepsOutputs, TimeoutError):
     """The total deadline of one generation passed; a pending prediction was cancelled.
 
     When the deadline passed during the downloads, ``images`` holds the outputs that did
     arrive and ``urls`` the ones that did not (fetch them within the hour).
     """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        prediction_id: str | None = None,
-        urls: Sequence[str] = (),
-        images: Sequence[GeneratedImage] = (),
-    ) -> None:
-        super().__init__(message, prediction_id=prediction_id)
-        self.urls = tuple(urls)
-        self.images = list(images)
 
 
 class FluxConnectionError(FluxError, ConnectionError):
@@ -167,7 +172,7 @@ class FluxConnectionError(FluxError, ConnectionError):
     """
 
 
-class ClientClosedError(FluxError):
+class ClientClosedError(_KeepsOutputs):
     """``FluxClient.aclose()`` was called while this generation was in flight (or starting).
 
     Its prediction, if one was created and had not succeeded, was cancelled on the server first.
@@ -176,41 +181,17 @@ class ClientClosedError(FluxError):
     use, so this error only ever ends generations that overlapped the close.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        prediction_id: str | None = None,
-        urls: Sequence[str] = (),
-        images: Sequence[GeneratedImage] = (),
-    ) -> None:
-        super().__init__(message, prediction_id=prediction_id)
-        self.urls = tuple(urls)
-        self.images = list(images)
-
 
 class ProtocolError(FluxError):
     """The server's answer did not follow the protocol."""
 
 
-class DownloadError(FluxError):
+class DownloadError(_KeepsOutputs):
     """An output file could not be downloaded.
 
     ``images`` holds the outputs of the same prediction that did download, so nothing paid
     for is lost; ``urls`` the ones that failed (fetch them within the hour).
     """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        urls: Sequence[str] = (),
-        images: Sequence[GeneratedImage] = (),
-        prediction_id: str | None = None,
-    ) -> None:
-        super().__init__(message, prediction_id=prediction_id)
-        self.urls = tuple(urls)
-        self.images = list(images)
 
 
 class OutputExpiredError(DownloadError):

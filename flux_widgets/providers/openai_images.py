@@ -12,13 +12,12 @@ Other hosts speak the same shape with small differences (a path, a model id, ``s
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 import httpx
 
 from ..errors import ProtocolError
-from ..params import FluxParams
+from ..params import FluxParams, random_seed
 from .base import (
     Capabilities,
     Job,
@@ -32,7 +31,6 @@ from .base import (
 
 # The answer does not say which seed was used, so the client picks one when none is given and
 # sends it: every image then records its seed. Seeds stay below 2**32, as the studio's do.
-_RANDOM_SEED_MAX = 2**32 - 1
 # Our output_format names -> the API's (no webp).
 _FORMATS = {"jpg": "jpeg", "png": "png"}
 
@@ -85,7 +83,7 @@ class OpenAIImages(Provider):
     def prepare(self, params: FluxParams) -> FluxParams:
         self.check(params)
         if params.seed is None:
-            return params.replace(seed=random.randint(0, _RANDOM_SEED_MAX))
+            return params.replace(seed=random_seed())
         return params
 
     def request_body(self, params: FluxParams) -> dict[str, Any]:
