@@ -7,8 +7,8 @@ STAMP  := $(VENV)/.installed
 # Colab still ships ipywidgets 7: the widget tests also run against 7.7 in a venv of their own.
 VENV7  ?= .venv-ipywidgets7
 STAMP7 := $(VENV7)/.installed
-WIDGET_TESTS := tests/test_studio.py tests/test_key_input.py tests/test_grid.py tests/test_viewer.py tests/test_history_browser.py tests/test_studio_history.py tests/test_tasks.py \
-	tests/test_studio_explore.py tests/test_grid_pages.py tests/test_explore_widgets.py
+WIDGET_TESTS := tests/widgets/test_studio.py tests/widgets/test_key_input.py tests/widgets/test_grid.py tests/widgets/test_viewer.py tests/widgets/test_history_browser.py tests/widgets/test_studio_history.py tests/widgets/test_tasks.py \
+	tests/widgets/test_studio_explore.py tests/widgets/test_grid_pages.py tests/widgets/test_explore.py
 
 .PHONY: demo test lint typecheck pytest pytest-ipywidgets7 bench notebooks clean venv
 
@@ -36,7 +36,7 @@ $(STAMP7): pyproject.toml
 	touch $(STAMP7)
 
 pytest-ipywidgets7: $(STAMP7)
-	$(VENV7)/bin/python -m pytest -q -o addopts="--strict-markers" $(WIDGET_TESTS)
+	$(VENV7)/bin/python -m pytest -q -o addopts="--strict-markers --import-mode=importlib" $(WIDGET_TESTS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -24,9 +24,9 @@ import httpx
 from PIL import Image
 
 from flux_widgets import FluxClient
-from flux_widgets.budget import BudgetExceededError, SpendingCap
 from flux_widgets.params import FluxParams
-from flux_widgets.plans import plan_batch
+from flux_widgets.prompts.plans import plan_batch
+from flux_widgets.spending.budget import BudgetExceededError, SpendingCap
 
 from .stats import Row, format_table, machine, median
 

@@ -135,7 +135,7 @@ def _client() -> Any:
 
 def measure_index(folder: Path) -> dict[str, float]:
     """H1: the first open of an unindexed folder (builds the index from the records)."""
-    from flux_widgets.history import History
+    from flux_widgets.history.store import History
 
     began = time.perf_counter()
     count = len(History(folder))
@@ -146,7 +146,7 @@ async def measure(
     folder: Path, approach: str, search: str | None = None, *, browse: bool = True
 ) -> dict[str, Any]:
     """H2-H5 for one folder; ``approach`` is "new" (the index) or "old" (``History.load()``)."""
-    from flux_widgets.history import History, HistoryFilter
+    from flux_widgets.history.store import History, HistoryFilter
     from flux_widgets.widgets import PromptStudio
     from flux_widgets.widgets.history_browser import HistoryBrowser
 

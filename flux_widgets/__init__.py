@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import _moved
 from .client import BatchResult, FluxClient
 from .errors import (
     APIError,
@@ -42,18 +43,28 @@ from .errors import (
 )
 from .history import History, HistoryFilter, HistoryRecord
 from .images import GeneratedImage
-from .params import ASPECT_RATIOS, MEGAPIXELS, OUTPUT_FORMATS, FluxParams, pixel_size
-from .plans import BatchPlan, plan_batch
+from .params import (
+    ASPECT_RATIOS,
+    MEGAPIXELS,
+    OUTPUT_FORMATS,
+    FluxParams,
+    PromptOrigin,
+    pixel_size,
+)
+from .prompts.plans import BatchPlan, plan_batch
+from .prompts.styles import Style, StyleLibrary
+from .prompts.templates import PromptTemplate, Wildcards, expand_prompts
 from .recipes import code_snippet, read_origin, read_recipe
-from .styles import Style, StyleLibrary
-from .templates import PromptOrigin, PromptTemplate, Wildcards, expand_prompts
-from .usage import UsageReport
+from .spending.usage import UsageReport
 
 if TYPE_CHECKING:
     from .widgets import HistoryBrowser, PromptStudio
     from .widgets.grid import PromptGrid
 
 __version__ = "0.1.0"
+
+# Modules that moved into packages keep their old import paths for a release (_moved.py).
+_moved.install()
 
 __all__ = [
     "ASPECT_RATIOS",

@@ -22,9 +22,6 @@ from typing import Any
 
 import httpx
 
-from .accounting import Hold, Ledger
-from .budget import SpendingCap
-from .downloads import download_outputs, file_host, read_output
 from .errors import (
     ClientClosedError,
     DownloadError,
@@ -33,19 +30,21 @@ from .errors import (
     FluxTimeoutError,
     ProtocolError,
 )
-from .images import GeneratedImage
-from .lifecycle import ClientState, LoopResources, close_resources
-from .network import ProxyRoutes, RoutingTransport, proxy_of
-from .params import FluxParams
-from .plans import BatchPlan, batch_items
-from .polling import DurationEstimate, PollSchedule, RateLimiter
-from .prices import Price
-from .progress import BatchProgress
+from .images import GeneratedImage, kept_images
+from .params import FluxParams, PromptOrigin
+from .prompts.plans import BatchPlan, batch_items
+from .prompts.progress import BatchProgress
+from .prompts.styles import Style
 from .providers import Job, Output, Provider, Request, Settings, resolve_settings
-from .retry import Backoff, with_retries
-from .styles import Style
-from .templates import PromptOrigin
-from .usage import HistoryEntry, KeyQuota, UsageReport, fetch_key_quota
+from .spending.budget import SpendingCap
+from .spending.ledger import Hold, Ledger
+from .spending.prices import Price
+from .spending.usage import HistoryEntry, KeyQuota, UsageReport, fetch_key_quota
+from .transport.downloads import download_outputs, file_host, read_output
+from .transport.lifecycle import ClientState, LoopResources, close_resources
+from .transport.network import ProxyRoutes, RoutingTransport, proxy_of
+from .transport.polling import DurationEstimate, PollSchedule, RateLimiter
+from .transport.retry import Backoff, with_retries
 
 logger = logging.getLogger("flux_widgets")
 
@@ -534,7 +533,7 @@ class FluxClient:
         except FluxError as error:
             result.error = error
             if isinstance(error, DownloadError | FluxTimeoutError):
-                result.images = error.images
+                result.images = kept_images(error)
         result.images = _with_origin(result.images, origin)
         if counts is not None:
             counts.finish(index, ok=result.error is None)
@@ -1034,7 +1033,7 @@ def _with_origin(images: list[GeneratedImage], origin: PromptOrigin | None) -> l
 def _default_history_entries() -> list[Any]:
     """Every record of the default history folder's index (no image is read), or [] when
     there is no such folder: what ``client.usage`` counts for today and the whole history."""
-    from .history import History, default_directory
+    from .history.store import History, default_directory
 
     if not default_directory().is_dir():
         return []

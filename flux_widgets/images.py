@@ -17,8 +17,8 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from .errors import ImageDecodeError
-from .params import FluxParams
-from .templates import PromptOrigin
+from .params import FluxParams, PromptOrigin
+from .recipes.embedding import embed_recipe
 
 # Pillow's names for the API's output formats.
 PIL_FORMATS = {"webp": "WEBP", "jpg": "JPEG", "png": "PNG"}
@@ -159,11 +159,9 @@ class GeneratedImage:
         return image
 
     def save(self, path: str | Path) -> Path:
-        """Write the image with its recipe embedded (``flux_widgets.recipes.read_recipe`` reads
+        """Write the image with its recipe embedded (``flux_widgets.read_recipe`` reads
         it back). The pixels are written as downloaded, never re-encoded, unless the suffix
         asks for another format (.png/.jpg/.webp); a missing suffix gets the image's own."""
-        from .recipes import image_file_bytes  # recipes imports this module
-
         target = Path(path)
         if not target.suffix:
             target = target.with_suffix(f".{self.format}")
@@ -202,3 +200,38 @@ class GeneratedImage:
             f"<GeneratedImage {self.width}x{self.height} {self.format} seed={self.seed} "
             f"prompt={prompt!r}>"
         )
+
+
+# Save-as: the suffix picks the format; anything else keeps the image's own.
+_SUFFIX_FORMATS = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp"}
+# Converting a lossy image to another lossy format loses quality twice: never go below this.
+_MIN_CONVERT_QUALITY = 90
+
+
+def image_file_bytes(image: GeneratedImage, suffix: str = "") -> bytes:
+    """What ``GeneratedImage.save`` writes: the image, converted only if ``suffix`` names
+    another format (PNG losslessly, lossy formats at quality >= 90), with its recipe."""
+    fmt = _SUFFIX_FORMATS.get(suffix.lower(), image.format)
+    data = image.data
+    if fmt != image.format:
+        quality = max(image.params.output_quality, _MIN_CONVERT_QUALITY)
+        out = io.BytesIO()
+        with Image.open(io.BytesIO(data)) as decoded:
+            rgb = decoded if fmt == "png" else decoded.convert("RGB")
+            rgb.save(out, PIL_FORMATS[fmt], quality=quality)
+        data = out.getvalue()
+    return embed_recipe(data, fmt, image)
+
+
+def file_name(image: GeneratedImage) -> str:
+    """The name ``save`` buttons and ``%%flux --save`` give the file: it says what the file
+    is and does not collide within one prediction."""
+    stamp = image.created_at.strftime("%Y%m%d-%H%M%S")
+    return f"flux-{stamp}-seed{image.seed}-{image.index}.{image.format}"
+
+
+def kept_images(error: BaseException) -> list[GeneratedImage]:
+    """The paid images an error kept (``DownloadError``, ``FluxTimeoutError`` and
+    ``ClientClosedError`` carry the ones that arrived), typed as what they are."""
+    images = getattr(error, "images", ())
+    return [image for image in images if isinstance(image, GeneratedImage)]

@@ -28,15 +28,14 @@ from typing import Any, NoReturn, TypeVar
 
 from .client import FluxClient
 from .errors import FluxError, MissingAPIKeyError
-from .images import GeneratedImage
+from .images import GeneratedImage, file_name
 from .params import FluxParams
-from .plans import CONFIRM_ABOVE_GENERATIONS, BatchPlan, plain_fields, plan_batch
-from .progress import BatchProgress
+from .prompts.plans import CONFIRM_ABOVE_GENERATIONS, BatchPlan, plain_fields, plan_batch
+from .prompts.progress import BatchProgress
+from .prompts.styles import resolve_style
+from .prompts.templates import PromptTemplate
 from .providers import DEFAULT_PROVIDER, PROVIDERS, Provider, get_provider
-from .recipes import file_name
 from .schema import SCHEMA, Field
-from .styles import resolve_style
-from .templates import PromptTemplate
 
 T = TypeVar("T")
 

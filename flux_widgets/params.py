@@ -163,3 +163,37 @@ def input_errors(data: Mapping[str, Any]) -> list[FieldError]:
             if message is not None:
                 errors.append(FieldError(field.name, message))
     return errors
+
+
+@dataclass(frozen=True)
+class PromptOrigin:
+    """Where an image's prompt came from, kept in its recipe next to the resolved prompt.
+
+    ``template`` is the prompt as the user typed it (variants and wildcards unexpanded, before
+    any style); ``style`` and ``style_template`` name the style that wrapped it, if any. *Reuse*
+    puts ``template`` and ``style`` back into the studio.
+    """
+
+    template: str
+    style: str | None = None
+    style_template: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"template": self.template}
+        if self.style is not None:
+            data["style"] = self.style
+            data["style_template"] = self.style_template
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> PromptOrigin | None:
+        """The origin in a recipe or history record; None when absent or not one."""
+        if not isinstance(data, dict) or not isinstance(data.get("template"), str):
+            return None
+        style = data.get("style")
+        style_template = data.get("style_template")
+        return cls(
+            template=data["template"],
+            style=style if isinstance(style, str) else None,
+            style_template=style_template if isinstance(style_template, str) else None,
+        )

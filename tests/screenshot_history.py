@@ -1,7 +1,7 @@
 """Make docs/history.png: the studio's History section in JupyterLab, on a history of 500 images.
 
 Run by hand: ``.venv/bin/python tests/screenshot_history.py [--out docs/history.png]``.
-The same servers as tests/test_browser.py (the mock, JupyterLab on a copy of notebooks/, Run
+The same servers as tests/browser/test_studio.py (the mock, JupyterLab on a copy of notebooks/, Run
 All on 02_studio.ipynb), with the history folder filled first; then the History section is
 opened, a search typed, and the page photographed.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import browser_support as browser
 from PIL import Image, ImageDraw
 
-from flux_widgets.history import History
+from flux_widgets.history.store import History
 from flux_widgets.images import GeneratedImage
 from flux_widgets.params import ASPECT_RATIOS, FluxParams, pixel_size
 

@@ -4,7 +4,7 @@ and look at it anywhere: light or dark theme, JupyterLab, Notebook 7 or Voila, a
 Run by hand (root on Debian installs Chromium if missing):
 ``.venv/bin/python tests/screenshot_studio.py [--out docs/studio.png] [--viewer]
 [--app lab|notebook|voila] [--theme light|dark] [--width 1280]``.
-The same servers and steps as tests/test_browser.py: the mock, JupyterLab on a copy of
+The same servers and steps as tests/browser/test_studio.py: the mock, JupyterLab on a copy of
 notebooks/, Run All on 02_studio.ipynb, then a prompt typed and Generate clicked. It prints
 what a person would call broken: content wider than the studio (a horizontal scrollbar),
 clipped labels, and thumbnails stretched or upscaled.

@@ -2,7 +2,7 @@
 and 4, go_fast on and off and two seeds, on the slider, the rows that differ highlighted.
 
 Run by hand: ``.venv/bin/python tests/screenshot_viewer.py [--out docs/viewer-compare.png]
-[--theme "JupyterLab Dark"] [--width 1100]``. The same servers as tests/test_browser.py.
+[--theme "JupyterLab Dark"] [--width 1100]``. The same servers as tests/browser/test_studio.py.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from flux_widgets import (
 )
 from flux_widgets.mock import FaultConfig, MockConfig, MockServer
 from flux_widgets.providers import OpenAIImages
-from flux_widgets.retry import Backoff
+from flux_widgets.transport.retry import Backoff
 
 FAL_KEY = "fal-test-key-1234"
 TOGETHER_KEY = "together-test-key-1234"

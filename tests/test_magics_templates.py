@@ -9,7 +9,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 from flux_widgets.mock import MockConfig, MockServer
-from flux_widgets.templates import PromptOrigin
+from flux_widgets.prompts.templates import PromptOrigin
 
 
 @pytest.fixture(scope="module")

@@ -17,18 +17,17 @@ from typing import Any
 
 import httpx
 
-from ..auth import OriginAuth
 from ..errors import (
     ContentFilteredError,
     FluxError,
     PredictionFailedError,
     ProtocolError,
-    clip,
-    redact_secrets,
 )
-from ..http_errors import error_from_response, json_body, where
 from ..params import FluxParams
 from ..schema import FIELDS, quoted, range_problem
+from ..transport.auth import OriginAuth
+from ..transport.http_errors import error_from_response, json_body, where
+from ..transport.redaction import clip, redact_secrets
 
 FINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "aborted"})
 """Statuses a job never leaves. Every provider reports these words (Replicate's); anything else

@@ -22,8 +22,8 @@ from ..errors import (
     PredictionFailedError,
     ProtocolError,
 )
-from ..http_errors import error_details, where
 from ..params import FluxParams
+from ..transport.http_errors import error_details, where
 from .base import (
     NSFW_MARKERS,
     Capabilities,

@@ -23,8 +23,8 @@ from ..errors import (
     PredictionFailedError,
     ProtocolError,
 )
-from ..http_errors import where
 from ..params import FluxParams
+from ..transport.http_errors import where
 from .base import (
     NSFW_MARKERS,
     Capabilities,

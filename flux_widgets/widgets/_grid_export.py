@@ -11,8 +11,8 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import FluxError
-from ..grid_plan import Cell, GridPlan
 from ..images import GeneratedImage
+from ..prompts.grid_plan import Cell, GridPlan
 from ._sheet import fitted, paste_centered
 
 _BACKGROUND = (255, 255, 255)

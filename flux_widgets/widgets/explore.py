@@ -21,9 +21,9 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ..progress import BatchProgress
-from ..styles import PROMPT_SLOT, Style, StyleError, StyleLibrary
-from ..usage import UsageReport
+from ..prompts.progress import BatchProgress
+from ..prompts.styles import PROMPT_SLOT, Style, StyleError, StyleLibrary
+from ..spending.usage import UsageReport
 from ._compat import set_tooltip, show
 from ._html import ERROR_COLOR, error_html
 from ._tasks import on_home_loop

@@ -18,11 +18,11 @@ import ipywidgets as widgets
 from ..errors import FluxError
 from ..images import GeneratedImage
 from ..params import FluxParams
-from ..plans import CONFIRM_ABOVE_GENERATIONS, BatchPlan, plan_batch
-from ..progress import BatchProgress
-from ..styles import StyleLibrary
-from ..templates import PromptTemplate
-from ..usage import HistoryEntry, UsageReport
+from ..prompts.plans import CONFIRM_ABOVE_GENERATIONS, BatchPlan, plan_batch
+from ..prompts.progress import BatchProgress
+from ..prompts.styles import StyleLibrary
+from ..prompts.templates import PromptTemplate
+from ..spending.usage import HistoryEntry, UsageReport
 from ._compat import show
 from ._html import error_html
 from ._tasks import TaskSet

@@ -70,7 +70,7 @@ class Tile(widgets.VBox):  # type: ignore[misc]
             format=THUMBNAIL_FORMAT,
             layout={"width": "auto", "height": "auto", "max_width": "100%", "margin": "2px 0"},
         )
-        # CSS hooks (tests/test_browser.py) given at creation: no extra message per tile.
+        # CSS hooks (tests/browser/test_studio.py) given at creation: no extra message per tile.
         self.open_button = widgets.Button(
             description=self._label(image),
             # Sized to its label: a 10-digit seed does not fit the default button width.

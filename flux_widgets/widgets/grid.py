@@ -25,10 +25,10 @@ import ipywidgets as widgets
 from PIL import Image
 
 from ..errors import FluxError
-from ..grid_plan import Cell, GridAxis, GridPlan, plan_grid, value_text
 from ..images import GeneratedImage
 from ..params import FluxParams
-from ..progress import BatchProgress
+from ..prompts.grid_plan import Cell, GridAxis, GridPlan, plan_grid, value_text
+from ..prompts.progress import BatchProgress
 from ..providers import Provider
 from ..schema import FIELDS
 from ._compat import StaticFallback, close_tree, set_tooltip

@@ -18,7 +18,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ..history import THUMBNAIL_SIZE, History, HistoryFilter, HistoryRecord
+from ..history.store import THUMBNAIL_SIZE, History, HistoryFilter, HistoryRecord
 from ..images import GeneratedImage
 from ..params import ASPECT_RATIOS
 from ._compat import set_tooltip, show

@@ -18,9 +18,9 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..params import FluxParams
-from ..prices import estimate_cost, price_table
 from ..providers import DEFAULT_PROVIDER, PROVIDERS, Provider, get_provider
 from ..schema import FIELDS
+from ..spending.prices import estimate_cost, price_table
 from ._compat import set_tooltip
 
 _WIDE = {"description_width": "initial"}

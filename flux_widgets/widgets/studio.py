@@ -17,7 +17,6 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ..budget import SpendingCap
 from ..client import FluxClient
 from ..errors import (
     DownloadError,
@@ -26,13 +25,13 @@ from ..errors import (
     PredictionCanceledError,
     StyleError,
 )
-from ..history import History
-from ..images import GeneratedImage
-from ..params import FIELD_NAMES, FluxParams
-from ..plans import CONFIRM_ABOVE_GENERATIONS, BatchPlan, plain_fields
-from ..polling import useful_concurrency
-from ..styles import StyleLibrary
-from ..templates import PromptOrigin
+from ..history.store import History
+from ..images import GeneratedImage, kept_images
+from ..params import FIELD_NAMES, FluxParams, PromptOrigin
+from ..prompts.plans import CONFIRM_ABOVE_GENERATIONS, BatchPlan, plain_fields
+from ..prompts.styles import StyleLibrary
+from ..spending.budget import SpendingCap
+from ..transport.polling import useful_concurrency
 from ._compat import StaticFallback, close_tree, focus, is_shown, set_tooltip, show
 from ._html import ERROR_COLOR, STUDIO_CSS, error_html, warning_html
 from ._sheet import WIDGET_VIEW, ContactSheet, PictureOutput
@@ -216,7 +215,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             ],
             **kwargs,
         )
-        # Stable hooks for CSS and the browser tests (tests/test_browser.py).
+        # Stable hooks for CSS and the browser tests (tests/browser/test_studio.py).
         self.add_class("flux-studio")
         self.banner.add_class("flux-banner")
         self.generate_button.add_class("flux-generate")
@@ -460,8 +459,9 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
             row.finish(CANCELLED, error)
             raise
         except DownloadError as error:
-            await self._keep(error.images)  # paid for: keep what did download
-            row.finish(FAILED, error, len(error.images))
+            kept = kept_images(error)
+            await self._keep(kept)  # paid for: keep what did download
+            row.finish(FAILED, error, len(kept))
             await self._update_fallback()
             raise
         except Exception as error:
@@ -828,7 +828,7 @@ class PromptStudio(StaticFallback, widgets.VBox):  # type: ignore[misc]
         return (
             f"max_concurrency={client.max_concurrency}, but the query-rate cap keeps only about "
             f"{useful} polled generations busy at once; the rest wait in line "
-            "(flux_widgets.polling)"
+            "(flux_widgets.transport.polling)"
         )
 
     # -- display --------------------------------------------------------------------------

@@ -23,8 +23,8 @@ from typing import Any
 import anywidget
 import traitlets
 
-from ..images import GeneratedImage
-from ..recipes import code_snippet, file_name, image_file_bytes
+from ..images import GeneratedImage, file_name, image_file_bytes
+from ..recipes import code_snippet
 from ._tasks import TaskSet
 
 # What the user reads in the recipe table, in that order; "size" and "format" describe the

@@ -1,0 +1,169 @@
+"""A client's ledger: each generation is priced and held against the cap before its create, then
+settled and recorded after, so ``client.usage`` and the cap agree on what was spent.
+
+The client calls ``hold`` (or ``hold_batch``) before any request, ``Hold.start`` when the
+generation leaves the queue, and ``settle`` when it ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ..params import FluxParams
+from .budget import Reservation, SpendingCap
+from .prices import Price, price_table
+from .usage import (
+    GenerationRecord,
+    HistoryEntry,
+    KeyQuota,
+    UsageReport,
+    UsageSummary,
+    UsageTracker,
+    may_have_started,
+    start_of_today,
+)
+
+
+@dataclass
+class Hold:
+    """One generation's estimate and its share of the cap, until it is settled."""
+
+    params: FluxParams
+    estimate: float | None
+    reservation: Reservation | None = None
+    cap: SpendingCap | None = field(default=None, repr=False)
+    """The cap the reservation was made on (a cap set later does not hold it)."""
+    started: float | None = None
+    settled: bool = field(default=False, repr=False)
+
+    def start(self) -> None:
+        """The generation left the queue: its latency counts from here."""
+        self.started = time.monotonic()
+
+
+class Ledger:
+    """Prices, the optional spending cap, and the usage records of one client.
+
+    ``prices`` override the price table (``prices.py``: defaults, then ``FLUX_PRICES``), read
+    once here. ``max_spend`` (US dollars) sets a cap; None means no cap.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        *,
+        max_spend: float | None = None,
+        prices: Mapping[str, Price] | None = None,
+    ) -> None:
+        self.provider = provider
+        self.prices = price_table(prices)
+        self.cap = SpendingCap(max_spend) if max_spend is not None else None
+        self.tracker = UsageTracker()
+        self.quota: KeyQuota | None = None
+
+    def set_cap(self, max_spend: float | SpendingCap | None) -> None:
+        """A new cap (None: none), or a ``SpendingCap`` shared with other clients (a studio
+        that switches clients keeps one budget). A new cap counts what this session already
+        charged; running generations settle on the cap they were held on."""
+        if max_spend is None or isinstance(max_spend, SpendingCap):
+            self.cap = max_spend
+            return
+        spent = self.cap.spent if self.cap is not None else self.tracker.summary().total_spend
+        self.cap = SpendingCap(max_spend, spent=spent)
+
+    def estimate(self, params: FluxParams) -> float | None:
+        """Estimated US dollars of one generation (all its images); None when unknown."""
+        price = self.prices.get(self.provider)
+        each = price.per_output(params) if price is not None else None
+        return None if each is None else each * params.num_outputs
+
+    def hold(self, params: FluxParams) -> Hold:
+        """Price one generation and hold it against the cap (``BudgetExceededError`` if it
+        would pass it; nothing is held then)."""
+        estimate = self.estimate(params)
+        cap = self.cap
+        reservation = cap.reserve(estimate) if cap is not None else None
+        return Hold(params, estimate, reservation, cap=cap)
+
+    def hold_batch(self, items: Sequence[FluxParams]) -> list[Hold]:
+        """Hold a whole batch at once, or none of it: a batch the cap cannot finish is refused
+        before its first request, not cut off in the middle."""
+        estimates = [self.estimate(params) for params in items]
+        cap = self.cap
+        holds = [Hold(p, e, cap=cap) for p, e in zip(items, estimates, strict=True)]
+        if cap is None or not holds:
+            return holds
+        known = [e for e in estimates if e is not None]
+        total = sum(known) if len(known) == len(estimates) else None
+        n = len(holds)
+        batch = cap.reserve(total, what=f"this batch of {n} generation{'s' if n != 1 else ''}")
+        for hold in holds:  # every estimate is known: reserve refused an unknown total
+            hold.reservation = cap.split(batch, hold.estimate or 0.0)
+        cap.settle(batch, charged=False)  # float dust left over
+        return holds
+
+    def settle(
+        self,
+        hold: Hold,
+        *,
+        images: int,
+        status: str,
+        prediction_id: str | None,
+        error: BaseException | None,
+    ) -> None:
+        """The generation ended: charge it if the provider may have run it (see
+        ``usage.may_have_started``), release it otherwise, and record it. Idempotent."""
+        if hold.settled:
+            return
+        hold.settled = True
+        charged = may_have_started(status, prediction_id, error)
+        if hold.reservation is not None and hold.cap is not None:
+            hold.cap.settle(hold.reservation, charged=charged)
+        if status == "queued" and prediction_id is None:
+            return  # never sent (cancelled in the queue): not a generation
+        # Charged at its estimate (None: price unknown); never run: nothing.
+        cost = hold.estimate if charged else 0.0
+        latency = None
+        if error is None and hold.started is not None:
+            latency = time.monotonic() - hold.started
+        self.tracker.record(
+            GenerationRecord(
+                provider=self.provider,
+                images=images,
+                cost=cost,
+                latency=latency,
+                error=None if error is None else _error_name(error),
+            )
+        )
+
+    def report(
+        self,
+        history: Iterable[HistoryEntry] | None = None,
+    ) -> UsageReport:
+        """The usage report: this session, plus today and the whole history when given."""
+        today = total = None
+        if history is not None:
+            entries = list(history)
+            total = UsageSummary.of_history(entries, provider=self.provider, prices=self.prices)
+            today = UsageSummary.of_history(
+                entries, provider=self.provider, prices=self.prices, since=start_of_today()
+            )
+        cap = self.cap
+        return UsageReport(
+            provider=self.provider,
+            session=self.tracker.summary(),
+            today=today,
+            total=total,
+            max_spend=None if cap is None else cap.max_spend,
+            spent=None if cap is None else cap.spent,
+            quota=self.quota,
+        )
+
+
+def _error_name(error: BaseException) -> str:
+    if isinstance(error, asyncio.CancelledError):
+        return "cancelled"
+    return type(error).__name__

@@ -1,0 +1,374 @@
+"""Usage: what a client made and spent, from this session and from the history on disk.
+
+``client.usage`` is a ``UsageReport``: generations and images this session, today and in the
+whole history (when a history is given); estimated spend per provider from the price table
+(``prices.py``; never a bill); latency p50/p95 of successful generations; failures by error type;
+the spending cap; and, where the provider reports it (CometAPI's ``GET /api/usage/token``,
+PROTOCOL.md), the key's own quota, in the provider's units.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..errors import APIError
+from ..params import FluxParams
+from .prices import Price, estimate_cost
+
+if TYPE_CHECKING:
+    import httpx
+
+
+KEY_USAGE_PATH = "/api/usage/token"
+"""CometAPI's key-usage route (PROTOCOL.md, "CometAPI key usage")."""
+
+
+class HistoryEntry(Protocol):
+    """What usage needs of a stored image: ``GeneratedImage`` has it, and so has the history
+    index's record (its ``params`` a dict, its generation named in its ``stem``)."""
+
+    @property
+    def params(self) -> Any: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+def _generation_key(entry: Any) -> str:
+    """Which generation an entry came from: its prediction id, or the one in its history stem
+    (``<time>-<prediction id>-<index>``), else the entry itself."""
+    prediction = getattr(entry, "prediction_id", None)
+    if isinstance(prediction, str) and prediction:
+        return prediction
+    stem = getattr(entry, "stem", None)
+    if isinstance(stem, str) and stem.count("-") >= 2:
+        return stem.split("-", 1)[1].rsplit("-", 1)[0]
+    return f"entry-{id(entry)}"
+
+
+def _params_of(entry: Any) -> FluxParams | None:
+    params = entry.params
+    if isinstance(params, FluxParams):
+        return params
+    try:
+        return FluxParams.from_input(params)
+    except (TypeError, ValueError):
+        return None
+
+
+def may_have_started(status: str, prediction_id: str | None, error: BaseException | None) -> bool:
+    """Whether the provider may have run (and billed) a generation that ended this way.
+
+    Not sent yet ("queued"), or its create refused with an error answer: no. A prediction id, or
+    a create that got no answer (a timeout, a lost connection, a cancel mid-request): yes, since
+    it may be running; a cap counts it rather than risk undercounting.
+    """
+    if prediction_id is not None:
+        return True
+    if status == "queued":
+        return False
+    return not isinstance(error, APIError)
+
+
+def percentile(values: Iterable[float], fraction: float) -> float | None:
+    """The nearest-rank percentile (``fraction`` 0.5 for p50), or None without values."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass(frozen=True)
+class GenerationRecord:
+    """One finished generation as usage counts it."""
+
+    provider: str
+    images: int
+    cost: float | None
+    """Estimated US dollars charged (0 when it surely never ran; None when the price is
+    unknown)."""
+    latency: float | None
+    """Seconds from its create to its images, for a success; None otherwise."""
+    error: str | None = None
+    """The error's type name (``ContentFilteredError``...) for a failure."""
+    at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    """Counts over one period (this session, today, the whole history)."""
+
+    generations: int = 0
+    images: int = 0
+    spend: Mapping[str, float] = field(default_factory=dict)
+    """Estimated US dollars per provider."""
+    unpriced: Mapping[str, int] = field(default_factory=dict)
+    """Per provider, generations whose price is unknown (not in ``spend``)."""
+    failures: Mapping[str, int] = field(default_factory=dict)
+    """Failed generations by error type."""
+    latency_p50: float | None = None
+    latency_p95: float | None = None
+
+    @property
+    def total_spend(self) -> float:
+        return sum(self.spend.values())
+
+    @classmethod
+    def of_records(cls, records: Iterable[GenerationRecord]) -> UsageSummary:
+        spend: dict[str, float] = {}
+        unpriced: Counter[str] = Counter()
+        failures: Counter[str] = Counter()
+        latencies = []
+        generations = images = 0
+        for record in records:
+            generations += 1
+            images += record.images
+            if record.cost is None:
+                unpriced[record.provider] += 1
+            else:
+                spend[record.provider] = spend.get(record.provider, 0.0) + record.cost
+            if record.error is not None:
+                failures[record.error] += 1
+            if record.latency is not None:
+                latencies.append(record.latency)
+        return cls(
+            generations=generations,
+            images=images,
+            spend=spend,
+            unpriced=dict(unpriced),
+            failures=dict(failures),
+            latency_p50=percentile(latencies, 0.5),
+            latency_p95=percentile(latencies, 0.95),
+        )
+
+    @classmethod
+    def of_history(
+        cls,
+        entries: Iterable[HistoryEntry],
+        *,
+        provider: str,
+        prices: Mapping[str, Price] | None = None,
+        since: datetime | None = None,
+    ) -> UsageSummary:
+        """Counts of stored images (created at or after ``since``): a generation per prediction
+        id, spend estimated at ``provider``'s price (the history does not say who made them)."""
+        generations: dict[str, FluxParams | None] = {}
+        images = 0
+        for entry in entries:
+            if since is not None and entry.created_at < since:
+                continue
+            images += 1
+            generations.setdefault(_generation_key(entry), _params_of(entry))
+        total = 0.0
+        unpriced = 0
+        for params in generations.values():
+            cost = None if params is None else estimate_cost(provider, params, prices=prices)
+            if cost is None:
+                unpriced += 1
+            else:
+                total += cost
+        return cls(
+            generations=len(generations),
+            images=images,
+            spend={provider: total} if len(generations) > unpriced else {},
+            unpriced={provider: unpriced} if unpriced else {},
+        )
+
+
+@dataclass(frozen=True)
+class KeyQuota:
+    """The key's quota as the provider reports it, in the provider's own units (CometAPI does
+    not say whether they are credits or dollars, so no currency is claimed)."""
+
+    total_granted: float | None
+    total_used: float | None
+    total_available: float | None
+    unlimited: bool = False
+    expires_at: datetime | None = None
+    name: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Any) -> KeyQuota | None:
+        """Parse the route's answer (``{"data": {...}}`` as new-api servers answer, or the
+        fields at the top); None when it holds none of the fields."""
+        if isinstance(data, Mapping) and isinstance(data.get("data"), Mapping):
+            data = data["data"]
+        if not isinstance(data, Mapping):
+            return None
+        fields = ("total_granted", "total_used", "total_available")
+        if not any(name in data for name in fields):
+            return None
+        expires = _number(data.get("expires_at"))
+        return cls(
+            total_granted=_number(data.get("total_granted")),
+            total_used=_number(data.get("total_used")),
+            total_available=_number(data.get("total_available")),
+            unlimited=bool(data.get("unlimited_quota", False)),
+            # 0 means "never expires" on this route.
+            expires_at=(
+                datetime.fromtimestamp(expires, timezone.utc) if expires and expires > 0 else None
+            ),
+            name=str(data["name"]) if isinstance(data.get("name"), str) else None,
+        )
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+async def fetch_key_quota(
+    http: httpx.AsyncClient, base_url: str, *, auth: httpx.Auth, timeout: float = 10.0
+) -> KeyQuota | None:
+    """``GET {base_url}/api/usage/token``; None when the route is missing (404), the key is
+    refused (401/403), the answer is not the route's JSON, or the host cannot be reached."""
+    import httpx
+
+    try:
+        response = await http.get(f"{base_url}{KEY_USAGE_PATH}", auth=auth, timeout=timeout)
+    except httpx.HTTPError:
+        return None
+    if not response.is_success:
+        return None
+    try:
+        return KeyQuota.from_json(response.json())
+    except ValueError:
+        return None
+
+
+class UsageTracker:
+    """Records every generation of one client; thread-safe (the magic runs on a worker)."""
+
+    def __init__(self) -> None:
+        self._records: list[GenerationRecord] = []
+        self._lock = threading.Lock()
+
+    def record(self, record: GenerationRecord) -> None:
+        with self._lock:
+            self._records.append(record)
+
+    @property
+    def records(self) -> list[GenerationRecord]:
+        with self._lock:
+            return list(self._records)
+
+    def summary(self) -> UsageSummary:
+        return UsageSummary.of_records(self.records)
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """Usage as ``client.usage`` and the studio's usage view show it."""
+
+    provider: str
+    session: UsageSummary
+    today: UsageSummary | None = None
+    total: UsageSummary | None = None
+    max_spend: float | None = None
+    spent: float | None = None
+    """Dollars the spending cap has counted (None without a cap)."""
+    quota: KeyQuota | None = None
+
+    @property
+    def remaining(self) -> float | None:
+        """Dollars left under the cap (None without a cap)."""
+        if self.max_spend is None or self.spent is None:
+            return None
+        return max(0.0, self.max_spend - self.spent)
+
+    def rows(self) -> list[tuple[str, str, str, str]]:
+        """(measure, session, today, whole history) rows, as text ("-" where not known)."""
+        periods = (self.session, self.today, self.total)
+
+        def row(measure: str, text: Callable[[UsageSummary], str]) -> tuple[str, str, str, str]:
+            a, b, c = (text(p) if p is not None else "-" for p in periods)
+            return (measure, a, b, c)
+
+        rows = [
+            row("generations", lambda p: str(p.generations)),
+            row("images", lambda p: str(p.images)),
+            row("estimated spend", _spend_text),
+        ]
+        if self.session.failures:
+            failures = ", ".join(f"{k} {v}" for k, v in sorted(self.session.failures.items()))
+            rows.append(("failures", failures, "-", "-"))
+        if self.session.latency_p50 is not None and self.session.latency_p95 is not None:
+            latency = f"{self.session.latency_p50:.2f} / {self.session.latency_p95:.2f} s"
+            rows.append(("latency p50 / p95", latency, "-", "-"))
+        return rows
+
+    def lines(self) -> list[str]:
+        """The report as plain text lines (what ``repr`` and the terminal show)."""
+        lines = [f"usage on {self.provider} (estimates from the price table, not a bill)"]
+        width = max(len(r[0]) for r in self.rows())
+        lines.append(f"{'':<{width}}  session | today | whole history")
+        for measure, *values in self.rows():
+            lines.append(f"{measure:<{width}}  {' | '.join(values)}")
+        if self.max_spend is not None:
+            lines.append(
+                f"spending cap: ${self.spent or 0:.4f} of ${self.max_spend:.2f} "
+                f"(${self.remaining or 0:.4f} left)"
+            )
+        if self.quota is not None:
+            lines.append(f"key quota (provider's units): {_quota_text(self.quota)}")
+        return lines
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{h}</th>" for h in ("", "session", "today", "whole history"))
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+            for row in self.rows()
+        )
+        notes = []
+        if self.max_spend is not None:
+            notes.append(
+                f"spending cap: ${self.spent or 0:.4f} of ${self.max_spend:.2f} "
+                f"(${self.remaining or 0:.4f} left)"
+            )
+        if self.quota is not None:
+            notes.append(f"key quota (provider's units): {_quota_text(self.quota)}")
+        note = "".join(f"<div><small>{html.escape(n)}</small></div>" for n in notes)
+        title = (
+            f"<b>Usage</b> on {html.escape(self.provider)} <small>(estimates, not a bill)</small>"
+        )
+        return f"<div>{title}<table>{head}{body}</table>{note}</div>"
+
+
+def _spend_text(summary: UsageSummary) -> str:
+    parts = [f"${cost:.4f} {provider}" for provider, cost in sorted(summary.spend.items())]
+    parts += [f"{n} unpriced ({provider})" for provider, n in sorted(summary.unpriced.items())]
+    return ", ".join(parts) or "$0"
+
+
+def _quota_text(quota: KeyQuota) -> str:
+    if quota.unlimited:
+        return "unlimited"
+
+    def number(value: float | None) -> str:
+        return "?" if value is None else f"{value:,.0f}"
+
+    text = (
+        f"{number(quota.total_used)} used of {number(quota.total_granted)}, "
+        f"{number(quota.total_available)} available"
+    )
+    if quota.expires_at is not None:
+        text += f", expires {quota.expires_at:%Y-%m-%d}"
+    return text
+
+
+def start_of_today() -> datetime:
+    """Midnight, local time, as an aware datetime (what "today" means to the user)."""
+    now = datetime.now().astimezone()
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)

@@ -1,0 +1,468 @@
+"""History: atomic on-disk store of generated images that survives restarts and crashes."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from factories import _T0, make_image
+from PIL import Image
+
+from flux_widgets.history.store import History, HistoryFilter
+from flux_widgets.images import GeneratedImage
+from flux_widgets.params import FluxParams
+from flux_widgets.recipes import read_recipe
+
+
+def test_round_trip_keeps_every_field_and_the_bytes_load_as_the_image(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    originals = [make_image(n, fmt) for n, fmt in enumerate(["webp", "png", "jpg"])]
+    paths = [history.add(image) for image in originals]
+
+    loaded = history.load()
+    assert len(history) == 3
+    for original, back, path in zip(originals, loaded, paths, strict=True):
+        for name in ("format", "width", "height", "params", "seed", "prediction_id", "index"):
+            assert getattr(back, name) == getattr(original, name), name
+        for name in ("url", "predict_time", "download_time", "created_at"):
+            assert getattr(back, name) == getattr(original, name), name
+        assert back.data == path.read_bytes()
+        assert back.to_pil().size == (32, 16)
+        assert read_recipe(path) == original.recipe  # the file is useful on its own
+
+
+def test_file_names_sort_by_time_and_never_collide(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    later, earlier = make_image(5), make_image(1)
+    history.add(later)
+    history.add(earlier)
+    history.add(earlier)  # the same image twice is two entries, not an overwrite
+    history.add(make_image(1, prediction_id=None))
+
+    names = sorted(p.name for p in tmp_path.glob("*.json"))
+    assert all(n.startswith("20261123T211531.123456Z-") for n in names[:3])
+    assert names[3].startswith("20261123T211535.123456Z-pred-1")
+    assert len(set(names)) == 4
+    assert [image.seed for image in history.load()] == [1001, 1001, 1001, 1005]
+
+
+def test_partial_and_broken_entries_are_skipped_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    history = History(tmp_path)
+    good = history.add(make_image(0))
+    broken = history.add(make_image(1))
+    orphan = history.add(make_image(2))
+    # A crash mid-add: an unfinished temp file, and an image whose record was never written.
+    (tmp_path / ".tmp-abc.part").write_bytes(b"RIFF\x00")
+    orphan.with_suffix(".json").unlink()
+    # A damaged image under an intact record, and a record that is not JSON.
+    broken.write_bytes(broken.read_bytes()[:20])
+    (tmp_path / "20261123T211540.000000Z-x-0.json").write_text("{not json")
+
+    with caplog.at_level(logging.WARNING, logger="flux_widgets"):
+        loaded = history.load()
+    assert [image.seed for image in loaded] == [1000]
+    assert loaded[0].data == good.read_bytes()
+    assert "damaged" in caplog.text
+
+
+def test_add_leaves_no_temp_files(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    for n in range(3):
+        history.add(make_image(n))
+    files = [p for p in tmp_path.iterdir() if p.is_file()]
+    assert sorted(p.suffix for p in files) == [".json"] * 3 + [".webp"] * 3
+    # Beside them only the index's folder, holding the index alone (no journal left over).
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == [".flux-index"]
+    assert [p.name for p in (tmp_path / ".flux-index").iterdir()] == ["index.sqlite3"]
+
+
+def test_a_second_history_on_the_same_folder_sees_the_entries(tmp_path: Path) -> None:
+    History(tmp_path / "h").add(make_image(0))
+    other = History(str(tmp_path / "h"))
+    assert len(other) == 1
+    assert other.load()[0].params.prompt == "boat 0"
+
+
+def test_clear_removes_entries_and_leftovers_but_not_other_files(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    history.add(make_image(0))
+    (tmp_path / ".tmp-zzz.part").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("mine")
+
+    history.clear()
+    assert len(history) == 0 and history.load() == []
+    # The entry went to the trash (undo brings it back); the leftover is gone; notes stay.
+    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == ["notes.txt"]
+    assert history.trash_count() == 1
+
+
+def test_directory_comes_from_the_environment_then_the_user_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLUX_WIDGETS_HISTORY_DIR", str(tmp_path / "env"))
+    assert History().directory == tmp_path / "env"
+    assert History(tmp_path / "arg").directory == tmp_path / "arg"
+    monkeypatch.delenv("FLUX_WIDGETS_HISTORY_DIR")
+    assert History().directory.parts[-2:] == ("flux-widgets", "history")
+    assert History(tmp_path / "missing").load() == []
+
+
+_BATCH_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, sys
+    from flux_widgets import FluxClient
+    from flux_widgets.history.store import History
+    from flux_widgets.mock import MockConfig
+
+    async def main():
+        history = History(sys.argv[1])
+        client = FluxClient.mock(config=MockConfig(generation_time=0.2), max_concurrency=4)
+        async with client:
+            batch = client.generate_many([f"boat {i}" for i in range(60)], megapixels="0.25")
+            async for result in batch:
+                for image in result.images:
+                    path = await asyncio.to_thread(history.add, image)
+                    print("saved", path.name, flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_images_reported_saved_survive_a_sigkill_mid_batch(tmp_path: Path) -> None:
+    folder = tmp_path / "history"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLUX_", "COMETAPI"))}
+    process = subprocess.Popen(
+        [sys.executable, "-c", _BATCH_SCRIPT, str(folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    watchdog = threading.Timer(30, process.kill)
+    watchdog.start()
+    try:
+        assert process.stdout is not None
+        reported = []
+        for line in process.stdout:
+            reported.append(line.split()[1])
+            if len(reported) == 5:
+                # Mid-batch, with other images downloading and being written right now.
+                os.kill(process.pid, signal.SIGKILL)
+                break
+        # Lines the child flushed before it died count as reported too.
+        out, err = process.communicate(timeout=10)
+        reported += [line.split()[1] for line in out.splitlines() if line.startswith("saved")]
+    finally:
+        watchdog.cancel()
+    assert process.returncode == -signal.SIGKILL, err
+
+    loaded = History(folder).load()
+    loaded_ids = {(image.prediction_id, image.index) for image in loaded}
+    files = {p.name for p in folder.iterdir()}
+    assert len(reported) >= 5
+    for name in reported:
+        _, prediction_id, index = Path(name).stem.split("-")
+        assert name in files and f"{Path(name).stem}.json" in files
+        assert (prediction_id, int(index)) in loaded_ids
+    assert len(loaded) < 60  # it really was killed mid-batch
+    for image in loaded:
+        assert image.to_pil().size == (image.width, image.height)
+
+
+# -- the index: migration, damage, freshness --------------------------------------------------
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()}
+
+
+def test_an_old_folder_is_indexed_in_place_without_rewriting_a_file(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    for n in range(5):
+        history.add(make_image(n))
+    history.index.close()
+    shutil.rmtree(tmp_path / ".flux-index")  # the folder as an older flux-widgets left it
+    before = _snapshot(tmp_path)
+
+    migrated = History(tmp_path)
+    assert len(migrated) == 5
+    assert [record.seed for record in migrated.page()] == [1004, 1003, 1002, 1001, 1000]
+    assert migrated.index.rebuilds == 1
+    assert _snapshot(tmp_path) == before  # same bytes, same mtimes: nothing rewritten
+
+
+@pytest.mark.parametrize("damage", ["deleted", "empty", "truncated", "garbage"])
+def test_a_missing_or_damaged_index_is_rebuilt_from_the_files(
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    history = History(tmp_path)
+    for n in range(4):
+        history.add(make_image(n))
+    history.star(history.page()[0].stem)
+    history.index.close()
+    index = tmp_path / ".flux-index" / "index.sqlite3"
+    if damage == "deleted":
+        index.unlink()
+    elif damage == "empty":
+        index.write_bytes(b"")
+    elif damage == "truncated":
+        index.write_bytes(index.read_bytes()[: index.stat().st_size // 2])
+    else:
+        index.write_bytes(os.urandom(index.stat().st_size))
+
+    again = History(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="flux_widgets"):
+        records = again.page()
+        starred = again.count(HistoryFilter(favourite=True))
+    assert [record.seed for record in records] == [1003, 1002, 1001, 1000]
+    assert starred == 1  # the star lives in the record, so a rebuild keeps it
+    assert again.count(HistoryFilter(text="boat 2")) == 1
+    assert again.index.rebuilds == 1
+
+
+def test_changes_made_behind_the_index_are_seen(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    history.add(make_image(0))
+    assert len(history) == 1
+    # Another tool (an older flux-widgets, a sync) adds an entry and removes one.
+    other = tmp_path / "copy"
+    History(other).add(make_image(7))
+    for path in other.glob("2026*"):
+        shutil.copy2(path, tmp_path / path.name)
+    first = history.page()[-1]
+    (tmp_path / f"{first.stem}.json").unlink()
+
+    assert [record.seed for record in history.page()] == [1007]
+
+
+def test_a_studio_adding_does_not_make_other_readers_rescan(tmp_path: Path) -> None:
+    writer, reader = History(tmp_path), History(tmp_path)
+    writer.add(make_image(0))
+    assert len(reader) == 1
+    scans = reader.index.scans
+    for n in range(1, 4):
+        writer.add(make_image(n))
+    writer.delete(writer.page(0, 1)[0].stem)
+    writer.star(writer.page(0, 1)[0].stem)
+    assert len(reader) == 3
+    assert reader.index.scans == scans, "our own changes keep the index in step"
+    assert writer.index.rebuilds == 1
+
+
+# -- browsing: paging, search, filters --------------------------------------------------------
+
+
+def test_pages_are_newest_first_and_cover_everything_once(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    for n in range(7):
+        history.add(make_image(n))
+    pages = [history.page(offset, 3) for offset in (0, 3, 6, 9)]
+    assert [[r.seed for r in page] for page in pages] == [
+        [1006, 1005, 1004],
+        [1003, 1002, 1001],
+        [1000],
+        [],
+    ]
+    record = pages[0][0]
+    assert (record.prompt, record.format, record.width, record.height) == ("boat 6", "webp", 32, 16)
+    assert record.created_at == _T0 + timedelta(seconds=6)
+    assert record.params["prompt"] == "boat 6" and not record.favourite
+    opened = history.open(record)
+    assert opened.seed == 1006 and opened.data == (tmp_path / record.file).read_bytes()
+
+
+@pytest.mark.parametrize("search", ["fts5", "like"])
+def test_search_finds_every_word_case_insensitive(tmp_path: Path, search: str) -> None:
+    history = History(tmp_path, search=search)
+    prompts = [
+        "A paper Boat on calm water",
+        "boats in a harbour at dusk",
+        "a red fox under snow",
+        "lighthouse, watercolor",
+        'quote " star * (paren) 100% under_score',
+    ]
+    for n, prompt in enumerate(prompts):
+        history.add(dataclasses.replace(make_image(n), params=FluxParams(prompt=prompt)))
+    assert history.index.use_fts is (search == "fts5")
+
+    def found(text: str) -> list[str]:
+        return [record.prompt for record in history.page(0, 10, HistoryFilter(text=text))]
+
+    assert found("boat") == ["boats in a harbour at dusk", "A paper Boat on calm water"]
+    assert found("BOAT calm") == ["A paper Boat on calm water"]
+    assert found("fox snow") == ["a red fox under snow"]
+    assert found("zebra") == []
+    assert history.count(HistoryFilter(text="boat")) == 2
+    # Search syntax from users is taken literally, never as FTS5 or LIKE syntax.
+    assert found('" * (') == list(reversed(prompts))  # no words: no filter
+    assert found('quote "') == [prompts[4]]
+    assert found("100") == [prompts[4]]
+    assert found("under_score") == [prompts[4]]
+    assert found("   ") == list(reversed(prompts))
+
+
+def test_without_fts5_the_history_searches_with_like(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flux_widgets.history.index as history_index
+
+    monkeypatch.setattr(history_index, "fts5_available", lambda: False)
+    history = History(tmp_path)
+    history.add(make_image(3))
+    assert history.index.use_fts is False
+    assert history.count(HistoryFilter(text="oat")) == 1  # substrings, as LIKE matches
+    with pytest.raises(ValueError, match="search"):
+        History(tmp_path, search="regex")
+
+
+def test_filters_by_star_aspect_ratio_and_date(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    for n, ratio in enumerate(["1:1", "16:9", "16:9", "9:16"]):
+        image = make_image(n, aspect_ratio=ratio)
+        history.add(dataclasses.replace(image, created_at=_T0 + timedelta(days=n)))
+    history.star(history.page(0, 1)[0].stem)
+    history.star(history.page(3, 1)[0].stem)
+    history.star(history.page(3, 1)[0].stem, False)
+
+    def seeds(**where: object) -> list[int | None]:
+        return [r.seed for r in history.page(0, 10, HistoryFilter(**where))]  # type: ignore[arg-type]
+
+    assert seeds(favourite=True) == [1003]
+    assert seeds(aspect_ratio="16:9") == [1002, 1001]
+    day1 = (_T0 + timedelta(days=1)).astimezone().date()
+    day2 = (_T0 + timedelta(days=2)).astimezone().date()
+    assert seeds(since=day1, until=day2) == [1002, 1001]
+    assert seeds(since=day2, aspect_ratio="16:9") == [1002]
+    newest, oldest = history.page(0, 1)[0], history.page(3, 1)[0]
+    assert json.loads((tmp_path / f"{newest.stem}.json").read_text())["favourite"] is True
+    assert json.loads((tmp_path / f"{oldest.stem}.json").read_text())["favourite"] is False
+
+
+# -- trash, undo, thumbnails ------------------------------------------------------------------
+
+
+def test_delete_moves_to_the_trash_and_undo_brings_back(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    paths = [history.add(make_image(n)) for n in range(4)]
+    stems = [record.stem for record in history.page()]
+    batch = history.delete(stems[:2])
+    assert batch is not None and history.trash_batches() == [batch]
+    assert [record.seed for record in history.page()] == [1001, 1000]
+    assert not paths[3].exists() and not paths[2].exists()
+    assert (tmp_path / ".trash" / batch / paths[3].name).read_bytes()
+    assert history.trash_count() == 2
+
+    assert history.undo() == 2
+    assert [record.seed for record in history.page()] == [1003, 1002, 1001, 1000]
+    assert paths[3].exists() and history.trash_batches() == []
+    assert history.count(HistoryFilter(text="boat 3")) == 1
+    assert history.undo() == 0
+
+    history.delete(stems[0])
+    assert history.empty_trash() == 1
+    assert history.trash_count() == 0 and len(history) == 3
+    assert history.delete([]) is None and history.delete(["20261123T000000.000000Z-gone-0"]) is None
+
+
+def test_clear_is_undone_in_full(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    for n in range(3):
+        history.add(make_image(n))
+    batch = history.clear()
+    assert len(history) == 0 and history.trash_count() == 3
+    assert history.undo(batch) == 3 and len(history) == 3
+    with pytest.raises(ValueError, match="no trash batch"):
+        history.undo("nope")
+
+
+def test_thumbnails_are_small_made_once_and_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    history = History(tmp_path)
+    history.add(make_image(0))
+    record = history.page()[0]
+    made = []
+    original = GeneratedImage.thumbnail
+
+    def counting(self: GeneratedImage, *args: object) -> bytes:
+        made.append(self.seed)
+        return original(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(GeneratedImage, "thumbnail", counting)
+    first = history.thumbnail(record, 16)
+    assert Image.open(io.BytesIO(first)).size == (16, 8)
+    assert history.thumbnail(record, 16) == first
+    assert History(tmp_path).cached_thumbnails([record], 16) == {record.stem: first}
+    assert made == [1000], "decoded once, then served from the index"
+    (tmp_path / record.file).write_bytes(b"damaged")
+    history.index.close()
+    assert history.thumbnail(record, 32) == b""
+    with pytest.raises(ValueError, match="does not match"):
+        history.open(record)
+
+
+def test_counts_follow_every_change_even_within_one_clock_tick(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flux_widgets.history.index import HistoryIndex
+
+    history = History(tmp_path)
+    history.add(make_image(0))
+    stem = history.page()[0].stem
+    starred = HistoryFilter(favourite=True)
+    # Changes faster than the folder's mtime moves (coarse clocks: FAT, some network shares).
+    monkeypatch.setattr(HistoryIndex, "_folder_mtime", lambda self: "one tick")
+    for _ in range(3):
+        history.star(stem)
+        assert history.count(starred) == 1
+        history.star(stem, False)
+        assert history.count(starred) == 0
+
+
+def test_an_index_rebuilt_by_another_process_is_picked_up_without_a_scan(tmp_path: Path) -> None:
+    reader, writer = History(tmp_path), History(tmp_path)
+    writer.add(make_image(0))
+    assert len(reader) == 1
+    writer.reindex()  # the file is replaced: the reader's connection points at the old one
+    writer.add(make_image(1))
+    scans = reader.index.scans
+    assert [record.seed for record in reader.page()] == [1001, 1000]
+    assert reader.index.scans == scans, "the reader reopened the current index"
+
+
+def test_reading_a_missing_folder_creates_nothing(tmp_path: Path) -> None:
+    history = History(tmp_path / "missing")
+    assert len(history) == 0 and history.count(HistoryFilter(text="boat")) == 0
+    assert history.page() == [] and history.record("x") is None
+    assert history.delete(["x"]) is None and history.clear() is None
+    assert not (tmp_path / "missing").exists()
+
+
+def test_undo_never_overwrites_an_entry_that_took_the_name_meanwhile(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    history.add(make_image(0))
+    history.add(make_image(1))
+    stems = [record.stem for record in history.page()]
+    batch = history.delete(stems)
+    again = history.add(make_image(1))  # the same image again takes its old name
+    assert again.stem == stems[0]
+    assert history.undo(batch) == 1  # only the entry whose name is still free comes back
+    assert sorted(r.stem for r in history.page()) == sorted(stems)
+    assert history.open(stems[0]).data == again.read_bytes()
+    assert history.trash_count() == 1

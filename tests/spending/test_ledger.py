@@ -1,0 +1,118 @@
+"""The client's ledger: holds before the create, settles after, records usage, batches whole."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from flux_widgets.errors import ContentFilteredError, InvalidRequestError
+from flux_widgets.params import FluxParams
+from flux_widgets.spending.budget import BudgetExceededError
+from flux_widgets.spending.ledger import Ledger
+from flux_widgets.spending.prices import Price
+
+PARAMS = FluxParams(prompt="a fox", num_outputs=2)
+
+
+def test_success_is_charged_and_recorded_with_latency() -> None:
+    ledger = Ledger("replicate", max_spend=1.0)
+    hold = ledger.hold(PARAMS)
+    assert hold.estimate == pytest.approx(0.006)
+    assert ledger.cap is not None and ledger.cap.reserved == pytest.approx(0.006)
+    hold.start()
+    ledger.settle(hold, images=2, status="succeeded", prediction_id="p1", error=None)
+    ledger.settle(hold, images=2, status="succeeded", prediction_id="p1", error=None)
+    summary = ledger.tracker.summary()
+    assert (summary.generations, summary.images) == (1, 2)
+    assert summary.spend == {"replicate": pytest.approx(0.006)}
+    assert summary.latency_p50 is not None and summary.latency_p50 >= 0
+    assert ledger.cap.spent == pytest.approx(0.006) and ledger.cap.reserved == 0
+
+
+def test_refused_create_is_released_and_failure_counted() -> None:
+    ledger = Ledger("replicate", max_spend=0.006)
+    hold = ledger.hold(PARAMS)
+    error = InvalidRequestError("422", status_code=422)
+    ledger.settle(hold, images=0, status="starting", prediction_id=None, error=error)
+    assert ledger.cap is not None and ledger.cap.spent == 0 and ledger.cap.reserved == 0
+    summary = ledger.tracker.summary()
+    assert summary.failures == {"InvalidRequestError": 1}
+    assert summary.spend == {"replicate": 0.0}
+    ledger.hold(PARAMS)  # the released money is available again
+
+
+def test_failed_prediction_is_charged_as_the_provider_ran_it() -> None:
+    ledger = Ledger("replicate", max_spend=1)
+    hold = ledger.hold(PARAMS)
+    error = ContentFilteredError("nsfw", prediction_id="p2")
+    ledger.settle(hold, images=0, status="failed", prediction_id="p2", error=error)
+    assert ledger.cap is not None and ledger.cap.spent == pytest.approx(0.006)
+    assert ledger.tracker.summary().failures == {"ContentFilteredError": 1}
+
+
+def test_cancelled_in_the_queue_is_not_a_generation() -> None:
+    ledger = Ledger("replicate", max_spend=1)
+    hold = ledger.hold(PARAMS)
+    ledger.settle(
+        hold, images=0, status="queued", prediction_id=None, error=asyncio.CancelledError()
+    )
+    assert ledger.tracker.summary().generations == 0
+    assert ledger.cap is not None and ledger.cap.reserved == 0 and ledger.cap.spent == 0
+
+
+def test_unknown_price_without_cap_is_recorded_as_unpriced_with_cap_refused() -> None:
+    free = Ledger("cometapi")
+    hold = free.hold(PARAMS)
+    assert hold.estimate is None
+    free.settle(hold, images=2, status="succeeded", prediction_id="p", error=None)
+    assert free.tracker.summary().unpriced == {"cometapi": 1}
+    with pytest.raises(BudgetExceededError, match="price is unknown"):
+        Ledger("cometapi", max_spend=1).hold(PARAMS)
+    priced = Ledger("cometapi", max_spend=1, prices={"cometapi": Price(per_image=0.01)})
+    assert priced.hold(PARAMS).estimate == pytest.approx(0.02)
+
+
+def test_batch_is_held_whole_or_refused_before_anything() -> None:
+    ledger = Ledger("replicate", max_spend=0.003 * 5)
+    items = [FluxParams(prompt=f"p{i}") for i in range(6)]
+    with pytest.raises(BudgetExceededError, match="batch of 6 generations"):
+        ledger.hold_batch(items)
+    assert ledger.cap is not None and ledger.cap.reserved == 0
+    holds = ledger.hold_batch(items[:5])
+    assert ledger.cap.reserved == pytest.approx(0.015)
+    with pytest.raises(BudgetExceededError):
+        ledger.hold(items[0])
+    for hold in holds[:3]:
+        ledger.settle(hold, images=1, status="succeeded", prediction_id="x", error=None)
+    for hold in holds[3:]:
+        ledger.settle(hold, images=0, status="queued", prediction_id=None, error=None)
+    assert ledger.cap.spent == pytest.approx(0.009)
+    assert ledger.cap.reserved == pytest.approx(0.0)
+
+
+def test_report_includes_cap_and_history_periods() -> None:
+    ledger = Ledger("replicate", max_spend=2)
+    report = ledger.report()
+    assert report.max_spend == 2 and report.spent == 0 and report.today is None
+    assert report.remaining == 2
+
+
+def test_items_never_sent_are_not_counted_as_generations() -> None:
+    ledger = Ledger("replicate")
+    holds = ledger.hold_batch([PARAMS, PARAMS])
+    ledger.settle(holds[0], images=2, status="succeeded", prediction_id="a", error=None)
+    ledger.settle(holds[1], images=0, status="queued", prediction_id=None, error=None)
+    assert ledger.tracker.summary().generations == 1
+
+
+def test_a_cap_set_later_counts_what_was_spent_before() -> None:
+    ledger = Ledger("replicate")
+    hold = ledger.hold(PARAMS)
+    ledger.settle(hold, images=2, status="succeeded", prediction_id="a", error=None)
+    ledger.set_cap(0.01)
+    assert ledger.cap is not None and ledger.cap.spent == pytest.approx(0.006)
+    with pytest.raises(BudgetExceededError):
+        ledger.hold(PARAMS)
+    ledger.set_cap(None)
+    assert ledger.cap is None and ledger.hold(PARAMS).reservation is None

@@ -1,0 +1,222 @@
+"""The client with templates, styles, progress, usage and a spending cap (mock and fake servers)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from PIL import Image
+
+from flux_widgets import BudgetExceededError, FluxClient, FluxParams, read_recipe
+from flux_widgets.mock import MockConfig
+from flux_widgets.prompts.progress import BatchProgress
+from flux_widgets.prompts.templates import PromptOrigin
+from flux_widgets.recipes import recipe_json
+from flux_widgets.spending.prices import Price
+
+
+class CountingServer:
+    """A fake Replicate API: every create succeeds at once with one tiny image; counts creates."""
+
+    def __init__(self, fail_prompts: tuple[str, ...] = ()) -> None:
+        self.creates = 0
+        self.fail_prompts = fail_prompts
+        out = io.BytesIO()
+        Image.new("RGB", (16, 16), (10, 120, 200)).save(out, "WEBP")
+        self.image = out.getvalue()
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith("/predictions"):
+            body = json.loads(request.content)["input"]
+            if body["prompt"] in self.fail_prompts:
+                return httpx.Response(
+                    422, json={"title": "Input validation failed", "detail": "nope", "status": 422}
+                )
+            self.creates += 1
+            n = self.creates
+            return httpx.Response(
+                201,
+                json={
+                    "id": f"p{n}",
+                    "status": "succeeded",
+                    "input": body,
+                    "output": [f"https://files.fake/p{n}/out-0.webp"],
+                    "logs": "",
+                    "error": None,
+                },
+            )
+        if request.url.host == "files.fake":
+            return httpx.Response(200, content=self.image)
+        return httpx.Response(404, json={"detail": "not found"})
+
+    def client(self, **kwargs: object) -> FluxClient:
+        return FluxClient(
+            api_key="r8_fake",
+            provider="replicate",
+            base_url="https://api.fake",
+            transport=httpx.MockTransport(self.handler),
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+
+@pytest.fixture
+async def mock_client() -> AsyncIterator[FluxClient]:
+    async with FluxClient.mock(
+        config=MockConfig(generation_time=0.02),
+        prices={"cometapi": Price(per_image=0.003, source="test")},
+    ) as client:
+        yield client
+
+
+async def test_two_hundred_concurrent_generations_never_pass_the_cap() -> None:
+    server = CountingServer()
+    client = server.client(max_spend=0.003 * 37, max_concurrency=50)
+    params = FluxParams(prompt="a fox", seed=1)
+    async with client:
+        results = await asyncio.gather(
+            *(client.generate(params) for _ in range(200)), return_exceptions=True
+        )
+    refused = [r for r in results if isinstance(r, BudgetExceededError)]
+    assert server.creates == 37
+    assert len(refused) == 163 and sum(isinstance(r, list) for r in results) == 37
+    assert client.spending_cap is not None
+    assert client.spending_cap.spent == pytest.approx(0.003 * 37)
+    assert client.spending_cap.reserved == pytest.approx(0)
+
+
+async def test_refused_creates_release_their_share_of_the_cap() -> None:
+    server = CountingServer(fail_prompts=("bad",))
+    client = server.client(max_spend=0.003)
+    async with client:
+        with pytest.raises(Exception, match="nope"):
+            await client.generate("bad")
+        await client.generate("good")  # the refused one was not charged
+    assert server.creates == 1
+    usage = client.usage_report(history=[])
+    assert usage.session.failures == {"InvalidRequestError": 1}
+    assert usage.session.generations == 2 and usage.session.images == 1
+
+
+async def test_a_batch_the_cap_cannot_finish_is_refused_before_any_request() -> None:
+    server = CountingServer()
+    client = server.client(max_spend=0.003 * 3)
+    async with client:
+        with pytest.raises(BudgetExceededError, match="batch of 4"):
+            async for _ in client.generate_many("a {red|green} {car|bicycle}"):
+                pass
+    assert server.creates == 0
+
+
+async def test_template_expands_into_every_combination_with_its_origin(
+    mock_client: FluxClient,
+) -> None:
+    results = [
+        r
+        async for r in mock_client.generate_many(
+            "a {red|green} {car|bicycle}", seed=5, megapixels="0.25"
+        )
+    ]
+    prompts = sorted(r.params.prompt for r in results)
+    assert prompts == ["a green bicycle", "a green car", "a red bicycle", "a red car"]
+    for result in results:
+        [image] = result.images
+        assert image.origin == PromptOrigin("a {red|green} {car|bicycle}")
+        assert image.params.seed == 5
+        recipe = json.loads(recipe_json(image))
+        assert recipe["origin"]["template"] == "a {red|green} {car|bicycle}"
+        assert recipe["params"]["prompt"] == result.params.prompt
+
+
+async def test_random_picks_and_style(mock_client: FluxClient) -> None:
+    results = [
+        r
+        async for r in mock_client.generate_many(
+            "a __animals__",
+            random_count=3,
+            seed_template=4,
+            style="pixel art",
+            megapixels="0.25",
+        )
+    ]
+    assert len(results) == 3
+    for result in results:
+        assert result.params.prompt.startswith("pixel art of a ")
+        assert result.params.output_format == "png"  # the style's parameter
+        origin = result.images[0].origin
+        assert origin is not None and origin.style == "pixel art"
+
+
+async def test_saved_image_keeps_template_and_style(mock_client: FluxClient, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    [result] = [
+        r async for r in mock_client.generate_many("a {fox}", style="watercolor", megapixels="0.25")
+    ]
+    path = result.images[0].save(tmp_path / "fox")
+    assert read_recipe(path).prompt.startswith("a watercolor painting of a fox")
+    from flux_widgets.recipes import read_origin
+
+    assert read_origin(path) == PromptOrigin(
+        "a {fox}", style="watercolor", style_template=result.images[0].origin.style_template
+    )
+
+
+async def test_progress_counts_done_failed_running(mock_client: FluxClient) -> None:
+    counts = BatchProgress(3, bar=False)
+    seen_running: list[int] = []
+    counts._listener = lambda p: seen_running.append(p.running)
+    results = [
+        r
+        async for r in mock_client.generate_many(
+            ["a cat", "[mock:fail] a dog", "a cow"], megapixels="0.25", progress=counts
+        )
+    ]
+    assert len(results) == 3
+    assert (counts.done, counts.failed, counts.running) == (2, 1, 0)
+    assert max(seen_running) >= 1
+
+
+async def test_progress_true_writes_a_tqdm_bar(mock_client: FluxClient, capsys) -> None:  # type: ignore[no-untyped-def]
+    results = [r async for r in mock_client.generate_many(["a", "b"], progress=True)]
+    assert len(results) == 2
+    err = capsys.readouterr().err
+    assert "2/2" in err and "done=2, failed=0, running=0" in err
+
+
+async def test_usage_and_key_quota_on_the_mock(mock_client: FluxClient) -> None:
+    await mock_client.generate("a cat", num_outputs=2, megapixels="0.25")
+    usage = mock_client.usage_report(history=[])
+    assert usage.session.generations == 1 and usage.session.images == 2
+    assert usage.session.spend == {"cometapi": pytest.approx(0.006)}
+    assert usage.session.latency_p50 is not None
+    quota = await mock_client.key_quota()
+    assert quota is not None and quota.total_used is not None and quota.total_used >= 3000
+    assert mock_client.usage_report(history=[]).quota == quota
+
+
+async def test_key_quota_is_none_where_the_route_is_missing() -> None:
+    server = CountingServer()
+    async with server.client() as client:
+        assert await client.key_quota() is None  # Replicate: no such route, none asked
+
+
+async def test_unknown_price_under_a_cap_is_refused_before_any_request() -> None:
+    async with FluxClient.mock(config=MockConfig(generation_time=0.02), max_spend=1) as client:
+        with pytest.raises(BudgetExceededError, match="price is unknown"):
+            await client.generate("a cat")
+        assert client._mock_server.state.creates == 0
+
+
+async def test_another_provider_keeps_the_prices_and_the_same_cap() -> None:
+    async with FluxClient.mock(
+        config=MockConfig(generation_time=0.02),
+        prices={"cometapi": Price(per_image=0.01)},
+        max_spend=0.05,
+    ) as client:
+        await client.generate("a cat", megapixels="0.25")
+        fal = client.with_provider("fal")
+        assert fal.spending_cap is client.spending_cap
+        assert fal.prices["cometapi"].per_image == 0.01
+        assert fal.estimate_cost(FluxParams(prompt="x", megapixels="0.25")) == pytest.approx(0.003)

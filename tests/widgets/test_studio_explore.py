@@ -1,0 +1,204 @@
+"""The studio with templates, styles, batches, a budget and the usage view (on the mock)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from flux_widgets import BudgetExceededError, FluxClient
+from flux_widgets.mock import MockConfig
+from flux_widgets.prompts.templates import PromptOrigin
+from flux_widgets.spending.prices import Price
+from flux_widgets.widgets import PromptStudio
+from flux_widgets.widgets._compat import is_shown
+
+PRICES = {"cometapi": Price(per_image=0.003, source="test")}
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[FluxClient]:
+    client = FluxClient.mock(config=MockConfig(generation_time=0.02), prices=PRICES)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def studio(client: FluxClient, tmp_path: Path) -> AsyncIterator[PromptStudio]:
+    studio = PromptStudio(
+        client,
+        history_dir=tmp_path / "history",
+        save_dir=tmp_path / "saved",
+        styles_dir=tmp_path / "styles",
+        confirm_above=6,
+    )
+    studio.megapixels = "0.25"
+    yield studio
+    studio.cancel_all()
+    await studio.wait()
+
+
+def _live_widgets() -> int:
+    from ipywidgets.widgets import widget as widget_module
+
+    instances = getattr(widget_module, "_instances", None)
+    return len(instances if instances is not None else widget_module.Widget.widgets)
+
+
+async def test_count_and_cost_show_before_sending(studio: PromptStudio) -> None:
+    studio.prompt = "a {red|green|blue} {car|bicycle}"
+    studio.num_outputs = 2
+    line = studio.explore.estimate.text
+    assert line.startswith("6 generations · 12 images · about $0.0360 on cometapi"), line
+    studio.prompt = "a {red|green"
+    assert "TemplateError" in studio.explore.estimate.value
+
+
+async def test_template_runs_as_one_batch_row_with_origins_in_the_history(
+    studio: PromptStudio, tmp_path: Path
+) -> None:
+    studio.prompt = "a paper {boat|crane} at {dawn|dusk}"
+    images = await studio.generate()
+    assert len(images) == 4 and studio.jobs == []  # one batch row, no job row per item
+    assert len(studio.explore.batch_rows) == 1
+    assert "4/4 · 4 done · 0 failed · 0 running" in studio.explore.batch_rows[0].label.value
+    assert sorted(i.params.prompt for i in images) == [
+        "a paper boat at dawn",
+        "a paper boat at dusk",
+        "a paper crane at dawn",
+        "a paper crane at dusk",
+    ]
+    assert len({i.seed for i in images}) == 1  # one seed: the variants are comparable
+    assert all(i.origin == PromptOrigin("a paper {boat|crane} at {dawn|dusk}") for i in images)
+    records = [json.loads(p.read_text()) for p in (tmp_path / "history").glob("*.json")]
+    origins = {r["origin"]["template"] for r in records if "origin" in r}
+    assert origins == {"a paper {boat|crane} at {dawn|dusk}"}
+    assert len(studio.images) == 4
+
+
+async def test_a_big_template_asks_first_and_never_builds_a_widget_per_prompt(
+    studio: PromptStudio, client: FluxClient
+) -> None:
+    ten = "{" + "|".join(str(i) for i in range(10)) + "}"
+    before = _live_widgets()
+    studio.prompt = f"a {ten}{ten}{ten}{ten} fox"
+    assert studio.explore.estimate.text.startswith("10,000 generations · 10,000 images")
+    assert "asks before sending" in studio.explore.estimate.text
+    assert studio.start() is None
+    assert studio.explore.confirm.asking
+    assert "Send 10000 generations" in studio.explore.confirm.question.value
+    assert _live_widgets() - before < 20
+    studio.explore.confirm.cancel_button.click()
+    assert client._mock_server.state.creates == 0
+    with pytest.raises(ValueError, match="confirmed=True"):
+        await studio.generate()
+
+
+async def test_send_starts_the_batch_it_asked_about(studio: PromptStudio) -> None:
+    studio.prompt = "a {cat|dog|cow|pig|hen|owl|fox} in a field"
+    assert studio.start() is None
+    studio.explore.confirm.send_button.click()
+    await studio.wait()
+    assert len(studio.images) == 7
+    assert studio.explore.batch_rows[0].finished
+
+
+async def test_style_sets_parameters_and_reuse_restores_template_and_style(
+    studio: PromptStudio,
+) -> None:
+    studio.explore.styles.value = "diagram for slides"
+    assert studio.aspect_ratio == "16:9" and studio.output_format == "png"
+    studio.prompt = "the water cycle"
+    [image] = await studio.generate()
+    assert image.params.prompt.startswith("a clean flat vector diagram of the water cycle")
+    assert image.origin is not None and image.origin.style == "diagram for slides"
+    assert image.origin.template == "the water cycle"
+    studio.explore.styles.value = None
+    studio.prompt = "something else"
+    studio.reuse(image)
+    assert studio.prompt == "the water cycle"
+    assert studio.explore.styles.value == "diagram for slides"
+    assert "style diagram for slides" in studio.message.value
+
+
+async def test_save_style_from_the_studio(studio: PromptStudio, tmp_path: Path) -> None:
+    studio.prompt = "a chalkboard drawing of {prompt}"
+    studio.explore.styles.name_box.value = "chalk"
+    studio.explore.styles.save_button.click()
+    saved = json.loads((tmp_path / "styles" / "chalk.json").read_text())
+    assert saved["template"] == "a chalkboard drawing of {prompt}"
+    assert saved["params"]["aspect_ratio"] == studio.aspect_ratio
+    assert studio.explore.styles.value == "chalk"
+
+
+async def test_budget_refuses_before_any_request(tmp_path: Path) -> None:
+    client = FluxClient.mock(config=MockConfig(generation_time=0.02), prices=PRICES)
+    studio = PromptStudio(
+        client, history=False, budget=0.003 * 3, styles_dir=tmp_path, confirm_above=100
+    )
+    studio.megapixels = "0.25"
+    studio.prompt = "a {red|green} {car|bicycle}"
+    with pytest.raises(BudgetExceededError, match="batch of 4"):
+        await studio.generate()
+    assert client._mock_server.state.creates == 0
+    assert "BudgetExceededError" in studio.explore.batch_rows[0].label.value
+    studio.prompt = "a red car"
+    await studio.generate()
+    assert client.spending_cap is not None
+    assert client.spending_cap.spent == pytest.approx(0.003)
+    await client.aclose()
+
+
+async def test_usage_view_counts_generations_and_shows_the_key_quota(
+    studio: PromptStudio,
+) -> None:
+    studio.prompt = "a {cat|dog}"
+    await studio.generate()
+    studio.explore.usage_box.selected_index = 0  # opening it refreshes and asks for the quota
+    await studio.wait()
+    report = studio.explore.usage.report
+    assert report is not None
+    assert report.session.generations == 2 and report.session.images == 2
+    assert report.total is not None and report.total.images == 2
+    assert report.quota is not None and report.quota.total_granted == 500_000
+    assert "key quota" in studio.explore.usage.table.value
+    assert not is_shown(studio.explore.confirm)
+
+
+async def test_the_budget_is_one_cap_across_the_studios_clients(tmp_path: Path) -> None:
+    client = FluxClient.mock(config=MockConfig(generation_time=0.02), prices=PRICES)
+    studio = PromptStudio(client, history=False, budget=0.01, styles_dir=tmp_path)
+    studio.megapixels = "0.25"
+    studio.prompt = "a red car"
+    await studio.generate()
+    # A typed key makes a new client: it shares the studio's cap.
+    studio._use_key("sk-another-key-1234")
+    assert studio.client is not client and studio.client is not None
+    assert studio.client.spending_cap is studio.spending_cap
+    assert studio.spending_cap is not None
+    assert studio.spending_cap.spent == pytest.approx(0.003)
+    await client.aclose()
+
+
+async def test_the_estimate_says_when_a_prompt_would_pass_the_cap(tmp_path: Path) -> None:
+    client = FluxClient.mock(config=MockConfig(generation_time=0.02), prices=PRICES)
+    studio = PromptStudio(client, history=False, budget=0.01, styles_dir=tmp_path)
+    studio.prompt = "a {red|green|blue|pink} car"
+    assert studio.explore.estimate.text.endswith("over the spending cap ($0.0100 left)")
+    studio.prompt = "a {red|green} car"
+    assert "spending cap" not in studio.explore.estimate.text
+    await client.aclose()
+
+
+async def test_switching_provider_keeps_the_studio_budget_and_reprices(tmp_path: Path) -> None:
+    client = FluxClient.mock(config=MockConfig(generation_time=0.02), prices=PRICES)
+    studio = PromptStudio(client, history=False, budget=1.0, styles_dir=tmp_path)
+    studio.prompt = "a {red|green} car"
+    assert "on cometapi" in studio.explore.estimate.text
+    studio.use_provider("replicate")
+    assert studio.client is not None and studio.client.provider == "replicate"
+    assert studio.client.spending_cap is studio.spending_cap
+    assert "about $0.0060 on replicate" in studio.explore.estimate.text
+    await client.aclose()

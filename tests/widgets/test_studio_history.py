@@ -1,0 +1,199 @@
+"""The studio and its history: opening on a large folder reads one page, Clear history asks
+with the count and the folder and can be undone, the History section browses everything."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from factories import _T0, make_image
+
+from flux_widgets.client import FluxClient
+from flux_widgets.history.store import History
+from flux_widgets.mock import MockConfig
+from flux_widgets.widgets import PromptStudio
+from flux_widgets.widgets.history_browser import HistoryBrowser
+
+FAST = MockConfig(generation_time=0.05, sync_wait_cometapi=True)
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[FluxClient]:
+    client = FluxClient.mock(config=FAST, timeout=30)
+    yield client
+    await client.aclose()
+
+
+def fill(folder: Path, count: int) -> History:
+    history = History(folder)
+    for n in range(count):
+        history.add(dataclasses.replace(make_image(n), created_at=_T0 + timedelta(minutes=n)))
+    return history
+
+
+async def test_a_large_history_opens_on_its_newest_page_only(
+    client: FluxClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(tmp_path, 30)
+
+    def refuse(self: History) -> list[object]:
+        raise AssertionError("the studio must not read every image at start-up")
+
+    monkeypatch.setattr(History, "load", refuse)
+    studio = PromptStudio(client, history_dir=tmp_path)
+    assert studio.images == []  # nothing read on the event loop while it is built
+    await studio.wait()
+    page = studio.gallery.page_size
+    assert [image.seed for image in studio.images] == [1000 + n for n in range(30 - page, 30)]
+    assert len(studio.gallery.tiles) == page
+    assert "30 images in the history" in studio.history_label.value
+    assert studio.history_section.get_title(0) == "History (30 images)"
+    assert studio.summary().startswith(f"PromptStudio: {page} images")
+
+
+async def test_a_folder_from_before_the_index_is_indexed_when_opened(
+    client: FluxClient, tmp_path: Path
+) -> None:
+    fill(tmp_path, 3).index.close()
+    for path in (tmp_path / ".flux-index").iterdir():
+        path.unlink()
+    studio = PromptStudio(client, history_dir=tmp_path)
+    assert "indexing the history" in studio.history_label.value
+    await studio.wait()
+    assert [image.seed for image in studio.images] == [1000, 1001, 1002]
+    assert "3 images in the history" in studio.history_label.value
+
+
+async def test_clear_asks_with_the_count_and_folder_then_undo_brings_all_back(
+    client: FluxClient, tmp_path: Path
+) -> None:
+    fill(tmp_path, 30)
+    studio = PromptStudio(client, history_dir=tmp_path)
+    await studio.wait()
+    studio.clear_history_button.click()
+    assert studio.confirm_clear_button.description == "delete 30 images"
+    assert "Delete all 30 images in" in studio.history_label.value
+    assert str(tmp_path.name) in studio.history_label.value
+    studio.confirm_clear_button.click()
+    await studio.wait()
+    assert studio.history is not None and len(studio.history) == 0
+    assert studio.images == [] and studio.history.trash_count() == 30
+    assert studio.message.value == "moved 30 images to the history's trash"
+    assert studio.undo_clear_button.layout.display != "none"
+
+    studio.undo_clear_button.click()
+    await studio.wait()
+    assert len(studio.history) == 30 and studio.history.trash_count() == 0
+    assert len(studio.images) == studio.gallery.page_size
+    assert studio.undo_clear_button.layout.display == "none"
+    assert "30 images in the history" in studio.history_label.value
+
+
+def test_the_question_names_the_folder_from_home(
+    client: FluxClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    folder = tmp_path / ".local" / "share" / "flux-widgets" / "history"
+    fill(folder, 2)
+    studio = PromptStudio(client, history_dir=folder)  # no loop: restored at once
+    studio.clear_history_button.click()
+    assert (
+        "Delete all 2 images in <code>~/.local/share/flux-widgets/history</code>?"
+        in studio.history_label.value
+    )
+
+
+async def test_the_history_section_builds_the_browser_when_opened_and_follows_generations(
+    client: FluxClient, tmp_path: Path
+) -> None:
+    fill(tmp_path, 5)
+    studio = PromptStudio(client, history_dir=tmp_path)
+    studio.megapixels = "0.25"
+    await studio.wait()
+    assert studio.history_browser is None  # not built until someone looks
+    studio.history_section.selected_index = 0
+    await studio.wait()
+    browser = studio.history_browser
+    assert isinstance(browser, HistoryBrowser)
+    assert studio.history_section.children == (browser,)
+    assert [record.seed for record in browser.records][:2] == [1004, 1003]
+
+    studio.prompt = "a lantern at night"
+    [new] = await studio.generate()
+    await studio.wait()
+    assert browser.records[0].seed == new.seed and browser.total == 6
+    assert studio.history_section.get_title(0) == "History (6 images)"
+
+    browser.cards[1].reuse_button.click()  # an image from the history, back in the controls
+    await studio.wait()
+    assert studio.prompt == "boat 4" and studio.seed == 1004
+    browser.cards[1].open_button.click()
+    await studio.wait()
+    assert studio.gallery.viewer.image is not None
+    assert studio.gallery.viewer.image.seed == 1004
+
+
+async def test_an_image_made_while_the_history_loads_stays_in_the_gallery(
+    client: FluxClient, tmp_path: Path
+) -> None:
+    fill(tmp_path, 2)
+    studio = PromptStudio(client, history_dir=tmp_path)
+    studio.megapixels = "0.25"
+    studio.prompt = "made at once"
+    [new] = await studio.generate()
+    await studio.wait()
+    seeds = [image.seed for image in studio.images]
+    assert seeds.count(new.seed) == 1 and seeds[-1] == new.seed
+    assert set(seeds) >= {1000, 1001}
+
+
+async def test_a_reopened_studio_decodes_no_image_for_its_thumbnails(
+    client: FluxClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flux_widgets.history.store import StoredImage
+    from flux_widgets.images import GeneratedImage
+
+    studio = PromptStudio(client, history_dir=tmp_path)
+    studio.megapixels = "0.25"
+    studio.prompt = "a lantern"
+    studio.num_outputs = 2
+    images = await studio.generate()
+    await studio.wait()
+    # What generate returns is what the history stored (and the gallery shows).
+    assert all(isinstance(image, StoredImage) for image in images)
+    assert studio.images[-2:] == images
+    assert all((tmp_path / f"{image.stem}.json").exists() for image in images)
+
+    decoded: list[int | None] = []
+    original = GeneratedImage.thumbnail
+
+    def counting(self: GeneratedImage, *args: object) -> bytes:
+        decoded.append(self.seed)
+        return original(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(GeneratedImage, "thumbnail", counting)
+    again = PromptStudio(client, history_dir=tmp_path)
+    await again.wait()
+    assert len(again.gallery.tiles) == 2 and all(t.thumbnail.value for t in again.gallery.tiles)
+    assert decoded == [], "the thumbnails came from the history's cache"
+
+
+async def test_closing_the_studio_stops_the_history_browser(
+    client: FluxClient, tmp_path: Path
+) -> None:
+    fill(tmp_path, 3)
+    studio = PromptStudio(client, history_dir=tmp_path)
+    await studio.wait()
+    studio.history_section.selected_index = 0
+    browser = studio.history_browser
+    assert browser is not None
+    browser.search.value = "boat"  # a page load of the browser's own, pending with the first
+    assert len(browser._tasks) == 1
+    studio.close()
+    await asyncio.sleep(0.2)  # time enough for both loads, had they not been cancelled
+    assert browser.records == [] and browser.total == 0  # nothing was filled in
+    assert browser.comm is None and len(browser._tasks) == 0
