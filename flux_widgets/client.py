@@ -70,7 +70,7 @@ class _Timeouts:
 
     connect: float = 10.0
     create: float = 30.0  # plus what the provider asked the server to hold the answer for
-    # PROTOCOL.md: a query may take over 45 s to answer.
+    # docs/protocol.md: a query may take over 45 s to answer.
     query: float = 60.0
     download: float = 30.0
     cancel: float = 5.0
@@ -326,7 +326,7 @@ class FluxClient:
 
     async def key_quota(self) -> KeyQuota | None:
         """The key's quota as the provider reports it: CometAPI's ``GET /api/usage/token``
-        (PROTOCOL.md; the mock serves it too), in the provider's own units. None for other
+        (docs/protocol.md; the mock serves it too), in the provider's own units. None for other
         providers, or when the route answers 404/401 or is unreachable. ``usage`` shows it."""
         if self.provider != "cometapi":
             return None
@@ -354,7 +354,7 @@ class FluxClient:
         """
         if self._state is ClientState.CLOSING:
             raise ClientClosedError("the client is closing (aclose() is running); try again after")
-        # An httpx.AsyncClient is bound to the loop it first ran on (PROTOCOL.md lessons).
+        # An httpx.AsyncClient is bound to the loop it first ran on (docs/protocol.md lessons).
         loop = asyncio.get_running_loop()
         resources = self._per_loop.get(loop)
         if resources is None:
@@ -893,7 +893,7 @@ class FluxClient:
             logger.info("could not cancel job %s on the server", job.id)
             return None
         if not response.is_success:
-            # PROTOCOL.md: CometAPI may lack the cancel route (404); fal answers 400 for a
+            # docs/protocol.md: CometAPI may lack the cancel route (404); fal answers 400 for a
             # request already completed. Nothing more to do.
             logger.info("the server answered %s to cancelling job %s", response.status_code, job.id)
             return None

@@ -5,7 +5,7 @@ the studio shows, the ``%%flux`` option that sets it, and the key A1111-style ge
 gives it. ``FluxParams`` validates with ``Field.problem``; the studio's controls, the magic's
 options and the recipe text are built from ``SCHEMA``, so a field added here reaches all of them.
 
-Source: the model's input schema on Replicate (PROTOCOL.md, "Input fields").
+Source: the model's input schema on Replicate (docs/protocol.md, "Input fields").
 """
 
 from __future__ import annotations

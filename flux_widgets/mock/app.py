@@ -73,7 +73,7 @@ def create_app(config: MockConfig | None = None) -> Starlette:
         Route("/mock/faults", _faults, methods=["GET", "PUT"]),
         Route("/mock/health", _health, methods=["GET"]),
         Route("/mock/elsewhere", _elsewhere, methods=["GET"]),
-        # CometAPI's key-usage route (PROTOCOL.md), behind the same key check.
+        # CometAPI's key-usage route (docs/protocol.md), behind the same key check.
         Route(KEY_USAGE_PATH, api_endpoint(COMETAPI, key_usage), methods=["GET"]),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(_RecordRequests, state=state)])
@@ -185,7 +185,7 @@ async def _query(request: Request, state: MockState, family: str) -> Response:
 
 async def _cancel(request: Request, state: MockState, family: str) -> Response:
     if state.faults.cancel_missing:
-        # CometAPI does not document the cancel route (PROTOCOL.md): clients must cope.
+        # CometAPI does not document the cancel route (docs/protocol.md): clients must cope.
         return responses.not_found(family, "route")
     prediction = state.predictions.get(request.path_params["id"])
     if prediction is None:
@@ -221,7 +221,7 @@ async def _file(request: Request) -> Response:
     ):
         return PlainTextResponse("Not Found", status_code=404)
     if prediction.family == TOGETHER and not request.headers.get("user-agent", "").strip():
-        # PROTOCOL.md [seen]: Together's CDN answers 403 to an empty User-Agent.
+        # docs/protocol.md [seen]: Together's CDN answers 403 to an empty User-Agent.
         return PlainTextResponse("Forbidden", status_code=403)
     spec = prediction.render_spec(int(match.group(1)))
     if fault is not None and fault.kind == "corrupt":

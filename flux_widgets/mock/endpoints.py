@@ -14,7 +14,7 @@ from .state import MockState
 Endpoint = Callable[[Request], Awaitable[Response]]
 ApiHandler = Callable[[Request, MockState, str], Awaitable[Response]]
 
-# The word before the key in Authorization, per family (PROTOCOL.md): fal's is "Key".
+# The word before the key in Authorization, per family (docs/protocol.md): fal's is "Key".
 AUTH_SCHEMES = {
     responses.COMETAPI: "bearer",
     responses.REPLICATE: "bearer",

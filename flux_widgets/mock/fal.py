@@ -1,6 +1,6 @@
 """fal.ai's queue API in the mock: submit, status (queue position, logs), result, cancel.
 
-Routes (PROTOCOL.md, "fal.ai queue"), under the server's root as under ``https://queue.fal.run``:
+Routes (docs/protocol.md, "fal.ai queue"), under the server's root as under ``https://queue.fal.run``:
 ``POST /fal-ai/flux/schnell``, ``GET /fal-ai/flux/requests/{id}/status[?logs=1]``,
 ``GET /fal-ai/flux/requests/{id}``, ``PUT /fal-ai/flux/requests/{id}/cancel`` (no ``/schnell``
 after submit, as on fal: a client that keeps it gets a 404). The key goes in

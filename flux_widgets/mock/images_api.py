@@ -1,6 +1,6 @@
 """Together AI's OpenAI-style images endpoint in the mock: one synchronous POST, no cancel.
 
-``POST /v1/images/generations`` (PROTOCOL.md, "Together AI images") holds the answer until the
+``POST /v1/images/generations`` (docs/protocol.md, "Together AI images") holds the answer until the
 generation is done and answers ``{"id", "model", "object": "list", "data": [...]}`` with
 ``b64_json`` (``response_format`` ``base64``/``b64_json``) or ``url`` entries; errors come in the
 ``{"error": {"message", "type", "code"}}`` envelope. Bearer key. ``steps`` left out means the

@@ -1,4 +1,4 @@
-"""The mock's CometAPI key-usage route, ``GET /api/usage/token`` (PROTOCOL.md).
+"""The mock's CometAPI key-usage route, ``GET /api/usage/token`` (docs/protocol.md).
 
 It answers as new-api servers (CometAPI's base) do: ``{"code": true, "message": "ok", "data":
 {"object": "token_usage", "total_granted", "total_used", "total_available", ...}}``, with the

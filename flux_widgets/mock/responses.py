@@ -1,4 +1,4 @@
-"""The error answers of every family, byte-shaped like the real ones (see PROTOCOL.md).
+"""The error answers of every family, byte-shaped like the real ones (see docs/protocol.md).
 
 CometAPI's ``{"error": {...}}`` envelope, Replicate's problem+json, fal's FastAPI
 ``{"detail": ...}`` and Together's OpenAI-style ``{"error": {"message", "type", "code"}}``.

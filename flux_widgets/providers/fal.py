@@ -1,6 +1,6 @@
 """fal.ai's queue: submit, poll the status (queue position, logs), fetch the result, cancel.
 
-Wire facts (PROTOCOL.md, "fal.ai queue"): ``Authorization: Key <key>``; submit
+Wire facts (docs/protocol.md, "fal.ai queue"): ``Authorization: Key <key>``; submit
 ``POST {base}/fal-ai/flux/schnell`` with the input as the body; status, result and cancel live
 under ``{base}/fal-ai/flux/requests/{id}`` (the app id without ``/schnell``, as fal's own clients
 strip it); statuses ``IN_QUEUE`` (``queue_position``), ``IN_PROGRESS`` (logs), ``COMPLETED``; a
@@ -107,7 +107,7 @@ class FalQueue(Provider):
     ) -> FluxError:
         if job is None or not job.fetch_result or response.status_code not in (400, 500):
             return super().error_for(response, job, api_key)
-        # PROTOCOL.md [seen]: a failed request shows COMPLETED and its result fetch answers an
+        # docs/protocol.md [seen]: a failed request shows COMPLETED and its result fetch answers an
         # error: the generation failed (not our request), and fetching again cannot help.
         detail = error_details(response, api_key)[0]  # redacted, then clipped
         text = detail or f"the result fetch answered {response.status_code}"
@@ -125,7 +125,7 @@ class FalQueue(Provider):
 
 
 def request_body(params: FluxParams) -> dict[str, Any]:
-    """fal's input for ``params`` (PROTOCOL.md, "Input fields" of fal)."""
+    """fal's input for ``params`` (docs/protocol.md, "Input fields" of fal)."""
     width, height = params.pixel_size()
     body: dict[str, Any] = {
         "prompt": params.prompt,
@@ -177,7 +177,7 @@ def _status_job(request_id: str | None, body: dict[str, Any], previous: Job | No
         )
     if not isinstance(status, str):
         raise ProtocolError(f"fal request {request_id} has no status")
-    # Unknown statuses count as pending (PROTOCOL.md); the deadline bounds the wait.
+    # Unknown statuses count as pending (docs/protocol.md); the deadline bounds the wait.
     return updated(base, status=status, detail=status.lower().replace("_", " "))
 
 
@@ -202,7 +202,7 @@ def _result_job(job: Job, body: dict[str, Any], params: FluxParams) -> Job:
     for index, image in enumerate(images):
         url = image.get("url") if isinstance(image, dict) else None
         if index < len(flagged) and flagged[index] is True:
-            continue  # a black placeholder, not the image (PROTOCOL.md [seen])
+            continue  # a black placeholder, not the image (docs/protocol.md [seen])
         if http_url(url):
             outputs.append(Output(url=url))
         elif isinstance(url, str) and url.startswith("data:"):  # sync_mode answers data URIs

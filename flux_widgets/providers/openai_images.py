@@ -1,6 +1,6 @@
 """OpenAI-style image generation: one synchronous POST answers with the images (Together AI).
 
-Wire facts (PROTOCOL.md, "Together AI images"): ``POST {base}/v1/images/generations`` with
+Wire facts (docs/protocol.md, "Together AI images"): ``POST {base}/v1/images/generations`` with
 ``model``, ``prompt``, ``width``, ``height``, ``steps``, ``n``, ``seed``, ``response_format``
 and ``output_format``; ``steps`` defaults to 20 on the server, so it is always sent; the answer
 ``{"id", "data": [{"index", "b64_json"} | {"index", "url"}]}`` holds the whole generation; errors
@@ -44,7 +44,7 @@ class OpenAIImages(Provider):
     """
 
     family = "OpenAI-style images"
-    # No go_fast, quality or safety switch in the request; jpeg/png only (PROTOCOL.md).
+    # No go_fast, quality or safety switch in the request; jpeg/png only (docs/protocol.md).
     capabilities = Capabilities(
         choices={"output_format": ("jpg", "png")},
         lacks=frozenset({"go_fast", "output_quality", "disable_safety_checker"}),
@@ -95,7 +95,7 @@ class OpenAIImages(Provider):
         else:
             body.update(width=width, height=height)
         body.update(
-            # Always sent: the server's default is 20 steps, wrong for schnell (PROTOCOL.md).
+            # Always sent: the server's default is 20 steps, wrong for schnell (docs/protocol.md).
             steps=params.num_inference_steps,
             n=params.num_outputs,
             response_format=self.response_format,

@@ -2,7 +2,7 @@
 
 create (``Prefer: wait`` holds it until done) -> query the prediction until its status is final
 -> the output URLs (``replicate.delivery``, no key) -> cancel with ``POST .../cancel``. The seed
-used is in the logs (``Using seed: N``). Wire facts: PROTOCOL.md, "CometAPI" and "Replicate".
+used is in the logs (``Using seed: N``). Wire facts: docs/protocol.md, "CometAPI" and "Replicate".
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ from .base import (
 
 MODEL = "black-forest-labs/flux-schnell"
 # Replicate accepts Prefer: wait=1..60 seconds. We ask for a short hold: schnell is done in about
-# a second (PROTOCOL.md: predict_time 0.5-0.9 s), a longer generation is polled instead, and the
-# prediction id arrives only with the answer, so a cancel pressed during a hold can reach the
-# server no sooner than the hold ends.
+# a second (docs/protocol.md: predict_time 0.5-0.9 s), a longer generation is polled instead,
+# and the prediction id arrives only with the answer, so a cancel pressed during a hold can
+# reach the server no sooner than the hold ends.
 MAX_SYNC_WAIT = 60
 SYNC_HOLD = 5
 _SEED_IN_LOGS = re.compile(r"Using seed:\s*(-?\d+)")
@@ -83,7 +83,7 @@ class ReplicatePredictions(Provider):
     def create_url(self, base_url: str) -> str:
         return f"{base_url}{self.api_prefix}/v1/models/{MODEL}/predictions"
 
-    # PROTOCOL.md: urls.get/cancel point at api.replicate.com even on CometAPI; never follow
+    # docs/protocol.md: urls.get/cancel point at api.replicate.com even on CometAPI; never follow
     # them. The query and cancel URLs are built from the id and our own base URL.
     def query_url(self, base_url: str, prediction_id: str) -> str:
         return f"{base_url}{self.api_prefix}/v1/predictions/{prediction_id}"
@@ -145,7 +145,7 @@ def _job(prediction: Prediction, params: FluxParams | None) -> Job:
         predict_time=prediction.predict_time,
         duration=prediction.duration,
         error=final_status_error(prediction) if failed else None,
-        # PROTOCOL.md: a sync answer may already list every output while still "processing".
+        # docs/protocol.md: a sync answer may already list every output while still "processing".
         ready=final or (wanted is not None and len(prediction.output) >= wanted),
     )
 
@@ -197,7 +197,7 @@ def _seconds(value: object) -> float | None:
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
-# Timestamps come with milli- or nanosecond fractions (PROTOCOL.md); Python reads 6 digits.
+# Timestamps come with milli- or nanosecond fractions (docs/protocol.md); Python reads 6 digits.
 _TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?$")
 
 
@@ -229,7 +229,7 @@ def _seconds_between(start: object, end: object) -> float | None:
 
 
 def _output_urls(output: object, prediction_id: str) -> tuple[str, ...]:
-    # flux-schnell answers a list of URLs; some models answer a single string (PROTOCOL.md).
+    # flux-schnell answers a list of URLs; some models answer a single string (docs/protocol.md).
     if output is None:
         return ()
     items = [output] if isinstance(output, str) else output
@@ -275,7 +275,7 @@ COMETAPI = ReplicatePredictions(
     api_prefix="/replicate",
     key_env_vars=("COMETAPI_KEY", "FLUX_API_KEY"),
     console="https://api.cometapi.com/console/token",
-    # PROTOCOL.md: CometAPI does not document the cancel route [guess: Replicate's].
+    # docs/protocol.md: CometAPI does not document the cancel route [guess: Replicate's].
     cancel_note=(
         "Cancel asks CometAPI to cancel the prediction (POST .../cancel, Replicate's route; "
         "CometAPI does not document it, and where it is missing the prediction runs to the end)"

@@ -57,7 +57,7 @@ class Price:
         return None
 
 
-# PROTOCOL.md, "Prices per image" (checked 2026): Replicate and fal from their model pages,
+# docs/protocol.md, "Prices per image" (checked 2026): Replicate and fal from their model pages,
 # Together from a third-party listing; CometAPI publishes no per-image price.
 DEFAULT_PRICES: dict[str, Price] = {
     "cometapi": Price(source="not published per image by CometAPI: set FLUX_PRICES", as_of=""),

@@ -4,7 +4,7 @@
 whole history (when a history is given); estimated spend per provider from the price table
 (``prices.py``; never a bill); latency p50/p95 of successful generations; failures by error type;
 the spending cap; and, where the provider reports it (CometAPI's ``GET /api/usage/token``,
-PROTOCOL.md), the key's own quota, in the provider's units.
+docs/protocol.md), the key's own quota, in the provider's units.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 
 KEY_USAGE_PATH = "/api/usage/token"
-"""CometAPI's key-usage route (PROTOCOL.md, "CometAPI key usage")."""
+"""CometAPI's key-usage route (docs/protocol.md, "CometAPI key usage")."""
 
 
 class HistoryEntry(Protocol):

@@ -22,8 +22,8 @@ class OriginAuth(httpx.Auth):
     """``Authorization: <scheme> <key>``, attached only to requests for the API's own origin.
 
     ``scheme`` is ``Bearer`` (CometAPI, Replicate, Together) or ``Key`` (fal). The official
-    Replicate client sends the key to the file host (PROTOCOL.md lessons): here a request to any
-    other scheme, host or port goes out without it, whatever code path built it.
+    Replicate client sends the key to the file host (docs/protocol.md lessons): here a request to
+    any other scheme, host or port goes out without it, whatever code path built it.
     """
 
     def __init__(self, api_key: str, base_url: str, *, scheme: str = "Bearer") -> None:

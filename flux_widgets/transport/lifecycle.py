@@ -28,7 +28,7 @@ logger = logging.getLogger("flux_widgets")
 
 
 class ClientState(enum.Enum):
-    """Where a client is in its life (``FluxClient.state``)."""
+    """Where a client is in its life (each ``FluxClient`` keeps one; ``is_closed`` reads it)."""
 
     UNOPENED = "unopened"
     OPENED = "opened"

@@ -1,9 +1,9 @@
 """When to ask again: an adaptive poll schedule and a global cap on the query rate.
 
 A fixed 0.5 s poll adds a quarter second on average to a generation that takes under one
-(PROTOCOL.md); polling fast everywhere burns the provider's rate limit. The client knows roughly
-when a generation should end (it learns the server's duration), so it waits quietly until just
-after then and looks closely only from there, backing off if the server runs late.
+(docs/protocol.md); polling fast everywhere burns the provider's rate limit. The client knows
+roughly when a generation should end (it learns the server's duration), so it waits quietly
+until just after then and looks closely only from there, backing off if the server runs late.
 
 Aiming the first query just after the expected end, not before it, is what the benchmarks
 taught (benchmarks/README.md, rows 3-5): queries sent early are wasted, and in a batch they

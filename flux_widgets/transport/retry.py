@@ -1,4 +1,6 @@
-"""Which failures are worth another try, and how long to wait first (PROTOCOL.md, "Retry rules").
+"""Which failures are worth another try, and how long to wait first.
+
+The rules are docs/protocol.md's "Retry rules".
 
 Queries and downloads are idempotent: they retry network errors, timeouts, 429 and 5xx. A create
 is paid for, so it retries only where no prediction can have started: the connection was never
@@ -31,7 +33,7 @@ def is_retryable(error: BaseException, *, create: bool) -> bool:
         status = error.status_code or 0
         if create:
             # 429 and 503 are refusals at the door: no generation started, nothing billed
-            # (PROTOCOL.md, "Retry rules"). That holds for the synchronous providers too
+            # (docs/protocol.md, "Retry rules"). That holds for the synchronous providers too
             # (Together): its 429 is a rate limit and its 503 "overloaded, not ready", both
             # answered instead of running the model; a 500/502/504, a read timeout or a dropped
             # connection may come after the model ran and was billed, so they are never retried.

@@ -341,7 +341,7 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
         )
 
     def _on_format(self, change: dict[str, Any]) -> None:
-        # PROTOCOL.md: output_quality is ignored for png; a live slider would mislead.
+        # docs/protocol.md: output_quality is ignored for png; a live slider would mislead.
         self.output_quality.disabled = change["new"] == "png"
 
     def _on_megapixels(self, change: dict[str, Any]) -> None:

@@ -77,7 +77,7 @@ def apply_capabilities(
             set_tooltip(widget, f"{provider.name} has no {field.label.lower()} setting")
     quality, output_format = field_widgets.get("output_quality"), field_widgets.get("output_format")
     if quality is not None and output_format is not None and output_format.value == "png":
-        quality.disabled = True  # PROTOCOL.md: quality is ignored for png on every provider
+        quality.disabled = True  # docs/protocol.md: quality is ignored for png on every provider
 
 
 def fit_params(params: FluxParams, provider: Provider) -> tuple[FluxParams, list[str]]:
