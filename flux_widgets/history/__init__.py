@@ -1,6 +1,6 @@
 """The history: every image on disk as it arrives (``store``), found by its index (``index``)."""
 
-from .index import HistoryFilter, HistoryRecord
+from .records import HistoryFilter, HistoryRecord
 from .store import History, StoredImage, default_directory
 
 __all__ = ["History", "HistoryFilter", "HistoryRecord", "StoredImage", "default_directory"]

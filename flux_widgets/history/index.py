@@ -1,7 +1,7 @@
 """The history's index: one SQLite file that answers "which entries, newest first" without
 reading the entries, so a folder of 100,000 images opens, pages and searches in milliseconds.
 
-The files stay the source of truth (an image and its JSON record per entry, see history.py);
+The files stay the source of truth (an image and its JSON record per entry, see store.py);
 the index is derived from them and can always be thrown away: it is rebuilt from the records
 when it is missing, damaged or of another schema version, and brought up to date when the
 folder changed behind its back (an older flux-widgets, a copy, a sync tool). It lives in a
@@ -24,20 +24,27 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
+
+from .records import (
+    ID_SLOTS,
+    HistoryFilter,
+    HistoryRecord,
+    record_of,
+    row_from_record,
+    time_id,
+)
+from .search import filter_clauses, where_sql
 
 logger = logging.getLogger("flux_widgets")
 
 INDEX_FOLDER = ".flux-index"
 INDEX_NAME = "index.sqlite3"
 SCHEMA_VERSION = "3"
-RECORD_VERSION = 1
 # What every entry's file name starts with (a fixed-width UTC timestamp: name order is time order).
 ENTRY_NAME = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-.+\.(json|webp|jpg|png)$")
-_WORD = re.compile(r"\w+", re.UNICODE)
 _T = TypeVar("_T")
 
 _SCHEMA = """
@@ -75,9 +82,6 @@ _COLUMNS = (
     "stem, file, format, width, height, prompt, aspect_ratio, seed, created, favourite, params"
 )
 _SELECT = ", ".join(f"entries.{name}" for name in _COLUMNS.split(", "))
-# Row ids are creation times in µs x 1000 (+ a free slot for entries made in the same µs), so
-# "newest first" is rowid order: the table's own order, and FTS5's, with no sort.
-_ID_SLOTS = 1000
 _FTS_JOIN = "prompts JOIN entries ON entries.id = prompts.rowid"
 
 
@@ -88,103 +92,6 @@ def fts5_available() -> bool:
     except sqlite3.OperationalError:
         return False
     return True
-
-
-@dataclass(frozen=True)
-class HistoryRecord:
-    """One history entry as the index knows it: what a browser lists, without the image bytes.
-
-    ``stem`` names the entry (its two files are ``<stem>.json`` and ``file``); ``created_at``
-    is UTC; ``params`` is the recipe's parameters as stored (a dict, FluxParams' fields).
-    ``History.open(record)`` reads the image itself.
-    """
-
-    stem: str
-    file: str
-    format: str
-    width: int
-    height: int
-    prompt: str
-    aspect_ratio: str
-    seed: int | None
-    created_at: datetime
-    favourite: bool
-    params: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class HistoryFilter:
-    """Which entries a page shows: all fields optional, combined with AND.
-
-    ``text``: words that must all occur in the prompt (FTS5: word prefixes; LIKE fallback:
-    substrings; case-insensitive). ``since``/``until``: local calendar days, inclusive.
-    """
-
-    text: str = ""
-    favourite: bool = False
-    aspect_ratio: str | None = None
-    since: date | None = None
-    until: date | None = None
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def _time_id(moment: datetime) -> int:
-    """The smallest row id of an entry created at ``moment`` (aware)."""
-    return (moment - _EPOCH) // timedelta(microseconds=1) * _ID_SLOTS
-
-
-def _day_start_id(day: date) -> int:
-    """The smallest row id of an entry made at or after local midnight of ``day``."""
-    return _time_id(datetime.combine(day, time()).astimezone())
-
-
-def row_from_record(stem: str, record: Any) -> tuple[Any, ...]:
-    """The index row of a parsed JSON record; ValueError/KeyError/TypeError if it is not one."""
-    if not isinstance(record, dict) or record.get("version") != RECORD_VERSION:
-        version = record.get("version") if isinstance(record, dict) else None
-        raise ValueError(f"unknown record version {version!r}")
-    params = record["params"]
-    if not isinstance(params, dict) or not isinstance(params.get("prompt"), str):
-        raise ValueError("the record has no parameters")
-    file_name = str(record["file"])
-    if Path(file_name).name != file_name:
-        raise ValueError(f"record points outside the history folder: {file_name!r}")
-    created = datetime.fromisoformat(str(record["created_at"]))
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=timezone.utc)
-    seed = record.get("seed")
-    return (
-        stem,
-        file_name,
-        str(record["format"]),
-        int(record["width"]),
-        int(record["height"]),
-        params["prompt"],
-        str(params.get("aspect_ratio", "1:1")),
-        int(seed) if seed is not None else None,
-        created.astimezone(timezone.utc).isoformat(),
-        1 if record.get("favourite") else 0,
-        json.dumps(params, ensure_ascii=False, separators=(",", ":")),
-    )
-
-
-def _record_of(row: sqlite3.Row | tuple[Any, ...]) -> HistoryRecord:
-    stem, file, fmt, width, height, prompt, ratio, seed, created, favourite, params = row
-    return HistoryRecord(
-        stem=stem,
-        file=file,
-        format=fmt,
-        width=width,
-        height=height,
-        prompt=prompt,
-        aspect_ratio=ratio,
-        seed=seed,
-        created_at=datetime.fromisoformat(created),
-        favourite=bool(favourite),
-        params=json.loads(params),
-    )
 
 
 class HistoryIndex:
@@ -212,13 +119,13 @@ class HistoryIndex:
     def count(self, where: HistoryFilter | None = None) -> int:
         """How many entries match; cached until the folder changes (paging asks every time)."""
         where = where or HistoryFilter()
-        source, clauses, args = self._where(where)
+        source, clauses, args = filter_clauses(where, self.use_fts)
         if source == "fts" and len(clauses) == 1:
             query = "SELECT count(*) FROM prompts WHERE prompts MATCH ?"
         elif source == "fts":
-            query = f"SELECT count(*) FROM {_FTS_JOIN}{_and(clauses)}"
+            query = f"SELECT count(*) FROM {_FTS_JOIN}{where_sql(clauses)}"
         else:
-            query = f"SELECT count(*) FROM entries{_and(clauses)}"
+            query = f"SELECT count(*) FROM entries{where_sql(clauses)}"
 
         def run(db: sqlite3.Connection) -> int:
             version = self._meta(db, "changes")
@@ -233,30 +140,30 @@ class HistoryIndex:
 
     def page(self, where: HistoryFilter | None, offset: int, limit: int) -> list[HistoryRecord]:
         """Up to ``limit`` records matching ``where``, newest first, after ``offset``."""
-        source, clauses, args = self._where(where or HistoryFilter())
+        source, clauses, args = filter_clauses(where or HistoryFilter(), self.use_fts)
         bounds = [limit, max(0, offset)]
         # The ids of the page first, from a narrow index (or FTS5's rowid order), then only
         # the page's rows: an offset of 100,000 skips index entries, not rows.
         if source == "fts" and len(clauses) == 1:
             ids = "SELECT rowid FROM prompts WHERE prompts MATCH ? ORDER BY rowid DESC"
         elif source == "fts":
-            where_sql = _and(clauses)
-            ids = f"SELECT prompts.rowid FROM {_FTS_JOIN}{where_sql} ORDER BY prompts.rowid DESC"
+            condition = where_sql(clauses)
+            ids = f"SELECT prompts.rowid FROM {_FTS_JOIN}{condition} ORDER BY prompts.rowid DESC"
         elif source == "like":
-            where_sql = _and(clauses)
-            ids = f"SELECT id FROM entries INDEXED BY entries_prompt{where_sql} ORDER BY id DESC"
+            condition = where_sql(clauses)
+            ids = f"SELECT id FROM entries INDEXED BY entries_prompt{condition} ORDER BY id DESC"
         else:
-            ids = f"SELECT id FROM entries{_and(clauses)} ORDER BY id DESC"
+            ids = f"SELECT id FROM entries{where_sql(clauses)} ORDER BY id DESC"
         query = (
             f"SELECT {_SELECT} FROM entries WHERE id IN ({ids} LIMIT ? OFFSET ?) ORDER BY id DESC"
         )
         rows = self._read_all(lambda db: db.execute(query, [*args, *bounds]))
-        return [_record_of(row) for row in rows]
+        return [record_of(row) for row in rows]
 
     def get(self, stem: str) -> HistoryRecord | None:
         query = f"SELECT {_SELECT} FROM entries WHERE stem = ?"
         rows = self._read_all(lambda db: db.execute(query, (stem,)))
-        return _record_of(rows[0]) if rows else None
+        return record_of(rows[0]) if rows else None
 
     def stems(self) -> list[str]:
         """Every indexed stem, oldest first."""
@@ -496,14 +403,14 @@ class HistoryIndex:
         for row in rows:
             if db.execute("SELECT 1 FROM entries WHERE stem = ?", (row[0],)).fetchone():
                 continue  # another process indexed it meanwhile: the same entry
-            first = _time_id(datetime.fromisoformat(row[8]))
+            first = time_id(datetime.fromisoformat(row[8]))
             taken = {
                 found
                 for (found,) in db.execute(
-                    "SELECT id FROM entries WHERE id >= ? AND id < ?", (first, first + _ID_SLOTS)
+                    "SELECT id FROM entries WHERE id >= ? AND id < ?", (first, first + ID_SLOTS)
                 )
             }
-            entry_id = next(i for i in range(first, first + _ID_SLOTS + 1) if i not in taken)
+            entry_id = next(i for i in range(first, first + ID_SLOTS + 1) if i not in taken)
             db.execute(f"INSERT INTO entries(id, {_COLUMNS}) VALUES (?, {marks})", (entry_id, *row))
             if self.use_fts:
                 db.execute("INSERT INTO prompts(rowid, prompt) VALUES (?, ?)", (entry_id, row[5]))
@@ -517,41 +424,6 @@ class HistoryIndex:
             db.execute("DELETE FROM thumbnails WHERE stem = ?", (stem,))
             if self.use_fts:
                 db.execute("DELETE FROM prompts WHERE rowid = ?", found)
-
-    def _where(self, where: HistoryFilter) -> tuple[str, list[str], list[Any]]:
-        """Which table drives the query ("fts", "like" or "entries"), its WHERE clauses and
-        their arguments (users' words are always arguments, never SQL or FTS syntax)."""
-        clauses: list[str] = []
-        args: list[Any] = []
-        source = "entries"
-        words = _WORD.findall(where.text)
-        if words and self.use_fts:
-            # Each word quoted, as a prefix; all must match. The MATCH clause comes first.
-            source = "fts"
-            clauses.append("prompts MATCH ?")
-            args.append(" ".join('"' + word.replace('"', '""') + '"*' for word in words))
-        elif words:
-            source = "like"
-            for word in words:
-                escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                clauses.append("prompt LIKE ? ESCAPE '\\'")
-                args.append(f"%{escaped}%")
-        # With FTS5, the MATCH drives the query in rowid order: "+" keeps SQLite from using
-        # another index first (boat + 16:9 took seconds that way), and dates bound the rowid.
-        plus = "+" if source == "fts" else ""
-        row = "prompts.rowid" if source == "fts" else "id"
-        if where.favourite:
-            clauses.append(f"{plus}favourite = 1")
-        if where.aspect_ratio:
-            clauses.append(f"{plus}aspect_ratio = ?")
-            args.append(where.aspect_ratio)
-        if where.since is not None:
-            clauses.append(f"{row} >= ?")
-            args.append(_day_start_id(where.since))
-        if where.until is not None:
-            clauses.append(f"{row} < ?")
-            args.append(_day_start_id(where.until + timedelta(days=1)))
-        return source, clauses, args
 
     def _search_mode(self) -> str:
         return "fts5" if self.use_fts else "like"
@@ -588,10 +460,6 @@ def _bump_changes(db: sqlite3.Connection) -> None:
         "INSERT INTO meta(key, value) VALUES ('changes', '1') ON CONFLICT(key) "
         "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
     )
-
-
-def _and(clauses: list[str]) -> str:
-    return " WHERE " + " AND ".join(clauses) if clauses else ""
 
 
 def _is_damage(error: sqlite3.DatabaseError) -> bool:

@@ -36,14 +36,8 @@ from typing import Any
 from ..errors import RecipeNotEmbeddedError
 from ..images import GeneratedImage
 from ..params import FluxParams, PromptOrigin
-from .index import (
-    ENTRY_NAME,
-    RECORD_VERSION,
-    HistoryFilter,
-    HistoryIndex,
-    HistoryRecord,
-    row_from_record,
-)
+from .index import ENTRY_NAME, HistoryIndex
+from .records import RECORD_VERSION, HistoryFilter, HistoryRecord, row_from_record
 
 __all__ = ["History", "HistoryFilter", "HistoryRecord", "StoredImage", "default_directory"]
 

@@ -1,0 +1,114 @@
+"""What the history index lists: one record per entry, the filters a page asks for, and the
+row each record is stored as (``index.py`` keeps the rows; the JSON records on disk are the truth).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+RECORD_VERSION = 1
+# Row ids are creation times in µs x 1000 (+ a free slot for entries made in the same µs), so
+# "newest first" is rowid order: the table's own order, and FTS5's, with no sort.
+ID_SLOTS = 1000
+
+
+@dataclass(frozen=True)
+class HistoryRecord:
+    """One history entry as the index knows it: what a browser lists, without the image bytes.
+
+    ``stem`` names the entry (its two files are ``<stem>.json`` and ``file``); ``created_at``
+    is UTC; ``params`` is the recipe's parameters as stored (a dict, FluxParams' fields).
+    ``History.open(record)`` reads the image itself.
+    """
+
+    stem: str
+    file: str
+    format: str
+    width: int
+    height: int
+    prompt: str
+    aspect_ratio: str
+    seed: int | None
+    created_at: datetime
+    favourite: bool
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    """Which entries a page shows: all fields optional, combined with AND.
+
+    ``text``: words that must all occur in the prompt (FTS5: word prefixes; LIKE fallback:
+    substrings; case-insensitive). ``since``/``until``: local calendar days, inclusive.
+    """
+
+    text: str = ""
+    favourite: bool = False
+    aspect_ratio: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def time_id(moment: datetime) -> int:
+    """The smallest row id of an entry created at ``moment`` (aware)."""
+    return (moment - _EPOCH) // timedelta(microseconds=1) * ID_SLOTS
+
+
+def day_start_id(day: date) -> int:
+    """The smallest row id of an entry made at or after local midnight of ``day``."""
+    return time_id(datetime.combine(day, time()).astimezone())
+
+
+def row_from_record(stem: str, record: Any) -> tuple[Any, ...]:
+    """The index row of a parsed JSON record; ValueError/KeyError/TypeError if it is not one."""
+    if not isinstance(record, dict) or record.get("version") != RECORD_VERSION:
+        version = record.get("version") if isinstance(record, dict) else None
+        raise ValueError(f"unknown record version {version!r}")
+    params = record["params"]
+    if not isinstance(params, dict) or not isinstance(params.get("prompt"), str):
+        raise ValueError("the record has no parameters")
+    file_name = str(record["file"])
+    if Path(file_name).name != file_name:
+        raise ValueError(f"record points outside the history folder: {file_name!r}")
+    created = datetime.fromisoformat(str(record["created_at"]))
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=timezone.utc)
+    seed = record.get("seed")
+    return (
+        stem,
+        file_name,
+        str(record["format"]),
+        int(record["width"]),
+        int(record["height"]),
+        params["prompt"],
+        str(params.get("aspect_ratio", "1:1")),
+        int(seed) if seed is not None else None,
+        created.astimezone(timezone.utc).isoformat(),
+        1 if record.get("favourite") else 0,
+        json.dumps(params, ensure_ascii=False, separators=(",", ":")),
+    )
+
+
+def record_of(row: sqlite3.Row | tuple[Any, ...]) -> HistoryRecord:
+    stem, file, fmt, width, height, prompt, ratio, seed, created, favourite, params = row
+    return HistoryRecord(
+        stem=stem,
+        file=file,
+        format=fmt,
+        width=width,
+        height=height,
+        prompt=prompt,
+        aspect_ratio=ratio,
+        seed=seed,
+        created_at=datetime.fromisoformat(created),
+        favourite=bool(favourite),
+        params=json.loads(params),
+    )
