@@ -1,7 +1,7 @@
 """Rows H1-H7: a studio on a history of 1,000, 10,000 and 100,000 images (and 5,000 real-size).
 
 Each history folder is written in the current on-disk format (an image file and a JSON record
-per entry, see flux_widgets/history.py) by ``make_fixture``: a tiny PNG written N times, with
+per entry, see flux_widgets/history/store.py) by ``make_fixture``: a tiny PNG written N times, with
 varied prompts, aspect ratios, seeds, stars and times, so the records are what scale. Every
 measurement runs in a fresh interpreter (``--child``), so one size's memory is not billed to the
 next. The baseline is the old start-up in the same run: ``History.load()`` (every record and

@@ -320,7 +320,7 @@ class HistoryIndex:
         # "with db:" is one transaction (begun before the first change, committed at the end).
         db = sqlite3.connect(path, timeout=30, check_same_thread=False)
         # Fewer fsyncs per commit: a power cut can at worst damage the index, which is then
-        # rebuilt from the files (the files themselves are written with fsync, see history.py).
+        # rebuilt from the files (the files themselves are written with fsync, see store.py).
         db.execute("PRAGMA synchronous=NORMAL")
         return db
 

@@ -7,7 +7,7 @@ folder, fsync, ``os.replace``), the image first: a record on disk always points 
 image, and an image without a record is an interrupted ``add`` that ``load`` ignores.
 Only encoded bytes are kept; nothing is decoded here, except the cached thumbnails.
 
-Beside the files, an index (history_index.py: SQLite, FTS5 search) lists the entries, so a
+Beside the files, an index (index.py: SQLite, FTS5 search) lists the entries, so a
 folder of 100,000 images pages and searches in milliseconds and ``len`` does not read a file.
 It is derived from the records and rebuilt from them when missing or damaged: an existing
 folder is migrated in place the first time it is opened, without rewriting a file.
