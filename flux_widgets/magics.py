@@ -86,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--provider",
         choices=sorted(PROVIDERS),
-        help="which provider to use (default: FLUX_PROVIDER, else cometapi)",
+        help=f"which provider to use (default: FLUX_PROVIDER, else {DEFAULT_PROVIDER})",
     )
     parser.add_argument(
         "--random",
