@@ -19,6 +19,8 @@ from PIL import Image
 
 import flux_widgets.mock as mock_package
 from flux_widgets.mock import FaultConfig, MockConfig, MockServer, create_app
+from flux_widgets.mock.families import FAMILIES
+from flux_widgets.mock.family import MockFamily
 from flux_widgets.params import ASPECT_RATIOS, MEGAPIXELS, pixel_size
 
 # --- files ------------------------------------------------------------------------------------
@@ -227,3 +229,24 @@ def test_create_app_keeps_its_state_on_app_state_mock() -> None:
 def test_package_exports_a_sorted_complete_all() -> None:
     assert mock_package.__all__ == sorted(mock_package.__all__)
     assert set(mock_package.__all__) == {"FaultConfig", "MockConfig", "MockServer", "create_app"}
+
+
+# --- every family of the registry --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=[f.name for f in FAMILIES])
+def test_every_route_of_every_family_wants_the_key_in_its_scheme(
+    mock: Configure, http: httpx.Client, family: MockFamily
+) -> None:
+    mock(api_key="sk-mock")
+    for route in family.routes():
+        path = route.path.format(owner="black-forest-labs", name="flux-schnell", id="nope")
+        for method in sorted(route.methods or ()):
+            if method == "HEAD":
+                continue
+            refused = http.request(method, path, headers={"Authorization": "Bearer wrong"})
+            assert refused.status_code == 401, (method, path)
+            assert "sk-mock" not in refused.text and "wrong" not in refused.text.lower()
+            right = {"Authorization": f"{family.auth_scheme.title()} sk-mock"}
+            accepted = http.request(method, path, headers=right, json={})
+            assert accepted.status_code != 401, (method, path, accepted.text)
