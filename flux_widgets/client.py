@@ -328,10 +328,12 @@ class FluxClient:
         """The key's quota as the provider reports it: CometAPI's ``GET /api/usage/token``
         (docs/protocol.md; the mock serves it too), in the provider's own units. None for other
         providers, or when the route answers 404/401 or is unreachable. ``usage`` shows it."""
-        if self.provider != "cometapi":
+        if self._settings.provider.quota_request(self.base_url) is None:
             return None
         resources = self._resources()
-        quota = await fetch_key_quota(resources.http, self.base_url, auth=self._auth)
+        quota = await fetch_key_quota(
+            resources.http, self.base_url, auth=self._auth, provider=self._settings.provider
+        )
         self._ledger.quota = quota
         return quota
 

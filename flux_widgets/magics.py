@@ -86,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--provider",
         choices=sorted(PROVIDERS),
-        help="which provider to use (default: FLUX_PROVIDER, else cometapi)",
+        help=f"which provider to use (default: FLUX_PROVIDER, else {DEFAULT_PROVIDER})",
     )
     parser.add_argument(
         "--random",
@@ -107,8 +107,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 _PARAM_OPTIONS = tuple(field.name for field in SCHEMA if field.cli_flags)
-# The metavar each kind of option shows in --help.
-_METAVARS = {"aspect_ratio": "W:H", "output_quality": "0-100"}
 
 
 def _add_option(parser: argparse.ArgumentParser, field: Field) -> None:
@@ -131,17 +129,18 @@ def _add_option(parser: argparse.ArgumentParser, field: Field) -> None:
             *field.cli_flags,
             dest=field.name,
             choices=field.choices,
-            metavar=_METAVARS.get(field.name),
+            metavar=field.cli_metavar,
             help=field.help,
         )
     else:
+        # --help shows a short range as the value (0-100), a long one as N.
         low_high = f"{field.bounds[0]}-{field.bounds[1]}" if field.bounds else "N"
         metavar = "N" if field.kind == "seed" or len(low_high) > 8 else low_high
         parser.add_argument(
             *field.cli_flags,
             dest=field.name,
             type=int,
-            metavar=_METAVARS.get(field.name, metavar),
+            metavar=field.cli_metavar or metavar,
             help=field.help,
         )
 

@@ -1,9 +1,12 @@
 """The flux-schnell input schema as one table: every field declared once, with what consumes it.
 
 Each ``Field`` holds its allowed values (choices or a whole-number range), its default, the label
-the studio shows, the ``%%flux`` option that sets it, and the key A1111-style generation text
-gives it. ``FluxParams`` validates with ``Field.problem``; the studio's controls, the magic's
-options and the recipe text are built from ``SCHEMA``, so a field added here reaches all of them.
+the studio shows and where, how the viewer names it and reads a switch, the ``%%flux`` option
+that sets it, and the key A1111-style generation text gives it. ``FluxParams`` validates with
+``Field.problem``; the studio's controls (``widgets/controls.py``), the viewer's recipe table
+(``widgets/viewer.py``), the magic's options (``magics.py``), the recipe text
+(``recipes/embedding.py``) and the mock's validation are built from ``SCHEMA``, so a field added
+here reaches all of them; a provider sends it once its ``FieldMap`` maps it (``providers/``).
 
 Source: the model's input schema on Replicate (docs/protocol.md, "Input fields").
 """
@@ -39,6 +42,7 @@ SEED_RANGE = (-(2**63), 2**63 - 1)
 RANDOM_SEED_RANGE = (0, 2**32 - 1)
 
 FieldKind = Literal["text", "choice", "int", "seed", "bool"]
+ControlGroup = Literal["main", "advanced"]
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,16 @@ class Field:
     ``kind`` says how it is validated and shown: ``text`` (the prompt), ``choice`` (a string out
     of ``choices``), ``int`` (a whole number within ``bounds``), ``seed`` (``None`` or a whole
     number within ``bounds``), ``bool``. ``cli_flags`` are the ``%%flux`` options (for a bool:
-    the flag that flips its default); ``a1111_key`` names it in A1111-style generation text
-    (``None``: the prompt, written on its own line).
+    the flag that flips its default), ``cli_metavar`` what ``--help`` shows for the value;
+    ``a1111_key`` names it in A1111-style generation text (``None``: the prompt, written on its
+    own line).
+
+    Placement: ``group`` is where the studio's control sits (``main``: the row under the prompt;
+    ``advanced``: the collapsed section); fields with the same ``row`` share one line there;
+    ``note`` is a short HTML remark shown beside the control; ``option_label`` formats a choice's
+    dropdown label (``"{} MP"``). The viewer's recipe table names the field ``short_label``
+    (empty: the name with spaces) unless ``in_viewer`` is False, and shows a switch as
+    ``reads[0]`` when True and ``reads[1]`` when False.
     """
 
     name: str
@@ -61,6 +73,19 @@ class Field:
     bounds: tuple[int, int] | None = None
     cli_flags: tuple[str, ...] = ()
     a1111_key: str | None = None
+    cli_metavar: str | None = None
+    group: ControlGroup = "advanced"
+    row: str = ""
+    note: str = ""
+    option_label: str = "{}"
+    short_label: str = ""
+    in_viewer: bool = True
+    reads: tuple[str, str] = ("on", "off")
+
+    @property
+    def viewer_label(self) -> str:
+        """What the viewer's recipe table calls the field."""
+        return self.short_label or self.name.replace("_", " ")
 
     def problem(self, value: object) -> str | None:
         """A sentence saying why ``value`` is not allowed for this field, or None if it is."""
@@ -121,6 +146,7 @@ SCHEMA: tuple[Field, ...] = (
         None,
         label="Prompt",
         help="what the image shows (required)",
+        group="main",
     ),
     Field(
         "aspect_ratio",
@@ -131,6 +157,9 @@ SCHEMA: tuple[Field, ...] = (
         choices=ASPECT_RATIOS,
         cli_flags=("--aspect-ratio", "--ar"),
         a1111_key="Aspect ratio",
+        cli_metavar="W:H",
+        group="main",
+        row="main",
     ),
     Field(
         "num_outputs",
@@ -141,6 +170,9 @@ SCHEMA: tuple[Field, ...] = (
         bounds=NUM_OUTPUTS_RANGE,
         cli_flags=("-n", "--num-outputs"),
         a1111_key="Num outputs",
+        group="main",
+        row="main",
+        in_viewer=False,  # a count of one generation, not a property of its image
     ),
     Field(
         "num_inference_steps",
@@ -151,6 +183,7 @@ SCHEMA: tuple[Field, ...] = (
         bounds=NUM_INFERENCE_STEPS_RANGE,
         cli_flags=("--steps",),
         a1111_key="Steps",
+        short_label="steps",
     ),
     Field(
         "seed",
@@ -171,6 +204,8 @@ SCHEMA: tuple[Field, ...] = (
         choices=OUTPUT_FORMATS,
         cli_flags=("--format",),
         a1111_key="Output format",
+        row="file",
+        short_label="format",
     ),
     Field(
         "output_quality",
@@ -181,6 +216,8 @@ SCHEMA: tuple[Field, ...] = (
         bounds=OUTPUT_QUALITY_RANGE,
         cli_flags=("--quality",),
         a1111_key="Output quality",
+        row="file",
+        short_label="quality",
     ),
     Field(
         "disable_safety_checker",
@@ -190,6 +227,9 @@ SCHEMA: tuple[Field, ...] = (
         help="skip the provider's NSFW filter",
         cli_flags=("--disable-safety-checker",),
         a1111_key="Disable safety checker",
+        # The field is a negative; the viewer says whether the checker ran.
+        short_label="safety checker",
+        reads=("off", "on"),
     ),
     Field(
         "go_fast",
@@ -199,6 +239,7 @@ SCHEMA: tuple[Field, ...] = (
         help="fp8: faster, but not deterministic even with a seed; off runs exact bf16",
         cli_flags=("--no-go-fast",),
         a1111_key="Go fast",
+        note="<small>go fast is <b>not deterministic</b>, even with a seed</small>",
     ),
     Field(
         "megapixels",
@@ -209,11 +250,56 @@ SCHEMA: tuple[Field, ...] = (
         choices=MEGAPIXELS,
         cli_flags=("--megapixels",),
         a1111_key="Megapixels",
+        option_label="{} MP",
     ),
 )
 
 FIELDS: Mapping[str, Field] = {f.name: f for f in SCHEMA}
 """The schema by field name."""
+
+
+# The order people meet the fields in, where it differs from the table's: the studio's
+# controls, the viewer's recipe table, and the A1111 text after A1111's own leading keys (an
+# order other tools have already read). A field left out of a list comes after the listed ones,
+# in the table's order, so a new field needs no entry here.
+CONTROL_ORDER: tuple[str, ...] = (
+    "prompt",
+    "aspect_ratio",
+    "num_outputs",
+    "num_inference_steps",
+    "seed",
+    "output_format",
+    "output_quality",
+    "megapixels",
+    "go_fast",
+    "disable_safety_checker",
+)
+VIEWER_ORDER: tuple[str, ...] = (
+    "prompt",
+    "seed",
+    "num_inference_steps",
+    "go_fast",
+    "aspect_ratio",
+    "megapixels",
+    "output_format",
+    "output_quality",
+    "disable_safety_checker",
+)
+A1111_ORDER: tuple[str, ...] = (
+    "aspect_ratio",
+    "megapixels",
+    "num_outputs",
+    "output_format",
+    "output_quality",
+    "go_fast",
+    "disable_safety_checker",
+)
+
+
+def in_order(order: tuple[str, ...]) -> tuple[Field, ...]:
+    """Every field: those named in ``order`` first, in that order, then the rest in the table's."""
+    named = [FIELDS[name] for name in order]
+    return (*named, *(f for f in SCHEMA if f.name not in order))
 
 
 def defaults() -> dict[str, Any]:

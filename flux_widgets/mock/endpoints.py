@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import responses
+from .family import MockFamily
 from .state import MockState
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-ApiHandler = Callable[[Request, MockState, str], Awaitable[Response]]
-
-# The word before the key in Authorization, per family (docs/protocol.md): fal's is "Key".
-AUTH_SCHEMES = {
-    responses.COMETAPI: "bearer",
-    responses.REPLICATE: "bearer",
-    responses.FAL: "key",
-    responses.TOGETHER: "bearer",
-}
+FamilyT = TypeVar("FamilyT", bound=MockFamily)
 
 
 def state_of(request: Request) -> MockState:
@@ -29,23 +22,26 @@ def state_of(request: Request) -> MockState:
     return state
 
 
-def authorized(request: Request, state: MockState, family: str) -> bool:
+def authorized(request: Request, state: MockState, family: MockFamily) -> bool:
     """Whether ``request`` carries the configured key in ``family``'s scheme (any, if none)."""
     key = state.config.api_key
     if key is None:
         return True
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    expected = AUTH_SCHEMES[family]
-    return scheme.lower() == expected and hmac.compare_digest(token.encode(), key.encode())
+    return scheme.lower() == family.auth_scheme and hmac.compare_digest(
+        token.encode(), key.encode()
+    )
 
 
-def api_endpoint(family: str, handler: ApiHandler) -> Endpoint:
+def api_endpoint(
+    family: FamilyT, handler: Callable[[Request, MockState, FamilyT], Awaitable[Response]]
+) -> Endpoint:
     """An API route of ``family``: the key is checked before ``handler`` runs."""
 
     async def endpoint(request: Request) -> Response:
         state = state_of(request)
         if not authorized(request, state, family):
-            return responses.unauthenticated(family)
+            return family.unauthenticated()
         return await handler(request, state, family)
 
     return endpoint

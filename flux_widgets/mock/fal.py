@@ -24,9 +24,9 @@ from starlette.routing import Route
 from ..params import FluxParams
 from . import responses
 from .endpoints import api_endpoint, files_base
+from .family import MockFamily
 from .faults import NSFW_ERROR
 from .predictions import FINAL_STATUSES, MockPrediction, iso_timestamp
-from .responses import FAL
 from .state import MockState
 
 APP_PATH = "/fal-ai/flux/schnell"
@@ -45,14 +45,34 @@ _MAX_SIDE = 4096
 _CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png"}
 
 
-def routes() -> list[Route]:
-    """The queue's routes, to mount at the server's root."""
-    return [
-        Route(APP_PATH, api_endpoint(FAL, _submit), methods=["POST"]),
-        Route(f"{REQUESTS_PATH}/{{id}}/status", api_endpoint(FAL, _status), methods=["GET"]),
-        Route(f"{REQUESTS_PATH}/{{id}}", api_endpoint(FAL, _result), methods=["GET"]),
-        Route(f"{REQUESTS_PATH}/{{id}}/cancel", api_endpoint(FAL, _cancel), methods=["PUT"]),
-    ]
+class FalQueue(MockFamily):
+    """fal's queue; the key in ``Key`` scheme, errors in FastAPI's ``{"detail": ...}``."""
+
+    name = "fal"
+    auth_scheme = "key"
+
+    def routes(self) -> list[Route]:
+        return [
+            Route(APP_PATH, api_endpoint(self, _submit), methods=["POST"]),
+            Route(f"{REQUESTS_PATH}/{{id}}/status", api_endpoint(self, _status), methods=["GET"]),
+            Route(f"{REQUESTS_PATH}/{{id}}", api_endpoint(self, _result), methods=["GET"]),
+            Route(f"{REQUESTS_PATH}/{{id}}/cancel", api_endpoint(self, _cancel), methods=["PUT"]),
+        ]
+
+    def unauthenticated(self) -> JSONResponse:
+        return responses.fal_error(401, "Invalid Key: pass 'Authorization: Key <FAL_KEY>'")
+
+    def not_found(self, what: str) -> JSONResponse:
+        return responses.fal_error(404, "Request not found")
+
+    def no_credit(self) -> JSONResponse:
+        return responses.fal_error(402, "Exhausted balance: top up your account to continue.")
+
+    def refused_request(self) -> JSONResponse:
+        # A caller's mistake: FastAPI's 422.
+        return responses.fal_validation(
+            [("prompt", "mock create_errors: input refused", "value_error")]
+        )
 
 
 def read_input(data: dict[str, Any]) -> tuple[FluxParams, tuple[int, int]] | list[Any]:
@@ -138,15 +158,15 @@ def _queue_position(state: MockState, prediction: MockPrediction, now: float) ->
     for other in state.predictions.values():
         if other is prediction:
             break
-        if other.family == FAL and other.status(now) == "starting":
+        if other.family == prediction.family and other.status(now) == "starting":
             ahead += 1
     return ahead
 
 
-async def _submit(request: Request, state: MockState, family: str) -> Response:
+async def _submit(request: Request, state: MockState, family: FalQueue) -> Response:
     fault = state.injector.on_create()
     if fault is not None:
-        return responses.fault_response(fault, family, state.faults)
+        return family.fault_response(fault, state.faults)
     try:
         data = await request.json()
     except ValueError:
@@ -158,7 +178,11 @@ async def _submit(request: Request, state: MockState, family: str) -> Response:
         return responses.fal_error(422, read)
     params, size = read
     prediction = state.start(
-        {"prompt": params.prompt}, prompt=params.prompt, params=params, family=FAL, size=size
+        {"prompt": params.prompt},
+        prompt=params.prompt,
+        params=params,
+        family=family.name,
+        size=size,
     )
     if state.faults.create_delay > 0:
         # The request is queued (and will be paid for); only the answer is late.
@@ -172,19 +196,19 @@ async def _submit(request: Request, state: MockState, family: str) -> Response:
     return JSONResponse(body)
 
 
-async def _query_fault(state: MockState, family: str) -> Response | None:
+async def _query_fault(state: MockState, family: FalQueue) -> Response | None:
     if state.faults.query_delay > 0:
         await asyncio.sleep(state.faults.query_delay)
     fault = state.injector.on_query()
-    return None if fault is None else responses.fault_response(fault, family, state.faults)
+    return None if fault is None else family.fault_response(fault, state.faults)
 
 
-async def _status(request: Request, state: MockState, family: str) -> Response:
+async def _status(request: Request, state: MockState, family: FalQueue) -> Response:
     if (answer := await _query_fault(state, family)) is not None:
         return answer
     prediction = state.predictions.get(request.path_params["id"])
-    if prediction is None or prediction.family != FAL:
-        return responses.fal_error(404, "Request not found")
+    if prediction is None or prediction.family != family.name:
+        return family.not_found("request")
     now = state.now()
     status = prediction.status(now)
     body: dict[str, Any] = {"request_id": prediction.id, **_urls(request, prediction.id)}
@@ -213,12 +237,12 @@ def _logs(prediction: MockPrediction, *, done: bool) -> list[dict[str, str]]:
     return [{"message": m, "level": "INFO", "source": "USER", "timestamp": stamp} for m in lines]
 
 
-async def _result(request: Request, state: MockState, family: str) -> Response:
+async def _result(request: Request, state: MockState, family: FalQueue) -> Response:
     if (answer := await _query_fault(state, family)) is not None:
         return answer
     prediction = state.predictions.get(request.path_params["id"])
-    if prediction is None or prediction.family != FAL:
-        return responses.fal_error(404, "Request not found")
+    if prediction is None or prediction.family != family.name:
+        return family.not_found("request")
     status = prediction.status(state.now())
     if status not in FINAL_STATUSES:
         return responses.fal_error(400, "Request is still in progress")
@@ -253,12 +277,15 @@ async def _result(request: Request, state: MockState, family: str) -> Response:
     return JSONResponse(body)
 
 
-async def _cancel(request: Request, state: MockState, family: str) -> Response:
+async def _cancel(request: Request, state: MockState, family: FalQueue) -> Response:
     prediction = state.predictions.get(request.path_params["id"])
-    if prediction is None or prediction.family != FAL:
-        return responses.fal_error(404, "Request not found")
+    if prediction is None or prediction.family != family.name:
+        return family.not_found("request")
     now = state.now()
     if prediction.is_final(now):
         return JSONResponse({"status": "ALREADY_COMPLETED"}, status_code=400)
     prediction.cancel(now)
     return JSONResponse({"status": "CANCELLATION_REQUESTED"}, status_code=202)
+
+
+FAL = FalQueue()

@@ -56,7 +56,7 @@ class MockPrediction:
     created_at: float = field(default_factory=time.monotonic)
     created_ns: int = field(default_factory=time.time_ns)
     canceled_at: float | None = None
-    # Who created it ("replicate", "fal", "together"): the file host answers each as its CDN does.
+    # The family that created it (a name in families.py): the file host answers as its CDN does.
     family: str = "replicate"
     # Width x height when the request gave pixels (fal, Together) instead of an aspect ratio.
     size: tuple[int, int] | None = None

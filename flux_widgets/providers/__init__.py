@@ -14,30 +14,36 @@ create that may have been paid for), the total deadline, cancellation on deadlin
 cancel, the query-rate cap, downloads without the key. A provider says what differs: the
 request shapes, the auth scheme and the one origin that may see the key, which statuses mean
 what, where the outputs and the seed are, which typed error an answer means, and which field
-values it can honour (``Capabilities``: a value it cannot honour raises ``ValueError`` naming
-it, before any request).
+values it can honour (derived from its ``FieldMap``, the fields its request carries: a value it
+cannot honour raises ``ValueError`` naming it, before any request), and who it is for people
+(``title``, ``key_env_vars``, ``console``, ``cancel_note``, ``price``, and the key-quota route
+where it has one): the studio, the price table and the usage report read these, and nothing
+outside this package switches on a provider's name.
 
 Adding a provider
 -----------------
 1. Same protocol as an existing family, another host: instantiate the family
    (``ReplicatePredictions(...)``, ``OpenAIImages(...)``) with its base URL, key variables,
-   paths and model id, and add it to ``PROVIDERS`` in ``settings.py``.
+   paths, model id and price, and add it to ``PROVIDERS`` in ``settings.py``.
 2. A new protocol: subclass ``Provider`` in a new module here. Set ``name``, ``title``,
-   ``default_base_url``, ``key_env_vars``, ``console``, ``auth_scheme``, ``capabilities`` and
-   ``cancel_note``; implement ``create_request``/``read_created`` (and, if it polls,
-   ``poll_request``/``read_polled``; if it can cancel, ``cancel_request``; ``error_for`` where
-   its error answers need more than ``http_errors``). Pure functions of ``httpx.Response``:
-   test them on hand-built answers.
-3. Register it in ``PROVIDERS``, add its price to ``prices.py``, teach the mock its routes
-   (``flux_widgets/mock/``), and add a row to the README's providers table.
+   ``default_base_url``, ``key_env_vars``, ``console``, ``auth_scheme``, ``field_map``,
+   ``cancel_note`` and ``price``; implement ``create_request``/``read_created`` (and, if it
+   polls, ``poll_request``/``read_polled``; if it can cancel, ``cancel_request``; ``error_for``
+   where its error answers need more than ``http_errors``; ``quota_request`` if the host reports
+   a key's quota). Pure functions of ``httpx.Response``: test them on hand-built answers.
+3. Register it in ``PROVIDERS``, give the mock a family module (``flux_widgets/mock/``, one line
+   in its registry), add it to the registry-wide tests' table (``tests/providers/``), and add a
+   row to the README's providers table.
 ``FluxClient(provider=MyProvider(...))`` also takes an unregistered instance.
 """
 
 from __future__ import annotations
 
-from .base import FINAL_STATUSES, Capabilities, Job, Output, Provider, Request
+from .base import FINAL_STATUSES, Capabilities, FieldMap, Job, Output, Provider, Request
 from .fal import FAL, FalQueue
 from .openai_images import TOGETHER, OpenAIImages
+from .pricing import Price
+from .quota import KeyQuota
 from .replicate import (
     COMETAPI,
     MODEL,
@@ -68,10 +74,13 @@ __all__ = [
     "TOGETHER",
     "Capabilities",
     "FalQueue",
+    "FieldMap",
     "Job",
+    "KeyQuota",
     "OpenAIImages",
     "Output",
     "Prediction",
+    "Price",
     "Provider",
     "ReplicatePredictions",
     "Request",

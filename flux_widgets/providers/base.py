@@ -28,6 +28,8 @@ from ..schema import FIELDS, quoted, range_problem
 from ..transport.auth import OriginAuth
 from ..transport.http_errors import error_from_response, json_body, where
 from ..transport.redaction import clip, redact_secrets
+from .pricing import UNPUBLISHED, Price
+from .quota import KeyQuota, read_quota_answer
 
 FINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "aborted"})
 """Statuses a job never leaves. Every provider reports these words (Replicate's); anything else
@@ -155,6 +157,52 @@ class Capabilities:
         return found
 
 
+@dataclass(frozen=True)
+class FieldMap:
+    """How a family's request carries the schema fields; what it cannot honour follows from it.
+
+    ``keys`` maps a schema field to the request key that carries it. A field missing here is
+    not sent, so the provider cannot honour any value but the field's schema default (a new
+    schema field is "not honoured" until a family maps it). ``values`` maps a field's values to
+    the request's spelling where they differ; only those values can be honoured. ``computed``
+    fields are written by the family's own code (a pixel size made of two fields, a negated
+    switch); ``body`` copies the others.
+    """
+
+    keys: Mapping[str, str]
+    values: Mapping[str, Mapping[Any, Any]] = field(default_factory=dict)
+    computed: frozenset[str] = frozenset()
+
+    def body(self, params: FluxParams) -> dict[str, Any]:
+        """The request keys of every mapped field that is not ``computed``, values translated;
+        a field that is None (an unset seed) is left out."""
+        body: dict[str, Any] = {}
+        for name, key in self.keys.items():
+            value = getattr(params, name)
+            if name in self.computed or value is None:
+                continue
+            body[key] = self.values[name][value] if name in self.values else value
+        return body
+
+    def capabilities(self) -> Capabilities:
+        """What the mapping can honour: unmapped fields are lacking, translated ones narrowed;
+        where the schema default is not among a field's values, the first of them replaces it."""
+        choices = {name: tuple(values) for name, values in self.values.items()}
+        return Capabilities(
+            choices=choices,
+            lacks=frozenset(name for name in FIELDS if name not in self.keys),
+            defaults={
+                name: allowed[0]
+                for name, allowed in choices.items()
+                if FIELDS[name].default not in allowed
+            },
+        )
+
+
+EVERY_FIELD = FieldMap(keys={name: name for name in FIELDS})
+"""The mapping of a request whose input is the schema itself (Replicate's predictions)."""
+
+
 class Provider(ABC):
     """One provider of FLUX.1 [schnell] speaking one protocol family.
 
@@ -178,9 +226,17 @@ class Provider(ABC):
     """Where a user gets a key."""
     auth_scheme: str = "Bearer"
     """The word before the key in ``Authorization``."""
-    capabilities: Capabilities = Capabilities()
+    field_map: FieldMap = EVERY_FIELD
+    """How the request carries the schema fields; ``capabilities`` derive from it."""
     cancel_note: str
     """What the studio's Cancel does on this provider (tooltip, README)."""
+    price: Price = UNPUBLISHED
+    """What an image costs here (``spending/prices.py`` reads it; the environment may override)."""
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Which fields and values this provider can honour: what its ``field_map`` sends."""
+        return self.field_map.capabilities()
 
     # -- auth ---------------------------------------------------------------------------
 
@@ -213,6 +269,16 @@ class Provider(ABC):
         """``params`` as they will be sent: checked (``ValueError``), possibly completed."""
         self.check(params)
         return params
+
+    # -- the key's quota ----------------------------------------------------------------
+
+    def quota_request(self, base_url: str) -> Request | None:
+        """The request that reads the key's quota; None where the provider has no such route."""
+        return None
+
+    def read_quota(self, response: httpx.Response) -> KeyQuota | None:
+        """The quota in the answer to ``quota_request``; None when it holds none."""
+        return read_quota_answer(response)
 
     # -- the protocol -------------------------------------------------------------------
 

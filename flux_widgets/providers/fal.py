@@ -26,7 +26,7 @@ from ..params import FluxParams
 from ..transport.http_errors import error_details, where
 from .base import (
     NSFW_MARKERS,
-    Capabilities,
+    FieldMap,
     Job,
     Output,
     Provider,
@@ -37,14 +37,30 @@ from .base import (
     quote,
     updated,
 )
+from .pricing import Price
 
 logger = logging.getLogger("flux_widgets")
 
 APP_ID = "fal-ai/flux/schnell"
 # Status, result and cancel drop the endpoint's subpath: fal-ai/flux, not fal-ai/flux/schnell.
 REQUESTS_ROOT = "fal-ai/flux"
-# Our output_format names -> fal's (fal has no webp).
-_FORMATS = {"jpg": "jpeg", "png": "png"}
+# fal's input (docs/protocol.md, "Input fields" of fal): image_size in pixels (from aspect ratio
+# and megapixels), the inverse of our safety switch, jpeg/png only (no webp); no go_fast and no
+# quality setting, so fal cannot honour those (Provider.capabilities).
+FIELD_MAP = FieldMap(
+    keys={
+        "prompt": "prompt",
+        "aspect_ratio": "image_size",
+        "megapixels": "image_size",
+        "num_inference_steps": "num_inference_steps",
+        "num_outputs": "num_images",
+        "seed": "seed",
+        "disable_safety_checker": "enable_safety_checker",
+        "output_format": "output_format",
+    },
+    values={"output_format": {"jpg": "jpeg", "png": "png"}},
+    computed=frozenset({"aspect_ratio", "megapixels", "disable_safety_checker"}),
+)
 _NSFW_MESSAGE = (
     "fal's safety checker flagged every image of this request (it returns them black); try "
     "another prompt"
@@ -61,13 +77,8 @@ class FalQueue(Provider):
     key_env_vars = ("FAL_KEY",)
     console = "https://fal.ai/dashboard/keys"
     auth_scheme = "Key"
-    # fal's input: jpeg/png only; image_size in pixels (from aspect ratio and megapixels); no
-    # go_fast and no quality setting.
-    capabilities = Capabilities(
-        choices={"output_format": ("jpg", "png")},
-        lacks=frozenset({"go_fast", "output_quality"}),
-        defaults={"output_format": "jpg"},
-    )
+    field_map = FIELD_MAP
+    price = Price(per_megapixel=0.003, source="fal.ai model page", as_of="2026-01")
     cancel_note = (
         "Cancel cancels the request on fal (PUT .../requests/{id}/cancel): it leaves the queue, "
         "or the runner is told to stop"
@@ -127,17 +138,10 @@ class FalQueue(Provider):
 def request_body(params: FluxParams) -> dict[str, Any]:
     """fal's input for ``params`` (docs/protocol.md, "Input fields" of fal)."""
     width, height = params.pixel_size()
-    body: dict[str, Any] = {
-        "prompt": params.prompt,
-        "image_size": {"width": width, "height": height},
-        "num_inference_steps": params.num_inference_steps,
-        "num_images": params.num_outputs,
-        # fal's switch is the inverse of Replicate's disable_safety_checker.
-        "enable_safety_checker": not params.disable_safety_checker,
-        "output_format": _FORMATS[params.output_format],
-    }
-    if params.seed is not None:
-        body["seed"] = params.seed
+    body = FIELD_MAP.body(params)
+    body["image_size"] = {"width": width, "height": height}
+    # fal's switch is the inverse of Replicate's disable_safety_checker.
+    body["enable_safety_checker"] = not params.disable_safety_checker
     return body
 
 

@@ -19,7 +19,7 @@ import httpx
 from ..errors import ProtocolError
 from ..params import FluxParams, random_seed
 from .base import (
-    Capabilities,
+    FieldMap,
     Job,
     Output,
     Provider,
@@ -28,11 +28,27 @@ from .base import (
     http_url,
     json_object,
 )
+from .pricing import UNPUBLISHED, Price
 
-# The answer does not say which seed was used, so the client picks one when none is given and
-# sends it: every image then records its seed. Seeds stay below 2**32, as the studio's do.
-# Our output_format names -> the API's (no webp).
-_FORMATS = {"jpg": "jpeg", "png": "png"}
+# The request (docs/protocol.md): the pixel size from aspect ratio and megapixels, written by
+# ``request_body`` in the host's shape; jpeg/png only; no go_fast, quality or safety switch, so
+# those cannot be honoured (Provider.capabilities).
+FIELD_MAP = FieldMap(
+    keys={
+        "prompt": "prompt",
+        "aspect_ratio": "width_height",
+        "megapixels": "width_height",
+        # Always sent: the server's default is 20 steps, wrong for schnell (docs/protocol.md).
+        "num_inference_steps": "steps",
+        "num_outputs": "n",
+        "output_format": "output_format",
+        # The answer does not say which seed was used, so ``prepare`` picks one when none is
+        # given and it is sent: every image then records its seed (from RANDOM_SEED_RANGE).
+        "seed": "seed",
+    },
+    values={"output_format": {"jpg": "jpeg", "png": "png"}},
+    computed=frozenset({"aspect_ratio", "megapixels"}),
+)
 
 
 class OpenAIImages(Provider):
@@ -44,12 +60,7 @@ class OpenAIImages(Provider):
     """
 
     family = "OpenAI-style images"
-    # No go_fast, quality or safety switch in the request; jpeg/png only (docs/protocol.md).
-    capabilities = Capabilities(
-        choices={"output_format": ("jpg", "png")},
-        lacks=frozenset({"go_fast", "output_quality", "disable_safety_checker"}),
-        defaults={"output_format": "jpg"},
-    )
+    field_map = FIELD_MAP
     cancel_note = (
         "no server-side cancel: the generation happens inside one request, so Cancel only stops "
         "waiting; the images are still made and billed"
@@ -64,6 +75,7 @@ class OpenAIImages(Provider):
         key_env_vars: tuple[str, ...],
         console: str,
         model: str,
+        price: Price = UNPUBLISHED,
         path: str = "/v1/images/generations",
         response_format: str = "base64",
         size_field: str = "width_height",
@@ -76,6 +88,7 @@ class OpenAIImages(Provider):
         self.key_env_vars = key_env_vars
         self.console = console
         self.model = model
+        self.price = price
         self.path = path
         self.response_format = response_format
         self.size_field = size_field
@@ -89,20 +102,12 @@ class OpenAIImages(Provider):
     def request_body(self, params: FluxParams) -> dict[str, Any]:
         """The JSON body for ``params`` (prepared: the seed is set)."""
         width, height = params.pixel_size()
-        body: dict[str, Any] = {"model": self.model, "prompt": params.prompt}
+        body: dict[str, Any] = {"model": self.model, **FIELD_MAP.body(params)}
         if self.size_field == "size":
             body["size"] = f"{width}x{height}"
         else:
             body.update(width=width, height=height)
-        body.update(
-            # Always sent: the server's default is 20 steps, wrong for schnell (docs/protocol.md).
-            steps=params.num_inference_steps,
-            n=params.num_outputs,
-            response_format=self.response_format,
-            output_format=_FORMATS[params.output_format],
-        )
-        if params.seed is not None:
-            body["seed"] = params.seed
+        body["response_format"] = self.response_format
         return body
 
     def create_request(
@@ -165,4 +170,5 @@ TOGETHER = OpenAIImages(
     key_env_vars=("TOGETHER_API_KEY",),
     console="https://api.together.ai/settings/api-keys",
     model="black-forest-labs/FLUX.1-schnell",
+    price=Price(per_image=0.0027, source="third-party listing", as_of="2026-01"),
 )

@@ -27,7 +27,6 @@ from ..params import FluxParams
 from ..transport.http_errors import where
 from .base import (
     NSFW_MARKERS,
-    Capabilities,
     Job,
     Output,
     Provider,
@@ -35,6 +34,7 @@ from .base import (
     json_object,
     quote,
 )
+from .pricing import Price
 
 MODEL = "black-forest-labs/flux-schnell"
 # Replicate accepts Prefer: wait=1..60 seconds. We ask for a short hold: schnell is done in about
@@ -55,7 +55,8 @@ def seed_from_logs(logs: str | None) -> int | None:
 class ReplicatePredictions(Provider):
     """The predictions protocol at ``base_url + api_prefix`` (CometAPI: ``/replicate``).
 
-    Every schema field is an input of the model, so every value is honoured.
+    Every schema field is an input of the model (the default ``field_map``), so every value is
+    honoured. ``quota_path`` is the host's key-usage route, if it has one (CometAPI's).
     """
 
     family = "Replicate predictions"
@@ -70,6 +71,8 @@ class ReplicatePredictions(Provider):
         key_env_vars: tuple[str, ...],
         console: str,
         cancel_note: str,
+        price: Price,
+        quota_path: str | None = None,
     ) -> None:
         self.name = name
         self.title = title
@@ -78,7 +81,13 @@ class ReplicatePredictions(Provider):
         self.key_env_vars = key_env_vars
         self.console = console
         self.cancel_note = cancel_note
-        self.capabilities = Capabilities()
+        self.price = price
+        self.quota_path = quota_path
+
+    def quota_request(self, base_url: str) -> Request | None:
+        if self.quota_path is None:
+            return None
+        return Request("GET", f"{base_url}{self.quota_path}")
 
     def create_url(self, base_url: str) -> str:
         return f"{base_url}{self.api_prefix}/v1/models/{MODEL}/predictions"
@@ -104,7 +113,7 @@ class ReplicatePredictions(Provider):
         return Request(
             "POST",
             self.create_url(base_url),
-            json={"input": params.to_input()},
+            json={"input": self.field_map.body(params)},
             headers=headers,
             hold=hold,
         )
@@ -280,6 +289,10 @@ COMETAPI = ReplicatePredictions(
         "Cancel asks CometAPI to cancel the prediction (POST .../cancel, Replicate's route; "
         "CometAPI does not document it, and where it is missing the prediction runs to the end)"
     ),
+    # docs/protocol.md, "Prices per image": CometAPI publishes no per-image price.
+    price=Price(source="not published per image by CometAPI: set FLUX_PRICES", as_of=""),
+    # docs/protocol.md, "CometAPI key usage".
+    quota_path="/api/usage/token",
 )
 REPLICATE = ReplicatePredictions(
     "replicate",
@@ -289,4 +302,5 @@ REPLICATE = ReplicatePredictions(
     key_env_vars=("REPLICATE_API_TOKEN",),
     console="https://replicate.com/account/api-tokens",
     cancel_note="Cancel cancels the prediction on Replicate (POST /v1/predictions/{id}/cancel)",
+    price=Price(per_image=0.003, source="replicate.com model page", as_of="2026-01"),
 )

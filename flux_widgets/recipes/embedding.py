@@ -20,7 +20,7 @@ from PIL import Image
 
 from ..errors import RecipeNotEmbeddedError
 from ..params import FluxParams, PromptOrigin
-from ..schema import FIELDS
+from ..schema import A1111_ORDER, FIELDS, in_order
 from .metadata import (
     MAX_JPEG_SEGMENT,
     XMP_APP1_PREFIX,
@@ -43,17 +43,13 @@ RECIPE_KIND = "flux-widgets/recipe"
 XMP_NAMESPACE = "https://github.com/flux-widgets/flux-widgets/ns/recipe/1.0/"
 XMP_PREFIX = "fluxw"
 
-# Where each schema field goes in the A1111 text, after A1111's own leading keys (Steps,
-# Sampler, Seed, Size, Model): the layout other tools have already read. The keys themselves
-# come from the schema table; tests check every field with a key is placed here.
-A1111_LAYOUT: tuple[str, ...] = (
-    "aspect_ratio",
-    "megapixels",
-    "num_outputs",
-    "output_format",
-    "output_quality",
-    "go_fast",
-    "disable_safety_checker",
+# A1111's own leading keys carry these fields (Steps, then Seed after Sampler).
+A1111_LEADING: tuple[str, ...] = ("num_inference_steps", "seed")
+# Where every other field with an A1111 key goes, after A1111's own leading keys (Steps,
+# Sampler, Seed, Size, Model): the schema table's order for this text (schema.A1111_ORDER, the
+# layout other tools have already read), keys from the table.
+A1111_LAYOUT: tuple[str, ...] = tuple(
+    f.name for f in in_order(A1111_ORDER) if f.a1111_key and f.name not in A1111_LEADING
 )
 
 
@@ -102,12 +98,13 @@ def a1111_parameters(source: RecipeSource) -> str:
     recipe = recipe_of(source)
     image = made_image(source)
     width, height = (image.width, image.height) if image is not None else recipe.pixel_size()
+    steps, seed = (FIELDS[name] for name in A1111_LEADING)
     fields: list[tuple[str, object]] = [
-        ("Steps", recipe.num_inference_steps),
+        (str(steps.a1111_key), recipe.num_inference_steps),
         ("Sampler", "flux-schnell"),
     ]
     if recipe.seed is not None:
-        fields.append(("Seed", recipe.seed))
+        fields.append((str(seed.a1111_key), recipe.seed))
     fields += [("Size", f"{width}x{height}"), ("Model", MODEL)]
     # The other fields under their schema keys (schema.py).
     fields += [(str(FIELDS[name].a1111_key), getattr(recipe, name)) for name in A1111_LAYOUT]

@@ -1,70 +1,26 @@
 """What a generation costs, estimated before it is sent: one table of prices per provider.
 
-Prices change and some are not published, so every entry names its source and date, and every
-entry can be replaced (``estimate_cost(..., prices={...})``, ``FLUX_PRICES`` in the environment).
+Each provider declares its price (``Provider.price``, ``providers/pricing.py``). Prices change
+and some are not published, so every entry names its source and date, and every entry can be
+replaced (``estimate_cost(..., prices={...})``, ``FLUX_PRICES`` in the environment).
 Estimates are in US dollars and are what the studio shows; they are never a bill.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from ..params import FluxParams
+from ..providers import PROVIDERS
+from ..providers.pricing import Price
 
-# Pixels in one billed megapixel: 1024 x 1024 [guess, see Price.per_output].
-_MEGAPIXEL = 1024 * 1024
+__all__ = ["DEFAULT_PRICES", "Price", "estimate_cost", "price_table"]
 
-
-@dataclass(frozen=True)
-class Price:
-    """A provider's price for flux-schnell: per image, or per megapixel of output.
-
-    ``per_image`` and ``per_megapixel`` are US dollars; at most one is set. ``source`` and
-    ``as_of`` (an ISO date) say where the number comes from, so a stale one can be spotted.
-    """
-
-    per_image: float | None = None
-    per_megapixel: float | None = None
-    source: str = ""
-    as_of: str = ""
-
-    def __post_init__(self) -> None:
-        for name in ("per_image", "per_megapixel"):
-            value = getattr(self, name)
-            if value is not None and not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a non-negative number of dollars, got {value!r}")
-        if self.per_image is not None and self.per_megapixel is not None:
-            raise ValueError("a price is per image or per megapixel, not both")
-
-    @property
-    def known(self) -> bool:
-        return self.per_image is not None or self.per_megapixel is not None
-
-    def per_output(self, params: FluxParams) -> float | None:
-        """Dollars for one image of ``params``; None when the price is unknown."""
-        if self.per_image is not None:
-            return self.per_image
-        if self.per_megapixel is not None:
-            width, height = params.pixel_size()
-            # fal quotes "per megapixel" [doc] but not how it counts one: we take 1024x1024
-            # (fal's square_hd) as one and round up [guess], so a 1 MP image of any aspect
-            # ratio is one unit and a spending cap built on this never undercounts.
-            return self.per_megapixel * math.ceil(width * height / _MEGAPIXEL)
-        return None
-
-
-# docs/protocol.md, "Prices per image" (checked 2026): Replicate and fal from their model pages,
-# Together from a third-party listing; CometAPI publishes no per-image price.
-DEFAULT_PRICES: dict[str, Price] = {
-    "cometapi": Price(source="not published per image by CometAPI: set FLUX_PRICES", as_of=""),
-    "replicate": Price(per_image=0.003, source="replicate.com model page", as_of="2026-01"),
-    "fal": Price(per_megapixel=0.003, source="fal.ai model page", as_of="2026-01"),
-    "together": Price(per_image=0.0027, source="third-party listing", as_of="2026-01"),
-}
+# Each provider carries its own price, with its source and date (providers/: docs/protocol.md,
+# "Prices per image"); this is the table of them by provider name.
+DEFAULT_PRICES: dict[str, Price] = {name: p.price for name, p in PROVIDERS.items()}
 
 
 def price_table(

@@ -16,19 +16,17 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import APIError
 from ..params import FluxParams
+from ..providers import DEFAULT_PROVIDER, Provider, get_provider
+from ..providers.quota import KeyQuota as KeyQuota  # re-exported: it lived here
 from .prices import Price, estimate_cost
 
 if TYPE_CHECKING:
     import httpx
-
-
-KEY_USAGE_PATH = "/api/usage/token"
-"""CometAPI's key-usage route (docs/protocol.md, "CometAPI key usage")."""
 
 
 class HistoryEntry(Protocol):
@@ -183,66 +181,29 @@ class UsageSummary:
         )
 
 
-@dataclass(frozen=True)
-class KeyQuota:
-    """The key's quota as the provider reports it, in the provider's own units (CometAPI does
-    not say whether they are credits or dollars, so no currency is claimed)."""
-
-    total_granted: float | None
-    total_used: float | None
-    total_available: float | None
-    unlimited: bool = False
-    expires_at: datetime | None = None
-    name: str | None = None
-
-    @classmethod
-    def from_json(cls, data: Any) -> KeyQuota | None:
-        """Parse the route's answer (``{"data": {...}}`` as new-api servers answer, or the
-        fields at the top); None when it holds none of the fields."""
-        if isinstance(data, Mapping) and isinstance(data.get("data"), Mapping):
-            data = data["data"]
-        if not isinstance(data, Mapping):
-            return None
-        fields = ("total_granted", "total_used", "total_available")
-        if not any(name in data for name in fields):
-            return None
-        expires = _number(data.get("expires_at"))
-        return cls(
-            total_granted=_number(data.get("total_granted")),
-            total_used=_number(data.get("total_used")),
-            total_available=_number(data.get("total_available")),
-            unlimited=bool(data.get("unlimited_quota", False)),
-            # 0 means "never expires" on this route.
-            expires_at=(
-                datetime.fromtimestamp(expires, timezone.utc) if expires and expires > 0 else None
-            ),
-            name=str(data["name"]) if isinstance(data.get("name"), str) else None,
-        )
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 async def fetch_key_quota(
-    http: httpx.AsyncClient, base_url: str, *, auth: httpx.Auth, timeout: float = 10.0
+    http: httpx.AsyncClient,
+    base_url: str,
+    *,
+    auth: httpx.Auth,
+    timeout: float = 10.0,
+    provider: Provider | None = None,
 ) -> KeyQuota | None:
-    """``GET {base_url}/api/usage/token``; None when the route is missing (404), the key is
-    refused (401/403), the answer is not the route's JSON, or the host cannot be reached."""
+    """The key's quota through ``provider``'s key-usage route (default: the default provider,
+    CometAPI's ``GET /api/usage/token``); None when the provider has no such route, the route is
+    missing (404), the key is refused (401/403), the answer is not the route's JSON, or the host
+    cannot be reached."""
     import httpx
 
+    chosen = provider if provider is not None else get_provider(DEFAULT_PROVIDER)
+    request = chosen.quota_request(base_url)
+    if request is None:
+        return None
     try:
-        response = await http.get(f"{base_url}{KEY_USAGE_PATH}", auth=auth, timeout=timeout)
+        response = await http.request(request.method, request.url, auth=auth, timeout=timeout)
     except httpx.HTTPError:
         return None
-    if not response.is_success:
-        return None
-    try:
-        return KeyQuota.from_json(response.json())
-    except ValueError:
-        return None
+    return chosen.read_quota(response)
 
 
 class UsageTracker:

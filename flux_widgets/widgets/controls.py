@@ -1,6 +1,7 @@
 """ParameterControls: one widget per FluxParams field, laid out the way people look for them.
 
-Labels, ranges, choices, defaults and hover help come from the schema table (``schema.py``).
+Labels, ranges, choices, defaults, hover help and placement come from the schema table
+(``schema.py``): each field's kind picks its widget, its ``group`` and ``row`` where it sits.
 
 The prompt, aspect ratio and image count are up front; everything else sits in an "Advanced"
 accordion. The widgets hold only values the schema allows (sliders and dropdowns bound them),
@@ -28,11 +29,10 @@ from ..params import (
     pixel_size,
     random_seed,
 )
-from ..schema import FIELDS
+from ..schema import CONTROL_ORDER, FIELDS, SCHEMA, Field, in_order
 from ._compat import set_tooltip
 
 RANDOM_SEED_MAX = RANDOM_SEED_RANGE[1]
-_DEFAULTS = FluxParams(prompt="-")
 _WIDE = {"description_width": "initial"}
 # Rows of controls wrap in a narrow cell instead of overflowing it (no horizontal scrollbar).
 _ROW = {"flex_flow": "row wrap", "align_items": "center", "max_width": "100%"}
@@ -65,9 +65,8 @@ def aspect_ratio_options(megapixels: str = "1") -> list[tuple[str, str]]:
     return options
 
 
-def _slider(name: str) -> widgets.IntSlider:
+def _slider(field: Field) -> widgets.IntSlider:
     """A slider over a field's schema range, at the field's default, with its label."""
-    field = FIELDS[name]
     assert field.bounds is not None
     low, high = field.bounds
     return widgets.IntSlider(
@@ -75,37 +74,97 @@ def _slider(name: str) -> widgets.IntSlider:
     )
 
 
+def _dropdown(field: Field) -> widgets.Dropdown:
+    """A dropdown of a choice field's values, labelled as the schema says (``option_label``)."""
+    if field.name == "aspect_ratio":
+        # Each ratio shows the pixel size it gives (which follows the megapixels).
+        options: list[Any] = aspect_ratio_options()
+    elif field.option_label == "{}":
+        options = list(field.choices)
+    else:
+        options = [(field.option_label.format(choice), choice) for choice in field.choices]
+    return widgets.Dropdown(
+        options=options, value=field.default, description=field.label, style=_WIDE
+    )
+
+
+def _prompt_box() -> widgets.Textarea:
+    prompt = widgets.Textarea(
+        value="",
+        placeholder="Describe the image you want, e.g. a paper boat on calm water at sunrise",
+        continuous_update=False,  # one sync when the user leaves the field, not per key
+        rows=3,
+        # 100% plus the widget's 2 px margins would stick out of the cell.
+        layout=widgets.Layout(width="calc(100% - 4px)"),
+    )
+    prompt.add_class("flux-prompt")
+    return prompt
+
+
+def _seed_box(field: Field) -> widgets.Text:
+    # A text box parsed in Python (``parse_seed``): an IntText is a JS Number in the
+    # browser, which rounds seeds above 2**53 and reads "1e3" as 1, silently.
+    seed = widgets.Text(
+        value=str(random_seed()),
+        continuous_update=False,
+        description=field.label,
+        style=_WIDE,
+        layout={"width": "200px"},
+    )
+    seed.add_class("flux-seed")
+    return seed
+
+
+def field_control(field: Field) -> widgets.Widget:
+    """The widget that holds ``field``: a control chosen by the field's kind, at its default."""
+    if field.kind == "text":
+        return _prompt_box()
+    if field.kind == "choice":
+        return _dropdown(field)
+    if field.kind == "int":
+        return _slider(field)
+    if field.kind == "seed":
+        return _seed_box(field)
+    return widgets.Checkbox(value=field.default, description=field.label, indent=False)
+
+
 class ParameterControls(widgets.VBox):  # type: ignore[misc]
-    """A control for every flux-schnell input; ``params()`` reads them, ``set_params`` fills."""
+    """A control for every flux-schnell input; ``params()`` reads them, ``set_params`` fills.
+
+    Each schema field's widget is the attribute of its name (``controls.go_fast``), and a
+    field's note the attribute ``<name>_note``; where each sits comes from the schema table.
+    """
 
     def __init__(self, params: FluxParams | None = None, **kwargs: Any) -> None:
-        self.prompt = widgets.Textarea(
-            value="",
-            placeholder="Describe the image you want, e.g. a paper boat on calm water at sunrise",
-            continuous_update=False,  # one sync when the user leaves the field, not per key
-            rows=3,
-            # 100% plus the widget's 2 px margins would stick out of the cell.
-            layout=widgets.Layout(width="calc(100% - 4px)"),
+        for field in SCHEMA:
+            setattr(self, field.name, field_control(field))
+            if field.note:
+                setattr(self, f"{field.name}_note", widgets.HTML(field.note))
+        self._make_seed_buttons()
+        self.advanced = widgets.Accordion(
+            children=[
+                widgets.VBox(
+                    self._rows("advanced"), layout={"overflow": "hidden", "max_width": "100%"}
+                )
+            ],
+            selected_index=None,
         )
-        self.prompt.add_class("flux-prompt")
-        self.aspect_ratio = widgets.Dropdown(
-            options=aspect_ratio_options(),
-            value=_DEFAULTS.aspect_ratio,
-            description=FIELDS["aspect_ratio"].label,
-            style=_WIDE,
-        )
-        self.num_outputs = _slider("num_outputs")
-        self.num_inference_steps = _slider("num_inference_steps")
-        # A text box parsed in Python (``parse_seed``): an IntText is a JS Number in the
-        # browser, which rounds seeds above 2**53 and reads "1e3" as 1, silently.
-        self.seed = widgets.Text(
-            value=str(random_seed()),
-            continuous_update=False,
-            description=FIELDS["seed"].label,
-            style=_WIDE,
-            layout={"width": "200px"},
-        )
-        self.seed.add_class("flux-seed")
+        self.advanced.set_title(0, "Advanced")
+        super().__init__([*self._rows("main"), self.advanced], **kwargs)
+        for name, widget in self.field_widgets.items():
+            if FIELDS[name].kind != "text":
+                set_tooltip(widget, FIELDS[name].help)
+        self.randomize_seed.on_click(lambda _: self.set("seed", random_seed()))
+        self.seed_switch.on_click(lambda _: self._switch_lock())
+        self.seed.observe(self._on_seed_typed, names="value")
+        self.lock_seed.observe(self._on_lock, names="value")
+        self._show_seed_state()
+        self.output_format.observe(self._on_format, names="value")
+        self.megapixels.observe(self._on_megapixels, names="value")
+        if params is not None:
+            self.set_params(params)
+
+    def _make_seed_buttons(self) -> None:
         # An icon with a word: an emoji-only button is an empty box where no emoji font exists.
         self.randomize_seed = widgets.Button(
             description="new seed", icon="random", layout={"width": "auto"}
@@ -125,67 +184,29 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
         self.seed_switch = widgets.Button(layout={"width": "auto"})
         self.seed_switch.add_class("flux-seed-switch")
         self._drawing = False  # True while code (not a person) writes the seed box
-        self.output_format = widgets.Dropdown(
-            options=list(FIELDS["output_format"].choices),
-            value=_DEFAULTS.output_format,
-            description=FIELDS["output_format"].label,
-            style=_WIDE,
-        )
-        self.output_quality = _slider("output_quality")
-        self.megapixels = widgets.Dropdown(
-            options=[(f"{mp} MP", mp) for mp in FIELDS["megapixels"].choices],
-            value=_DEFAULTS.megapixels,
-            description=FIELDS["megapixels"].label,
-            style=_WIDE,
-        )
-        self.go_fast = widgets.Checkbox(
-            value=_DEFAULTS.go_fast, description=FIELDS["go_fast"].label, indent=False
-        )
-        self.go_fast_note = widgets.HTML(
-            "<small>go fast is <b>not deterministic</b>, even with a seed</small>"
-        )
-        self.disable_safety_checker = widgets.Checkbox(
-            value=_DEFAULTS.disable_safety_checker,
-            description=FIELDS["disable_safety_checker"].label,
-            indent=False,
-        )
-        self.advanced = widgets.Accordion(
-            children=[
-                widgets.VBox(
-                    [
-                        self.num_inference_steps,
-                        widgets.HBox([self.seed, self.randomize_seed, self.lock_seed], layout=_ROW),
-                        widgets.HBox([self.output_format, self.output_quality], layout=_ROW),
-                        self.megapixels,
-                        widgets.HBox([self.go_fast, self.go_fast_note], layout=_ROW),
-                        self.disable_safety_checker,
-                    ],
-                    layout={"overflow": "hidden", "max_width": "100%"},
-                )
-            ],
-            selected_index=None,
-        )
-        self.advanced.set_title(0, "Advanced")
-        super().__init__(
-            [
-                self.prompt,
-                widgets.HBox([self.aspect_ratio, self.num_outputs], layout=_ROW),
-                self.advanced,
-            ],
-            **kwargs,
-        )
-        for name, widget in self.field_widgets.items():
-            if name != "prompt":
-                set_tooltip(widget, FIELDS[name].help)
-        self.randomize_seed.on_click(lambda _: self.set("seed", random_seed()))
-        self.seed_switch.on_click(lambda _: self._switch_lock())
-        self.seed.observe(self._on_seed_typed, names="value")
-        self.lock_seed.observe(self._on_lock, names="value")
-        self._show_seed_state()
-        self.output_format.observe(self._on_format, names="value")
-        self.megapixels.observe(self._on_megapixels, names="value")
-        if params is not None:
-            self.set_params(params)
+
+    def _beside(self, field: Field) -> list[widgets.Widget]:
+        """What sits next to a field's control: the seed's buttons, a field's note."""
+        if field.kind == "seed":
+            return [self.randomize_seed, self.lock_seed]
+        return [getattr(self, f"{field.name}_note")] if field.note else []
+
+    def _rows(self, group: str) -> list[widgets.Widget]:
+        """The lines of one group, in the schema's control order: fields that share a ``row``
+        sit on one line (which wraps in a narrow cell), a lone control as itself."""
+        lines: list[list[widgets.Widget]] = []
+        by_row: dict[str, list[widgets.Widget]] = {}
+        for field in in_order(CONTROL_ORDER):
+            if field.group != group:
+                continue
+            parts = [getattr(self, field.name), *self._beside(field)]
+            if field.row in by_row:
+                by_row[field.row] += parts
+                continue
+            lines.append(parts)
+            if field.row:
+                by_row[field.row] = parts
+        return [line[0] if len(line) == 1 else widgets.HBox(line, layout=_ROW) for line in lines]
 
     # -- reading and writing --------------------------------------------------------------
 

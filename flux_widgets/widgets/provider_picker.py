@@ -131,12 +131,7 @@ def provider_summary(provider: Provider) -> str:
         price = price_table().get(provider.name)
     except ValueError:
         price = None
-    if price is not None and price.per_image is not None:
-        cost = f"${price.per_image:g} per image ({price.source}, {price.as_of})"
-    elif price is not None and price.per_megapixel is not None:
-        cost = f"${price.per_megapixel:g} per megapixel ({price.source}, {price.as_of})"
-    else:
-        cost = "price not published"
+    cost = price.describe() if price is not None else "price not published"
     return f"{cost} · {provider.cancel_note}"
 
 

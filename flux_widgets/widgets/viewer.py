@@ -25,22 +25,26 @@ import traitlets
 
 from ..images import GeneratedImage, file_name, image_file_bytes
 from ..recipes import code_snippet
+from ..schema import FIELDS, VIEWER_ORDER, in_order
 from ._tasks import TaskSet
 
-# What the user reads in the recipe table, in that order; "size" and "format" describe the
-# file, the rest are FluxParams fields (the seed is the one actually used).
-RECIPE_ROWS: tuple[tuple[str, str], ...] = (
-    ("prompt", "prompt"),
-    ("seed", "seed"),
-    ("num_inference_steps", "steps"),
-    ("go_fast", "go fast"),
-    ("aspect_ratio", "aspect ratio"),
-    ("megapixels", "megapixels"),
-    ("size", "size"),
-    ("output_format", "format"),
-    ("output_quality", "quality"),
-    ("disable_safety_checker", "safety checker"),  # shown as on/off, not "off | off"
-)
+
+def _recipe_rows() -> tuple[tuple[str, str], ...]:
+    # The schema's fields the viewer shows, in the table's viewer order, each by its short
+    # label; "size" (the file's pixels) sits with the format, just before it.
+    rows: list[tuple[str, str]] = []
+    for field in in_order(VIEWER_ORDER):
+        if not field.in_viewer:
+            continue
+        if field.name == "output_format":
+            rows.append(("size", "size"))
+        rows.append((field.name, field.viewer_label))
+    return tuple(rows)
+
+
+RECIPE_ROWS: tuple[tuple[str, str], ...] = _recipe_rows()
+"""What the user reads in the recipe table, in that order: (key, label). "size" and
+"output_format" describe the file, the rest are FluxParams fields (the seed is the one used)."""
 COMPARE_VIEWS = ("slider", "side-by-side")
 
 # (image) -> a message, or None for the default one.
@@ -60,12 +64,14 @@ def recipe_values(image: GeneratedImage) -> dict[str, str]:
             values[key] = f"{image.width}×{image.height}"
         elif key == "output_format":
             values[key] = image.format
-        elif key == "disable_safety_checker":
-            # The field is a negative; the row says whether the checker ran.
-            values[key] = "off" if recipe.disable_safety_checker else "on"
         else:
             value = getattr(recipe, key)
-            values[key] = ("on" if value else "off") if isinstance(value, bool) else str(value)
+            if isinstance(value, bool):
+                # A switch reads as the schema says (the safety checker: whether it ran).
+                on, off = FIELDS[key].reads
+                values[key] = on if value else off
+            else:
+                values[key] = str(value)
     return values
 
 

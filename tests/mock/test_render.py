@@ -5,6 +5,7 @@ real: fewer steps look coarse and noisy, seeds recompose, go_fast varies slightl
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from PIL import Image, ImageChops, ImageStat
 
 from flux_widgets.mock import MockConfig, MockServer
-from flux_widgets.mock.render import RenderSpec, render
+from flux_widgets.mock.render import Renderer, RenderSpec, render
 from flux_widgets.params import pixel_size
 
 COMET = "/replicate/v1/models/black-forest-labs/flux-schnell/predictions"
@@ -145,3 +146,33 @@ def test_one_go_fast_prediction_gives_the_same_file_on_every_download(
     response = http.post(COMET, json={"input": {"prompt": PROMPT, "seed": 3, "go_fast": True}})
     url = response.json()["output"][0]
     assert http.get(url).content == http.get(url).content
+
+
+# --- the renderer's speed and cache -------------------------------------------------------
+
+
+def test_render_is_deterministic_and_fast_enough_for_load_tests() -> None:
+    spec = RenderSpec("a lighthouse", 7, 0, "webp", 80, 1024, 1024)
+    assert render(spec) == render(spec)
+    timings = []
+    for seed in range(3):
+        started = time.perf_counter()
+        render(RenderSpec("a lighthouse", seed, 0, "webp", 80, 1024, 1024))
+        timings.append(time.perf_counter() - started)
+    assert sorted(timings)[1] < 0.25  # measured ~25 ms; generous for slow CI machines
+
+
+def test_renderer_shares_renders_in_flight_and_bounds_its_cache() -> None:
+    renderer = Renderer(max_bytes=30_000, max_workers=2)
+    spec = RenderSpec("x", 1, 0, "jpg", 80, 512, 512)
+    assert renderer.submit(spec) is renderer.submit(spec) or renderer.cached(spec) is not None
+    data = renderer.submit(spec).result(timeout=10)
+    assert renderer.cached(spec) == data
+    assert renderer.submit(spec).result() == data
+    for seed in range(2, 6):
+        renderer.submit(RenderSpec("x", seed, 0, "jpg", 80, 512, 512)).result(timeout=10)
+    assert renderer.cached(spec) is None, "the oldest file must be evicted past max_bytes"
+
+
+def test_png_quality_does_not_split_the_cache() -> None:
+    assert RenderSpec("x", 1, 0, "png", 5, 64, 64) == RenderSpec("x", 1, 0, "png", 90, 64, 64)

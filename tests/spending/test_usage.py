@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from flux_widgets.images import GeneratedImage
-from flux_widgets.mock.key_usage import GRANTED_UNITS, key_usage_json
+from flux_widgets.mock.cometapi import GRANTED_UNITS, key_usage_json
 from flux_widgets.params import FluxParams
 from flux_widgets.prompts.progress import BatchProgress
 from flux_widgets.spending.prices import Price

@@ -19,14 +19,14 @@ import base64
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from ..params import FluxParams
 from . import responses
 from .endpoints import api_endpoint, files_base
+from .family import MockFamily
 from .faults import NSFW_ERROR
-from .responses import TOGETHER
 from .state import MockState
 
 PATH = "/v1/images/generations"
@@ -38,9 +38,47 @@ _RESPONSE_FORMATS = ("base64", "b64_json", "url")
 _SERVER_DEFAULT_STEPS = 20
 
 
-def routes() -> list[Route]:
-    """The endpoint's route, to mount at the server's root."""
-    return [Route(PATH, api_endpoint(TOGETHER, _generate), methods=["POST"])]
+class OpenAIImages(MockFamily):
+    """Together's images endpoint; its errors in the OpenAI-style envelope."""
+
+    name = "together"
+
+    def routes(self) -> list[Route]:
+        return [Route(PATH, api_endpoint(self, _generate), methods=["POST"])]
+
+    def unauthenticated(self) -> JSONResponse:
+        return responses.openai_error(
+            401, "Invalid API key provided", "invalid_request_error", "invalid_api_key"
+        )
+
+    def rate_limited(self, message: str, headers: dict[str, str]) -> JSONResponse:
+        response = responses.openai_error(
+            429, message, "rate_limit_exceeded", "rate_limit_exceeded"
+        )
+        response.headers.update(headers)
+        return response
+
+    def no_credit(self) -> JSONResponse:
+        return responses.openai_error(
+            402,
+            "Exhausted balance: top up your account to continue.",
+            "insufficient_quota",
+            "insufficient_quota",
+        )
+
+    def refused_request(self) -> JSONResponse:
+        return responses.openai_error(
+            400, "invalid request: mock create_errors", "invalid_request_error", "invalid_request"
+        )
+
+    def server_error(self, status: int, phrase: str) -> JSONResponse:
+        return responses.openai_error(status, phrase, "server_error")
+
+    def file_refusal(self, request: Request) -> Response | None:
+        if not request.headers.get("user-agent", "").strip():
+            # docs/protocol.md [seen]: Together's CDN answers 403 to an empty User-Agent.
+            return PlainTextResponse("Forbidden", status_code=403)
+        return None
 
 
 def _invalid(message: str, param: str) -> JSONResponse:
@@ -98,10 +136,10 @@ def read_input(data: dict[str, Any]) -> tuple[FluxParams, tuple[int, int], str] 
     return params, (values["width"], values["height"]), response_format
 
 
-async def _generate(request: Request, state: MockState, family: str) -> Response:
+async def _generate(request: Request, state: MockState, family: OpenAIImages) -> Response:
     fault = state.injector.on_create()
     if fault is not None:
-        return responses.fault_response(fault, family, state.faults)
+        return family.fault_response(fault, state.faults)
     try:
         data = await request.json()
     except ValueError:
@@ -113,7 +151,11 @@ async def _generate(request: Request, state: MockState, family: str) -> Response
         return read
     params, size, response_format = read
     prediction = state.start(
-        {"prompt": params.prompt}, prompt=params.prompt, params=params, family=TOGETHER, size=size
+        {"prompt": params.prompt},
+        prompt=params.prompt,
+        params=params,
+        family=family.name,
+        size=size,
     )
     await prediction.wait_final(MAX_HOLD)
     if state.faults.create_delay > 0:
@@ -142,3 +184,6 @@ async def _generate(request: Request, state: MockState, family: str) -> Response
             data_items.append({"index": index, "b64_json": base64.b64encode(encoded).decode()})
     body = {"id": prediction.id, "model": data["model"], "object": "list", "data": data_items}
     return JSONResponse(body)
+
+
+TOGETHER = OpenAIImages()
