@@ -10,11 +10,11 @@ which is how a change made by someone else is noticed: the index remembers the f
 mtime after its own last change, and a different one means "scan the folder again".
 
 Several processes share one folder (two notebooks, a notebook and ``%%flux`` in another), with
-SQLite's own tools: WAL (readers never wait for a writer), a busy timeout (writers wait for
-each other), and every change in a ``BEGIN IMMEDIATE`` transaction, held by ``changing_folder``
-around the files' change too, so two processes never pick the same name or row id. A rebuild
-happens inside the file, in one transaction: the file is deleted only when SQLite says it is
-not a database or is damaged (never for a lock, a constraint, or an I/O error).
+SQLite's own tools (sharing.py: WAL, a busy timeout, ``BEGIN IMMEDIATE`` transactions); the
+transaction of ``changing_folder`` spans the files' change too, so two processes never pick the
+same name or row id. A rebuild happens inside the file, in one transaction: the file is
+deleted only when SQLite says it is not a database or is damaged (never for a lock, a
+constraint, or an I/O error).
 
 Prompts are searched as search.py says (FTS5's trigram tokenizer where the sqlite3 module has
 it, else ``instr`` over a narrow index: the same answers). Thumbnails are cached here too, so a
@@ -44,6 +44,7 @@ from .records import (
     time_id,
 )
 from .search import FilterSQL, filter_sql, searchable
+from .sharing import connect_shared, is_damage, is_moved, transaction
 
 logger = logging.getLogger("flux_widgets")
 
@@ -94,9 +95,6 @@ _COLUMNS = (
 )
 _SELECT = ", ".join(f"entries.{name}" for name in _COLUMNS.split(", "))
 _FTS_JOIN = "prompts JOIN entries ON entries.id = prompts.rowid"
-# SQLite's primary result codes (https://sqlite.org/rescode.html), as sqlite3 reports them.
-_SQLITE_CORRUPT, _SQLITE_NOTADB, _SQLITE_IOERR = 11, 26, 10
-_SQLITE_READONLY_DBMOVED = 8 | (4 << 8)
 
 
 def fts5_available() -> bool:
@@ -266,7 +264,7 @@ class HistoryIndex:
         self, change: Callable[[sqlite3.Connection], object], *, entries: bool = True
     ) -> None:
         def run(db: sqlite3.Connection) -> None:
-            with _transaction(db):  # all or nothing
+            with transaction(db):  # all or nothing
                 change(db)
                 if entries:
                     _bump_changes(db)
@@ -284,8 +282,8 @@ class HistoryIndex:
                     self._ensure_fresh(db)
                     return work(db)
                 except sqlite3.DatabaseError as error:
-                    damaged = _is_damage(error)
-                    if attempt == 2 or not (damaged or _is_moved(error)) or self._changing:
+                    damaged = is_damage(error)
+                    if attempt == 2 or not (damaged or is_moved(error)) or self._changing:
                         raise
                     self._reset()
                     if damaged:
@@ -306,13 +304,8 @@ class HistoryIndex:
             # Another process discarded a damaged index: use the file that is there now.
             self._reset()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        db = connect_shared(self.path)
         try:
-            # WAL: readers see the last commit while another process writes. Fewer fsyncs per
-            # commit: a power cut can at worst damage the index, which is then rebuilt from
-            # the files (the files themselves are written with fsync, see store.py).
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
             if not self._is_current(db):
                 self._build(db)
         except BaseException:
@@ -346,7 +339,7 @@ class HistoryIndex:
         now = self._folder_mtime()
         if self._meta(db, "folder_mtime") == now:
             return
-        with _transaction(db):
+        with transaction(db):
             # Another process may have brought it up to date while this one waited for the lock.
             if self._meta(db, "folder_mtime") != now:
                 self._sync(db)
@@ -355,7 +348,7 @@ class HistoryIndex:
     def _build(self, db: sqlite3.Connection, *, force: bool = False) -> None:
         """(Re)create the tables and fill them from the records, in one transaction inside the
         file (readers see the old index until the commit, then the whole new one)."""
-        with _transaction(db):
+        with transaction(db):
             if not force and self._is_current(db):
                 return  # another process built it while this one waited for the lock
             self.rebuilds += 1
@@ -480,43 +473,6 @@ def _bump_changes(db: sqlite3.Connection) -> None:
         "INSERT INTO meta(key, value) VALUES ('changes', '1') ON CONFLICT(key) "
         "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
     )
-
-
-def _is_damage(error: sqlite3.DatabaseError) -> bool:
-    """A file that is not (or no longer) an index: SQLite's own verdict, SQLITE_CORRUPT or
-    SQLITE_NOTADB. Never a lock held by another process (SQLITE_BUSY), a constraint (two
-    writers), an I/O error or a mistake in a query: deleting the shared index over those
-    would break every other process using it."""
-    code = getattr(error, "sqlite_errorcode", None)  # Python 3.11+
-    if code is not None:
-        return int(code) & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
-    message = str(error).lower()
-    return "malformed" in message or "not a database" in message
-
-
-def _is_moved(error: sqlite3.DatabaseError) -> bool:
-    """An I/O error on a file another process discarded under this connection: reopen."""
-    code = getattr(error, "sqlite_errorcode", None)
-    if code is not None:
-        return int(code) & 0xFF == _SQLITE_IOERR or int(code) == _SQLITE_READONLY_DBMOVED
-    return "disk i/o error" in str(error).lower()
-
-
-@contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction, the write lock taken first (``BEGIN IMMEDIATE``: what is read
-    inside, such as the free row ids, stays true until the commit); inside one already
-    (``changing_folder``'s), its commit is this one's."""
-    if db.in_transaction:
-        yield
-        return
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.rollback()
-        raise
-    db.execute("COMMIT")
 
 
 def _scanned(sql: FilterSQL) -> str:
