@@ -9,9 +9,16 @@ subfolder (``.flux-index/``), so its journal files never touch the history folde
 which is how a change made by someone else is noticed: the index remembers the folder's
 mtime after its own last change, and a different one means "scan the folder again".
 
-Prompts are searched with SQLite's FTS5 full-text index where the sqlite3 module has it
-(word-prefix matches: "boa" finds "boats"); without it, with ``LIKE`` (substring matches).
-Thumbnails are cached here too, so a page of them is one query, not one decode per image.
+Several processes share one folder (two notebooks, a notebook and ``%%flux`` in another), with
+SQLite's own tools (sharing.py: WAL, a busy timeout, ``BEGIN IMMEDIATE`` transactions); the
+transaction of ``changing_folder`` spans the files' change too, so two processes never pick the
+same name or row id. A rebuild happens inside the file, in one transaction: the file is
+deleted only when SQLite says it is not a database or is damaged (never for a lock, a
+constraint, or an I/O error).
+
+Prompts are searched as search.py says (FTS5's trigram tokenizer where the sqlite3 module has
+it, else ``instr`` over a narrow index: the same answers). Thumbnails are cached here too, so a
+page of them is one query, not one decode per image.
 """
 
 from __future__ import annotations
@@ -36,19 +43,22 @@ from .records import (
     row_from_record,
     time_id,
 )
-from .search import filter_clauses, where_sql
+from .search import FilterSQL, filter_sql, searchable
+from .sharing import connect_shared, is_damage, is_moved, transaction
 
 logger = logging.getLogger("flux_widgets")
 
 INDEX_FOLDER = ".flux-index"
 INDEX_NAME = "index.sqlite3"
-SCHEMA_VERSION = "3"
+# 4: a searchable (NFKC, case folded) copy of the prompt, trigram FTS5, WAL.
+SCHEMA_VERSION = "4"
 # What every entry's file name starts with (a fixed-width UTC timestamp: name order is time order).
 ENTRY_NAME = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-.+\.(json|webp|jpg|png)$")
 _T = TypeVar("_T")
 
+# Kept across rebuilds: its "changes" counter must never go back (cached counts check it).
+_META = "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 _SCHEMA = """
-CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE entries(
     id INTEGER PRIMARY KEY,
     stem TEXT NOT NULL UNIQUE,
@@ -61,12 +71,15 @@ CREATE TABLE entries(
     seed INTEGER,
     created TEXT NOT NULL,
     favourite INTEGER NOT NULL DEFAULT 0,
-    params TEXT NOT NULL
+    params TEXT NOT NULL,
+    search TEXT NOT NULL
 );
 -- Narrow: skipping 100,000 entries to the oldest page reads this, not the wide rows.
 CREATE INDEX entries_order ON entries(id);
 CREATE INDEX entries_favourite ON entries(favourite);
 CREATE INDEX entries_aspect_ratio ON entries(aspect_ratio);
+-- Terms FTS5 cannot answer scan this narrow index (every filter column, rowid included).
+CREATE INDEX entries_search ON entries(search, favourite, aspect_ratio);
 CREATE TABLE thumbnails(
     stem TEXT NOT NULL,
     size INTEGER NOT NULL,
@@ -74,10 +87,9 @@ CREATE TABLE thumbnails(
     PRIMARY KEY(stem, size)
 ) WITHOUT ROWID;
 """
-# Word prefixes of 2-3 letters indexed too: "boa" is a prefix query over few terms.
-_FTS_SCHEMA = "CREATE VIRTUAL TABLE prompts USING fts5(prompt, prefix='2 3')"
-# Without FTS5: LIKE scans this narrow index (every filter column, rowid included), not rows.
-_LIKE_SCHEMA = "CREATE INDEX entries_prompt ON entries(prompt, favourite, aspect_ratio)"
+# The text is folded already (search.py): case-sensitive trigrams keep both modes' answers equal.
+_FTS_SCHEMA = "CREATE VIRTUAL TABLE prompts USING fts5(search, tokenize='trigram case_sensitive 1')"
+_TABLES = ("entries", "thumbnails", "prompts")
 _COLUMNS = (
     "stem, file, format, width, height, prompt, aspect_ratio, seed, created, favourite, params"
 )
@@ -86,9 +98,12 @@ _FTS_JOIN = "prompts JOIN entries ON entries.id = prompts.rowid"
 
 
 def fts5_available() -> bool:
-    """Whether this Python's sqlite3 was built with FTS5 (most are; some distributions not)."""
+    """Whether this Python's sqlite3 has FTS5 with its trigram tokenizer (SQLite 3.34+: most
+    builds; without it, the history searches with ``instr``, see search.py)."""
     try:
-        sqlite3.connect(":memory:").execute("CREATE VIRTUAL TABLE t USING fts5(x)")
+        sqlite3.connect(":memory:").execute(
+            "CREATE VIRTUAL TABLE t USING fts5(x, tokenize='trigram')"
+        )
     except sqlite3.OperationalError:
         return False
     return True
@@ -99,7 +114,7 @@ class HistoryIndex:
 
     Every method may rebuild the index first (missing, damaged, stale): the first call on a
     folder that was never indexed reads every JSON record once (~50 µs each). Other processes
-    may use the same folder and index at the same time (SQLite locks; writers wait up to 30 s).
+    may use the same folder and index at the same time (WAL; writers wait up to 30 s).
     """
 
     def __init__(self, directory: Path, *, use_fts: bool | None = None) -> None:
@@ -119,20 +134,20 @@ class HistoryIndex:
     def count(self, where: HistoryFilter | None = None) -> int:
         """How many entries match; cached until the folder changes (paging asks every time)."""
         where = where or HistoryFilter()
-        source, clauses, args = filter_clauses(where, self.use_fts)
-        if source == "fts" and len(clauses) == 1:
+        sql = filter_sql(where, self.use_fts)
+        if sql.match_only:
             query = "SELECT count(*) FROM prompts WHERE prompts MATCH ?"
-        elif source == "fts":
-            query = f"SELECT count(*) FROM {_FTS_JOIN}{where_sql(clauses)}"
+        elif sql.source == "fts":
+            query = f"SELECT count(*) FROM {_FTS_JOIN}{sql.where()}"
         else:
-            query = f"SELECT count(*) FROM entries{where_sql(clauses)}"
+            query = f"SELECT count(*) FROM {_scanned(sql)}{sql.where()}"
 
         def run(db: sqlite3.Connection) -> int:
             version = self._meta(db, "changes")
             cached = self._counts.get(where)
             if cached is not None and cached[0] == version:
                 return cached[1]
-            count = int(db.execute(query, args).fetchone()[0])
+            count = int(db.execute(query, sql.args).fetchone()[0])
             self._counts[where] = (version, count)
             return count
 
@@ -140,24 +155,20 @@ class HistoryIndex:
 
     def page(self, where: HistoryFilter | None, offset: int, limit: int) -> list[HistoryRecord]:
         """Up to ``limit`` records matching ``where``, newest first, after ``offset``."""
-        source, clauses, args = filter_clauses(where or HistoryFilter(), self.use_fts)
+        sql = filter_sql(where or HistoryFilter(), self.use_fts)
         bounds = [limit, max(0, offset)]
         # The ids of the page first, from a narrow index (or FTS5's rowid order), then only
         # the page's rows: an offset of 100,000 skips index entries, not rows.
-        if source == "fts" and len(clauses) == 1:
+        if sql.match_only:
             ids = "SELECT rowid FROM prompts WHERE prompts MATCH ? ORDER BY rowid DESC"
-        elif source == "fts":
-            condition = where_sql(clauses)
-            ids = f"SELECT prompts.rowid FROM {_FTS_JOIN}{condition} ORDER BY prompts.rowid DESC"
-        elif source == "like":
-            condition = where_sql(clauses)
-            ids = f"SELECT id FROM entries INDEXED BY entries_prompt{condition} ORDER BY id DESC"
+        elif sql.source == "fts":
+            ids = f"SELECT prompts.rowid FROM {_FTS_JOIN}{sql.where()} ORDER BY prompts.rowid DESC"
         else:
-            ids = f"SELECT id FROM entries{where_sql(clauses)} ORDER BY id DESC"
+            ids = f"SELECT id FROM {_scanned(sql)}{sql.where()} ORDER BY id DESC"
         query = (
             f"SELECT {_SELECT} FROM entries WHERE id IN ({ids} LIMIT ? OFFSET ?) ORDER BY id DESC"
         )
-        rows = self._read_all(lambda db: db.execute(query, [*args, *bounds]))
+        rows = self._read_all(lambda db: db.execute(query, [*sql.args, *bounds]))
         return [record_of(row) for row in rows]
 
     def get(self, stem: str) -> HistoryRecord | None:
@@ -198,21 +209,24 @@ class HistoryIndex:
 
     @contextmanager
     def changing_folder(self) -> Iterator[None]:
-        """Hold the index while this process changes the folder's files, so the change is not
-        mistaken for someone else's (which would cost a scan of the folder): in step before,
-        in step after. A foreign change made during ours is seen at the next foreign one."""
+        """Hold the index while this process changes the folder's files: one write transaction
+        from before to after, so other processes' changes wait (no two pick the same file name
+        or row id), and the change is not mistaken for someone else's (which would cost a scan
+        of the folder). Writes inside join the transaction; it commits at the end."""
         with self._lock:
-            self._guarded(self._ensure_fresh)
+            db = self._guarded(self._begin_change)
             self._changing = True
             try:
                 yield
+                if self._connection is db and db.in_transaction:
+                    self._set_meta(db, "folder_mtime", self._folder_mtime())
+                    db.execute("COMMIT")
+            except BaseException:
+                if self._connection is db and db.in_transaction:
+                    db.rollback()  # the files stay; the next read scans them in
+                raise
             finally:
                 self._changing = False
-                try:
-                    with self._db() as db:
-                        self._set_meta(db, "folder_mtime", self._folder_mtime())
-                except sqlite3.DatabaseError:
-                    self._reset()  # the next read rebuilds from the files
 
     def insert(self, rows: Iterable[tuple[Any, ...]]) -> None:
         self._write(lambda db: self._insert(db, rows))
@@ -226,38 +240,22 @@ class HistoryIndex:
         self._write(lambda db: db.execute(sql, (int(favourite), stem)))
 
     def store_thumbnails(self, thumbnails: dict[str, bytes], size: int) -> None:
-        """Cache thumbnails (stem -> bytes), in one transaction."""
+        """Cache thumbnails (stem -> bytes), in one transaction (WAL with synchronous=NORMAL:
+        no fsync per commit, which cost more than the decode when the gallery stored 24 at
+        start-up one by one)."""
         sql = "INSERT OR REPLACE INTO thumbnails(stem, size, data) VALUES (?, ?, ?)"
         rows = [(stem, size, data) for stem, data in thumbnails.items()]
-
-        def run(db: sqlite3.Connection) -> None:
-            # A cache of a cache: no fsync (the gallery stores 24 at start-up, one by one, and
-            # each fsync costs more than the decode); a power cut at worst damages the index,
-            # which is then rebuilt from the files.
-            db.execute("PRAGMA synchronous=OFF")
-            try:
-                with db:
-                    db.executemany(sql, rows)
-            finally:
-                db.execute("PRAGMA synchronous=NORMAL")
-
-        self._guarded(run)
+        self._write(lambda db: db.executemany(sql, rows), entries=False)
 
     def rebuild(self) -> None:
-        """Throw the index away and build it again from the records on disk."""
-        with self._lock:
-            self._reset()
-            self._build()
+        """Throw the index's contents away and build them again from the records on disk."""
+        self._guarded(lambda db: self._build(db, force=True))
 
     def close(self) -> None:
         with self._lock:
             self._reset()
 
     # -- the connection, its health and its freshness ---------------------------------------
-
-    def _read(self, query: Callable[[sqlite3.Connection], sqlite3.Cursor]) -> tuple[Any, ...]:
-        rows = self._read_all(query)
-        return tuple(rows[0])
 
     def _read_all(self, query: Callable[[sqlite3.Connection], sqlite3.Cursor]) -> list[Any]:
         return self._guarded(lambda db: query(db).fetchall())
@@ -266,7 +264,7 @@ class HistoryIndex:
         self, change: Callable[[sqlite3.Connection], object], *, entries: bool = True
     ) -> None:
         def run(db: sqlite3.Connection) -> None:
-            with db:  # one transaction: all or nothing
+            with transaction(db):  # all or nothing
                 change(db)
                 if entries:
                     _bump_changes(db)
@@ -274,7 +272,9 @@ class HistoryIndex:
         self._guarded(run)
 
     def _guarded(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        """Run ``work`` on a fresh, healthy index; a damaged file is rebuilt once and retried."""
+        """Run ``work`` on a fresh, healthy index; a damaged file is rebuilt once and retried,
+        a file another process replaced is reopened and retried; a lock or a constraint
+        error is raised as it is (the index is fine: never delete it over those)."""
         with self._lock:
             for attempt in (1, 2):
                 try:
@@ -282,11 +282,15 @@ class HistoryIndex:
                     self._ensure_fresh(db)
                     return work(db)
                 except sqlite3.DatabaseError as error:
-                    if not _is_damage(error) or attempt == 2:
+                    damaged = is_damage(error)
+                    if attempt == 2 or not (damaged or is_moved(error)) or self._changing:
                         raise
-                    logger.warning("history index %s is damaged (%s); rebuilding", self.path, error)
                     self._reset()
-                    self._discard_file()
+                    if damaged:
+                        logger.warning(
+                            "history index %s is damaged (%s); rebuilding", self.path, error
+                        )
+                        self._discard_file()
             raise AssertionError("unreachable")
 
     def _db(self) -> sqlite3.Connection:
@@ -297,31 +301,35 @@ class HistoryIndex:
                 replaced = True
             if not replaced:
                 return self._connection
-            # Another process rebuilt (or removed) the index: use the file that is there now.
+            # Another process discarded a damaged index: use the file that is there now.
             self._reset()
-        if not self.path.is_file() or self.path.stat().st_size == 0:
-            self._build()
-        db = self._connect(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = connect_shared(self.path)
         try:
-            version = self._meta(db, "schema")
-            search = self._meta(db, "search")
-        except sqlite3.DatabaseError:
+            if not self._is_current(db):
+                self._build(db)
+        except BaseException:
             db.close()
             raise
-        if version != SCHEMA_VERSION or search != self._search_mode():
-            db.close()
-            self._build()
-            db = self._connect(self.path)
         self._connection = db
         self._inode = self.path.stat().st_ino
         return db
 
-    def _connect(self, path: Path) -> sqlite3.Connection:
-        # "with db:" is one transaction (begun before the first change, committed at the end).
-        db = sqlite3.connect(path, timeout=30, check_same_thread=False)
-        # Fewer fsyncs per commit: a power cut can at worst damage the index, which is then
-        # rebuilt from the files (the files themselves are written with fsync, see store.py).
-        db.execute("PRAGMA synchronous=NORMAL")
+    def _is_current(self, db: sqlite3.Connection) -> bool:
+        """Whether the file holds an index of this schema and search mode (an empty file, as
+        SQLite creates it on connect, does not)."""
+        if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None:
+            return False
+        version = (self._meta(db, "schema"), self._meta(db, "search"))
+        return version == (SCHEMA_VERSION, self._search_mode())
+
+    def _begin_change(self, db: sqlite3.Connection) -> sqlite3.Connection:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            self._ensure_fresh(db)  # inside: nobody changes the folder between check and ours
+        except BaseException:
+            db.rollback()
+            raise
         return db
 
     def _ensure_fresh(self, db: sqlite3.Connection) -> None:
@@ -331,31 +339,32 @@ class HistoryIndex:
         now = self._folder_mtime()
         if self._meta(db, "folder_mtime") == now:
             return
-        with db:
-            self._sync(db)
-            self._set_meta(db, "folder_mtime", now)
-
-    def _build(self) -> None:
-        """Build a new index beside the old one and swap it in (readers never see half)."""
-        self.rebuilds += 1
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.path.with_name(f"{INDEX_NAME}.{os.getpid()}.{threading.get_ident()}.new")
-        temp.unlink(missing_ok=True)
-        db = self._connect(temp)
-        try:
-            db.executescript(_SCHEMA + (_FTS_SCHEMA if self.use_fts else _LIKE_SCHEMA))
-            with db:
-                mtime = self._folder_mtime()
-                self._set_meta(db, "schema", SCHEMA_VERSION)
-                self._set_meta(db, "search", self._search_mode())
+        with transaction(db):
+            # Another process may have brought it up to date while this one waited for the lock.
+            if self._meta(db, "folder_mtime") != now:
                 self._sync(db)
-                self._set_meta(db, "folder_mtime", mtime)
-        except BaseException:
-            db.close()
-            temp.unlink(missing_ok=True)
-            raise
-        db.close()
-        os.replace(temp, self.path)
+                self._set_meta(db, "folder_mtime", now)
+
+    def _build(self, db: sqlite3.Connection, *, force: bool = False) -> None:
+        """(Re)create the tables and fill them from the records, in one transaction inside the
+        file (readers see the old index until the commit, then the whole new one)."""
+        with transaction(db):
+            if not force and self._is_current(db):
+                return  # another process built it while this one waited for the lock
+            self.rebuilds += 1
+            self._counts.clear()
+            for table in _TABLES:
+                db.execute(f"DROP TABLE IF EXISTS {table}")
+            schema = [_META, *_SCHEMA.split(";"), _FTS_SCHEMA if self.use_fts else ""]
+            for statement in schema:
+                if statement.strip():
+                    db.execute(statement)
+            mtime = self._folder_mtime()
+            self._set_meta(db, "schema", SCHEMA_VERSION)
+            self._set_meta(db, "search", self._search_mode())
+            self._sync(db)
+            self._set_meta(db, "folder_mtime", mtime)
+            _bump_changes(db)
 
     def _sync(self, db: sqlite3.Connection) -> None:
         """Make the index list exactly the complete entries in the folder."""
@@ -399,7 +408,7 @@ class HistoryIndex:
             db.execute("INSERT INTO prompts(prompts) VALUES ('optimize')")
 
     def _insert(self, db: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> None:
-        marks = ",".join("?" * 11)
+        marks = ",".join("?" * 12)
         for row in rows:
             if db.execute("SELECT 1 FROM entries WHERE stem = ?", (row[0],)).fetchone():
                 continue  # another process indexed it meanwhile: the same entry
@@ -411,9 +420,13 @@ class HistoryIndex:
                 )
             }
             entry_id = next(i for i in range(first, first + ID_SLOTS + 1) if i not in taken)
-            db.execute(f"INSERT INTO entries(id, {_COLUMNS}) VALUES (?, {marks})", (entry_id, *row))
+            text = searchable(row[5])
+            db.execute(
+                f"INSERT INTO entries(id, {_COLUMNS}, search) VALUES (?, {marks})",
+                (entry_id, *row, text),
+            )
             if self.use_fts:
-                db.execute("INSERT INTO prompts(rowid, prompt) VALUES (?, ?)", (entry_id, row[5]))
+                db.execute("INSERT INTO prompts(rowid, search) VALUES (?, ?)", (entry_id, text))
 
     def _remove(self, db: sqlite3.Connection, stems: Iterable[str]) -> None:
         for stem in stems:
@@ -462,10 +475,6 @@ def _bump_changes(db: sqlite3.Connection) -> None:
     )
 
 
-def _is_damage(error: sqlite3.DatabaseError) -> bool:
-    """A file that is not (or no longer) an index of ours, as opposed to a lock held by another
-    process or a mistake in a query, over which the index must never be rebuilt."""
-    if not isinstance(error, sqlite3.OperationalError):
-        return True  # "file is not a database", "database disk image is malformed"
-    message = str(error).lower()
-    return any(sign in message for sign in ("no such table", "no such column", "malformed"))
+def _scanned(sql: FilterSQL) -> str:
+    """The table a query without MATCH reads: terms are looked for in the narrow index."""
+    return "entries INDEXED BY entries_search" if sql.source == "scan" else "entries"

@@ -43,8 +43,9 @@ class HistoryRecord:
 class HistoryFilter:
     """Which entries a page shows: all fields optional, combined with AND.
 
-    ``text``: words that must all occur in the prompt (FTS5: word prefixes; LIKE fallback:
-    substrings; case-insensitive). ``since``/``until``: local calendar days, inclusive.
+    ``text``: terms (split at white space) that must all occur in the prompt as substrings,
+    in any case and Unicode form, in any script; symbols and emoji included (search.py).
+    ``since``/``until``: local calendar days, inclusive.
     """
 
     text: str = ""
