@@ -12,6 +12,7 @@ import json
 import logging
 import socket
 import string
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,18 +37,18 @@ from flux_widgets import (
     ProtocolError,
     RateLimitError,
 )
-from flux_widgets.client import _Timeouts
 from flux_widgets.mock import FaultConfig, MockConfig, MockServer
 from flux_widgets.mock.app import S3_EXPIRED
-from flux_widgets.mock.server import shared_server
 from flux_widgets.providers import parse_prediction
 from flux_widgets.transport.auth import BearerAuth
 from flux_widgets.transport.downloads import read_output
 from flux_widgets.transport.http_errors import error_from_response
+from flux_widgets.transport.in_process import MOCK_URL, shared_mock
 from flux_widgets.transport.network import ProxyRoutes, is_loopback, proxy_label
 from flux_widgets.transport.polling import DurationEstimate
 from flux_widgets.transport.redaction import SLICE
 from flux_widgets.transport.retry import Backoff
+from flux_widgets.transport.sending import Timeouts
 
 _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
@@ -145,7 +146,7 @@ async def test_a_proxy_that_never_answers_is_named_in_the_timeout(
     port = proxy.sockets[0].getsockname()[1]
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
     client = FluxClient(base_url="http://flux-api.example", sync_wait=False, timeout=10)
-    client._timeouts = _Timeouts(create=0.3)
+    client._timeouts = Timeouts(create=0.3)
     try:
         async with client:
             with pytest.raises(FluxConnectionError) as caught:
@@ -375,20 +376,45 @@ async def test_closing_at_any_moment_ends_each_generation_in_images_or_a_flux_er
                 assert len(outcome.images) + len(outcome.urls) == 2, outcome
 
 
-async def test_a_private_mock_stops_with_its_client_and_the_shared_one_does_not() -> None:
+async def test_a_mock_client_runs_in_process_and_reopens_after_aclose() -> None:
+    # FluxClient.mock() answers through httpx.ASGITransport: no server thread, no socket, so
+    # nothing to stop on aclose(); a private mock keeps its state, the shared one is the
+    # process's.
+    before = set(threading.enumerate())
     client = FluxClient.mock(config=MockConfig(generation_time=0.05), sync_wait=False)
-    server = client._mock_server
+    mock = client._mock_server
     assert len(await client.generate("a", megapixels="0.25")) == 1
     await client.aclose()
-    assert not server.running
-    # Reopened by the next use, on the same URL.
+    assert client.is_closed
+    # Reopened by the next use, on the same mock.
     assert len(await client.generate("a again", megapixels="0.25")) == 1
-    assert server.running and client._mock_server is server
+    assert client._mock_server is mock and mock.state.creates == 2
     await client.aclose()
-    assert not server.running
+    # MockServer's thread is named after its port (mock/server.py); render workers may start.
+    started = {t.name for t in set(threading.enumerate()) - before}
+    assert not [name for name in started if name.removeprefix("flux-mock-").isdigit()]
     async with FluxClient.mock(sync_wait=False) as shared:
         await shared.generate("b", megapixels="0.25")
-    assert shared_server().running and shared._mock_server is shared_server()
+    assert shared._mock_server is shared_mock() and mock is not shared_mock()
+    assert shared.is_mock and shared.base_url == MOCK_URL
+
+
+def test_a_mock_client_serves_generations_on_several_event_loops() -> None:
+    # The mock's state is a plain object and each request runs the app on the caller's loop:
+    # asyncio.run twice, a thread's loop, and a close from another loop all work as over HTTP.
+    client = FluxClient.mock(config=MockConfig(generation_time=0.05), sync_wait=False)
+    mock = client._mock_server
+
+    async def generate(prompt: str) -> int:
+        return len(await client.generate(prompt, megapixels="0.25"))
+
+    assert asyncio.run(generate("a")) == asyncio.run(generate("b")) == 1
+    in_thread: list[int] = []
+    thread = threading.Thread(target=lambda: in_thread.append(asyncio.run(generate("c"))))
+    thread.start()
+    thread.join()
+    assert in_thread == [1] and mock.state.creates == 3
+    asyncio.run(client.aclose())
 
 
 async def test_aclose_ends_generations_running_on_another_event_loop(

@@ -39,10 +39,10 @@ from flux_widgets import (
     ProtocolError,
     ServerError,
 )
-from flux_widgets.client import _Timeouts
 from flux_widgets.mock import FaultConfig, MockConfig, MockServer
 from flux_widgets.mock.faults import GENERIC_ERROR, NSFW_ERROR
 from flux_widgets.transport.retry import Backoff
+from flux_widgets.transport.sending import Timeouts
 
 CREATE = "/replicate/v1/models/black-forest-labs/flux-schnell/predictions"
 QUERY = "/replicate/v1/predictions/"
@@ -159,7 +159,7 @@ async def test_create_4xx_is_never_retried(
 async def test_create_read_timeout_never_sends_a_second_create(mock_server: MockServer) -> None:
     _faults(mock_server, create_delay=1.0)
     client = _client(mock_server)
-    client._timeouts = _Timeouts(create=0.2)
+    client._timeouts = Timeouts(create=0.2)
     began = time.monotonic()
     async with client:
         with pytest.raises(FluxConnectionError, match="not sent again") as caught:
@@ -207,7 +207,7 @@ async def test_queries_retry_500_502_503_and_succeed(mock_server: MockServer) ->
 async def test_query_read_timeout_is_retried_and_recovers(mock_server: MockServer) -> None:
     _faults(mock_server, query_delay=1.0)
     client = _client(mock_server)
-    client._timeouts = _Timeouts(query=0.2)
+    client._timeouts = Timeouts(query=0.2)
     async with client:
         # The server recovers once the first (slow) query arrived.
         recover = asyncio.create_task(
@@ -223,7 +223,7 @@ async def test_queries_that_keep_timing_out_end_in_a_connection_error(
 ) -> None:
     _faults(mock_server, query_delay=1.0)
     client = _client(mock_server, max_retries=2)
-    client._timeouts = _Timeouts(query=0.1)
+    client._timeouts = Timeouts(query=0.1)
     async with client:
         with pytest.raises(FluxConnectionError, match="did not answer in time") as caught:
             await client.generate("a boat", **SMALL)
