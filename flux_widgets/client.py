@@ -1,158 +1,63 @@
 """FluxClient: one async httpx client that turns parameters into downloaded images.
 
-create -> wait (where the protocol holds the answer) or poll on an adaptive schedule -> download
-every output concurrently. Bounded concurrency across all calls, retries by the protocol's rules,
-a total deadline per generation, and cancellation that reaches the server. Which protocol it
-speaks is the provider's business (``providers/``): the client sends what the provider builds and
-hands it the answers. Never imports widgets.
+The client holds the settings (provider, base URL, key), its resources per event loop, the
+ledger (prices, the spending cap, usage) and the public calls. One generation's life (create,
+hold or poll, download, cancel, the deadline) is ``generation.py``'s; a batch's workers are
+``batch.py``'s; how requests travel is ``transport/``'s; which protocol it speaks is the
+provider's (``providers/``). Never imports the widgets, the mock or the history.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import dataclasses
-import functools
-import logging
-import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from typing import Any
 
 import httpx
 
-from .errors import (
-    ClientClosedError,
-    DownloadError,
-    FluxConnectionError,
-    FluxError,
-    FluxTimeoutError,
-    ProtocolError,
+from .batch import BatchResult, batch_results, with_origin
+from .errors import ClientClosedError
+from .generation import (
+    DetailCallback,
+    Generation,
+    GenerationPolicy,
+    Progress,
+    StatusCallback,
+    UnclaimedOutputs,
 )
-from .images import GeneratedImage, kept_images
-from .params import FluxParams, PromptOrigin
-from .prompts.plans import BatchPlan, batch_items
+from .images import GeneratedImage
+from .params import FluxParams, PromptOrigin, to_params
+from .prompts.plans import BatchPlan
 from .prompts.progress import BatchProgress
 from .prompts.styles import Style
-from .providers import Job, Output, Provider, Request, Settings, resolve_settings
+from .providers import Provider, Settings, resolve_settings
 from .spending.budget import SpendingCap
 from .spending.ledger import Hold, Ledger
 from .spending.prices import Price
-from .spending.usage import HistoryEntry, KeyQuota, UsageReport, fetch_key_quota
-from .transport.downloads import download_outputs, file_host, read_output
+from .spending.usage import (
+    HistoryEntry,
+    KeyQuota,
+    UsageReport,
+    default_history_entries,
+    fetch_key_quota,
+)
+from .transport.in_process import InProcessMock, in_process_mock, shared_mock
 from .transport.lifecycle import ClientState, LoopResources, close_resources
-from .transport.network import ProxyRoutes, RoutingTransport, proxy_of
-from .transport.polling import DurationEstimate, PollSchedule, RateLimiter
-from .transport.retry import Backoff, with_retries
+from .transport.network import ProxyRoutes, RoutingTransport
+from .transport.polling import DurationEstimate, RateLimiter
+from .transport.retry import Backoff
+from .transport.sending import MockSighting, Sender, Timeouts
 
-logger = logging.getLogger("flux_widgets")
-
-StatusCallback = Callable[[str], None]
-"""Called with "queued", "starting", "processing", "downloading", then "succeeded",
-"failed" or "canceled" as one generation moves along."""
-DetailCallback = Callable[[str], None]
-"""Called with what the provider says about progress, when it changes: fal's queue position
-("in queue, position 2") or the runner's last log line; "" when there is nothing to say."""
+__all__ = [
+    "BatchResult",
+    "DetailCallback",
+    "FluxClient",
+    "StatusCallback",
+    "to_params",
+]
 
 _USER_AGENT = "flux-widgets/0.1 (+https://github.com/flux-widgets/flux-widgets)"
-# How long after its hold a create's answer is still worth waiting for, to cancel what it started.
-_CREATE_GRACE = 2.0
-# The running generation's deadline (time.monotonic()), so that no retry sleeps past it.
-_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "flux_widgets_deadline", default=None
-)
-
-
-@dataclass(frozen=True)
-class _Timeouts:
-    """Seconds each request may take; the total deadline per generation bounds them all."""
-
-    connect: float = 10.0
-    create: float = 30.0  # plus what the provider asked the server to hold the answer for
-    # docs/protocol.md: a query may take over 45 s to answer.
-    query: float = 60.0
-    download: float = 30.0
-    cancel: float = 5.0
-    # aclose(): how long in-flight cancels (and creates still open) may take before it gives up.
-    close: float = 15.0
-
-    def for_read(self, read: float) -> httpx.Timeout:
-        return httpx.Timeout(read, connect=min(self.connect, read))
-
-
-@dataclass
-class BatchResult:
-    """One finished item of ``generate_many``: its position, inputs, and images or error."""
-
-    index: int
-    params: FluxParams
-    images: list[GeneratedImage] = field(default_factory=list)
-    error: FluxError | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-class _CreateAttempt:
-    """Whether a create request is on the wire now, and whether its generation was given up.
-
-    A generation given up (cancelled, deadline, closed) between two tries of its create, e.g.
-    while waiting out a 429's Retry-After, must not send another: no job can have started, so
-    nothing needs finishing. One given up while a request is on the wire has that request's
-    answer awaited, its job then cancelled; it too sends no further try.
-    """
-
-    def __init__(self) -> None:
-        self.on_the_wire = False
-        self.abandoned = False
-
-
-@dataclass
-class _Progress:
-    """What a running generation knows about itself, for cancel-on-timeout and status."""
-
-    on_status: StatusCallback | None
-    on_detail: DetailCallback | None = None
-    prediction_id: str | None = None
-    status: str = "queued"
-    detail: str = ""
-    # The provider's latest word on the job (what a cancel needs to name it).
-    job: Job | None = None
-    # Set once the job succeeded: what to download, and what has been so far.
-    outputs: tuple[Output, ...] = ()
-    images: dict[int, GeneratedImage] = field(default_factory=dict)
-    # The create request while it is open: if the generation ends first, it is finished in the
-    # background and its job cancelled (the id only comes with the answer).
-    create: asyncio.Future[Job] | None = None
-    create_due: float = 0.0  # loop time by which a server should have answered it
-    create_hold: float = 0.0  # seconds the provider let the server hold that answer
-    create_attempt: _CreateAttempt | None = None  # whether a create request is on the wire
-    requested: int = 1  # num_outputs: no more outputs than this are kept from any answer
-
-    def report(self, status: str) -> None:
-        if status == self.status:
-            return
-        self.status = status
-        if self.on_status is not None:
-            try:
-                self.on_status(status)
-            except Exception:  # a broken UI callback must not break the generation
-                logger.exception("status callback failed")
-
-    def follow(self, job: Job) -> None:
-        """Report a pending job's status and the provider's detail, as they change."""
-        self.job = job
-        if job.status in ("starting", "processing"):
-            self.report(job.status)
-        if job.detail != self.detail:
-            self.detail = job.detail
-            if self.on_detail is not None:
-                try:
-                    self.on_detail(job.detail)
-                except Exception:  # as for on_status
-                    logger.exception("detail callback failed")
 
 
 class FluxClient:
@@ -163,10 +68,16 @@ class FluxClient:
     else the provider's own variable (``COMETAPI_KEY``/``FLUX_API_KEY``, ``REPLICATE_API_TOKEN``,
     ``FAL_KEY``, ``TOGETHER_API_KEY``); ``FLUX_BASE_URL`` points it at another server speaking the
     same protocol, and ``FLUX_WIDGETS_MOCK=1`` uses the in-package mock. ``timeout`` is the total
-    deadline of one generation; ``max_concurrency`` bounds generations in flight across all
-    calls; ``sync_wait`` lets the server hold the create's answer where the protocol allows it.
-    ``max_spend`` (US dollars, estimated from the price table; ``prices`` overrides entries)
-    refuses before any request a generation that would pass it (``BudgetExceededError``).
+    deadline of one generation in seconds; ``max_concurrency`` bounds generations in flight
+    across all calls; ``sync_wait`` lets the server hold the create's answer where the protocol
+    allows it; ``max_retries`` bounds the retries of one request. ``transport`` (an
+    ``httpx.AsyncBaseTransport``) replaces the network: ``httpx.MockTransport`` in tests, the
+    mock's ASGI app in ``FluxClient.mock()``; without it, requests go out directly or through
+    the environment's proxy (never for loopback, ``transport/network.py``). ``max_spend`` (US
+    dollars, estimated from the price table; ``prices`` overrides entries) refuses before any
+    request a generation that would pass it (``BudgetExceededError``). ``ValueError`` for a
+    non-positive ``timeout`` or ``max_concurrency``, an unknown provider or a bad base URL;
+    ``MissingAPIKeyError`` when the provider's own host is meant and no key is found.
     """
 
     def __init__(
@@ -188,11 +99,12 @@ class FluxClient:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency!r}")
         settings = resolve_settings(api_key=api_key, base_url=base_url, provider=provider)
-        self._mock_server: Any = None
-        self._owns_mock = False  # a private mock (FluxClient.mock(config=...)) stops with us
+        # The in-package mock this client talks to, in this process (transport/in_process.py).
+        self._mock_server: InProcessMock | None = None
         if settings.use_mock:
-            self._mock_server = _start_mock()
+            self._mock_server = shared_mock()
             settings = Settings(settings.provider, self._mock_server.url, None)
+            transport = transport or self._mock_server.transport()
         self._settings = settings
         self.timeout = timeout
         self.max_concurrency = max_concurrency
@@ -201,7 +113,7 @@ class FluxClient:
         self._transport = transport
         # Tests shorten these (client._backoff = Backoff(base=0.01)); users have max_retries.
         self._backoff = Backoff()
-        self._timeouts = _Timeouts()
+        self._timeouts = Timeouts()
         self._auth: httpx.Auth = httpx.Auth()  # no key (a local server): send none
         if settings.api_key:
             # The provider's scheme (fal: "Key"), sent to the API's own origin only (auth.py).
@@ -209,28 +121,29 @@ class FluxClient:
         self._estimate = DurationEstimate()
         # (job id, outputs) of jobs that succeeded after their generation was given up (a
         # cancel or close during the create): paid for, so never silently dropped.
-        self.unclaimed_outputs: list[tuple[str | None, tuple[Output, ...]]] = []
+        self.unclaimed_outputs: UnclaimedOutputs = []
         self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopResources]
         self._per_loop = weakref.WeakKeyDictionary()
         self._state = ClientState.UNOPENED
-        self._server_says_mock = False
-        # Prices, the spending cap and the usage records (accounting.py): every generation is
-        # held against the cap before its create and settled after.
+        self._mock_sighting = MockSighting()  # a server that answers as the mock does
+        # Prices, the spending cap and the usage records (spending/ledger.py): every generation
+        # is held against the cap before its create and settled after.
         self._ledger = Ledger(settings.provider.name, max_spend=max_spend, prices=prices)
 
     @classmethod
     def mock(cls, *, config: Any = None, **kwargs: Any) -> FluxClient:
-        """A client wired to the in-package fake API over loopback HTTP: no key, no network.
+        """A client wired to the in-package fake API, answered in this process through
+        ``httpx.ASGITransport``: no key, no network, no server thread.
 
-        ``config`` (a ``flux_widgets.mock.MockConfig``) starts a private server with it, which
-        ``aclose()`` stops (and the next use restarts); otherwise one shared server per process
-        is used, which outlives the client.
+        ``config`` (a ``flux_widgets.mock.MockConfig``) gives this client a private mock;
+        otherwise one mock shared by the process is used. ``kwargs`` are ``FluxClient``'s.
+        ``FluxError`` with the install hint when the ``mock`` extra is missing.
         """
-        server = _start_mock(config)
+        mock = in_process_mock(config)
+        kwargs.setdefault("transport", mock.transport())
         # The mock serves every provider's routes: provider= (or FLUX_PROVIDER) picks which.
-        client = cls(base_url=server.url, **kwargs)
-        client._mock_server = server
-        client._owns_mock = config is not None
+        client = cls(base_url=mock.url, **kwargs)
+        client._mock_server = mock
         return client
 
     def with_provider(self, provider: str | Provider) -> FluxClient:
@@ -258,9 +171,8 @@ class FluxClient:
         )
         if self.spending_cap is not None:
             client.set_budget(self.spending_cap)  # the same cap: a switch does not reset it
-        if self._mock_server is not None:
-            client._mock_server = self._mock_server  # shared, never owned: it stops with us
-        client._server_says_mock = self._server_says_mock
+        client._mock_server = self._mock_server  # the same mock, through the same transport
+        client._mock_sighting.seen = self._mock_sighting.seen
         return client
 
     # -- public properties -------------------------------------------------------------
@@ -282,7 +194,7 @@ class FluxClient:
     @property
     def is_mock(self) -> bool:
         """True when images come from the mock: they are placeholders, not FLUX output."""
-        return self._mock_server is not None or self._server_says_mock
+        return self._mock_server is not None or self._mock_sighting.seen
 
     @property
     def has_api_key(self) -> bool:
@@ -321,7 +233,7 @@ class FluxClient:
         as ``History.page(...)`` records or ``GeneratedImage``s; default: the default history
         folder's index, when it exists)."""
         if history is None:
-            history = _default_history_entries()
+            history = default_history_entries()
         return self._ledger.report(history)
 
     async def key_quota(self) -> KeyQuota | None:
@@ -360,14 +272,6 @@ class FluxClient:
         loop = asyncio.get_running_loop()
         resources = self._per_loop.get(loop)
         if resources is None:
-            if self._owns_mock and not self._mock_server.running:
-                try:
-                    self._mock_server.start()  # reopening after aclose() stopped it
-                except (OSError, RuntimeError) as error:
-                    raise FluxConnectionError(
-                        f"could not restart this client's private mock on {self.base_url} "
-                        f"({error}); create a new FluxClient.mock(config=...)"
-                    ) from None
             connections = max(10, self.max_concurrency * 5)
             limits = httpx.Limits(
                 max_connections=connections, max_keepalive_connections=connections
@@ -399,8 +303,8 @@ class FluxClient:
         Each generation in flight (on any event loop) first has its prediction cancelled on the
         server, then raises ``ClientClosedError``; a create still open is given until its
         ``Prefer: wait`` hold plus 2 s to answer (so that what it started can be cancelled),
-        at most 15 s. Connection pools close, and a private mock server stops. The next use
-        reopens the client. A second call while one runs returns at once.
+        at most 15 s. Connection pools close. The next use reopens the client. A second call
+        while one runs returns at once.
         """
         if self._state is ClientState.CLOSING:
             return
@@ -409,8 +313,6 @@ class FluxClient:
             for resources in list(self._per_loop.values()):
                 await close_resources(resources, self._timeouts.close)
             self._per_loop.clear()
-            if self._owns_mock and self._mock_server.running:
-                await asyncio.to_thread(self._mock_server.stop)
         finally:
             self._state = ClientState.CLOSED
 
@@ -443,12 +345,14 @@ class FluxClient:
         the server too, where the provider has a cancel (Together has none).
         ``on_status``/``on_detail``: see their types.
         """
-        flux_params = self._prepare(prompt, params)
+        provider = self._settings.provider
+        # The parameters as they will be sent; ValueError before any request.
+        flux_params = provider.prepare(to_params(prompt, params, provider.defaults()))
         hold = self._ledger.hold(flux_params)
-        images = await self._accounted(flux_params, _Progress(on_status, on_detail), hold)
-        return _with_origin(images, origin)
+        images = await self._generate(flux_params, Progress(on_status, on_detail), hold)
+        return with_origin(images, origin)
 
-    async def generate_many(
+    def generate_many(
         self,
         prompts: str | BatchPlan | Iterable[str | FluxParams],
         /,
@@ -467,611 +371,56 @@ class FluxClient:
         of prompts and FluxParams (each string a template too). ``style`` (a ``Style`` or a
         name) wraps every prompt; ``params`` apply to every item and win over the style's.
         Every item is validated, and the whole batch priced and held against the spending cap,
-        before the first request (``ValueError``/``BudgetExceededError``); one failure does not
-        stop the rest. Each image's recipe keeps the template it came from.
-        ``progress=True`` shows a ``tqdm.auto`` bar with done / failed / running counts; a
-        ``BatchProgress`` is fed instead.
+        before the first request (``ValueError``/``BudgetExceededError``, raised by the first
+        iteration); one failure does not stop the rest. Each image's recipe keeps the template
+        it came from. ``progress=True`` shows a ``tqdm.auto`` bar with done / failed / running
+        counts; a ``BatchProgress`` is fed instead.
         """
-        provider = self._settings.provider
-        items = [
-            (provider.prepare(item), origin)
-            for item, origin in batch_items(
-                prompts,
-                provider=self.provider,
-                style=style,
-                random_count=random_count,
-                seed_template=seed_template,
-                prices=self.prices,
-                params=params,
-                defaults=provider.defaults(),
-            )
-        ]
-        holds = self._ledger.hold_batch([item for item, _ in items])
-        counts = progress if isinstance(progress, BatchProgress) else None
-        if counts is None and progress:
-            counts = BatchProgress(len(items))
-        queue: asyncio.Queue[BatchResult | Exception] = asyncio.Queue()
-        pending = iter(enumerate(zip(items, holds, strict=True)))
-
-        async def worker() -> None:
-            # Workers share one iterator: each item is taken once, when a worker is free.
-            for index, ((item, origin), hold) in pending:
-                try:
-                    queue.put_nowait(await self._batch_item(index, item, origin, hold, counts))
-                except Exception as error:  # a bug: raise it to the caller instead of hanging
-                    queue.put_nowait(error)
-                    return
-
-        workers = [
-            asyncio.create_task(worker()) for _ in range(min(len(items), self.max_concurrency))
-        ]
-        try:
-            for _ in items:
-                result = await queue.get()
-                if isinstance(result, Exception):
-                    raise result
-                yield result
-        finally:
-            for task in workers:
-                task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-            for hold in holds:  # items never started hold nothing any more
-                self._ledger.settle(hold, images=0, status="queued", prediction_id=None, error=None)
-            if counts is not None and counts is not progress:
-                counts.close()
-
-    async def _batch_item(
-        self,
-        index: int,
-        item: FluxParams,
-        origin: PromptOrigin | None,
-        hold: Hold,
-        counts: BatchProgress | None,
-    ) -> BatchResult:
-        result = BatchResult(index, item)
-        report = None if counts is None else (lambda status: counts.status(index, status))
-        try:
-            result.images = await self._accounted(item, _Progress(report), hold)
-        except FluxError as error:
-            result.error = error
-            if isinstance(error, DownloadError | FluxTimeoutError):
-                result.images = kept_images(error)
-        result.images = _with_origin(result.images, origin)
-        if counts is not None:
-            counts.finish(index, ok=result.error is None)
-        return result
-
-    async def _accounted(
-        self, params: FluxParams, progress: _Progress, hold: Hold
-    ) -> list[GeneratedImage]:
-        """``_generate`` with its hold settled, however it ends (accounting.py)."""
-        report = progress.on_status
-
-        def on_status(status: str) -> None:
-            if status == "starting":
-                hold.start()  # left the queue: latency and "may have run" count from here
-            if report is not None:
-                report(status)
-
-        progress.on_status = on_status
-        images: list[GeneratedImage] = []
-        error: BaseException | None = None
-        try:
-            images = await self._generate(params, progress)
-            return images
-        except BaseException as caught:
-            error = caught
-            raise
-        finally:
-            kept = images or list(getattr(error, "images", None) or [])
-            self._ledger.settle(
-                hold,
-                images=len(kept),
-                status="queued" if hold.started is None else progress.status,
-                prediction_id=progress.prediction_id,
-                error=error,
-            )
-
-    def _prepare(self, prompt: str | FluxParams | None, params: Mapping[str, Any]) -> FluxParams:
-        """The parameters as they will be sent; ``ValueError`` before any request."""
-        provider = self._settings.provider
-        return provider.prepare(to_params(prompt, params, provider.defaults()))
-
-    async def _generate(self, params: FluxParams, progress: _Progress) -> list[GeneratedImage]:
-        resources = self._resources()
-        progress.report("queued")
-        # Its own task, owned by the client, so that aclose() can end it (lifecycle.py).
-        run = asyncio.ensure_future(self._run(params, progress, resources))
-        resources.track_run(run)
-        try:
-            return await run
-        except asyncio.CancelledError:
-            if not resources.closing or _being_cancelled():
-                raise  # the caller's own cancel (or deadline) goes on as it came
-            raise _closed_error(progress) from None
-
-    async def _run(
-        self, params: FluxParams, progress: _Progress, resources: LoopResources
-    ) -> list[GeneratedImage]:
-        async with resources.slots:
-            try:
-                return await asyncio.wait_for(
-                    self._create_wait_download(params, progress, resources), self.timeout
-                )
-            except FluxError as error:  # before TimeoutError: FluxTimeoutError is one
-                if error.prediction_id is None:
-                    error.prediction_id = progress.prediction_id
-                progress.report("failed")
-                raise
-            except asyncio.TimeoutError:  # wait_for: the total deadline (3.10: not builtin)
-                await self._cancel_quietly(progress, resources)
-                progress.report("failed")
-                raise self._deadline_error(progress) from None
-            except asyncio.CancelledError:
-                await self._cancel_quietly(progress, resources)
-                progress.report("canceled")
-                raise
-
-    def _deadline_error(self, progress: _Progress) -> FluxTimeoutError:
-        deadline = f"{self.timeout:g} s deadline"
-        if not progress.outputs:
-            cancelled = "; the prediction was cancelled" if progress.prediction_id else ""
-            return FluxTimeoutError(
-                f"no images within the {deadline}{cancelled}. The service may be busy: try "
-                "again, or raise FluxClient(timeout=)",
-                prediction_id=progress.prediction_id,
-            )
-        # The prediction succeeded (and is paid for): keep what arrived, name what did not.
-        images = [progress.images[i] for i in sorted(progress.images)]
-        missing = _missing_urls(progress)
-        return FluxTimeoutError(
-            f"the {deadline} passed while downloading: {len(images)} of "
-            f"{len(progress.outputs)} images arrived (in error.images); the others are in "
-            "error.urls, downloadable for about an hour after generation",
-            prediction_id=progress.prediction_id,
-            urls=missing,
-            images=images,
+        return batch_results(
+            prompts,
+            provider=self._settings.provider,
+            ledger=self._ledger,
+            generate=self._generate,
+            concurrency=self.max_concurrency,
+            style=style,
+            random_count=random_count,
+            seed_template=seed_template,
+            progress=progress,
+            params=params,
         )
 
-    async def _create_wait_download(
-        self, params: FluxParams, progress: _Progress, resources: LoopResources
+    async def _generate(
+        self, params: FluxParams, progress: Progress, hold: Hold
     ) -> list[GeneratedImage]:
-        started = time.monotonic()
-        _DEADLINE.set(started + self.timeout)
-        progress.requested = params.num_outputs
-        progress.report("starting")
-        settings = self._settings
-        request = settings.provider.create_request(
-            params, settings.base_url, deadline=self.timeout, sync_wait=self.sync_wait
-        )
-        # Shielded: a cancel or the deadline arriving now must not drop the answer, which holds
-        # the only handle on a job that may have started (_cancel_quietly finishes it).
-        attempt = progress.create_attempt = _CreateAttempt()
-        progress.create = asyncio.ensure_future(self._create(request, params, resources, attempt))
-        progress.create_hold = request.hold
-        progress.create_due = asyncio.get_running_loop().time() + request.hold + _CREATE_GRACE
-        job = await asyncio.shield(progress.create)
-        progress.create = None
-        progress.prediction_id = job.id
-        progress.follow(job)
-        if not job.ready:
-            job = await self._poll(job, params, started, progress, resources)
-        if job.is_final and job.status != "succeeded":
-            raise job.failure()
-        if not job.outputs:
-            raise ProtocolError(f"job {job.id} succeeded but lists no output files")
-        job = _within_bounds(job, params, time.monotonic() - started)
-        if job.duration is not None:
-            self._estimate.observe(job.duration)
-        progress.job = job
-        progress.outputs = job.outputs
-        progress.report("downloading")
-        images = await self._download_all(job, params, progress, resources)
-        progress.report("succeeded")
-        return images
+        """One generation, its hold settled however it ends (``spending/ledger.py``)."""
+        progress.on_status = hold.watch(progress.on_status)
 
-    # -- the requests ------------------------------------------------------------------
-
-    async def _request(
-        self,
-        request: Request,
-        resources: LoopResources,
-        timeout: httpx.Timeout,
-    ) -> httpx.Response:
-        return await resources.http.request(
-            request.method,
-            request.url,
-            json=request.json,
-            params=request.params,
-            headers=dict(request.headers),
-            timeout=timeout,
-            auth=self._auth,
-        )
-
-    async def _create(
-        self,
-        request: Request,
-        params: FluxParams,
-        resources: LoopResources,
-        attempt: _CreateAttempt | None = None,
-    ) -> Job:
-        settings = self._settings
-        # The server may hold the answer `hold` s on purpose (a sync wait; Together: the whole
-        # generation); a read timeout on a create is never retried (it would pay twice), so
-        # never let it fire first.
-        read = self._timeouts.create + request.hold
-        timeout = self._timeouts.for_read(read)
-
-        async def send() -> httpx.Response:
-            if attempt is not None and attempt.abandoned:
-                raise ClientClosedError("the generation was given up before its create was sent")
-            try:
-                if attempt is not None:
-                    attempt.on_the_wire = True
-                response = await self._request(request, resources, timeout)
-            except httpx.ReadTimeout as error:  # never retried (retry.py), so say why here
-                proxy = proxy_of(error)
-                via = f" (through the proxy {proxy} set in the environment)" if proxy else ""
-                raise FluxConnectionError(
-                    f"{settings.base_url}{via} did not answer the create request within "
-                    f"{read:g} s. "
-                    "It was not sent again: the server may have started a generation, and a "
-                    "second create would be paid twice. Check the provider's dashboard, then "
-                    "retry"
-                ) from None
-            finally:
-                if attempt is not None:
-                    attempt.on_the_wire = False
-            return self._check(response, None)
-
-        response = await self._send(send, create=True, target=settings.base_url)
-        return settings.provider.read_created(response, params)
-
-    async def _poll(
-        self,
-        job: Job,
-        params: FluxParams,
-        started: float,
-        progress: _Progress,
-        resources: LoopResources,
-    ) -> Job:
-        settings = self._settings
-        schedule = PollSchedule(self._estimate.seconds)
-        timeout = self._timeouts.for_read(self._timeouts.query)
-        while not job.ready:
-            # Unknown statuses count as pending; the deadline bounds the wait.
-            progress.follow(job)
-            if not job.fetch_result:  # a result known to be ready is fetched at once (fal)
-                await asyncio.sleep(schedule.next_delay(time.monotonic() - started))
-            request = settings.provider.poll_request(job, settings.base_url)
-            send = functools.partial(self._query, request, job, resources, timeout)
-            response = await self._send(send, create=False, target=settings.base_url)
-            job = settings.provider.read_polled(response, job, params)
-        return job
-
-    async def _query(
-        self, request: Request, job: Job, resources: LoopResources, timeout: httpx.Timeout
-    ) -> httpx.Response:
-        """One poll: under the client's query-rate cap, shared by every generation."""
-        await resources.queries.acquire()
-        response = await self._request(request, resources, timeout)
-        return self._check(response, job)
-
-    async def _download_all(
-        self,
-        job: Job,
-        params: FluxParams,
-        progress: _Progress,
-        resources: LoopResources,
-    ) -> list[GeneratedImage]:
-        timeout = self._timeouts.for_read(self._timeouts.download)
-
-        async def download(index: int, output: Output) -> GeneratedImage:
-            began = time.monotonic()
-            url = output.url
-            if output.data is not None:
-                data = output.data  # the answer held the image (Together's base64): no request
-            else:
-                assert url is not None
-                data = await self._send(
-                    lambda: read_output(resources.http, url, timeout=timeout, prediction_id=job.id),
-                    create=False,
-                    target=file_host(url),
-                )
-            image = GeneratedImage.from_bytes(
-                data,
-                params,
-                seed=job.seed,
-                prediction_id=job.id,
-                index=index,
-                url=url,
-                predict_time=job.predict_time,
-                download_time=time.monotonic() - began,
-            )
-            progress.images[index] = image  # kept even if the deadline passes meanwhile
-            return image
-
-        return await download_outputs(job.id, job.outputs, download)
-
-    async def _cancel_quietly(self, progress: _Progress, resources: LoopResources) -> None:
-        """Ask the server to cancel a job that has not succeeded (one that has is paid for and
-        downloading); tolerate anything (CometAPI may not have the route; Together has none).
-
-        A create still open has its answer awaited by a background task the client owns
-        (bounded by the create's own timeouts), which then cancels the job it started.
-        """
-        provider = self._settings.provider
-        create, progress.create = progress.create, None
-        attempt = progress.create_attempt
-        if create is not None and progress.job is None:
-            if attempt is not None:
-                attempt.abandoned = True  # no further try of the create is sent
-            if not create.done() and attempt is not None and not attempt.on_the_wire:
-                # Between tries (a backoff): no request is open, so no job can have started.
-                create.cancel()
-                return
-            if not create.done():
-                if not provider.can_cancel:
-                    # Nothing could cancel what it started: stop waiting for the answer.
-                    create.cancel()
-                    logger.info(
-                        "%s has no server-side cancel; the generation may still run", provider.name
-                    )
-                    return
-                finisher = self._cancel_once_created(create, progress.create_hold, resources)
-                if resources.closing:
-                    # aclose() waits for this generation anyway: finish here, so that a loop
-                    # that ends right after it (asyncio.run in a thread) cannot drop the cancel.
-                    await finisher
-                else:
-                    resources.spawn(finisher, due=progress.create_due)
-                return
-            if create.cancelled() or create.exception() is not None:
-                return  # no job was created (or its answer was lost: nothing to name)
-            progress.job = create.result()
-        job = progress.job
-        if job is None or progress.outputs or job.ready:
-            return
-        answer = await self._post_cancel(job, resources)
-        if answer is not None and answer.status == "succeeded" and answer.outputs:
-            # It succeeded before the cancel arrived: paid for, so its URLs go in the error.
-            progress.outputs = answer.outputs[: progress.requested]
-
-    async def _cancel_once_created(
-        self, create: asyncio.Future[Job], hold: float, resources: LoopResources
-    ) -> None:
-        """Wait (bounded) for a create whose generation already ended, then cancel what it
-        started, unless it had already finished."""
-        # The create's own read timeout already bounds it; this only backs that up.
-        bound = self._timeouts.connect + self._timeouts.create + hold
-        try:
-            job = await asyncio.wait_for(create, bound)
-        except (Exception, asyncio.CancelledError) as error:
-            create.cancel()
-            logger.info(
-                "a cancelled generation's create ended without a job id (%s)",
-                error.__class__.__name__,
-            )
-            return
-        if job.ready:
-            if job.status == "succeeded" and job.outputs:
-                self._keep_unclaimed(job)
-            else:
-                logger.info(
-                    "job %s of a cancelled generation had already ended (%s)", job.id, job.status
-                )
-            return
-        answer = await self._post_cancel(job, resources)
-        if answer is not None and answer.status == "succeeded" and answer.outputs:
-            self._keep_unclaimed(answer)
-
-    def _keep_unclaimed(self, job: Job) -> None:
-        """A job that succeeded after its generation was given up is paid for: keep its
-        outputs where the user can still fetch them (``unclaimed_outputs``) and say so."""
-        self.unclaimed_outputs.append((job.id, job.outputs))
-        logger.warning(
-            "job %s succeeded after its generation was cancelled: its %d output(s) are paid "
-            "for and kept in client.unclaimed_outputs (%s); providers delete files after "
-            "about an hour",
-            job.id,
-            len(job.outputs),
-            ", ".join(output.label for output in job.outputs),
-        )
-
-    async def _post_cancel(self, job: Job, resources: LoopResources) -> Job | None:
-        """Send the provider's cancel; the job as the answer shows it, when it says (one that
-        succeeded meanwhile lists its outputs, which are paid for)."""
-        settings = self._settings
-        request = settings.provider.cancel_request(job, settings.base_url)
-        if request is None:
-            logger.info(
-                "%s has no server-side cancel; job %s may still run", settings.provider.name, job.id
-            )
-            return None
-        timeout = self._timeouts.for_read(self._timeouts.cancel)
-        try:
-            response = await asyncio.shield(self._request(request, resources, timeout))
-        except (httpx.HTTPError, asyncio.CancelledError):
-            logger.info("could not cancel job %s on the server", job.id)
-            return None
-        if not response.is_success:
-            # docs/protocol.md: CometAPI may lack the cancel route (404); fal answers 400 for a
-            # request already completed. Nothing more to do.
-            logger.info("the server answered %s to cancelling job %s", response.status_code, job.id)
-            return None
-        try:
-            return settings.provider.read_canceled(response, job)
-        except FluxError:
-            return None
-
-    # -- shared request plumbing -------------------------------------------------------
-
-    def _check(self, response: httpx.Response, job: Job | None) -> httpx.Response:
-        """The response if it is a success; else the provider's typed error for it (``job``:
-        what the request was about, None for a create)."""
-        if response.headers.get("x-flux-mock"):
-            self._server_says_mock = True
-        if response.is_success:
-            return response
-        raise self._settings.provider.error_for(response, job, self._settings.api_key)
-
-    async def _send(self, send: Callable[[], Any], *, create: bool, target: str) -> Any:
-        """Retry ``send`` by the rules; network failures become a FluxConnectionError naming
-        ``target`` (the base URL, or the file host), never the key."""
-        try:
-            return await with_retries(
-                send,
-                create=create,
-                attempts=self.max_retries + 1,
+        def start() -> Awaitable[list[GeneratedImage]]:
+            # Inside the ledger's accounting: a client closing now refuses and releases the hold.
+            resources = self._resources()
+            settings = self._settings
+            sender = Sender(
+                http=resources.http,
+                provider=settings.provider,
+                base_url=settings.base_url,
+                api_key=settings.api_key,
+                auth=self._auth,
+                timeouts=self._timeouts,
                 backoff=self._backoff,
-                deadline=_DEADLINE.get(),
+                attempts=self.max_retries + 1,
+                sighting=self._mock_sighting,
             )
-        except httpx.TransportError as error:
-            proxy = proxy_of(error)
-            if proxy is not None:
-                verb = "got no answer in time from" if _timed_out(error) else "could not reach"
-                raise FluxConnectionError(
-                    f"{verb} {target} through the proxy {proxy} set in the environment "
-                    f"({error.__class__.__name__}); check the proxy, or list the host in NO_PROXY"
-                ) from None
-            if _timed_out(error):
-                raise FluxConnectionError(
-                    f"{target} did not answer in time ({error.__class__.__name__}); "
-                    "check your connection and try again"
-                ) from None
-            hint = "base_url" if target == self._settings.base_url else "network"
-            raise FluxConnectionError(
-                f"could not reach {target} ({error.__class__.__name__}); "
-                f"check your connection and {hint}"
-            ) from None
-        except httpx.InvalidURL:
-            # httpx reads a redirect's Location even when not following it; a malformed one
-            # is the server's fault, not a bug here.
-            raise ProtocolError(
-                f"{target} answered with a redirect to a malformed URL; redirects are not "
-                "followed (it usually means a wrong base_url or path)"
-            ) from None
-        except RuntimeError as error:
-            # httpx: "Cannot send a request, as the client has been closed."
-            if "closed" not in str(error):
-                raise
-            raise ClientClosedError(
-                "the client was closed (aclose()) during this request"
-            ) from None
+            policy = GenerationPolicy(
+                provider=settings.provider,
+                base_url=settings.base_url,
+                deadline=self.timeout,
+                sync_wait=self.sync_wait,
+                estimate=self._estimate,
+                unclaimed_outputs=self.unclaimed_outputs,
+            )
+            generation = Generation(
+                params, progress, policy=policy, sender=sender, resources=resources
+            )
+            return generation.run()
 
-
-def _closed_error(progress: _Progress) -> ClientClosedError:
-    """What a generation that ``aclose()`` ended raises: paid-for images are kept in it."""
-    if not progress.outputs:
-        cancelled = "; its prediction was cancelled" if progress.prediction_id else ""
-        return ClientClosedError(
-            f"the client was closed (aclose()) during this generation{cancelled}",
-            prediction_id=progress.prediction_id,
-        )
-    images = [progress.images[i] for i in sorted(progress.images)]
-    missing = _missing_urls(progress)
-    return ClientClosedError(
-        f"the client was closed (aclose()) after prediction {progress.prediction_id} "
-        f"succeeded: {len(images)} of "
-        f"{len(progress.outputs)} images arrived (in error.images); the others are in "
-        "error.urls, downloadable for about an hour after generation",
-        prediction_id=progress.prediction_id,
-        urls=missing,
-        images=images,
-    )
-
-
-def _missing_urls(progress: _Progress) -> list[str]:
-    """URLs of the outputs that did not arrive (inline ones always arrive: they need none)."""
-    return [o.url for i, o in enumerate(progress.outputs) if i not in progress.images and o.url]
-
-
-def _timed_out(error: httpx.TransportError) -> bool:
-    return isinstance(error, httpx.TimeoutException)
-
-
-def _being_cancelled() -> bool:
-    """Whether the running task itself has a cancel pending (3.11+; on 3.10 we cannot tell)."""
-    task = asyncio.current_task()
-    cancelling = getattr(task, "cancelling", None)
-    return bool(cancelling()) if cancelling is not None else False
-
-
-# Longer than any flux-schnell generation could take: a bound on what a server's clock may claim.
-_MAX_PLAUSIBLE_SECONDS = 3600.0
-
-
-def _within_bounds(job: Job, params: FluxParams, measured: float) -> Job:
-    """The job with server values held to what the client asked for and measured.
-
-    A server clock that claims more time than passed here (clock skew, a bad timestamp, a
-    ``predict_time`` of a year) would teach the poll schedule to sleep that long on every later
-    generation, and more outputs than requested would be downloaded and held in memory.
-    """
-    duration, predict_time = job.duration, job.predict_time
-    if duration is not None and not 0 <= duration <= measured:
-        duration = None  # nothing to learn from a clock that disagrees with ours
-    if predict_time is not None and not 0 <= predict_time <= min(measured, _MAX_PLAUSIBLE_SECONDS):
-        predict_time = None
-    outputs = job.outputs
-    if len(outputs) > params.num_outputs:
-        logger.warning(
-            "job %s lists %d outputs for %d requested; downloading the first %d",
-            job.id,
-            len(outputs),
-            params.num_outputs,
-            params.num_outputs,
-        )
-        outputs = outputs[: params.num_outputs]
-    return dataclasses.replace(job, duration=duration, predict_time=predict_time, outputs=outputs)
-
-
-def _with_origin(images: list[GeneratedImage], origin: PromptOrigin | None) -> list[GeneratedImage]:
-    if origin is None:
-        return images
-    return [dataclasses.replace(image, origin=origin) for image in images]
-
-
-def _default_history_entries() -> list[Any]:
-    """Every record of the default history folder's index (no image is read), or [] when
-    there is no such folder: what ``client.usage`` counts for today and the whole history."""
-    from .history.store import History, default_directory
-
-    if not default_directory().is_dir():
-        return []
-    history = History()
-    return list(history.page(0, max(1, len(history))))
-
-
-def to_params(
-    prompt: str | FluxParams | None,
-    params: Mapping[str, Any],
-    defaults: Mapping[str, Any] | None = None,
-) -> FluxParams:
-    """A ``FluxParams`` from a prompt plus keywords, or from a ``FluxParams`` plus overrides.
-
-    ``defaults`` (a provider's own, e.g. fal's jpg) fill the fields the keywords leave out; a
-    ``FluxParams`` is taken as it is, since its every field is already chosen.
-    """
-    if isinstance(prompt, FluxParams):
-        return prompt.replace(**params) if params else prompt
-    values = {**(defaults or {}), **params}
-    if prompt is not None:
-        return FluxParams(prompt=prompt, **values)
-    if "prompt" not in values:
-        raise ValueError("prompt is required: describe the image you want")
-    return FluxParams(**values)
-
-
-def _start_mock(config: Any = None) -> Any:
-    try:
-        from .mock import MockServer
-        from .mock.server import shared_server
-    except ImportError as error:  # starlette/uvicorn live in the [mock] extra
-        raise FluxError(
-            "the mock API needs the mock extra: pip install 'flux-widgets[mock]' "
-            f"({error.name} is missing)"
-        ) from None
-    if config is None:
-        return shared_server()
-    return MockServer(config).start()
+        return await self._ledger.accounted(hold, progress, start)

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import concurrent.futures
 import contextlib
-import os
 import shlex
 import sys
 import threading
@@ -34,7 +33,8 @@ from .prompts.plans import CONFIRM_ABOVE_GENERATIONS, BatchPlan, plain_fields, p
 from .prompts.progress import BatchProgress
 from .prompts.styles import resolve_style
 from .prompts.templates import PromptTemplate
-from .providers import DEFAULT_PROVIDER, PROVIDERS, Provider, get_provider
+from .providers import PROVIDERS, Provider, get_provider
+from .providers.settings import provider_name
 from .schema import SCHEMA, Field
 
 T = TypeVar("T")
@@ -210,16 +210,16 @@ def parse_magic(line: str, cell: str) -> tuple[FluxParams, argparse.Namespace]:
 
 def _provider(options: argparse.Namespace) -> Provider:
     """The provider ``--provider`` names, else ``FLUX_PROVIDER``'s, else the default."""
-    return get_provider(options.provider or os.environ.get("FLUX_PROVIDER") or DEFAULT_PROVIDER)
+    return get_provider(provider_name(options.provider))
 
 
 def _client(*, force_mock: bool, provider: str | None = None) -> FluxClient:
     if force_mock:
-        return FluxClient.mock(provider=provider or os.environ.get("FLUX_PROVIDER"))
+        return FluxClient.mock(provider=provider_name(provider))
     try:
         return FluxClient(provider=provider)
     except MissingAPIKeyError:
-        return FluxClient.mock(provider=provider or os.environ.get("FLUX_PROVIDER"))
+        return FluxClient.mock(provider=provider_name(provider))
 
 
 async def _generate(client: FluxClient, params: FluxParams) -> list[GeneratedImage]:

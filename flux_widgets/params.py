@@ -197,3 +197,24 @@ class PromptOrigin:
             style=style if isinstance(style, str) else None,
             style_template=style_template if isinstance(style_template, str) else None,
         )
+
+
+def to_params(
+    prompt: str | FluxParams | None,
+    params: Mapping[str, Any],
+    defaults: Mapping[str, Any] | None = None,
+) -> FluxParams:
+    """A ``FluxParams`` from a prompt plus keywords, or from a ``FluxParams`` plus overrides.
+
+    ``defaults`` (a provider's own, e.g. fal's jpg) fill the fields the keywords leave out; a
+    ``FluxParams`` is taken as it is, since its every field is already chosen. ``ValueError``
+    when no prompt is given, or for an invalid field.
+    """
+    if isinstance(prompt, FluxParams):
+        return prompt.replace(**params) if params else prompt
+    values = {**(defaults or {}), **params}
+    if prompt is not None:
+        return FluxParams(prompt=prompt, **values)
+    if "prompt" not in values:
+        raise ValueError("prompt is required: describe the image you want")
+    return FluxParams(**values)

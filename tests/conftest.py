@@ -23,6 +23,18 @@ def module_server() -> Iterator[MockServer]:
         yield server
 
 
+_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+@pytest.fixture
+def no_proxy_from_the_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No proxy variable from the runner's environment: each test sets exactly the ones it is
+    about (the fault scenarios use it for every test: ``pytestmark``)."""
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
 @pytest.fixture
 def history_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(tmp_path_factory.mktemp("history"))

@@ -26,6 +26,15 @@ def get_provider(name: str) -> Provider:
     return PROVIDERS[key]
 
 
+def provider_name(chosen: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The provider to use: ``chosen`` when given, else ``FLUX_PROVIDER``, else cometapi.
+
+    The one place ``FLUX_PROVIDER`` is read (the client and ``%%flux`` both ask here).
+    """
+    env = os.environ if environ is None else environ
+    return chosen or env.get("FLUX_PROVIDER") or DEFAULT_PROVIDER
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where and how to reach the API, resolved once from arguments and the environment."""
@@ -61,7 +70,7 @@ def resolve_settings(
     if isinstance(provider, Provider):
         chosen = provider
     else:
-        chosen = get_provider(provider or env.get("FLUX_PROVIDER") or DEFAULT_PROVIDER)
+        chosen = get_provider(provider_name(provider, env))
     use_mock = base_url is None and api_key is None and _truthy(env.get("FLUX_WIDGETS_MOCK"))
     url = (base_url or env.get("FLUX_BASE_URL") or chosen.default_base_url).rstrip("/")
     key = api_key or next((env[v] for v in chosen.key_env_vars if env.get(v)), None)

@@ -1,16 +1,18 @@
 """A client's ledger: each generation is priced and held against the cap before its create, then
 settled and recorded after, so ``client.usage`` and the cap agree on what was spent.
 
-The client calls ``hold`` (or ``hold_batch``) before any request, ``Hold.start`` when the
-generation leaves the queue, and ``settle`` when it ends, however it ends.
+The client calls ``hold`` (or ``hold_batch``) before any request, then runs the generation
+through ``accounted``: ``Hold.watch`` starts its clock when it leaves the queue, and ``settle``
+runs when it ends, however it ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from ..params import FluxParams
 from .budget import Reservation, SpendingCap
@@ -25,6 +27,17 @@ from .usage import (
     may_have_started,
     start_of_today,
 )
+
+T = TypeVar("T")
+
+
+class Outcome(Protocol):
+    """What settling needs of a generation that ended: how far it got and its job's id."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def prediction_id(self) -> str | None: ...
 
 
 @dataclass
@@ -42,6 +55,18 @@ class Hold:
     def start(self) -> None:
         """The generation left the queue: its latency counts from here."""
         self.started = time.monotonic()
+
+    def watch(self, report: Callable[[str], None] | None) -> Callable[[str], None]:
+        """A status callback that starts this hold's clock on "starting" (the generation left
+        the queue: latency and "may have run" count from here), then passes the status on."""
+
+        def on_status(status: str) -> None:
+            if status == "starting":
+                self.start()
+            if report is not None:
+                report(status)
+
+        return on_status
 
 
 class Ledger:
@@ -138,6 +163,30 @@ class Ledger:
                 error=None if error is None else _error_name(error),
             )
         )
+
+    async def accounted(
+        self, hold: Hold, outcome: Outcome, generation: Callable[[], Awaitable[list[T]]]
+    ) -> list[T]:
+        """Await ``generation()`` (its statuses reported through ``hold.watch``), then settle
+        ``hold`` however it ends: its images, or those a ``FluxError`` kept (``error.images``),
+        are counted, with ``outcome``'s last status and prediction id."""
+        images: list[T] = []
+        error: BaseException | None = None
+        try:
+            images = await generation()
+            return images
+        except BaseException as caught:
+            error = caught
+            raise
+        finally:
+            kept = images or list(getattr(error, "images", None) or [])
+            self.settle(
+                hold,
+                images=len(kept),
+                status="queued" if hold.started is None else outcome.status,
+                prediction_id=outcome.prediction_id,
+                error=error,
+            )
 
     def report(
         self,

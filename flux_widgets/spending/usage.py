@@ -333,3 +333,15 @@ def start_of_today() -> datetime:
     """Midnight, local time, as an aware datetime (what "today" means to the user)."""
     now = datetime.now().astimezone()
     return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def default_history_entries() -> list[Any]:
+    """Every record of the default history folder's index (no image is read), or [] when
+    there is no such folder: what ``client.usage`` counts for today and the whole history."""
+    # Imported on use: importing the ledger need not load the history store.
+    from ..history.store import History, default_directory
+
+    if not default_directory().is_dir():
+        return []
+    history = History()
+    return list(history.page(0, max(1, len(history))))

@@ -116,3 +116,38 @@ def test_a_cap_set_later_counts_what_was_spent_before() -> None:
         ledger.hold(PARAMS)
     ledger.set_cap(None)
     assert ledger.cap is None and ledger.hold(PARAMS).reservation is None
+
+
+class _Outcome:
+    def __init__(self) -> None:
+        self.status = "queued"
+        self.prediction_id: str | None = None
+
+
+async def test_accounted_charges_what_started_and_releases_what_never_left_the_queue() -> None:
+    ledger = Ledger("replicate", max_spend=1.0)
+    outcome = _Outcome()
+    seen: list[str] = []
+    hold = ledger.hold(PARAMS)
+    watch = hold.watch(seen.append)
+
+    async def started_then_failed() -> list[str]:
+        watch("starting")
+        outcome.status, outcome.prediction_id = "processing", "p1"
+        raise ContentFilteredError("nsfw", prediction_id="p1")
+
+    with pytest.raises(ContentFilteredError):
+        await ledger.accounted(hold, outcome, started_then_failed)
+    assert seen == ["starting"] and hold.started is not None
+    assert ledger.cap is not None and ledger.cap.spent == pytest.approx(0.006)
+    assert ledger.tracker.summary().failures == {"ContentFilteredError": 1}
+
+    queued = ledger.hold(PARAMS)
+
+    async def cancelled_in_the_queue() -> list[str]:
+        raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        await ledger.accounted(queued, _Outcome(), cancelled_in_the_queue)
+    assert ledger.cap.spent == pytest.approx(0.006) and ledger.cap.reserved == 0
+    assert ledger.tracker.summary().generations == 1  # never sent: not a generation

@@ -1,0 +1,468 @@
+"""One generation's life: create, hold or poll, download, cancel on the server, the deadline.
+
+create -> wait (where the protocol holds the answer) or poll on an adaptive schedule -> download
+every output concurrently. The create is shielded: a cancel or the deadline arriving while it is
+on the wire must not drop its answer, the only handle on a job that may have started, so it is
+finished in the background and its job cancelled. A job that succeeds after its generation was
+given up is paid for: its outputs go to ``unclaimed_outputs``, never silently dropped.
+
+``FluxClient`` (``client.py``) builds a ``Generation`` per call and awaits ``run()``; which
+protocol it speaks is the provider's business (``providers/``), how requests travel is
+``transport/``'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from .errors import (
+    ClientClosedError,
+    FluxError,
+    FluxTimeoutError,
+    ProtocolError,
+)
+from .images import GeneratedImage
+from .params import FluxParams
+from .providers.base import Job, Output, Provider, Request
+from .transport.downloads import download_outputs, file_host, read_output
+from .transport.lifecycle import LoopResources
+from .transport.polling import DurationEstimate, PollSchedule
+from .transport.sending import CreateAttempt, Sender
+
+logger = logging.getLogger("flux_widgets")
+
+StatusCallback = Callable[[str], None]
+"""Called with "queued", "starting", "processing", "downloading", then "succeeded",
+"failed" or "canceled" as one generation moves along."""
+DetailCallback = Callable[[str], None]
+"""Called with what the provider says about progress, when it changes: fal's queue position
+("in queue, position 2") or the runner's last log line; "" when there is nothing to say."""
+
+UnclaimedOutputs = list[tuple[str | None, tuple[Output, ...]]]
+"""(job id, outputs) of jobs that succeeded after their generation was given up."""
+
+# How long after its hold a create's answer is still worth waiting for, to cancel what it started.
+_CREATE_GRACE = 2.0
+# Longer than any flux-schnell generation could take: a bound on what a server's clock may claim.
+_MAX_PLAUSIBLE_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class GenerationPolicy:
+    """What every generation of one client follows: where (provider, base URL), how long (the
+    total ``deadline`` in seconds; each request's timeout is the sender's), whether the server
+    may hold the create's answer, and where lessons and leftovers go (the duration estimate,
+    the outputs of jobs that succeeded after their generation was given up)."""
+
+    provider: Provider
+    base_url: str
+    deadline: float
+    sync_wait: bool
+    estimate: DurationEstimate
+    unclaimed_outputs: UnclaimedOutputs
+
+
+@dataclass
+class Progress:
+    """What a running generation knows about itself, for cancel-on-timeout and status."""
+
+    on_status: StatusCallback | None
+    on_detail: DetailCallback | None = None
+    prediction_id: str | None = None
+    status: str = "queued"
+    detail: str = ""
+    # The provider's latest word on the job (what a cancel needs to name it).
+    job: Job | None = None
+    # Set once the job succeeded: what to download, and what has been so far.
+    outputs: tuple[Output, ...] = ()
+    images: dict[int, GeneratedImage] = field(default_factory=dict)
+    # The create request while it is open: if the generation ends first, it is finished in the
+    # background and its job cancelled (the id only comes with the answer).
+    create: asyncio.Future[Job] | None = None
+    create_due: float = 0.0  # loop time by which a server should have answered it
+    create_hold: float = 0.0  # seconds the provider let the server hold that answer
+    create_attempt: CreateAttempt | None = None  # whether a create request is on the wire
+    requested: int = 1  # num_outputs: no more outputs than this are kept from any answer
+
+    def report(self, status: str) -> None:
+        """Pass a new status on to ``on_status`` (a repeated one is not reported again)."""
+        if status == self.status:
+            return
+        self.status = status
+        if self.on_status is not None:
+            try:
+                self.on_status(status)
+            except Exception:  # a broken UI callback must not break the generation
+                logger.exception("status callback failed")
+
+    def follow(self, job: Job) -> None:
+        """Report a pending job's status and the provider's detail, as they change."""
+        self.job = job
+        if job.status in ("starting", "processing"):
+            self.report(job.status)
+        if job.detail != self.detail:
+            self.detail = job.detail
+            if self.on_detail is not None:
+                try:
+                    self.on_detail(job.detail)
+                except Exception:  # as for on_status
+                    logger.exception("detail callback failed")
+
+
+class Generation:
+    """One generation of ``params``: ``run()`` it once, on the loop ``resources`` belong to."""
+
+    def __init__(
+        self,
+        params: FluxParams,
+        progress: Progress,
+        *,
+        policy: GenerationPolicy,
+        sender: Sender,
+        resources: LoopResources,
+    ) -> None:
+        self.params = params
+        self.progress = progress
+        self.policy = policy
+        self.sender = sender
+        self.resources = resources
+        # time.monotonic() by which it must be done, so that no retry sleeps past it.
+        self.deadline: float | None = None
+
+    async def run(self) -> list[GeneratedImage]:
+        """The images; a ``FluxError`` on failure (``FluxTimeoutError`` past the deadline,
+        ``ClientClosedError`` when ``aclose()`` ended it, paid-for images kept in both)."""
+        resources, progress = self.resources, self.progress
+        progress.report("queued")
+        # Its own task, owned by the client, so that aclose() can end it (lifecycle.py).
+        run = asyncio.ensure_future(self._within_slot())
+        resources.track_run(run)
+        try:
+            return await run
+        except asyncio.CancelledError:
+            if not resources.closing or _being_cancelled():
+                raise  # the caller's own cancel (or deadline) goes on as it came
+            raise _closed_error(progress) from None
+
+    async def _within_slot(self) -> list[GeneratedImage]:
+        progress = self.progress
+        async with self.resources.slots:
+            try:
+                return await asyncio.wait_for(self._create_wait_download(), self.policy.deadline)
+            except FluxError as error:  # before TimeoutError: FluxTimeoutError is one
+                if error.prediction_id is None:
+                    error.prediction_id = progress.prediction_id
+                progress.report("failed")
+                raise
+            except asyncio.TimeoutError:  # wait_for: the total deadline (3.10: not builtin)
+                await self._cancel_quietly()
+                progress.report("failed")
+                raise _deadline_error(progress, self.policy.deadline) from None
+            except asyncio.CancelledError:
+                await self._cancel_quietly()
+                progress.report("canceled")
+                raise
+
+    async def _create_wait_download(self) -> list[GeneratedImage]:
+        params, progress, policy = self.params, self.progress, self.policy
+        started = time.monotonic()
+        self.deadline = started + policy.deadline
+        progress.requested = params.num_outputs
+        progress.report("starting")
+        request = policy.provider.create_request(
+            params, policy.base_url, deadline=policy.deadline, sync_wait=policy.sync_wait
+        )
+        # Shielded: a cancel or the deadline arriving now must not drop the answer, which holds
+        # the only handle on a job that may have started (_cancel_quietly finishes it).
+        attempt = progress.create_attempt = CreateAttempt()
+        progress.create = asyncio.ensure_future(self._create(request, attempt))
+        progress.create_hold = request.hold
+        progress.create_due = asyncio.get_running_loop().time() + request.hold + _CREATE_GRACE
+        job = await asyncio.shield(progress.create)
+        progress.create = None
+        progress.prediction_id = job.id
+        progress.follow(job)
+        if not job.ready:
+            job = await self._poll(job, started)
+        if job.is_final and job.status != "succeeded":
+            raise job.failure()
+        if not job.outputs:
+            raise ProtocolError(f"job {job.id} succeeded but lists no output files")
+        job = _within_bounds(job, params, time.monotonic() - started)
+        if job.duration is not None:
+            policy.estimate.observe(job.duration)
+        progress.job = job
+        progress.outputs = job.outputs
+        progress.report("downloading")
+        images = await self._download_all(job)
+        progress.report("succeeded")
+        return images
+
+    # -- the requests ------------------------------------------------------------------
+
+    async def _create(self, request: Request, attempt: CreateAttempt) -> Job:
+        # The server may hold the answer `hold` s on purpose (a sync wait; Together: the whole
+        # generation); a read timeout on a create is never retried (it would pay twice), so
+        # never let it fire first.
+        read = self.sender.timeouts.create + request.hold
+        response = await self.sender.create(request, attempt, read=read, deadline=self.deadline)
+        return self.policy.provider.read_created(response, self.params)
+
+    async def _poll(self, job: Job, started: float) -> Job:
+        policy, progress = self.policy, self.progress
+        schedule = PollSchedule(policy.estimate.seconds)
+        timeout = self.sender.timeouts.for_read(self.sender.timeouts.query)
+        while not job.ready:
+            # Unknown statuses count as pending; the deadline bounds the wait.
+            progress.follow(job)
+            if not job.fetch_result:  # a result known to be ready is fetched at once (fal)
+                await asyncio.sleep(schedule.next_delay(time.monotonic() - started))
+            request = policy.provider.poll_request(job, policy.base_url)
+            send = functools.partial(self._query, request, job, timeout)
+            response = await self.sender.send(
+                send, create=False, target=policy.base_url, deadline=self.deadline
+            )
+            job = policy.provider.read_polled(response, job, self.params)
+        return job
+
+    async def _query(self, request: Request, job: Job, timeout: httpx.Timeout) -> httpx.Response:
+        """One poll: under the client's query-rate cap, shared by every generation."""
+        await self.resources.queries.acquire()
+        response = await self.sender.request(request, timeout)
+        return self.sender.check(response, job)
+
+    async def _download_all(self, job: Job) -> list[GeneratedImage]:
+        params, progress, sender = self.params, self.progress, self.sender
+        timeout = self.sender.timeouts.for_read(self.sender.timeouts.download)
+        http = self.resources.http
+
+        async def download(index: int, output: Output) -> GeneratedImage:
+            began = time.monotonic()
+            url = output.url
+            if output.data is not None:
+                data = output.data  # the answer held the image (Together's base64): no request
+            else:
+                assert url is not None
+                data = await sender.send(
+                    lambda: read_output(http, url, timeout=timeout, prediction_id=job.id),
+                    create=False,
+                    target=file_host(url),
+                    deadline=self.deadline,
+                )
+            image = GeneratedImage.from_bytes(
+                data,
+                params,
+                seed=job.seed,
+                prediction_id=job.id,
+                index=index,
+                url=url,
+                predict_time=job.predict_time,
+                download_time=time.monotonic() - began,
+            )
+            progress.images[index] = image  # kept even if the deadline passes meanwhile
+            return image
+
+        return await download_outputs(job.id, job.outputs, download)
+
+    # -- cancelling on the server --------------------------------------------------------
+
+    async def _cancel_quietly(self) -> None:
+        """Ask the server to cancel a job that has not succeeded (one that has is paid for and
+        downloading); tolerate anything (CometAPI may not have the route; Together has none).
+
+        A create still open has its answer awaited by a background task the client owns
+        (bounded by the create's own timeouts), which then cancels the job it started.
+        """
+        progress, resources = self.progress, self.resources
+        provider = self.policy.provider
+        create, progress.create = progress.create, None
+        attempt = progress.create_attempt
+        if create is not None and progress.job is None:
+            if attempt is not None:
+                attempt.abandoned = True  # no further try of the create is sent
+            if not create.done() and attempt is not None and not attempt.on_the_wire:
+                # Between tries (a backoff): no request is open, so no job can have started.
+                create.cancel()
+                return
+            if not create.done():
+                if not provider.can_cancel:
+                    # Nothing could cancel what it started: stop waiting for the answer.
+                    create.cancel()
+                    logger.info(
+                        "%s has no server-side cancel; the generation may still run", provider.name
+                    )
+                    return
+                finisher = self._cancel_once_created(create, progress.create_hold)
+                if resources.closing:
+                    # aclose() waits for this generation anyway: finish here, so that a loop
+                    # that ends right after it (asyncio.run in a thread) cannot drop the cancel.
+                    await finisher
+                else:
+                    resources.spawn(finisher, due=progress.create_due)
+                return
+            if create.cancelled() or create.exception() is not None:
+                return  # no job was created (or its answer was lost: nothing to name)
+            progress.job = create.result()
+        job = progress.job
+        if job is None or progress.outputs or job.ready:
+            return
+        answer = await self._post_cancel(job)
+        if answer is not None and answer.status == "succeeded" and answer.outputs:
+            # It succeeded before the cancel arrived: paid for, so its URLs go in the error.
+            progress.outputs = answer.outputs[: progress.requested]
+
+    async def _cancel_once_created(self, create: asyncio.Future[Job], hold: float) -> None:
+        """Wait (bounded) for a create whose generation already ended, then cancel what it
+        started, unless it had already finished."""
+        # The create's own read timeout already bounds it; this only backs that up.
+        timeouts = self.sender.timeouts
+        bound = timeouts.connect + timeouts.create + hold
+        try:
+            job = await asyncio.wait_for(create, bound)
+        except (Exception, asyncio.CancelledError) as error:
+            create.cancel()
+            logger.info(
+                "a cancelled generation's create ended without a job id (%s)",
+                error.__class__.__name__,
+            )
+            return
+        if job.ready:
+            if job.status == "succeeded" and job.outputs:
+                self._keep_unclaimed(job)
+            else:
+                logger.info(
+                    "job %s of a cancelled generation had already ended (%s)", job.id, job.status
+                )
+            return
+        answer = await self._post_cancel(job)
+        if answer is not None and answer.status == "succeeded" and answer.outputs:
+            self._keep_unclaimed(answer)
+
+    def _keep_unclaimed(self, job: Job) -> None:
+        """A job that succeeded after its generation was given up is paid for: keep its
+        outputs where the user can still fetch them (``unclaimed_outputs``) and say so."""
+        self.policy.unclaimed_outputs.append((job.id, job.outputs))
+        logger.warning(
+            "job %s succeeded after its generation was cancelled: its %d output(s) are paid "
+            "for and kept in client.unclaimed_outputs (%s); providers delete files after "
+            "about an hour",
+            job.id,
+            len(job.outputs),
+            ", ".join(output.label for output in job.outputs),
+        )
+
+    async def _post_cancel(self, job: Job) -> Job | None:
+        """Send the provider's cancel; the job as the answer shows it, when it says (one that
+        succeeded meanwhile lists its outputs, which are paid for)."""
+        policy = self.policy
+        request = policy.provider.cancel_request(job, policy.base_url)
+        if request is None:
+            logger.info(
+                "%s has no server-side cancel; job %s may still run", policy.provider.name, job.id
+            )
+            return None
+        timeout = self.sender.timeouts.for_read(self.sender.timeouts.cancel)
+        try:
+            response = await asyncio.shield(self.sender.request(request, timeout))
+        except (httpx.HTTPError, asyncio.CancelledError):
+            logger.info("could not cancel job %s on the server", job.id)
+            return None
+        if not response.is_success:
+            # docs/protocol.md: CometAPI may lack the cancel route (404); fal answers 400 for a
+            # request already completed. Nothing more to do.
+            logger.info("the server answered %s to cancelling job %s", response.status_code, job.id)
+            return None
+        try:
+            return policy.provider.read_canceled(response, job)
+        except FluxError:
+            return None
+
+
+def _deadline_error(progress: Progress, seconds: float) -> FluxTimeoutError:
+    """What a generation past its total deadline raises: paid-for images are kept in it."""
+    deadline = f"{seconds:g} s deadline"
+    if not progress.outputs:
+        cancelled = "; the prediction was cancelled" if progress.prediction_id else ""
+        return FluxTimeoutError(
+            f"no images within the {deadline}{cancelled}. The service may be busy: try "
+            "again, or raise FluxClient(timeout=)",
+            prediction_id=progress.prediction_id,
+        )
+    # The prediction succeeded (and is paid for): keep what arrived, name what did not.
+    images, urls, arrived = _paid_for(progress)
+    return FluxTimeoutError(
+        f"the {deadline} passed while downloading: {arrived}",
+        prediction_id=progress.prediction_id,
+        urls=urls,
+        images=images,
+    )
+
+
+def _closed_error(progress: Progress) -> ClientClosedError:
+    """What a generation that ``aclose()`` ended raises: paid-for images are kept in it."""
+    if not progress.outputs:
+        cancelled = "; its prediction was cancelled" if progress.prediction_id else ""
+        return ClientClosedError(
+            f"the client was closed (aclose()) during this generation{cancelled}",
+            prediction_id=progress.prediction_id,
+        )
+    images, urls, arrived = _paid_for(progress)
+    return ClientClosedError(
+        f"the client was closed (aclose()) after prediction {progress.prediction_id} "
+        f"succeeded: {arrived}",
+        prediction_id=progress.prediction_id,
+        urls=urls,
+        images=images,
+    )
+
+
+def _paid_for(progress: Progress) -> tuple[list[GeneratedImage], list[str], str]:
+    """A succeeded job's images that arrived, the URLs of those that did not (inline ones
+    always arrive: they need none), and the sentence that says so."""
+    images = [progress.images[i] for i in sorted(progress.images)]
+    urls = [o.url for i, o in enumerate(progress.outputs) if i not in progress.images and o.url]
+    arrived = (
+        f"{len(images)} of {len(progress.outputs)} images arrived (in error.images); the "
+        "others are in error.urls, downloadable for about an hour after generation"
+    )
+    return images, urls, arrived
+
+
+def _being_cancelled() -> bool:
+    """Whether the running task itself has a cancel pending (3.11+; on 3.10 we cannot tell)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return bool(cancelling()) if cancelling is not None else False
+
+
+def _within_bounds(job: Job, params: FluxParams, measured: float) -> Job:
+    """The job with server values held to what the client asked for and measured.
+
+    A server clock that claims more time than passed here (clock skew, a bad timestamp, a
+    ``predict_time`` of a year) would teach the poll schedule to sleep that long on every later
+    generation, and more outputs than requested would be downloaded and held in memory.
+    """
+    duration, predict_time = job.duration, job.predict_time
+    if duration is not None and not 0 <= duration <= measured:
+        duration = None  # nothing to learn from a clock that disagrees with ours
+    if predict_time is not None and not 0 <= predict_time <= min(measured, _MAX_PLAUSIBLE_SECONDS):
+        predict_time = None
+    outputs = job.outputs
+    if len(outputs) > params.num_outputs:
+        logger.warning(
+            "job %s lists %d outputs for %d requested; downloading the first %d",
+            job.id,
+            len(outputs),
+            params.num_outputs,
+            params.num_outputs,
+        )
+        outputs = outputs[: params.num_outputs]
+    return dataclasses.replace(job, duration=duration, predict_time=predict_time, outputs=outputs)
