@@ -33,7 +33,7 @@ from .prompts.plans import CONFIRM_ABOVE_GENERATIONS, BatchPlan, plain_fields, p
 from .prompts.progress import BatchProgress
 from .prompts.styles import resolve_style
 from .prompts.templates import PromptTemplate
-from .providers import PROVIDERS, Provider, get_provider
+from .providers import DEFAULT_PROVIDER, PROVIDERS, Provider, get_provider
 from .providers.settings import provider_name
 from .schema import SCHEMA, Field
 
