@@ -251,6 +251,10 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
         await self._tasks.wait()
         await self.viewer.wait()
 
+    def cancel(self) -> None:
+        """Stop making thumbnails (when the gallery is about to close)."""
+        self._tasks.cancel_all()
+
     def close(self) -> None:
         """Close the gallery with every widget it made (tiles, viewer, their layouts)."""
         if "more_button" not in self.__dict__:  # ipywidgets 7 closes in __del__, half-built too

@@ -229,7 +229,7 @@ async def test_generate_from_code_returns_images_of_the_right_count_and_size(
 async def test_a_click_starts_a_task_and_the_row_ends_done(studio: PromptStudio) -> None:
     studio.prompt = "a kite"
     studio.generate_button.click()
-    assert len(studio._tasks) == 1
+    assert len(studio.jobs_panel._tasks) == 1
     assert studio.generate_button.description == "Generate (1 running)"
     await studio.wait()
     assert [row.state for row in studio.jobs] == ["done"]
@@ -682,7 +682,7 @@ def test_new_seed_button_has_a_label_and_keeps_the_seed_it_draws() -> None:
 async def test_the_studio_shows_the_seed_state_next_to_generate(studio: PromptStudio) -> None:
     row = next(
         child
-        for child in studio.children
+        for child in studio.controls_panel.children
         if isinstance(child, ipywidgets.HBox) and studio.generate_button in child.children
     )
     assert studio.controls.seed_state in row.children
@@ -726,10 +726,10 @@ async def test_reuse_says_what_it_changed_and_brings_the_controls_into_view(
     studio.num_inference_steps = 2
     [image] = await studio.generate()
     studio.controls.set_params(FluxParams(prompt="something else"))
-    from flux_widgets.widgets import studio as studio_module
+    from flux_widgets.widgets.studio import controls_panel
 
     focused: list[Any] = []
-    monkeypatch.setattr(studio_module, "focus", focused.append)
+    monkeypatch.setattr(controls_panel, "focus", focused.append)
 
     studio.reuse(image)
 
