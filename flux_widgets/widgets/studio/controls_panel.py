@@ -112,6 +112,7 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
         self.generate_button.add_class("flux-generate")
         self.message.add_class("flux-message")
         traitlets.dlink((state, "notice"), (self.message, "value"))
+        traitlets.dlink((self.explore, "running"), (state, "batches"))
         self._wire(cancel_all)
         self._fit_controls()
         self._show_running()

@@ -52,7 +52,8 @@ class JobsPanel(widgets.VBox):  # type: ignore[misc]
         self.capacity_note = widgets.HTML()
         self.job_list = JobList()
         super().__init__([self.capacity_note, self.job_list])
-        state.observe(lambda _: self._show_capacity(), names="client")
+        # A client's settings are plain attributes: look again as generations start and end.
+        state.observe(lambda _: self._show_capacity(), names=["client", "running"])
         self._show_capacity()
 
     @property

@@ -53,7 +53,9 @@ class ProviderPanel(widgets.VBox):  # type: ignore[misc]
         self.banner.add_class("flux-banner")
         self.key_input.on_change(self._use_key)
         self.provider_picker.on_change(self.use_provider)
-        state.observe(lambda _: self._render(), names="client")
+        # A client learns from the server's answers that it is the mock: look again whenever a
+        # generation or batch starts or ends.
+        state.observe(lambda _: self._render(), names=["client", "running", "batches"])
         self.observe(lambda _: self._render(), names="from_key")
         state.client = initial
         state.provider = self.provider_picker.value

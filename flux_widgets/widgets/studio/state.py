@@ -35,6 +35,7 @@ class StudioState(traitlets.HasTraits):
     )
     history_count = traitlets.Int(0, help="images in the history folder, as last counted")
     running = traitlets.Int(0, help="job rows whose generation has not finished (not batches)")
+    batches = traitlets.Int(0, help="batches (templates, styles with variants) running now")
     notice = traitlets.Unicode(
         "", help="the message line's HTML: the last error, note or question, or empty"
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from flux_widgets.client import FluxClient
-from flux_widgets.mock import MockConfig
+from flux_widgets.mock import MockConfig, MockServer
 from flux_widgets.widgets import PromptStudio
 from flux_widgets.widgets.studio import MOCK_BANNER
 
@@ -148,3 +148,19 @@ async def test_mock_banner_and_typing_a_key_switches_to_the_real_api(tmp_path: P
 
     studio.key_input.forget.click()
     assert studio.client is not None and studio.client.is_mock
+
+
+async def test_the_banner_appears_once_the_server_says_it_is_the_mock(
+    mock_server: MockServer,
+) -> None:
+    # FLUX_BASE_URL at the mock (nbval, the browser tests): the client learns it from answers.
+    client = FluxClient(base_url=mock_server.url, timeout=30)
+    try:
+        studio = PromptStudio(client, history=False)
+        assert studio.banner.value == "" and studio.banner.layout.display == "none"
+        await studio.generate(prompt="a paper boat", megapixels="0.25")
+        assert client.is_mock
+        assert MOCK_BANNER in studio.banner.value
+        assert studio.banner.layout.display != "none"
+    finally:
+        await client.aclose()
