@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
+import traitlets
 
 from ..errors import FluxError
 from ..images import GeneratedImage
@@ -42,6 +43,8 @@ class ExplorePanel(widgets.VBox):  # type: ignore[misc]
     ``client`` returns the studio's current client (None without one); ``keep`` files new
     images (history, gallery); ``history`` lists the stored images for the usage view.
     """
+
+    running = traitlets.Int(0, help="batches started here that have not finished")
 
     def __init__(
         self,
@@ -185,6 +188,7 @@ class ExplorePanel(widgets.VBox):  # type: ignore[misc]
         self.batch_rows = [r for r in self.batch_rows if id(r) in keep]
         self.batches.children = tuple(self.batch_rows)
         show(self.batches, bool(self.batch_rows))
+        self.running = len(running)
 
     async def wait(self) -> None:
         await self._tasks.wait()

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as widgets
+import traitlets
 from PIL import Image
 
 from ..images import GeneratedImage
@@ -115,6 +116,12 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
     """Thumbnails of every image, newest first, a page at a time, and the viewer that opens
     them (a modal over the page, or in place above the thumbnails inside an iframe)."""
 
+    # Kernel-side state (no sync=True): the browser gets tiles, not these.
+    thumbnail_size = traitlets.Int(THUMBNAIL_SIZE, help="a thumbnail's longer side at most, px")
+    page_size = traitlets.Int(24, help='tiles on a page; older images wait behind "show older"')
+    shown = traitlets.Int(0, help="how many of the newest images are on screen")
+    count = traitlets.Int(0, help="images in the gallery, on screen or not")
+
     def __init__(
         self,
         *,
@@ -131,7 +138,6 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
         self._tiles: dict[int, Tile] = {}  # id(image) -> tile, for the tiles made so far
         self._spare: Tile | None = None  # hidden in the grid, for the next image
         self._pending: set[int] = set()  # ids whose thumbnails are being made
-        self._shown = 0
         self._tasks = TaskSet()
         self.viewer = Viewer(
             save_dir=save_dir,
@@ -167,7 +173,8 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
         the new images, so a long session keeps one page of widgets alive, not one per image.
         """
         self._images.extend(images)
-        self._shown = min(len(self._images), max(self.page_size, self._shown))
+        self.count = len(self._images)
+        self.shown = min(len(self._images), max(self.page_size, self.shown))
         await self._render()
 
     def add_soon(self, images: Sequence[GeneratedImage]) -> asyncio.Task[None]:
@@ -201,7 +208,7 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
 
     async def show_more(self) -> None:
         """Show the next page of older images."""
-        self._shown = min(len(self._images), self._shown + self.page_size)
+        self.shown = min(len(self._images), self.shown + self.page_size)
         await self._render()
 
     def clear(self) -> None:
@@ -251,6 +258,10 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
         await self._tasks.wait()
         await self.viewer.wait()
 
+    def cancel(self) -> None:
+        """Stop making thumbnails (when the gallery is about to close)."""
+        self._tasks.cancel_all()
+
     def close(self) -> None:
         """Close the gallery with every widget it made (tiles, viewer, their layouts)."""
         if "more_button" not in self.__dict__:  # ipywidgets 7 closes in __del__, half-built too
@@ -280,16 +291,17 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
 
     def _replace(self, images: Sequence[GeneratedImage]) -> None:
         self._images = list(images)
+        self.count = len(self._images)
         self.grid.children = (self._spare,) if self._spare is not None else ()
         for tile in self._tiles.values():
             tile.close()
         self._tiles.clear()
-        self._shown = min(len(self._images), self.page_size)
+        self.shown = min(len(self._images), self.page_size)
 
     def _visible(self) -> list[GeneratedImage]:
-        if self._shown <= 0:
+        if self.shown <= 0:
             return []
-        return self._images[-self._shown :][::-1]
+        return self._images[-self.shown :][::-1]
 
     async def _render(self) -> None:
         new = [
@@ -366,6 +378,6 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
                 tile.close()
             closed = {id(tile) for _key, tile in stale}
             self.grid.children = tuple(t for t in self.grid.children if id(t) not in closed)
-        older = len(self._images) - self._shown
+        older = len(self._images) - self.shown
         self.more_button.description = f"show older ({older})"
         show(self.more_button, older > 0)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
+import traitlets
 from PIL import Image
 
 from ..errors import FluxError
@@ -58,6 +59,21 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
     Cells are keyed ``(row, column)``, or ``(page, row, column)`` with pages.
     """
 
+    # Kernel-side state (no sync=True): the browser gets the thumbnails, not these.
+    client = traitlets.Any(help="the FluxClient (or a stand-in) that generates the cells")
+    plan = traitlets.Instance(GridPlan, help="the axes, the base parameters and every cell")
+    thumbnail_size = traitlets.Int(192, help="a cell's thumbnail, px a side at most")
+    images: traitlets.Dict[Cell, GeneratedImage] = traitlets.Dict(
+        help="the finished images, by cell key"
+    )
+    errors: traitlets.Dict[Cell, FluxError] = traitlets.Dict(
+        help="the cells that failed, with their errors"
+    )
+    counts = traitlets.Instance(
+        BatchProgress, allow_none=True, help="the last run's done / failed / running counts"
+    )
+    done = traitlets.Bool(False, help="whether the last run went through every cell")
+
     def __init__(
         self,
         client: FluxClient,
@@ -74,7 +90,7 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         # Fields the base leaves out take the provider's defaults (fal and Together: jpg). A
         # stand-in client without a provider (tests drive the grid with one) gets the schema's.
         provider: Provider | None = getattr(client, "provider_info", None)
-        self.plan: GridPlan = plan_grid(
+        self.plan = plan_grid(
             rows=rows,
             columns=columns,
             pages=pages,
@@ -92,24 +108,10 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
             if provider is not None:
                 provider.check(params)  # a value it cannot honour: ValueError now, not mid-grid
         self.thumbnail_size = thumbnail_size
-        self.images: dict[Cell, GeneratedImage] = {}
-        """The finished images, by cell key."""
-        self.errors: dict[Cell, FluxError] = {}
-        """The cells that failed, with their errors."""
-        self.counts: BatchProgress | None = None
-        """The last run's done / failed / running counts."""
-        self._done = False
         self._exported: bytes | None = None
         self._tasks = TaskSet(self._report)
         self._started: float | None = None
-
-        self.progress = widgets.HTML(self._progress_text(None))
-        self.generate_button = widgets.Button(description="Generate grid", icon="th")
-        set_tooltip(self.generate_button, f"{len(self.cells)} images, one request each")
-        self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True)
-        # Clicks may arrive on another thread's event loop (a kernel subshell): see on_home_loop.
-        self.generate_button.on_click(on_home_loop(lambda _: self._start()))
-        self.cancel_button.on_click(on_home_loop(lambda _: self.cancel()))
+        self._make_controls()
         # At its own aspect ratio, never wider than its column nor than the thumbnail itself.
         self._pictures = {
             cell: widgets.Image(
@@ -140,6 +142,15 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
             **kwargs,
         )
         self.add_class("flux-grid")
+
+    def _make_controls(self) -> None:
+        self.progress = widgets.HTML(self._progress_text(None))
+        self.generate_button = widgets.Button(description="Generate grid", icon="th")
+        set_tooltip(self.generate_button, f"{len(self.cells)} images, one request each")
+        self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True)
+        # Clicks may arrive on another thread's event loop (a kernel subshell): see on_home_loop.
+        self.generate_button.on_click(on_home_loop(lambda _: self._start()))
+        self.cancel_button.on_click(on_home_loop(lambda _: self.cancel()))
 
     # -- what it will cost ----------------------------------------------------------------
 
@@ -179,7 +190,7 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         """
         self.images.clear()
         self.errors.clear()
-        self._done, self._exported = False, None
+        self.done, self._exported = False, None
         keys = list(self.cells)
         for cell in keys:
             self._pictures[cell].value = b""
@@ -210,7 +221,7 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
                     self._notes[cell].value = f"<small>{error_html(result.error)}</small>"
                 counts.finish(result.index, ok=result.error is None)  # (the client may have)
                 self.progress.value = self._progress_text(time.monotonic() - self._started)
-            self._done = True
+            self.done = True
         except asyncio.CancelledError:
             for cell in keys:
                 if cell not in self.images and cell not in self.errors:
@@ -295,7 +306,7 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
     # -- display -----------------------------------------------------------------------
 
     def __repr__(self) -> str:
-        state = "done" if self._done else "not done"
+        state = "done" if self.done else "not done"
         pages = f"x{len(self.page_values)} pages" if self.page_values else ""
         return (
             f"<PromptGrid {len(self.row_values)}x{len(self.column_values)}{pages} "
@@ -306,7 +317,7 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
     def _static_bundle(self) -> dict[str, Any]:
         bundle: dict[str, Any] = {"text/plain": repr(self)}
         # The static fallback: where widgets do not render (GitHub, nbviewer), the image shows.
-        if self._done and self.images:
+        if self.done and self.images:
             if self._exported is None:
                 out = io.BytesIO()
                 self.to_image(cell_size=192).save(out, "PNG")

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
+import traitlets
 
 from ..history.store import THUMBNAIL_SIZE, History, HistoryFilter, HistoryRecord
 from ..images import GeneratedImage
@@ -24,92 +25,11 @@ from ..params import ASPECT_RATIOS
 from ._compat import set_tooltip, show
 from ._html import error_html
 from ._tasks import TaskSet
+from .history_card import HistoryCard, HistoryPreview
 
 ImageCallback = Callable[[GeneratedImage], None]
 ANY_RATIO = "any aspect ratio"
-# Icon-only buttons: no padding, so no icon is cut into an ellipsis ("☆…").
-# An icon with a word (the README's promise; a word is also the button's accessible name).
-_ICON_BUTTON = {"width": "auto", "padding": "0 6px"}
-_PROMPT_CHARS = 60
-
-
-class HistoryCard(widgets.VBox):  # type: ignore[misc]
-    """One entry on the page: thumbnail, date, seed and prompt, and its buttons."""
-
-    def __init__(self, size: int) -> None:
-        self.record: HistoryRecord | None = None
-        # Natural size, never upscaled; at most the card's width, aspect ratio kept.
-        self.thumbnail = widgets.Image(
-            format="webp",
-            layout={"max_width": "100%", "height": "auto", "object_fit": "contain"},
-        )
-        self.caption = widgets.HTML(layout={"width": "100%"})
-        self.select = widgets.Checkbox(indent=False, layout={"width": "24px"})
-        set_tooltip(self.select, "select (for delete selected)")
-        # A plain button (a ToggleButton with an icon only shows a stray mark in Lab 4).
-        self.star = widgets.Button(description="star", icon="star-o", layout=_ICON_BUTTON)
-        set_tooltip(self.star, "star / unstar (kept in the image's record)")
-        self.open_button = widgets.Button(
-            description="open", icon="search-plus", layout=_ICON_BUTTON
-        )
-        set_tooltip(self.open_button, "open at full size")
-        self.reuse_button = widgets.Button(
-            # Not "undo"'s arrow: that is the undo button's icon, under the cards.
-            description="reuse",
-            icon="reply",
-            layout=_ICON_BUTTON,
-        )
-        set_tooltip(self.reuse_button, "reuse: put its parameters and seed into the controls")
-        self.delete_button = widgets.Button(description="delete", icon="trash", layout=_ICON_BUTTON)
-        set_tooltip(self.delete_button, "move to the trash (undo brings it back)")
-        super().__init__(
-            [
-                self.thumbnail,
-                self.caption,
-                widgets.HBox(
-                    [
-                        self.select,
-                        self.star,
-                        self.open_button,
-                        self.reuse_button,
-                        self.delete_button,
-                    ],
-                    layout={"flex_flow": "row wrap", "align_items": "center"},
-                ),
-            ],
-            layout={
-                "align_items": "center",
-                "max_width": f"{size + 16}px",
-                "padding": "4px",
-                "border": "1px solid var(--jp-border-color2, #ddd)",
-            },
-            _dom_classes=("flux-history-card",),
-        )
-
-    def fill(self, record: HistoryRecord | None, selected: bool) -> None:
-        self.record = record
-        if record is None:
-            show(self, False)
-            self.thumbnail.value = b""
-            return
-        created = record.created_at.astimezone()
-        prompt = record.prompt
-        if len(prompt) > _PROMPT_CHARS:
-            prompt = prompt[: _PROMPT_CHARS - 1] + "…"
-        self.caption.value = (
-            "<div style='line-height:1.35;font-size:var(--jp-ui-font-size0, 11px)'>"
-            f"{created:%Y-%m-%d %H:%M} · seed {record.seed} · {record.aspect_ratio}<br>"
-            f"<span title='{html.escape(record.prompt)}'>{html.escape(prompt)}</span></div>"
-        )
-        self.show_star(record.favourite)
-        self.select.value = selected
-        self.thumbnail.value = b""
-        show(self, True)
-
-    def show_star(self, favourite: bool) -> None:
-        self.star.icon = "star" if favourite else "star-o"
-        self.star.description = "starred" if favourite else "star"
-        self.star.button_style = "warning" if favourite else ""
+_WRAP = {"flex_flow": "row wrap", "align_items": "center"}
 
 
 class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
@@ -119,6 +39,18 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
     ``on_open``, the browser shows the image itself under the cards. Call ``await
     browser.reload()`` after adding images elsewhere; ``await browser.wait()`` in tests.
     """
+
+    history = traitlets.Instance(History, help="the history browsed")
+    page_size = traitlets.Int(12, help="cards on a page (at least 1)")
+    thumbnail_size = traitlets.Int(THUMBNAIL_SIZE, help="a card's thumbnail, px a side at most")
+    page_number = traitlets.Int(0, help="the page shown: 0 = the newest")
+    total = traitlets.Int(0, help="entries matching the filters")
+    history_total = traitlets.Int(0, help="every entry in the history, filters or not")
+    trash_count = traitlets.Int(0, help="entries in the history's trash")
+    selected = traitlets.Set(help="stems of the selected entries, kept across pages")
+    last_batch = traitlets.Unicode(
+        None, allow_none=True, help='the trash batch "undo" restores, or None'
+    )
 
     def __init__(
         self,
@@ -136,20 +68,39 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         self.history = history
         self.page_size = page_size
         self.thumbnail_size = thumbnail_size
-        self.page_number = 0  # 0 = the newest page
-        self.total = 0  # entries matching the filters
-        self.history_total = 0  # every entry in the history, filters or not
         # Told the whole history's size each time a page is read (after a delete, an undo,
         # emptying the trash), so counts shown elsewhere (the studio's) never go stale.
         self.on_count = on_count
-        self.selected: set[str] = set()  # stems, kept across pages
-        self.last_batch: str | None = None  # the trash batch "undo" restores
         self._on_open = on_open
         self._on_reuse = on_reuse
         self._tasks = TaskSet(self._report)
         self._filling = False  # True while cards are refilled: not a user's click
         self._generation = 0  # which load is current; older ones drop their results
+        filters = self._make_filters()
+        self.status = widgets.HTML()
+        self.cards = [HistoryCard(thumbnail_size) for _ in range(page_size)]
+        column = min(thumbnail_size, 210)
+        self.grid = widgets.GridBox(
+            self.cards,
+            layout={
+                # As many columns as fit: 4 in a wide notebook, 3 in a 900 px cell.
+                "grid_template_columns": f"repeat(auto-fill, minmax({column}px, 1fr))",
+                "grid_gap": "6px",
+            },
+        )
+        paging = self._make_paging()
+        actions = self._make_actions()
+        # Where an entry opens without ``on_open``: under the cards.
+        self.preview_box = HistoryPreview()
+        self.preview, self.preview_close = self.preview_box.image, self.preview_box.close_button
+        super().__init__(
+            [filters, self.status, self.grid, paging, actions, self.preview_box], **kwargs
+        )
+        self.add_class("flux-history")
+        self._wire()
+        self._update_controls()
 
+    def _make_filters(self) -> widgets.HBox:
         self.search = widgets.Text(
             placeholder="search prompts",
             continuous_update=False,
@@ -162,17 +113,12 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         )
         self.since = widgets.DatePicker(description="from", layout={"width": "auto"})
         self.until = widgets.DatePicker(description="to", layout={"width": "auto"})
-        self.status = widgets.HTML()
-        self.cards = [HistoryCard(thumbnail_size) for _ in range(page_size)]
-        column = min(thumbnail_size, 210)
-        self.grid = widgets.GridBox(
-            self.cards,
-            layout={
-                # As many columns as fit: 4 in a wide notebook, 3 in a 900 px cell.
-                "grid_template_columns": f"repeat(auto-fill, minmax({column}px, 1fr))",
-                "grid_gap": "6px",
-            },
+        return widgets.HBox(
+            [self.search, self.favourites, self.aspect_ratio, self.since, self.until],
+            layout=_WRAP,
         )
+
+    def _make_paging(self) -> widgets.HBox:
         self.newest_button = widgets.Button(icon="angle-double-left", layout={"width": "40px"})
         set_tooltip(self.newest_button, "newest page")
         self.newer_button = widgets.Button(description="newer", icon="angle-left")
@@ -180,6 +126,18 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         self.older_button = widgets.Button(description="older", icon="angle-right")
         self.oldest_button = widgets.Button(icon="angle-double-right", layout={"width": "40px"})
         set_tooltip(self.oldest_button, "oldest page")
+        return widgets.HBox(
+            [
+                self.newest_button,
+                self.newer_button,
+                self.page_label,
+                self.older_button,
+                self.oldest_button,
+            ],
+            layout=_WRAP,
+        )
+
+    def _make_actions(self) -> widgets.HBox:
         auto = {"width": "auto"}  # sized to the label: "delete selected (1,234)" is not clipped
         self.select_page_button = widgets.Button(
             description="select page", icon="check-square-o", layout=auto
@@ -197,51 +155,21 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
             description="delete for good", button_style="danger", layout={"width": "auto"}
         )
         self.keep_trash_button = widgets.Button(description="keep", layout={"width": "auto"})
-        self.trash_count = 0
         self.message = widgets.HTML()
-        self.preview = widgets.Image(
-            layout={"max_width": "100%", "max_height": "70vh", "object_fit": "contain"}
-        )
-        self.preview_caption = widgets.HTML()
-        self.preview_close = widgets.Button(description="close", icon="times")
-        self.preview_box = widgets.VBox([self.preview, self.preview_caption, self.preview_close])
-        show(self.preview_box, False)
-        wrap = {"flex_flow": "row wrap", "align_items": "center"}
-        super().__init__(
+        return widgets.HBox(
             [
-                widgets.HBox(
-                    [self.search, self.favourites, self.aspect_ratio, self.since, self.until],
-                    layout=wrap,
-                ),
-                self.status,
-                self.grid,
-                widgets.HBox(
-                    [
-                        self.newest_button,
-                        self.newer_button,
-                        self.page_label,
-                        self.older_button,
-                        self.oldest_button,
-                    ],
-                    layout=wrap,
-                ),
-                widgets.HBox(
-                    [
-                        self.select_page_button,
-                        self.delete_button,
-                        self.undo_button,
-                        self.empty_trash_button,
-                        self.confirm_empty_button,
-                        self.keep_trash_button,
-                        self.message,
-                    ],
-                    layout=wrap,
-                ),
-                self.preview_box,
+                self.select_page_button,
+                self.delete_button,
+                self.undo_button,
+                self.empty_trash_button,
+                self.confirm_empty_button,
+                self.keep_trash_button,
+                self.message,
             ],
-            **kwargs,
+            layout=_WRAP,
         )
-        self.add_class("flux-history")
+
+    def _wire(self) -> None:
         show(self.undo_button, False)
         for control in (self.search, self.favourites, self.aspect_ratio, self.since, self.until):
             control.observe(lambda _: self._go(0), names="value")
@@ -256,10 +184,8 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         self.keep_trash_button.on_click(lambda _: self._ask_empty(False))
         self.confirm_empty_button.on_click(lambda _: self._tasks.spawn(self.empty_trash()))
         self._ask_empty(False)
-        self.preview_close.on_click(lambda _: self._close_preview())
         for card in self.cards:
-            self._wire(card)
-        self._update_controls()
+            self._wire_card(card)
 
     # -- state ------------------------------------------------------------------------------
 
@@ -390,13 +316,7 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         if self._on_open is not None:
             self._on_open(image)
         else:
-            self.preview.format = "jpeg" if image.format == "jpg" else image.format
-            self.preview.value = image.data
-            self.preview_caption.value = (
-                f"<b>seed {image.seed}</b> · {image.width}×{image.height} · "
-                f"{image.recipe.num_inference_steps} steps<br><i>{html.escape(record.prompt)}</i>"
-            )
-            show(self.preview_box, True)
+            self.preview_box.show_image(image, record.prompt)
         return image
 
     async def reuse_record(self, record: HistoryRecord) -> GeneratedImage:
@@ -421,7 +341,7 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
     def _go(self, number: int) -> None:
         self._tasks.spawn(self.show_page(number))
 
-    def _wire(self, card: HistoryCard) -> None:
+    def _wire_card(self, card: HistoryCard) -> None:
         def on_select(change: dict[str, Any]) -> None:
             if self._filling or card.record is None:
                 return
@@ -507,10 +427,6 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
             f"HistoryBrowser({str(self.history.directory)!r}: {self.total:,} image"
             f"{_s(self.total)}, page {self.page_number + 1:,} of {self.pages:,})"
         )
-
-    def _close_preview(self) -> None:
-        self.preview.value = b""
-        show(self.preview_box, False)
 
     def _report(self, error: BaseException) -> None:
         self.message.value = error_html(error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -192,3 +193,49 @@ async def test_axis_headings_use_the_schema_labels_and_column_values_are_centred
     assert "num_inference_steps" not in corner.value
     assert FIELDS["num_inference_steps"].label in corner.value
     assert "text-align:center" in first_column.value
+
+
+@pytest.fixture
+async def polling_client() -> AsyncIterator[FluxClient]:
+    """A client that polls (no sync wait): no held create request left open when cancelled."""
+    from flux_widgets.mock.server import shared_server
+
+    client = FluxClient.mock(
+        config=MockConfig(generation_time=0.05, sync_wait_cometapi=True),
+        timeout=30,
+        sync_wait=False,
+    )
+    yield client
+    await client.aclose()
+    server = client._mock_server
+    if server is not None and server is not shared_server():
+        server.stop()
+
+
+async def test_grid_uses_one_random_seed_range_and_says_cancelled(
+    polling_client: FluxClient,
+) -> None:
+    client = polling_client  # no held create request left open at the server when cancelled
+    from flux_widgets.mock import predictions
+    from flux_widgets.params import RANDOM_SEED_RANGE, random_seed
+    from flux_widgets.widgets import controls as controls_module
+    from flux_widgets.widgets.grid import PromptGrid
+
+    assert predictions.random_seed is random_seed  # the mock draws from the same function
+    assert controls_module.random_seed is random_seed
+    low, high = RANDOM_SEED_RANGE
+    grid = PromptGrid(client, rows=("prompt", ["a"]), columns=("num_inference_steps", [1, 2]))
+    assert low <= grid.base["seed"] <= high
+    assert all(low <= random_seed() <= high for _ in range(200))
+
+    stuck = PromptGrid(
+        client,
+        rows=("prompt", ["[mock:stuck] a"]),
+        columns=("num_inference_steps", [1, 2]),
+    )
+    stuck.generate_button.click()
+    await asyncio.sleep(0.2)
+    stuck.cancel()
+    await stuck.wait()
+    assert "cancelled" in stuck.progress.value
+    assert "canceled" not in stuck.progress.value

@@ -172,6 +172,6 @@ def test_the_studio_used_with_a_pasted_key_sends_no_part_of_it(kernel: Kernel) -
     )
 
     # The key reached the studio's client (a generation ran with it), and no message.
-    assert kernel.value_of("studio._client_from_key and studio._client.has_api_key") is True
+    assert kernel.value_of("studio.provider_panel.from_key and studio.client.has_api_key") is True
     assert kernel.value_of("len(images)") == 1
     assert _leaks(created + answer + used + state, studio_key) == []

@@ -1,17 +1,21 @@
-"""The studio's provider dropdown: switching clients, fitting the controls, job rows."""
+"""The studio's provider and key panel: the mock banner, a typed key (never in widget state),
+the provider dropdown switching clients and fitting the controls, and the job rows it gives."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from flux_widgets.client import FluxClient
-from flux_widgets.mock import MockConfig
+from flux_widgets.mock import MockConfig, MockServer
 from flux_widgets.widgets import PromptStudio
+from flux_widgets.widgets.studio import MOCK_BANNER
 
 FAST = MockConfig(generation_time=0.05)
+KEY = "sk-studio-test-key-5678abcdEFGH"
 
 
 @pytest.fixture
@@ -110,3 +114,53 @@ async def test_a_grid_on_fal_takes_its_defaults_and_refuses_webp_up_front(
             base={"prompt": "x"},
         )
     assert client._mock_server.state.requests == []
+
+
+def _all_widget_states() -> Iterator[str]:
+    from ipywidgets.widgets import widget as widget_module
+
+    # ipywidgets 8 keeps live widgets in a module dict (Widget.widgets warns); 7 on the class.
+    instances = getattr(widget_module, "_instances", None)
+    if instances is None:
+        instances = widget_module.Widget.widgets
+    assert instances, "no live widgets found: the check would pass vacuously"
+    for widget in list(instances.values()):
+        state = widget.get_state()
+        for value in state.values():
+            if isinstance(value, bytes | memoryview):
+                yield bytes(value).decode("latin-1")
+            else:
+                yield json.dumps(value, default=repr)
+
+
+async def test_mock_banner_and_typing_a_key_switches_to_the_real_api(tmp_path: Path) -> None:
+    studio = PromptStudio(FluxClient.mock(), history=False)
+    assert MOCK_BANNER in studio.banner.value
+    assert studio.key_input.layout.display != "none"
+
+    studio.key_input.field.value = KEY
+
+    assert studio.client is not None and not studio.client.is_mock
+    assert studio.client.has_api_key
+    assert studio.banner.value == ""
+    assert "sk-...EFGH" in studio.key_input.status.value
+    assert not any(KEY in state for state in _all_widget_states())
+
+    studio.key_input.forget.click()
+    assert studio.client is not None and studio.client.is_mock
+
+
+async def test_the_banner_appears_once_the_server_says_it_is_the_mock(
+    mock_server: MockServer,
+) -> None:
+    # FLUX_BASE_URL at the mock (nbval, the browser tests): the client learns it from answers.
+    client = FluxClient(base_url=mock_server.url, timeout=30)
+    try:
+        studio = PromptStudio(client, history=False)
+        assert studio.banner.value == "" and studio.banner.layout.display == "none"
+        await studio.generate(prompt="a paper boat", megapixels="0.25")
+        assert client.is_mock
+        assert MOCK_BANNER in studio.banner.value
+        assert studio.banner.layout.display != "none"
+    finally:
+        await client.aclose()

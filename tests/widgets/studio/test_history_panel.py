@@ -1,11 +1,11 @@
-"""The studio and its history: opening on a large folder reads one page, Clear history asks
-with the count and the folder and can be undone, the History section browses everything."""
+"""The studio's history panel: every image written to the history at once, a second studio on
+the same folder, opening on a large folder reads one page, Clear history asks with the count and
+the folder and can be undone, the History section browses everything. Fixtures: conftest.py."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,13 +19,6 @@ from flux_widgets.widgets import PromptStudio
 from flux_widgets.widgets.history_browser import HistoryBrowser
 
 FAST = MockConfig(generation_time=0.05, sync_wait_cometapi=True)
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[FluxClient]:
-    client = FluxClient.mock(config=FAST, timeout=30)
-    yield client
-    await client.aclose()
 
 
 def fill(folder: Path, count: int) -> History:
@@ -197,3 +190,86 @@ async def test_closing_the_studio_stops_the_history_browser(
     await asyncio.sleep(0.2)  # time enough for both loads, had they not been cancelled
     assert browser.records == [] and browser.total == 0  # nothing was filled in
     assert browser.comm is None and len(browser._tasks) == 0
+
+
+async def test_a_second_studio_on_the_same_folder_shows_earlier_images(
+    studio: PromptStudio, client: FluxClient, tmp_path: Path
+) -> None:
+    studio.prompt = "a lantern"
+    studio.num_outputs = 2
+    images = await studio.generate()
+
+    again = PromptStudio(client, history_dir=tmp_path / "history")
+    await again.wait()
+    assert [image.seed for image in again.images] == [image.seed for image in images]
+    assert len(again.gallery.tiles) == 2
+    assert all(tile.thumbnail.value for tile in again.gallery.tiles)
+
+    again.prompt = "a second lantern"
+    [new] = await again.generate()
+    assert again.images[-1] is new and len(again.images) == 3
+
+
+async def test_clear_history_asks_first_then_deletes(studio: PromptStudio) -> None:
+    studio.prompt = "a lantern"
+    await studio.generate()
+    studio.clear_history_button.click()
+    assert studio.confirm_clear_button.layout.display != "none"
+    assert studio.confirm_clear_button.description == "delete 1 image"
+    studio.keep_history_button.click()
+    assert studio.history is not None and len(studio.history) == 1
+
+    studio.clear_history_button.click()
+    studio.confirm_clear_button.click()
+    await studio.wait()  # the files move to the trash in a worker thread
+    assert len(studio.history) == 0
+    assert studio.images == [] and studio.gallery.tiles == []
+
+
+async def test_history_counts_follow_a_delete_and_its_undo_in_the_browser(
+    studio: PromptStudio,
+) -> None:
+    studio.prompt = "a lantern"
+    studio.num_outputs = 3
+    await studio.generate()
+    assert studio.history_section.get_title(0) == "History (3 images)"
+    studio.history_section.selected_index = 0  # opens the browser
+    await studio.wait()
+    browser = studio.history_browser
+    assert browser is not None
+    await browser.wait()
+    browser.cards[0].delete_button.click()
+    await browser.wait()
+    assert studio.history_section.get_title(0) == "History (2 images)"
+    assert "2 images in the history" in studio.history_label.value
+    assert "2 images" in browser.status.value
+    browser.undo_button.click()
+    await browser.wait()
+    assert studio.history_section.get_title(0) == "History (3 images)"
+    assert "3 images in the history" in studio.history_label.value
+
+
+async def test_history_off_writes_nothing(client: FluxClient, tmp_path: Path) -> None:
+    studio = PromptStudio(client, history=False)
+    studio.megapixels = "0.25"
+    studio.prompt = "a lantern"
+    await studio.generate()
+    assert studio.history is None
+    assert len(studio.images) == 1
+
+
+async def test_a_studio_reopened_on_a_history_has_its_picture_once_the_records_are_read(
+    studio: PromptStudio, client: FluxClient, tmp_path: Path
+) -> None:
+    studio.prompt = "a lantern"
+    studio.num_outputs = 2
+    images = await studio.generate()
+
+    again = PromptStudio(client, history_dir=tmp_path / "history")
+    # The history is read off the event loop (a studio on 100,000 images opens at once); once
+    # it is, the static picture shows the same sheet as the studio that made the images.
+    await again.wait()
+    picture = again._picture.bundle()
+    assert picture["text/plain"] == "PromptStudio: 2 images (mock API)"
+    assert picture["image/png"] == studio.contact_sheet()
+    assert [image.seed for image in again.images] == [image.seed for image in images]

@@ -174,7 +174,7 @@ async def test_the_budget_is_one_cap_across_the_studios_clients(tmp_path: Path) 
     studio.prompt = "a red car"
     await studio.generate()
     # A typed key makes a new client: it shares the studio's cap.
-    studio._use_key("sk-another-key-1234")
+    studio.key_input.api_key = "sk-another-key-1234"  # what typing a key does
     assert studio.client is not client and studio.client is not None
     assert studio.client.spending_cap is studio.spending_cap
     assert studio.spending_cap is not None

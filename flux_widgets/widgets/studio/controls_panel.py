@@ -1,0 +1,314 @@
+"""The studio's controls panel: prompt, parameters, styles and estimate, Generate, messages.
+
+The parameters (``ParameterControls``) and what a prompt will send (``ExplorePanel``: styles,
+count and cost, batches, usage) sit above the Generate row, which shows the seed's state next
+to the button (a locked seed silently repeats paid images). Generate reads the controls, refuses
+a bad input in words, warns before an exact paid repeat, and starts one generation (a row in the
+jobs panel) or a batch (a template or style with variants). The message line under the row
+shows ``state.notice``, which every panel writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import ipywidgets as widgets
+import traitlets
+
+from ...client import FluxClient
+from ...errors import FluxError, MissingAPIKeyError, StyleError
+from ...images import GeneratedImage
+from ...params import FIELD_NAMES, FluxParams, PromptOrigin
+from ...prompts.plans import plain_fields
+from ...prompts.styles import StyleLibrary
+from ...providers import Provider, get_provider
+from ...spending.usage import HistoryEntry
+from .._compat import close_tree, focus, set_tooltip, show
+from .._html import ERROR_COLOR, error_html, warning_html
+from .._tasks import on_home_loop
+from ..controls import ParameterControls
+from ..explore_panel import ExplorePanel, KeepImages
+from ..provider_picker import apply_capabilities, fit_params
+from ..shortcuts import Shortcuts
+from .repeats import FinishedRecipes
+from .state import StudioState
+
+StartJob = Callable[
+    [FluxClient, FluxParams, PromptOrigin | None], asyncio.Task[list[GeneratedImage]]
+]
+"""Runs one generation in a job row (``JobsPanel.start``) and returns its task."""
+# Fields under "Advanced" (the seed's state is shown next to Generate: no need to open it).
+_ADVANCED_FIELDS = frozenset(FIELD_NAMES) - {"prompt", "aspect_ratio", "num_outputs", "seed"}
+
+
+class ControlsPanel(widgets.VBox):  # type: ignore[misc]
+    """Parameters, the exploration panel, the Generate row and the message line."""
+
+    input_refused = traitlets.Bool(
+        False, help="the message line says why an input was refused; a change clears it"
+    )
+    repeat_confirmed = traitlets.Instance(
+        FluxParams, allow_none=True, help="the exact repeat a second Generate click confirmed"
+    )
+
+    def __init__(
+        self,
+        state: StudioState,
+        *,
+        start_job: StartJob,
+        keep: KeepImages,
+        usage_records: Callable[[], Iterable[HistoryEntry] | None],
+        cancel_all: Callable[[], None],
+        finished: FinishedRecipes,
+        styles_dir: str | os.PathLike[str] | None,
+        confirm_above: int,
+    ) -> None:
+        self._state = state
+        self._start_job = start_job
+        self._finished = finished
+        self.controls = ParameterControls()
+        self._narrowed: dict[str, Any] = {}  # full option lists of dropdowns a provider narrows
+        # Styles, what the prompt will send and cost, batches of a template, usage.
+        self.explore = ExplorePanel(
+            client=lambda: state.client,
+            keep=keep,
+            history=usage_records,
+            styles=StyleLibrary(styles_dir),
+            confirm_above=confirm_above,
+        )
+        self.generate_button = widgets.Button(
+            description="Generate",
+            button_style="primary",
+            icon="paint-brush",
+            layout={"width": "auto", "min_width": "120px"},  # "Generate (5 running)" fits
+        )
+        set_tooltip(self.generate_button, "start a generation (click again to queue more)")
+        self.cancel_all_button = widgets.Button(
+            description="Cancel all", icon="stop", layout={"width": "auto"}
+        )
+        self.message = widgets.HTML()
+        # Ctrl/Cmd+Enter in the prompt generates (an invisible anywidget, scoped to this studio).
+        self.shortcuts = Shortcuts()
+        self.controls.prompt.add_class(self.shortcuts.scope)
+        row = [self.generate_button, self.controls.seed_state, self.controls.seed_switch]
+        super().__init__(
+            [
+                self.controls,
+                self.explore,
+                widgets.HBox(
+                    [*row, self.cancel_all_button, self.shortcuts],
+                    # Rows wrap rather than overflow: no horizontal scrollbar in a narrow cell.
+                    layout={"flex_flow": "row wrap", "align_items": "center"},
+                    _dom_classes=("flux-generate-row",),
+                ),
+                self.message,
+            ]
+        )
+        # Stable hooks for CSS and the browser tests (tests/browser/test_studio.py).
+        self.generate_button.add_class("flux-generate")
+        self.message.add_class("flux-message")
+        traitlets.dlink((state, "notice"), (self.message, "value"))
+        traitlets.dlink((self.explore, "running"), (state, "batches"))
+        self._wire(cancel_all)
+        self._fit_controls()
+        self._show_running()
+        self._refresh_estimate()
+
+    # -- what the studio asks -------------------------------------------------------------
+
+    def start(
+        self, *, confirmed: bool = False, **params: Any
+    ) -> asyncio.Task[list[GeneratedImage]] | None:
+        """``PromptStudio.start``: one generation (or a batch) from the controls."""
+        try:
+            for name, value in params.items():
+                self.controls.set(name, value)
+            flux_params = self.controls.next_params()
+            client = self._require_client()
+            client.provider_info.check(flux_params)  # ValueError naming it, before any request
+            plan = self.explore.plan(flux_params.prompt, plain_fields(flux_params))
+            if plan.generations > 1:
+                self._state.notice = ""
+                return self.explore.submit(plan, ask=not confirmed)
+            if plan.base != flux_params:  # a style changed the prompt
+                flux_params = plan.base
+                client.provider_info.check(flux_params)
+            origin = plan.origin if plan.origin.style is not None else None
+        except (ValueError, AttributeError, FluxError) as error:
+            self._state.notice = error_html(error)
+            raise
+        self._state.notice = ""
+        return self._start_job(client, flux_params, origin)
+
+    def reuse(self, image: GeneratedImage) -> None:
+        """``PromptStudio.reuse``: an image's parameters and seed back into the controls."""
+        before = self.controls.values()
+        was_locked = self.controls.seed_locked
+        # An image made on another provider: what this one cannot honour takes its default.
+        recipe, adjusted = fit_params(image.recipe, self._fitted_provider())
+        origin = image.origin
+        if origin is not None:  # the template as typed, not one of its expansions
+            recipe = recipe.replace(prompt=origin.template)
+        self.controls.set_params(recipe)
+        style_note = self._restore_style(origin)
+        changes: list[str] = []
+        changed: set[str] = set()
+        for name in FIELD_NAMES:
+            old, new = before[name], getattr(recipe, name)
+            if name == "seed":
+                if old != new or not was_locked:
+                    changes.append(f"seed {new} (locked)")
+            elif old != new:
+                changed.add(name)
+                label = name.replace("_", " ")
+                changes.append(label if name == "prompt" else f"{label} {old} → {new}")
+        if style_note:
+            changes.append(style_note)
+        text = "reuse: " + (", ".join(changes) if changes else "the controls already match")
+        if adjusted:
+            text += "; not available here: " + ", ".join(adjusted)
+        self._state.notice = f"<span class='flux-reuse'>{html.escape(text)}</span>"
+        if changed & _ADVANCED_FIELDS:
+            self.controls.advanced.selected_index = 0  # show the advanced fields it changed
+        focus(self.controls.prompt)  # the browser scrolls the focused prompt into view
+
+    async def wait(self) -> None:
+        """Wait for batches and the usage view."""
+        await self.explore.wait()
+
+    def cancel(self) -> None:
+        """Cancel every running batch (each generation is cancelled on the server too)."""
+        self.explore.cancel_all()
+
+    def close(self) -> None:
+        self.cancel()
+        close_tree(self)
+
+    # -- the Generate button --------------------------------------------------------------
+
+    def _wire(self, cancel_all: Callable[[], None]) -> None:
+        # Clicks may arrive on another thread's event loop (a kernel subshell): see on_home_loop.
+        self.generate_button.on_click(on_home_loop(self._on_generate))
+        self.shortcuts.on_generate(on_home_loop(self._generate_typed))
+        self.cancel_all_button.on_click(on_home_loop(lambda _: cancel_all()))
+        for control in (self.controls.prompt, self.controls.num_outputs, self.controls.megapixels):
+            control.observe(lambda _: self._refresh_estimate(), names="value")
+        for control in self.controls.field_widgets.values():
+            control.observe(self._input_changed, names="value")
+        self.controls.lock_seed.observe(self._input_changed, names="value")
+        self.explore.styles.dropdown.observe(self._on_style, names="value")
+        self.explore.styles.save_button.on_click(lambda _: self._save_style())
+        self._state.observe(lambda _: self._show_running(), names="running")
+        self._state.observe(lambda _: self._refresh_estimate(), names="client")
+        self._state.observe(self._on_provider, names="provider")
+
+    def _on_generate(self, _button: Any) -> None:
+        try:
+            params = self.controls.params()
+        except ValueError as error:
+            # Something to type differently, said in words (no Python error name), until
+            # the controls change (``_input_changed``).
+            self._state.notice = (
+                f"<span style='color:{ERROR_COLOR}'>{html.escape(str(error))}</span>"
+            )
+            self.input_refused = True
+            return
+        if self._finished.is_repeat(params) and self.repeat_confirmed != params:
+            # Same seed, same recipe, go_fast off: the images would be the same ones, paid again.
+            self.repeat_confirmed = params
+            self._state.notice = warning_html(
+                f"This repeats a finished generation exactly (seed {params.seed}, go fast off): "
+                "the same images, paid again. Click Generate again to make them anyway, or "
+                "change the seed (unlock it for a random one)."
+            )
+            return
+        self.repeat_confirmed = None
+        try:
+            self.start()
+        except (ValueError, AttributeError, FluxError, RuntimeError) as error:
+            self._state.notice = error_html(error)  # start() showed it, except a missing loop
+
+    def _input_changed(self, _change: Any) -> None:
+        if self.input_refused:
+            self.input_refused = False
+            self._state.notice = ""
+
+    def _generate_typed(self, prompt: str) -> None:
+        # Ctrl/Cmd+Enter: the text as typed (the Textarea syncs only on blur), then Generate.
+        self.controls.set("prompt", prompt)
+        self._on_generate(None)
+
+    def _show_running(self) -> None:
+        running = self._state.running
+        self.generate_button.description = (
+            f"Generate ({running} running)" if running else "Generate"
+        )
+        show(self.cancel_all_button, running > 0)
+
+    def _require_client(self) -> FluxClient:
+        client = self._state.client
+        if client is None:
+            note = self._state.client_note or "no client: type an API key above"
+            raise MissingAPIKeyError(note)
+        return client
+
+    # -- the provider ---------------------------------------------------------------------
+
+    def _fitted_provider(self) -> Provider:
+        return get_provider(self._state.provider)
+
+    def _on_provider(self, _change: Any) -> None:
+        self._fit_controls()
+        self._refresh_estimate()  # another provider, another price
+
+    def _fit_controls(self) -> None:
+        """Grey out and narrow the controls to what the current provider honours."""
+        apply_capabilities(self.controls.field_widgets, self._fitted_provider(), self._narrowed)
+
+    # -- styles and the estimate ----------------------------------------------------------
+
+    def _refresh_estimate(self) -> None:
+        values = self.controls.values()
+        fields = {k: v for k, v in values.items() if k not in ("prompt", "seed")}
+        self.explore.refresh_estimate(str(values["prompt"]), fields)
+
+    def _on_style(self, change: dict[str, Any]) -> None:
+        """A style chosen: its parameters go into the controls, where they show (and where
+        a change of yours then wins)."""
+        try:
+            style = self.explore.styles.selected()
+            if style is not None:
+                for name, value in style.params.items():
+                    self.controls.set(name, value)
+        except (ValueError, FluxError) as error:
+            self._state.notice = error_html(error)
+        self._refresh_estimate()
+
+    def _save_style(self) -> None:
+        """Save the prompt (holding ``{prompt}``) and the shown aspect ratio and format as a
+        style under the typed name."""
+        values = self.controls.values()
+        params = {"aspect_ratio": values["aspect_ratio"], "output_format": values["output_format"]}
+        try:
+            self.explore.styles.save(
+                self.explore.styles.name_box.value, str(values["prompt"]), params
+            )
+        except (StyleError, OSError):
+            return  # shown next to the button
+
+    def _restore_style(self, origin: PromptOrigin | None) -> str:
+        """Reuse: select the style an image was made with; a note for the message line."""
+        styles = self.explore.styles
+        name = origin.style if origin is not None else None
+        if name == styles.value:
+            return ""
+        try:
+            styles.value = name
+        except StyleError:
+            styles.value = None
+            return f"style {name} (no longer saved: shown without it)"
+        return f"style {name}" if name is not None else "no style"

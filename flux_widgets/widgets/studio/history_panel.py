@@ -1,0 +1,308 @@
+"""The studio's history panel: the on-disk history behind the gallery.
+
+Every new image is written to the history at once, while the gallery shows it (``keep``), so a
+kernel restart loses nothing; a reopened studio shows the history's newest page (``restore``),
+read in a worker thread so the studio opens at once. The History section browses everything a
+page at a time (``HistoryBrowser``, built when first opened); Clear history asks first, moves
+the images to the history's trash, and can be undone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+import traitlets
+
+from ...history.store import History
+from ...images import GeneratedImage
+from .._compat import close_tree, is_shown, show
+from .._html import error_html
+from .._tasks import TaskSet
+from ..gallery import Gallery
+from ..history_browser import HistoryBrowser
+from .repeats import FinishedRecipes
+from .state import StudioState
+
+
+class HistoryPanel(widgets.VBox):  # type: ignore[misc]
+    """The History section and the clear / undo row; files and restores the gallery's images."""
+
+    last_clear = traitlets.Unicode(
+        None, allow_none=True, help='the trash batch "undo" brings back, or None'
+    )
+    indexing = traitlets.Bool(False, help="a folder from before the index is being indexed")
+
+    def __init__(
+        self,
+        state: StudioState,
+        gallery: Gallery,
+        *,
+        directory: str | os.PathLike[str] | None,
+        enabled: bool,
+        finished: FinishedRecipes,
+        reuse: Callable[[GeneratedImage], None],
+        update_picture: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._state = state
+        self._gallery = gallery
+        self._finished = finished
+        self._reuse = reuse
+        self._update_picture = update_picture
+        # The history's images while the gallery makes their thumbnails (see ``restoring``).
+        self.restoring: list[GeneratedImage] = []
+        self._background = TaskSet(lambda error: self._show_error(error, prefix="history"))
+        # History.add picks a free file name, then writes: one add at a time.
+        self._lock = asyncio.Lock()
+        # The whole history, browsed a page at a time: built when first opened.
+        self.section = widgets.Accordion(children=[widgets.VBox()], selected_index=None)
+        self.browser: HistoryBrowser | None = None
+        self.clear_button = widgets.Button(description="Clear history", icon="trash")
+        self.confirm_button = widgets.Button(description="delete", button_style="danger")
+        self.keep_button = widgets.Button(description="keep")
+        self.undo_button = widgets.Button(description="undo", icon="undo")
+        self.label = widgets.HTML()
+        # Rows wrap rather than overflow: no horizontal scrollbar in a narrow cell.
+        buttons = [self.clear_button, self.confirm_button, self.keep_button, self.undo_button]
+        row = widgets.HBox(
+            [*buttons, self.label], layout={"flex_flow": "row wrap", "align_items": "center"}
+        )
+        super().__init__([self.section, row])
+        self.clear_button.on_click(lambda _: self._ask_clear(True))
+        self.keep_button.on_click(lambda _: self._ask_clear(False))
+        self.confirm_button.on_click(lambda _: self._confirm_clear())
+        self.undo_button.on_click(lambda _: self._background.spawn(self.undo_clear()))
+        self.section.observe(self._open_section, names="selected_index")
+        show(self.undo_button, False)
+        state.history = History(directory) if enabled else None
+        state.observe(lambda _: self._render(), names="history_count")
+        self.observe(lambda _: self._render(), names="indexing")
+        self._ask_clear(False)
+        self.section.set_title(0, "History")
+        show(self.section, state.history is not None)
+
+    # -- what the studio asks -------------------------------------------------------------
+
+    def restore(self) -> None:
+        """Show the history's newest page; only that page's images are read (the index lists
+        them), in a worker thread when a loop runs, so the studio opens at once."""
+        history = self._state.history
+        if history is None:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # plain Python: no loop to hand the work to
+            try:
+                images, count = history.recent(self._gallery.page_size), len(history)
+            except Exception as error:  # a damaged folder must not stop the studio from opening
+                self._show_error(error, prefix="could not read the history")
+                return
+            self._state.history_count = count
+            for image in images:
+                self._finished.remember(image.params)
+            self._gallery.load_now(images)
+        else:
+            # A folder from before the index: its records are read once (~0.1 ms each).
+            self.indexing = not history.index.path.exists() and history.directory.is_dir()
+            self._background.spawn(self._show_restored())
+
+    async def keep(self, images: Sequence[GeneratedImage]) -> list[GeneratedImage]:
+        """Write new images to the history and show them, both at once; returns them as
+        stored (their thumbnails cached in the history, so a reopened studio decodes none)."""
+        shown = list(images)
+        if not shown:
+            return shown
+        showing = self._gallery.add_soon(shown)  # thumbnails are made while the history writes
+        kept = shown
+        history = self._state.history
+        if history is not None:
+
+            def add_all() -> tuple[list[GeneratedImage], int]:  # one thread call per batch
+                return [history.store(image) for image in shown], len(history)
+
+            try:
+                async with self._lock:
+                    kept, self._state.history_count = await asyncio.to_thread(add_all)
+            except OSError as error:
+                self._show_error(error, prefix="not saved to the history")
+            else:
+                # The gallery made its thumbnails from the images in hand; the history's cache
+                # gets its own copies off the loop, after the new images are on screen.
+                stored = list(kept)
+                self._background.spawn(asyncio.to_thread(lambda: [i.thumbnail() for i in stored]))
+            if self.browser is not None:
+                self._background.spawn(self.browser.reload())
+        await showing
+        # What generate() returns is what the gallery shows: the stored copies.
+        self._gallery.swap(list(zip(shown, kept, strict=True)))
+        return kept
+
+    def clear(self) -> str | None:
+        """Move every image in the history folder to its trash (``undo_clear`` brings them
+        back) and empty the gallery; returns the trash batch. Blocks: the button runs it in a
+        worker thread."""
+        history = self._state.history
+        batch = history.clear() if history is not None else None
+        self._cleared(batch)
+        return batch
+
+    async def undo_clear(self) -> int:
+        """Bring back what the last "Clear history" moved to the trash; returns how many."""
+        history, batch = self._state.history, self.last_clear
+        if history is None or batch is None:
+            return 0
+        self.last_clear = None
+        show(self.undo_button, False)
+        self._state.notice = "bringing the images back from the trash…"
+        count = await asyncio.to_thread(history.undo, batch)
+        self._state.notice = f"{count:,} image{_s(count)} back in the history"
+        await self._show_restored()
+        return count
+
+    async def wait(self) -> None:
+        """Wait for the restore, history writes and the browser's page loads."""
+        await self._background.wait()
+        if self.browser is not None:
+            await self.browser.wait()
+
+    def cancel(self) -> None:
+        self._background.cancel_all()
+        if self.browser is not None:
+            self.browser.cancel()  # its page loads and thumbnails
+
+    def close(self) -> None:
+        self.cancel()
+        close_tree(self)
+
+    # -- internals ------------------------------------------------------------------------
+
+    async def _show_restored(self) -> None:
+        history = self._state.history
+        if history is None:
+            return
+        try:
+            images, count = await asyncio.to_thread(
+                lambda: (history.recent(self._gallery.page_size), len(history))
+            )
+        except Exception as error:  # a damaged folder must not stop the studio from opening
+            self._show_error(error, prefix="could not read the history")
+            return
+        finally:
+            self.indexing = False
+        self._state.history_count = count
+        for image in images:
+            self._finished.remember(image.params)
+        # Images made while the history was read are in the gallery already: keep them last.
+        made_here = self._gallery.images
+        keys = {_identity(image) for image in made_here}
+        restored = [image for image in images if _identity(image) not in keys] + made_here
+        # Until the gallery has them, the static picture and summary use them from here.
+        self.restoring = restored
+        await self._gallery.load(restored)
+        self.restoring = []
+        self._render()
+        await self._update_picture()
+
+    def _open_section(self, change: dict[str, Any]) -> None:
+        history = self._state.history
+        if change["new"] is None or self.browser is not None or history is None:
+            return
+        self.browser = HistoryBrowser(
+            history,
+            on_open=self._gallery.open_image,
+            on_reuse=self._reuse,
+            on_count=self._counted,
+        )
+        self.section.children = [self.browser]
+        self._background.spawn(self.browser.reload())
+
+    def _ask_clear(self, asking: bool) -> None:
+        history = self._state.history
+        count = self._state.history_count if history is not None else len(self._gallery.images)
+        self.confirm_button.description = f"delete {count:,} image{_s(count)}"
+        show(self.confirm_button, asking)
+        show(self.keep_button, asking)
+        show(self.clear_button, not asking)
+        if asking and history is not None:
+            self.label.value = (
+                f"Delete all {count:,} image{_s(count)} in "
+                f"<code>{html.escape(_home_short(history.directory))}</code>? "
+                "They go to its trash; <i>undo</i> brings them back."
+            )
+        else:
+            self._render()
+
+    def _confirm_clear(self) -> None:
+        self._ask_clear(False)
+        history = self._state.history
+        if history is None:
+            self.clear()
+            return
+
+        async def clear() -> None:
+            count = self._state.history_count
+            # ~0.1 ms per image: 100,000 take seconds, in a worker thread.
+            self._state.notice = f"moving {count:,} image{_s(count)} to the history's trash…"
+            try:
+                batch = await asyncio.to_thread(history.clear)
+            except OSError as error:
+                self._show_error(error, prefix="could not clear the history")
+                return
+            self._cleared(batch)
+
+        self._background.spawn(clear())
+
+    def _counted(self, count: int) -> None:
+        # The browser read the index (a delete, an undo, a page): one count everywhere.
+        self._state.history_count = count
+
+    def _cleared(self, batch: str | None) -> None:
+        moved = self._state.history_count
+        self.last_clear = batch
+        self._state.history_count = 0
+        self._gallery.clear()
+        if batch is not None:
+            self._state.notice = f"moved {moved:,} image{_s(moved)} to the history's trash"
+        show(self.undo_button, batch is not None)
+        if self.browser is not None:
+            self._background.spawn(self.browser.reload())
+        self._render()
+
+    def _render(self) -> None:
+        """The history line, the section's title and the Clear button, from the count."""
+        history = self._state.history
+        if history is not None:
+            count = self._state.history_count
+            where = f"<code>{html.escape(_home_short(history.directory))}</code>"
+            self.label.value = (
+                f"<small>indexing the history in {where} (once per folder)…</small>"
+                if self.indexing
+                else f"<small>{count:,} image{_s(count)} in the history, {where}</small>"
+            )
+            self.section.set_title(0, f"History ({count:,} image{_s(count)})")
+        show(self.clear_button, history is not None and not is_shown(self.confirm_button))
+
+    def _show_error(self, error: BaseException, prefix: str = "") -> None:
+        self._state.notice = error_html(error, prefix)
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+def _home_short(path: Path) -> str:
+    """``~/...`` for a folder under the home folder: what a person recognises."""
+    try:
+        return str(Path("~") / path.resolve().relative_to(Path.home().resolve()))
+    except (ValueError, RuntimeError):
+        return str(path)
+
+
+def _identity(image: GeneratedImage) -> tuple[object, ...]:
+    # The same image read back from the history is another object with the same identity.
+    return (image.prediction_id, image.index, image.seed, image.created_at)

@@ -1,0 +1,158 @@
+"""The studio's jobs panel: one row per generation, run as a task, and why some wait.
+
+A generation started here runs in a task the panel keeps (``TaskSet``); its row follows the
+client's status reports, ends done, failed or cancelled, and a queued row says why it waits
+(``jobs.explain_queue``). The panel counts the rows still running into ``state.running`` and
+says when the client's concurrency is more than the query-rate cap can feed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import ipywidgets as widgets
+
+from ...client import FluxClient
+from ...errors import DownloadError, PredictionCanceledError
+from ...images import GeneratedImage, kept_images
+from ...params import FluxParams, PromptOrigin
+from ...transport.polling import useful_concurrency
+from .._compat import close_tree, set_tooltip, show
+from .._html import warning_html
+from .._tasks import TaskSet
+from ..jobs import CANCELLED, DONE, FAILED, JobList, JobRow, explain_queue
+from ..provider_picker import cancel_tooltip, price_text
+from .repeats import FinishedRecipes
+from .state import StudioState
+
+KeepImages = Callable[[Sequence[GeneratedImage]], Awaitable[list[GeneratedImage]]]
+"""Files new images (history and gallery) and returns them as kept."""
+
+
+class JobsPanel(widgets.VBox):  # type: ignore[misc]
+    """The capacity note and the job rows; ``start`` runs one generation in a row of its own."""
+
+    def __init__(
+        self,
+        state: StudioState,
+        *,
+        keep: KeepImages,
+        finished: FinishedRecipes,
+        update_picture: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._state = state
+        self._keep = keep
+        self._finished = finished
+        self._update_picture = update_picture
+        self._job_clients: dict[int, FluxClient] = {}  # id(row) -> the client running it
+        # Job failures are shown in their rows.
+        self._tasks = TaskSet(on_error=lambda error: None)
+        self.capacity_note = widgets.HTML()
+        self.job_list = JobList()
+        super().__init__([self.capacity_note, self.job_list])
+        # A client's settings are plain attributes: look again as generations start and end.
+        state.observe(lambda _: self._show_capacity(), names=["client", "running"])
+        self._show_capacity()
+
+    @property
+    def jobs(self) -> list[JobRow]:
+        """The rows still listed, oldest first (every running one and the last finished)."""
+        return self.job_list.rows[::-1]
+
+    def start(
+        self, client: FluxClient, params: FluxParams, origin: PromptOrigin | None = None
+    ) -> asyncio.Task[list[GeneratedImage]]:
+        """Run one generation of ``params`` on ``client`` in a new row; returns its task."""
+        row = JobRow(params)
+        row.estimate = price_text(client.provider, params)
+        set_tooltip(row.cancel_button, cancel_tooltip(client.provider_info))
+        task = self._tasks.start(self._run(client, params, row, origin))
+        row.attach(task)
+        self._job_clients[id(row)] = client
+        self.job_list.add(row)
+        row.observe(self._on_job_state, names=["state"])  # after the list's: it prunes first
+        self._explain_queue()
+        self._count_running()
+        return task
+
+    def capacity_warning(self) -> str:
+        """Why some of the client's ``max_concurrency`` cannot be used, or "" when all can."""
+        client = self._state.client
+        if client is None or client.sync_wait:
+            return ""  # a synchronous wait needs no queries: the query-rate cap does not bind
+        useful = useful_concurrency()
+        if client.max_concurrency <= useful:
+            return ""
+        return (
+            f"max_concurrency={client.max_concurrency}, but the query-rate cap keeps only about "
+            f"{useful} polled generations busy at once; the rest wait in line "
+            "(flux_widgets.transport.polling)"
+        )
+
+    async def wait(self) -> None:
+        """Wait until every generation started here has ended."""
+        await self._tasks.wait()
+
+    def cancel(self) -> None:
+        """Cancel every running generation (each is cancelled on the server too)."""
+        for row in self.jobs:
+            row.cancel()
+
+    def close(self) -> None:
+        self.cancel()
+        close_tree(self)
+
+    async def _run(
+        self, client: FluxClient, params: FluxParams, row: JobRow, origin: PromptOrigin | None
+    ) -> list[GeneratedImage]:
+        try:
+            images = await client.generate(
+                params, on_status=row.client_status, on_detail=row.client_detail, origin=origin
+            )
+            images = await self._keep(images)
+        except asyncio.CancelledError:
+            row.finish(CANCELLED)
+            raise
+        except PredictionCanceledError as error:
+            row.finish(CANCELLED, error)
+            raise
+        except DownloadError as error:
+            kept = kept_images(error)
+            await self._keep(kept)  # paid for: keep what did download
+            row.finish(FAILED, error, len(kept))
+            await self._update_picture()
+            raise
+        except Exception as error:
+            row.finish(FAILED, error)
+            raise
+        self._finished.remember(params)
+        row.finish(DONE, image_count=len(images))
+        # Before returning: a notebook run by nbclient records the picture within this cell.
+        await self._update_picture()
+        return images
+
+    def _on_job_state(self, change: dict[str, Any]) -> None:
+        row = change["owner"]
+        if row.finished:
+            row.unobserve(self._on_job_state, names=["state"])
+        self._explain_queue()
+        self._count_running()
+
+    def _explain_queue(self) -> None:
+        """Tell each waiting row why it waits (``jobs.explain_queue``)."""
+        jobs = self.jobs
+        # Rows the job list dropped (and closed) are forgotten with their client.
+        listed = {id(row) for row in jobs}
+        for key in [key for key in self._job_clients if key not in listed]:
+            del self._job_clients[key]
+        explain_queue(jobs, lambda row: self._job_clients[id(row)])
+
+    def _count_running(self) -> None:
+        self._state.running = sum(1 for row in self.job_list.rows if not row.finished)
+
+    def _show_capacity(self) -> None:
+        capacity = self.capacity_warning()
+        self.capacity_note.value = warning_html(capacity) if capacity else ""
+        show(self.capacity_note, bool(capacity))

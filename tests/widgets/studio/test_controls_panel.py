@@ -1,0 +1,160 @@
+"""The studio's controls panel: invalid input said in words, the seed's state next to Generate,
+the warning before an exact paid repeat, reuse, and clicks from another thread's loop."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import ipywidgets
+import pytest
+
+from flux_widgets.client import FluxClient
+from flux_widgets.params import FluxParams
+from flux_widgets.widgets import PromptStudio
+
+
+async def _until(predicate: Any, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.01)
+
+
+async def test_invalid_values_never_reach_the_client(
+    studio: PromptStudio, client: FluxClient
+) -> None:
+    studio.prompt = "   "
+    studio.generate_button.click()
+    assert "prompt must not be empty" in studio.message.value
+    with pytest.raises(ValueError, match="prompt"):
+        await studio.generate()
+    with pytest.raises(ValueError, match="num_outputs"):
+        await studio.generate(prompt="a boat", num_outputs=9)
+    assert "num_outputs" in studio.message.value
+    assert studio.jobs == []
+    assert client._mock_server.state.requests == []
+
+
+async def test_the_studio_shows_the_seed_state_next_to_generate(studio: PromptStudio) -> None:
+    row = next(
+        child
+        for child in studio.controls_panel.children
+        if isinstance(child, ipywidgets.HBox) and studio.generate_button in child.children
+    )
+    assert studio.controls.seed_state in row.children
+    assert studio.controls.seed_switch in row.children
+    studio.seed = 1234  # the notebook's cell
+    assert "seed <b>1234</b>, locked" in studio.controls.seed_state.value
+    studio.seed = None
+    assert "random seed" in studio.controls.seed_state.value
+
+
+async def test_generate_click_warns_before_an_exact_repeat_with_go_fast_off(
+    studio: PromptStudio,
+) -> None:
+    studio.prompt = "a lighthouse"
+    studio.go_fast = False
+    studio.seed = 99
+    [first] = await studio.generate()
+
+    studio.generate_button.click()
+    assert "repeats a finished generation exactly" in studio.message.value
+    assert studio.jobs[-1].state == "done" and len(studio.jobs) == 1  # nothing started
+    studio.generate_button.click()  # the second click means it
+    await studio.wait()
+    assert len(studio.jobs) == 2
+    assert [image.seed for image in studio.images] == [99, 99]
+
+    studio.go_fast = True  # fp8 is not deterministic: a repeat makes different images
+    studio.generate_button.click()
+    await studio.wait()
+    assert len(studio.jobs) == 3
+    assert "repeats" not in studio.message.value
+    assert studio.is_repeat(first.params) is True
+    assert studio.is_repeat(first.params.replace(seed=100)) is False
+
+
+async def test_reuse_says_what_it_changed_and_brings_the_controls_into_view(
+    studio: PromptStudio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    studio.prompt = "a heron"
+    studio.aspect_ratio = "3:2"
+    studio.num_inference_steps = 2
+    [image] = await studio.generate()
+    studio.controls.set_params(FluxParams(prompt="something else"))
+    from flux_widgets.widgets.studio import controls_panel
+
+    focused: list[Any] = []
+    monkeypatch.setattr(controls_panel, "focus", focused.append)
+
+    studio.reuse(image)
+
+    message = studio.message.value
+    assert f"seed {image.seed} (locked)" in message
+    assert "aspect ratio 1:1 → 3:2" in message
+    assert "num inference steps 4 → 2" in message
+    assert "prompt" in message
+    assert focused == [studio.controls.prompt]
+    assert studio.controls.advanced.selected_index == 0  # steps changed: Advanced opens
+    assert studio.params() == image.recipe
+
+    studio.controls.advanced.selected_index = None
+    studio.seed = None
+    studio.reuse(image)  # only the seed differs: its state is next to Generate
+    assert studio.message.value == (
+        f"<span class='flux-reuse'>reuse: seed {image.seed} (locked)</span>"
+    )
+    assert studio.controls.advanced.selected_index is None
+
+
+def test_focus_asks_the_front_end_to_focus_where_ipywidgets_can() -> None:
+    from flux_widgets.widgets._compat import focus
+
+    box = ipywidgets.Textarea()
+    sent: list[Any] = []
+    box.send = sent.append  # what goes to the front end as a custom message
+    focus(box)
+    # ipywidgets 8 has a focus message (the browser scrolls the field into view); 7 has none.
+    assert sent == ([{"do": "focus"}] if hasattr(box, "focus") else [])
+
+
+async def test_an_empty_prompt_is_said_in_words_and_the_message_goes_once_one_is_typed(
+    studio: PromptStudio,
+) -> None:
+    studio.controls.prompt.value = "   "
+    studio.generate_button.click()
+    assert "prompt must not be empty" in studio.message.value
+    assert "ValueError" not in studio.message.value
+    assert studio.jobs == []
+    studio.controls.prompt.value = "a fox"
+    assert studio.message.value == ""
+
+
+async def test_a_click_from_another_threads_loop_runs_on_the_studios_loop(
+    studio: PromptStudio,
+) -> None:
+    import threading
+
+    # What JupyterLab 4.4+ with ipykernel 7 does: widget messages handled on a subshell thread
+    # with its own event loop. The generation must still start on the studio's (the cell's)
+    # loop, where the client's slots and the studio's locks live.
+    studio.prompt = "a lantern"
+    home = asyncio.get_running_loop()
+
+    def click_from_a_subshell() -> None:
+        asyncio.run(_click(studio))
+
+    thread = threading.Thread(target=click_from_a_subshell)
+    thread.start()
+    await asyncio.to_thread(thread.join)
+    await _until(lambda: len(studio.jobs) == 1)
+    [row] = studio.jobs
+    assert row.loop is home
+    await studio.wait()
+    assert row.state == "done"
+
+
+async def _click(studio: PromptStudio) -> None:
+    studio.generate_button.click()
