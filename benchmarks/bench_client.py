@@ -27,7 +27,7 @@ from .stats import Row, format_table, machine, median, ms, peak_count, percentil
 
 PROMPT = "a paper boat on calm water at sunrise, watercolor"
 KEY = "sk-benchmark"
-# Replicate's limit for non-create requests (PROTOCOL.md: 600 creates/min, 3,000 others/min).
+# Replicate's limit for non-create requests (docs/protocol.md: 600 creates/min, 3,000 others/min).
 QUERY_LIMIT_PER_MINUTE = 3000
 
 

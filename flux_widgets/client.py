@@ -116,7 +116,8 @@ class FluxClient:
         self._timeouts = Timeouts()
         self._auth: httpx.Auth = httpx.Auth()  # no key (a local server): send none
         if settings.api_key:
-            # The provider's scheme (fal: "Key"), sent to the API's own origin only (auth.py).
+            # The provider's scheme (fal: "Key"), sent to the API's own origin only
+            # (transport/auth.py).
             self._auth = settings.provider.auth(settings.api_key, settings.base_url)
         self._estimate = DurationEstimate()
         # (job id, outputs) of jobs that succeeded after their generation was given up (a
@@ -218,7 +219,7 @@ class FluxClient:
 
     def estimate_cost(self, params: FluxParams) -> float | None:
         """Estimated US dollars of one generation of ``params`` (all its images) on this
-        client's provider; None when its price is unknown (``prices.py``)."""
+        client's provider; None when its price is unknown (``spending/prices.py``)."""
         return self._ledger.estimate(params)
 
     @property
@@ -278,7 +279,8 @@ class FluxClient:
             )
             transport = self._transport
             if transport is None:
-                # Proxies from the environment, but never for loopback or NO_PROXY (network.py).
+                # Proxies from the environment, but never for loopback or NO_PROXY
+                # (transport/network.py).
                 transport = RoutingTransport(ProxyRoutes(), limits=limits)
             resources = LoopResources(
                 loop=weakref.ref(loop),

@@ -142,7 +142,8 @@ class Generation:
         ``ClientClosedError`` when ``aclose()`` ended it, paid-for images kept in both)."""
         resources, progress = self.resources, self.progress
         progress.report("queued")
-        # Its own task, owned by the client, so that aclose() can end it (lifecycle.py).
+        # Its own task, owned by the client, so that aclose() can end it
+        # (transport/lifecycle.py).
         run = asyncio.ensure_future(self._within_slot())
         resources.track_run(run)
         try:

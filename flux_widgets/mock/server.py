@@ -1,8 +1,9 @@
 """The mock served over real HTTP by uvicorn in a background thread, for tests and notebooks.
 
 Each ``MockServer`` has its own event loop and its own listening socket (port 0 picks a free
-port), so many can run side by side in one test session. ``shared_server()`` is the one
-process-wide instance behind ``FluxClient.mock()``.
+port), so many can run side by side in one test session. ``shared_server()`` is one
+process-wide instance for code that wants a URL. ``FluxClient.mock()`` needs no server: it
+answers in-process through ``httpx.ASGITransport`` (``transport/in_process.py``).
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@ Provider (base.py)             builds requests, reads answers into a Job; never 
  +-- OpenAIImages              openai_images.py: one synchronous POST, no cancel
        TOGETHER
 ```
-The client (``client.py``) owns everything that is the same for all of them: retries (never a
-create that may have been paid for), the total deadline, cancellation on deadline or task
-cancel, the query-rate cap, downloads without the key. A provider says what differs: the
+The client and its generations own everything that is the same for all of them
+(``generation.py``, ``transport/``): retries (never a create that may have been paid for), the
+total deadline, cancellation on deadline or task cancel, the query-rate cap, downloads without
+the key. A provider says what differs: the
 request shapes, the auth scheme and the one origin that may see the key, which statuses mean
 what, where the outputs and the seed are, which typed error an answer means, and which field
 values it can honour (derived from its ``FieldMap``, the fields its request carries: a value it
@@ -32,8 +33,8 @@ Adding a provider
    where its error answers need more than ``http_errors``; ``quota_request`` if the host reports
    a key's quota). Pure functions of ``httpx.Response``: test them on hand-built answers.
 3. Register it in ``PROVIDERS``, give the mock a family module (``flux_widgets/mock/``, one line
-   in its registry), add it to the registry-wide tests' table (``tests/providers/``), and add a
-   row to the README's providers table.
+   in its registry), add its own cases in ``tests/providers/`` (the registry-wide tests cover it
+   as it is), and a section in ``docs/providers.md`` and a row in the README's providers table.
 ``FluxClient(provider=MyProvider(...))`` also takes an unregistered instance.
 """
 

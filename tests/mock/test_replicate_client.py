@@ -99,7 +99,7 @@ def test_replicate_sends_its_key_to_the_file_host_and_the_mock_serves_anyway(
     assert len(outputs[0].read()) > 0
     (download,) = [r for r in server.state.requests if r.path.startswith("/files/")]
     # replicate 1.0.x downloads with its API client, Authorization header included: the fault
-    # PROTOCOL.md warns about. Our client must not do this; the mock must not care.
+    # docs/protocol.md warns about. Our client must not do this; the mock must not care.
     assert download.has_authorization and download.auth_scheme == "Bearer"
 
 
