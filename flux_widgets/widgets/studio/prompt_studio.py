@@ -21,7 +21,7 @@ import ipywidgets as widgets
 from ...client import FluxClient
 from ...errors import PredictionCanceledError
 from ...images import GeneratedImage
-from ...params import FluxParams
+from ...params import FIELD_NAMES, FluxParams
 from ...prompts.plans import CONFIRM_ABOVE_GENERATIONS
 from ...spending.budget import SpendingCap
 from .._compat import StaticFallback, close_tree
@@ -82,6 +82,8 @@ class PromptStudio(StaticFallback, StudioState, widgets.VBox):  # type: ignore[m
     dollars (``BudgetExceededError`` before any request).
     """
 
+    # Each schema field's control as an attribute, typed for type checkers; a field without a
+    # line here gets an untyped one below the class (FIELD_NAMES), so none is ever missing.
     prompt = ControlValue[str]("prompt", "The prompt text box's value.")
     seed = ControlValue[int | None](
         "seed", "The locked seed, or None while unlocked (a fresh seed per generation)."
@@ -239,15 +241,21 @@ class PromptStudio(StaticFallback, StudioState, widgets.VBox):  # type: ignore[m
         return task.result()
 
     def cancel_all(self) -> None:
-        """Cancel every running generation and batch (each is cancelled on the server too)."""
+        """Cancel every running generation and batch (each is cancelled on the server too).
+
+        Only the panels that start generations: the gallery's thumbnails and the history's
+        reads are of images already paid for, and go on."""
         self.jobs_panel.cancel()
         self.controls_panel.cancel()
 
     def close(self) -> None:
         """Cancel running generations and close the studio with every widget it made (rows,
-        gallery, controls, their layouts and styles)."""
+        gallery, controls, their layouts and styles): each panel's own ``cancel`` and
+        ``close`` first, then whatever is left of the tree."""
         for panel in self.panels:
             panel.cancel()
+        for panel in self.panels:
+            panel.close()
         self._picture.close()  # displayed in its own output, not a child
         close_tree(self)
 
@@ -330,3 +338,10 @@ class PromptStudio(StaticFallback, StudioState, widgets.VBox):  # type: ignore[m
 
 def _source(client: FluxClient | None) -> str:
     return "no client" if client is None else "mock API" if client.is_mock else client.provider
+
+
+# A schema field added since the typed lines above were written is reachable all the same:
+# ``studio.<field>`` reads and writes its control with no edit here (schema.py declares it once).
+for _name in FIELD_NAMES:
+    if not isinstance(PromptStudio.__dict__.get(_name), ControlValue):
+        setattr(PromptStudio, _name, ControlValue[Any](_name))

@@ -23,11 +23,9 @@ FAST = MockConfig(generation_time=0.05, sync_wait_cometapi=True)
 
 
 def _stop(client: FluxClient) -> None:
-    """Stop a client's private mock server (never the shared one)."""
-    from flux_widgets.mock.server import shared_server
-
+    """Stop a client's private mock (in-process: stopping it is a no-op kept for symmetry)."""
     server = getattr(client, "_mock_server", None)
-    if server is not None and server is not shared_server():
+    if server is not None:
         server.stop()
 
 

@@ -12,6 +12,7 @@ from PIL import Image
 
 import flux_widgets.widgets as widgets_package
 from flux_widgets.client import FluxClient
+from flux_widgets.params import FIELD_NAMES
 from flux_widgets.widgets import Gallery, HistoryBrowser, PromptStudio
 from flux_widgets.widgets.grid import PromptGrid
 
@@ -136,3 +137,40 @@ def test_state_traits_say_what_they_hold_and_stay_in_the_kernel(widget_class: ty
     for name, trait in declared.items():
         assert trait.help, f"{widget_class.__name__}.{name} has no help text"
         assert not trait.metadata.get("sync"), f"{widget_class.__name__}.{name} is synced"
+
+
+async def test_every_schema_field_is_a_studio_attribute_on_its_control(
+    studio: PromptStudio,
+) -> None:
+    # A field declared once in schema.py is reachable from code with no edit to the studio.
+    for name in FIELD_NAMES:
+        assert getattr(studio, name) == studio.controls.get(name), name
+    studio.prompt = "a lantern"
+    studio.go_fast = False
+    assert studio.controls.get("go_fast") is False
+    assert studio.params().go_fast is False
+
+
+def test_every_panel_declares_its_state_with_help_text(studio: PromptStudio) -> None:
+    for panel in studio.panels:
+        base = set(ipywidgets.VBox.class_trait_names())
+        for name, trait in panel.traits().items():
+            if name not in base:
+                assert trait.help, f"{type(panel).__name__}.{name} has no help text"
+                assert not trait.metadata.get("sync"), f"{type(panel).__name__}.{name} syncs"
+
+
+async def test_closing_the_studio_closes_each_panel_through_its_own_close(
+    studio: PromptStudio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed: list[str] = []
+    for panel in studio.panels:
+        original = panel.close
+
+        def spy(original: object = original, name: str = type(panel).__name__) -> None:
+            closed.append(name)
+            original()  # type: ignore[operator]
+
+        monkeypatch.setattr(panel, "close", spy)
+    studio.close()
+    assert sorted(closed) == sorted(type(panel).__name__ for panel in studio.panels)
