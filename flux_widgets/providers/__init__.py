@@ -7,7 +7,9 @@ Provider (base.py)             builds requests, reads answers into a Job; never 
  +-- FalQueue                  fal.py: submit / status (queue position, logs) / result / cancel
  |     FAL
  +-- OpenAIImages              openai_images.py: one synchronous POST, no cancel
-       TOGETHER
+ |     TOGETHER
+ +-- HuggingFaceRouter         huggingface.py (+ huggingface_routes.py): HF's router, a route
+       HUGGINGFACE             per serving provider, route="auto" asks the Hub; one image a call
 ```
 The client (``client.py``) owns everything that is the same for all of them: retries (never a
 create that may have been paid for), the total deadline, cancellation on deadline or task
@@ -41,6 +43,7 @@ from __future__ import annotations
 
 from .base import FINAL_STATUSES, Capabilities, FieldMap, Job, Output, Provider, Request
 from .fal import FAL, FalQueue
+from .huggingface import HUGGINGFACE, HuggingFaceRouter
 from .openai_images import TOGETHER, OpenAIImages
 from .pricing import Price
 from .quota import KeyQuota
@@ -68,6 +71,7 @@ __all__ = [
     "DEFAULT_PROVIDER",
     "FAL",
     "FINAL_STATUSES",
+    "HUGGINGFACE",
     "MODEL",
     "PROVIDERS",
     "REPLICATE",
@@ -75,6 +79,7 @@ __all__ = [
     "Capabilities",
     "FalQueue",
     "FieldMap",
+    "HuggingFaceRouter",
     "Job",
     "KeyQuota",
     "OpenAIImages",
