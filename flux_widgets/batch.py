@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import DownloadError, FluxError, FluxTimeoutError
-from .generation import Progress, StatusCallback
+from .generation import Progress, StatusCallback, UnclaimedOutputs
 from .images import GeneratedImage, kept_images
 from .params import FluxParams, PromptOrigin
 from .prompts.plans import BatchPlan, batch_items
 from .prompts.progress import BatchProgress
 from .prompts.styles import Style
-from .providers.base import Provider
+from .providers.base import Output, Provider
 from .spending.ledger import Hold, Ledger
+
+logger = logging.getLogger("flux_widgets")
 
 GenerateOne = Callable[[FluxParams, Progress, Hold], Awaitable[list[GeneratedImage]]]
 """Runs one generation with its hold settled (``FluxClient``'s own)."""
@@ -136,3 +139,67 @@ def with_origin(images: list[GeneratedImage], origin: PromptOrigin | None) -> li
     if origin is None:
         return images
     return [dataclasses.replace(image, origin=origin) for image in images]
+
+
+RunOne = Callable[[FluxParams, Progress], Awaitable[list[GeneratedImage]]]
+"""Runs one call's generation (``Generation.run``), in the client's slots."""
+
+_FORWARD_ORDER = ("queued", "starting", "processing", "downloading")
+
+
+async def run_calls(
+    params: FluxParams,
+    progress: Progress,
+    provider: Provider,
+    run_one: RunOne,
+    unclaimed: UnclaimedOutputs,
+) -> list[GeneratedImage]:
+    """One generation of ``params``, sent as ``provider.calls(params)``: one call (the usual
+    case), or several at once (Hugging Face: one image per call), each a generation of its own
+    in the client's slots, their images joined in order (``index`` 0, 1, ...).
+
+    ``progress`` follows the furthest call. When a call fails, the others still finish (they
+    are paid for): their images go to ``unclaimed`` (``FluxClient.unclaimed_outputs``) with a
+    warning, and the first error is raised; when the generation is cancelled, images of calls
+    already done go there too.
+    """
+    parts = provider.calls(params)
+    if len(parts) == 1:
+        return await run_one(params, progress)
+
+    def forward(status: str) -> None:
+        now = progress.status
+        known = status in _FORWARD_ORDER and now in _FORWARD_ORDER
+        if known and _FORWARD_ORDER.index(status) > _FORWARD_ORDER.index(now):
+            progress.report(status)
+
+    children = [Progress(forward, progress.on_detail) for _ in parts]
+    tasks = [asyncio.ensure_future(run_one(p, c)) for p, c in zip(parts, children, strict=True)]
+    try:
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    except asyncio.CancelledError:
+        done = [t.result() for t in tasks if t.done() and not t.cancelled() and not t.exception()]
+        _keep_unclaimed([image for images in done for image in images], unclaimed)
+        progress.report("canceled")
+        raise
+    progress.prediction_id = next((c.prediction_id for c in children if c.prediction_id), None)
+    images = [image for result in results if isinstance(result, list) for image in result]
+    errors = [result for result in results if isinstance(result, BaseException)]
+    if errors:
+        _keep_unclaimed(images, unclaimed)
+        progress.report("failed")
+        raise errors[0]
+    progress.report("succeeded")
+    return [dataclasses.replace(image, index=i) for i, image in enumerate(images)]
+
+
+def _keep_unclaimed(images: list[GeneratedImage], unclaimed: UnclaimedOutputs) -> None:
+    if not images:
+        return
+    for image in images:
+        unclaimed.append((image.prediction_id, (Output(data=image.data),)))
+    logger.warning(
+        "%d image(s) of this generation were made (and paid for) but the generation did not "
+        "complete: they are kept in client.unclaimed_outputs",
+        len(images),
+    )

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from .batch import BatchResult, batch_results, with_origin
+from .batch import BatchResult, batch_results, run_calls, with_origin
 from .errors import ClientClosedError
 from .generation import (
     DetailCallback,
@@ -420,9 +420,16 @@ class FluxClient:
                 estimate=self._estimate,
                 unclaimed_outputs=self.unclaimed_outputs,
             )
-            generation = Generation(
-                params, progress, policy=policy, sender=sender, resources=resources
-            )
-            return generation.run()
+
+            def run_one(
+                part: FluxParams, part_progress: Progress
+            ) -> Awaitable[list[GeneratedImage]]:
+                generation = Generation(
+                    part, part_progress, policy=policy, sender=sender, resources=resources
+                )
+                return generation.run()
+
+            # One call, or several where the provider makes one image per call (batch.py).
+            return run_calls(params, progress, settings.provider, run_one, self.unclaimed_outputs)
 
         return await self._ledger.accounted(hold, progress, start)

@@ -178,6 +178,7 @@ class Generation:
         self.deadline = started + policy.deadline
         progress.requested = params.num_outputs
         progress.report("starting")
+        await self._discover()
         request = policy.provider.create_request(
             params, policy.base_url, deadline=policy.deadline, sync_wait=policy.sync_wait
         )
@@ -209,6 +210,20 @@ class Generation:
 
     # -- the requests ------------------------------------------------------------------
 
+    async def _discover(self) -> None:
+        """Send the provider's discovery request first, where it has one (Hugging Face's
+        ``route="auto"`` asks the Hub where the model is served); free, so retried as a query."""
+        policy = self.policy
+        request = policy.provider.discovery_request(policy.base_url)
+        if request is None:
+            return
+        timeout = self.sender.timeouts.for_read(self.sender.timeouts.query)
+        send = functools.partial(self._query, request, None, timeout)
+        response = await self.sender.send(
+            send, create=False, target=request.url, deadline=self.deadline
+        )
+        policy.provider.read_discovery(response, policy.base_url)
+
     async def _create(self, request: Request, attempt: CreateAttempt) -> Job:
         # The server may hold the answer `hold` s on purpose (a sync wait; Together: the whole
         # generation); a read timeout on a create is never retried (it would pay twice), so
@@ -234,7 +249,9 @@ class Generation:
             job = policy.provider.read_polled(response, job, self.params)
         return job
 
-    async def _query(self, request: Request, job: Job, timeout: httpx.Timeout) -> httpx.Response:
+    async def _query(
+        self, request: Request, job: Job | None, timeout: httpx.Timeout
+    ) -> httpx.Response:
         """One poll: under the client's query-rate cap, shared by every generation."""
         await self.resources.queries.acquire()
         response = await self.sender.request(request, timeout)

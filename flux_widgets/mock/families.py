@@ -11,10 +11,11 @@ from collections.abc import Mapping
 from .cometapi import COMETAPI
 from .fal import FAL
 from .family import MockFamily
+from .huggingface import HUGGINGFACE
 from .openai_images import TOGETHER
 from .replicate import REPLICATE
 
-FAMILIES: tuple[MockFamily, ...] = (COMETAPI, REPLICATE, FAL, TOGETHER)
+FAMILIES: tuple[MockFamily, ...] = (COMETAPI, REPLICATE, FAL, TOGETHER, HUGGINGFACE)
 """Every family the mock serves."""
 
 BY_NAME: Mapping[str, MockFamily] = {family.name: family for family in FAMILIES}

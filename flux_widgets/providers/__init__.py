@@ -7,7 +7,9 @@ Provider (base.py)             builds requests, reads answers into a Job; never 
  +-- FalQueue                  fal.py: submit / status (queue position, logs) / result / cancel
  |     FAL
  +-- OpenAIImages              openai_images.py: one synchronous POST, no cancel
-       TOGETHER
+ |     TOGETHER
+ +-- HuggingFaceRouter         huggingface.py (+ huggingface_routes.py): HF's router, a route
+       HUGGINGFACE             per serving provider, route="auto" asks the Hub; one image a call
 ```
 The client and its generations own everything that is the same for all of them
 (``generation.py``, ``transport/``): retries (never a create that may have been paid for), the
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 from .base import FINAL_STATUSES, Capabilities, FieldMap, Job, Output, Provider, Request
 from .fal import FAL, FalQueue
+from .huggingface import HUGGINGFACE, HuggingFaceRouter
 from .openai_images import TOGETHER, OpenAIImages
 from .pricing import Price
 from .quota import KeyQuota
@@ -69,6 +72,7 @@ __all__ = [
     "DEFAULT_PROVIDER",
     "FAL",
     "FINAL_STATUSES",
+    "HUGGINGFACE",
     "MODEL",
     "PROVIDERS",
     "REPLICATE",
@@ -76,6 +80,7 @@ __all__ = [
     "Capabilities",
     "FalQueue",
     "FieldMap",
+    "HuggingFaceRouter",
     "Job",
     "KeyQuota",
     "OpenAIImages",

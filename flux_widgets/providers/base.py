@@ -13,6 +13,7 @@ import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -244,9 +245,32 @@ class Provider(ABC):
         """The one origin that may see the key: the API's own (never a file host)."""
         return base_url
 
+    def key_origins(self, base_url: str) -> tuple[str, ...]:
+        """Every origin that may see the key: ``key_origin``, plus a second API host where the
+        family has one (Hugging Face: the router and the Hub's model API). Never a file host."""
+        return (self.key_origin(base_url),)
+
     def auth(self, api_key: str, base_url: str) -> httpx.Auth:
-        """The key in this provider's scheme, sent to ``key_origin`` only."""
-        return OriginAuth(api_key, self.key_origin(base_url), scheme=self.auth_scheme)
+        """The key in this provider's scheme, sent to ``key_origins`` only."""
+        origins = self.key_origins(base_url)
+        return OriginAuth(api_key, origins[0], scheme=self.auth_scheme, also=origins[1:])
+
+    def key_file(self, environ: Mapping[str, str]) -> Path | None:
+        """A file the key is read from when no variable holds it (Hugging Face's token file,
+        written by ``hf auth login``); None where the provider has none."""
+        return None
+
+    # -- configuration ------------------------------------------------------------------
+
+    def configured(self, environ: Mapping[str, str]) -> Provider:
+        """This provider with the settings the environment gives it (Hugging Face: the route
+        from ``FLUX_HF_ROUTE``); itself where there are none. ``ValueError`` for a bad value."""
+        return self
+
+    def variants(self) -> tuple[Provider, ...]:
+        """Every concrete configuration of this provider, for tests that check each request
+        shape (Hugging Face: one per route); itself where it has one shape."""
+        return (self,)
 
     # -- inputs -------------------------------------------------------------------------
 
@@ -281,6 +305,22 @@ class Provider(ABC):
         return read_quota_answer(response)
 
     # -- the protocol -------------------------------------------------------------------
+
+    def discovery_request(self, base_url: str) -> Request | None:
+        """A free request to send before the first create, to learn where to send it (Hugging
+        Face's ``route="auto"`` asks the Hub which providers serve the model); None when there
+        is nothing to learn (the default, or already known)."""
+        return None
+
+    def read_discovery(self, response: httpx.Response, base_url: str) -> None:
+        """Learn from a successful answer to ``discovery_request`` (kept by the provider)."""
+        return None
+
+    def calls(self, params: FluxParams) -> tuple[FluxParams, ...]:
+        """The generations one generation of ``params`` is sent as: itself (the default), or
+        several where the protocol makes one image per call (their images are joined in order).
+        """
+        return (params,)
 
     @abstractmethod
     def create_request(

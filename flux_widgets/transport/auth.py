@@ -21,19 +21,28 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
 class OriginAuth(httpx.Auth):
     """``Authorization: <scheme> <key>``, attached only to requests for the API's own origin.
 
-    ``scheme`` is ``Bearer`` (CometAPI, Replicate, Together) or ``Key`` (fal). The official
-    Replicate client sends the key to the file host (docs/protocol.md lessons): here a request to
-    any other scheme, host or port goes out without it, whatever code path built it.
+    ``scheme`` is ``Bearer`` (CometAPI, Replicate, Together, Hugging Face) or ``Key`` (fal).
+    ``also`` lists further API origins of the same provider (Hugging Face: the Hub's model API
+    beside the router). The official Replicate client sends the key to the file host
+    (docs/protocol.md lessons): here a request to any other scheme, host or port goes out
+    without it, whatever code path built it.
     """
 
-    def __init__(self, api_key: str, base_url: str, *, scheme: str = "Bearer") -> None:
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str,
+        *,
+        scheme: str = "Bearer",
+        also: tuple[str, ...] = (),
+    ) -> None:
         register_secret(api_key, self)  # so that no error message or log line can hold it
         self._header = f"{scheme} {api_key}"
-        self._origin = _origin(httpx.URL(base_url))
+        self._origins = frozenset(_origin(httpx.URL(url)) for url in (base_url, *also))
         self.scheme = scheme
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if _origin(request.url) == self._origin:
+        if _origin(request.url) in self._origins:
             request.headers["Authorization"] = self._header
         else:
             logger.warning("not sending the API key to %s: not the API's origin", request.url.host)

@@ -75,18 +75,20 @@ def test_what_a_provider_cannot_honour_is_what_its_request_does_not_carry(
 
 @EVERY_PROVIDER
 def test_every_value_a_provider_honours_reaches_its_request(provider: Provider) -> None:
-    field_map = provider.field_map
-    for name, key in field_map.keys.items():
-        if name in field_map.computed:
-            continue
-        value = another_value(FIELDS[name], provider.capabilities.allowed_choices(name))
-        prepared = provider.prepare(honoured_defaults(provider, **{name: value}))
-        request = provider.create_request(
-            prepared, provider.default_base_url, deadline=60, sync_wait=False
-        )
-        body = request.json.get("input", request.json)  # Replicate's input is wrapped
-        sent = field_map.values[name][value] if name in field_map.values else value
-        assert body[key] == sent, (name, body)
+    for variant in provider.variants():  # Hugging Face: each route's own request shape
+        field_map = variant.field_map
+        for name, key in field_map.keys.items():
+            if name in field_map.computed:
+                continue
+            value = another_value(FIELDS[name], variant.capabilities.allowed_choices(name))
+            prepared = variant.prepare(honoured_defaults(variant, **{name: value}))
+            request = variant.create_request(
+                prepared, variant.default_base_url, deadline=60, sync_wait=False
+            )
+            body = request.json.get("input", request.json)  # Replicate's input is wrapped
+            body = {**body, **body.get("parameters", {})}  # HF's hf-inference nests them
+            sent = field_map.values[name][value] if name in field_map.values else value
+            assert body[key] == sent, (name, body)
 
 
 @EVERY_PROVIDER
