@@ -19,6 +19,12 @@ _SECRETS = (
     "REPLICATE_API_TOKEN",
     "FAL_KEY",
     "TOGETHER_API_KEY",
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "HF_TOKEN_PATH",
+    "FLUX_HF_ROUTE",
+    "CLOUDFLARE_API_TOKEN",
+    "CLOUDFLARE_ACCOUNT_ID",
     "FLUX_PROVIDER",
 )
 SESSION: dict[str, MockServer] = {}
@@ -35,6 +41,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     os.environ["FLUX_WIDGETS_HISTORY_DIR"] = tempfile.mkdtemp(prefix="flux-history-")
     os.environ["FLUX_WIDGETS_WILDCARDS_DIR"] = tempfile.mkdtemp(prefix="flux-wildcards-")
     os.environ["FLUX_WIDGETS_STYLES_DIR"] = tempfile.mkdtemp(prefix="flux-styles-")
+    # A token that `hf auth login` left on this machine must not reach a test either.
+    os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="flux-hf-home-")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

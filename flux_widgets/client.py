@@ -202,6 +202,13 @@ class FluxClient:
         return self._settings.api_key is not None
 
     @property
+    def key_source(self) -> str:
+        """Where the key came from, for people: ``"argument"``, ``"HF_TOKEN (environment
+        variable)"``, ``"HF_TOKEN (Colab secret)"``, ``"token file ..."``; "" with no key. Never
+        the key itself."""
+        return self._settings.key_source
+
+    @property
     def prices(self) -> dict[str, Price]:
         """The price table this client estimates with (defaults, ``FLUX_PRICES``, ``prices=``)."""
         return self._ledger.prices

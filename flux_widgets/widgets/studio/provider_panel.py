@@ -140,6 +140,10 @@ class ProviderPanel(widgets.VBox):  # type: ignore[misc]
                 f"<div class='flux-mock-banner'><b>{MOCK_BANNER}</b>. "
                 "Type an API key to use the real API.</div>"
             )
+        elif client.has_api_key and not self.from_key and client.key_source:
+            # Which key pays, said where the key field would be (the field stays hidden).
+            source = html.escape(client.key_source)
+            self.banner.value = f"<span class='flux-key-source'>using the key from {source}</span>"
         else:
             self.banner.value = ""
         show(self.banner, bool(self.banner.value))

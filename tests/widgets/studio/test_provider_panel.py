@@ -164,3 +164,51 @@ async def test_the_banner_appears_once_the_server_says_it_is_the_mock(
         assert studio.banner.layout.display != "none"
     finally:
         await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("provider", "variable", "source"),
+    [
+        ("cometapi", "COMETAPI_KEY", "COMETAPI_KEY (environment variable)"),
+        ("huggingface", "HF_TOKEN", "HF_TOKEN (Colab secret)"),
+        ("fal", "FAL_KEY", "FAL_KEY (Colab secret)"),
+    ],
+)
+async def test_the_key_line_says_where_the_key_came_from_never_the_key(
+    provider: str,
+    variable: str,
+    source: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+    import types
+
+    from flux_widgets.providers import settings
+
+    secret = "hf_" + "S3cr3tV4lu3" * 3
+    if "Colab" in source:
+        userdata = types.ModuleType("google.colab.userdata")
+        userdata.get = lambda name: secret if name == variable else None  # type: ignore[attr-defined]
+        colab = types.ModuleType("google.colab")
+        colab.userdata = userdata  # type: ignore[attr-defined]
+        google = types.ModuleType("google")
+        google.colab = colab  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, "google", google)
+        monkeypatch.setitem(sys.modules, "google.colab", colab)
+        monkeypatch.setitem(sys.modules, "google.colab.userdata", userdata)
+        monkeypatch.setattr(settings, "_colab_secrets", {})
+        monkeypatch.setattr(settings, "_colab_absent", [])
+        monkeypatch.setenv("HF_HOME", "/nonexistent-hf-home")  # no token file on this machine
+    else:
+        monkeypatch.setenv(variable, secret)
+    monkeypatch.delenv("FLUX_BASE_URL", raising=False)
+    client = FluxClient(provider=provider)
+    try:
+        assert client.key_source == source
+        studio = PromptStudio(client, history=False)
+        assert f"using the key from {source}" in studio.banner.value
+        assert studio.banner.layout.display != "none"
+        assert secret not in studio.banner.value and secret not in repr(studio)
+        assert not any(secret in state for state in _all_widget_states())
+    finally:
+        await client.aclose()
