@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,8 +23,11 @@ from .params import FluxParams, PromptOrigin
 from .prompts.plans import BatchPlan, batch_items
 from .prompts.progress import BatchProgress
 from .prompts.styles import Style
-from .providers.base import Provider
+from .providers.base import Job, Provider
 from .spending.ledger import Hold, Ledger
+
+logger = logging.getLogger("flux_widgets")
+_NO_JOB = Job(id=None, status="succeeded")
 
 GenerateOne = Callable[[FluxParams, Progress, Hold], Awaitable[list[GeneratedImage]]]
 """Runs one generation with its hold settled (``FluxClient``'s own)."""
@@ -129,6 +133,56 @@ async def _one(
     if counts is not None:
         counts.finish(index, ok=result.error is None)
     return result
+
+
+async def in_calls(
+    parts: list[FluxParams],
+    progress: Progress,
+    run: Callable[[FluxParams, Progress], Awaitable[list[GeneratedImage]]],
+) -> list[GeneratedImage]:
+    """One generation made by several creates (``Provider.calls``: one image per call), run
+    together within the client's concurrency; statuses go to ``progress`` once each.
+
+    The images come back numbered in call order. Every image made is paid for, so when some
+    calls fail and others succeed, the images that arrived are returned and the failure is
+    logged and said through ``progress``'s detail ("3 of 4 images: ..."); when every call
+    fails, the first call's error is raised.
+    """
+    subs = [Progress(_forward(progress)) for _ in parts]
+    results = await asyncio.gather(
+        *(run(part, sub) for part, sub in zip(parts, subs, strict=True)), return_exceptions=True
+    )
+    images: list[GeneratedImage] = []
+    errors: list[BaseException] = []
+    for result in results:
+        if isinstance(result, BaseException):
+            errors.append(result)
+            images.extend(kept_images(result) if isinstance(result, FluxError) else [])
+        else:
+            images.extend(result)
+    progress.prediction_id = next((s.prediction_id for s in subs if s.prediction_id), None)
+    if errors and not images:
+        progress.report("failed")
+        raise errors[0]
+    for error in errors:
+        if not isinstance(error, Exception):
+            raise error  # a cancel or an exit: not a failed call
+    if errors:
+        said = f"{len(images)} of {sum(p.num_outputs for p in parts)} images: {errors[0]}"
+        logger.warning("a generation made only %s", said)
+        progress.follow(dataclasses.replace(progress.job or _NO_JOB, detail=said))
+    progress.report("succeeded")
+    return [dataclasses.replace(image, index=i) for i, image in enumerate(images)]
+
+
+def _forward(progress: Progress) -> StatusCallback:
+    """A call's status callback: "starting" and "downloading" passed on (each once)."""
+
+    def report(status: str) -> None:
+        if status in ("starting", "processing", "downloading"):
+            progress.report(status)
+
+    return report
 
 
 def with_origin(images: list[GeneratedImage], origin: PromptOrigin | None) -> list[GeneratedImage]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from .batch import BatchResult, batch_results, with_origin
+from .batch import BatchResult, batch_results, in_calls, with_origin
 from .errors import ClientClosedError
 from .generation import (
     DetailCallback,
@@ -32,6 +32,7 @@ from .prompts.plans import BatchPlan
 from .prompts.progress import BatchProgress
 from .prompts.styles import Style
 from .providers import Provider, Settings, resolve_settings
+from .spending.allowance import session_allowance
 from .spending.budget import SpendingCap
 from .spending.ledger import Hold, Ledger
 from .spending.prices import Price
@@ -129,6 +130,7 @@ class FluxClient:
         # Prices, the spending cap and the usage records (spending/ledger.py): every generation
         # is held against the cap before its create and settled after.
         self._ledger = Ledger(settings.provider.name, max_spend=max_spend, prices=prices)
+        self._ledger.allowance = session_allowance(settings.provider, settings.base_url)
 
     @classmethod
     def mock(cls, *, config: Any = None, **kwargs: Any) -> FluxClient:
@@ -418,9 +420,16 @@ class FluxClient:
                 estimate=self._estimate,
                 unclaimed_outputs=self.unclaimed_outputs,
             )
-            generation = Generation(
-                params, progress, policy=policy, sender=sender, resources=resources
-            )
-            return generation.run()
+
+            def run(part: FluxParams, part_progress: Progress) -> Awaitable[list[GeneratedImage]]:
+                generation = Generation(
+                    part, part_progress, policy=policy, sender=sender, resources=resources
+                )
+                return generation.run()
+
+            # A provider that makes fewer images per create than asked (Cloudflare: one) makes
+            # one generation of several creates, seeds seed, seed + 1, ... (Provider.calls).
+            parts = settings.provider.calls(params)
+            return run(params, progress) if len(parts) == 1 else in_calls(parts, progress, run)
 
         return await self._ledger.accounted(hold, progress, start)

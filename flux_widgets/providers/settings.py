@@ -8,11 +8,13 @@ from dataclasses import dataclass
 
 from ..errors import MissingAPIKeyError
 from .base import Provider
+from .cloudflare import CLOUDFLARE
 from .fal import FAL
 from .openai_images import TOGETHER
 from .replicate import COMETAPI, REPLICATE
 
 PROVIDERS: dict[str, Provider] = {p.name: p for p in (COMETAPI, REPLICATE, FAL, TOGETHER)}
+PROVIDERS[CLOUDFLARE.name] = CLOUDFLARE
 """Every provider ``FluxClient(provider=...)`` and ``FLUX_PROVIDER`` accept, by name."""
 
 DEFAULT_PROVIDER = COMETAPI.name
@@ -76,7 +78,7 @@ def resolve_settings(
     key = api_key or next((env[v] for v in chosen.key_env_vars if env.get(v)), None)
     key = _clean_key(key)
     if use_mock:
-        return Settings(chosen, url, key, use_mock=True)
+        return Settings(chosen.for_environment(env, own_host=False), url, key, use_mock=True)
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"base_url must start with http:// or https://, got {url!r}")
     if key is None and url == chosen.default_base_url:
@@ -86,6 +88,8 @@ def resolve_settings(
             f"{chosen.console}), pass FluxClient(api_key=...), or use FluxClient.mock() "
             "to try everything offline with placeholder images"
         )
+    # Settings beyond the key (Cloudflare's account id in its URL): base.Provider.for_environment.
+    chosen = chosen.for_environment(env, own_host=url == chosen.default_base_url)
     return Settings(chosen, url, key)
 
 
