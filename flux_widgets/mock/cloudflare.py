@@ -1,7 +1,7 @@
 """Cloudflare Workers AI in the mock: one image per synchronous POST, in the v4 envelope.
 
-``POST /client/v4/accounts/{account}/ai/run/@cf/black-forest-labs/flux-1-schnell`` (docs/
-protocol.md, "Cloudflare Workers AI") with a Bearer token and ``{"prompt", "steps", "seed"}``
+``POST /client/v4/accounts/{account}/ai/run/@cf/black-forest-labs/flux-1-schnell``
+(docs/protocol.md, "Cloudflare Workers AI") with a Bearer token and ``{"prompt", "steps", "seed"}``
 holds the answer until the image is made, then answers ``{"result": {"image": <base64 JPEG>},
 "success": true, "errors": [], "messages": []}``: a 1024x1024 JPEG whatever is asked. Errors are
 ``{"success": false, "errors": [{"code", "message"}], ...}``: 3003/400 bad input (any property
