@@ -23,10 +23,11 @@ from .params import FluxParams, PromptOrigin
 from .prompts.plans import BatchPlan, batch_items
 from .prompts.progress import BatchProgress
 from .prompts.styles import Style
-from .providers.base import Output, Provider
+from .providers.base import Job, Output, Provider
 from .spending.ledger import Hold, Ledger
 
 logger = logging.getLogger("flux_widgets")
+_NO_JOB = Job(id=None, status="succeeded")
 
 GenerateOne = Callable[[FluxParams, Progress, Hold], Awaitable[list[GeneratedImage]]]
 """Runs one generation with its hold settled (``FluxClient``'s own)."""
@@ -158,10 +159,11 @@ async def run_calls(
     case), or several at once (Hugging Face: one image per call), each a generation of its own
     in the client's slots, their images joined in order (``index`` 0, 1, ...).
 
-    ``progress`` follows the furthest call. When a call fails, the others still finish (they
-    are paid for): their images go to ``unclaimed`` (``FluxClient.unclaimed_outputs``) with a
-    warning, and the first error is raised; when the generation is cancelled, images of calls
-    already done go there too.
+    ``progress`` follows the furthest call. Every image made is paid for: when some calls fail
+    and others succeed, the images that arrived are returned and the failure is logged and said
+    in ``progress``'s detail ("3 of 4 images: ..."); when every call fails, the first error is
+    raised; when the generation is cancelled, images of calls already done go to ``unclaimed``
+    (``FluxClient.unclaimed_outputs``) with a warning.
     """
     parts = provider.calls(params)
     if len(parts) == 1:
@@ -183,12 +185,27 @@ async def run_calls(
         progress.report("canceled")
         raise
     progress.prediction_id = next((c.prediction_id for c in children if c.prediction_id), None)
-    images = [image for result in results if isinstance(result, list) for image in result]
-    errors = [result for result in results if isinstance(result, BaseException)]
-    if errors:
+    images: list[GeneratedImage] = []
+    errors: list[BaseException] = []
+    for result in results:
+        if isinstance(result, BaseException):
+            errors.append(result)
+            images.extend(kept_images(result))  # a deadline or download error keeps its images
+        else:
+            images.extend(result)
+    leaving = next((e for e in errors if not isinstance(e, Exception)), None)
+    if leaving is not None:  # a cancel or an exit, not a failed call: paid images kept aside
         _keep_unclaimed(images, unclaimed)
+        raise leaving
+    if errors and not images:
         progress.report("failed")
         raise errors[0]
+    if errors:
+        # Some calls made their images (paid for), others failed: the images are the answer,
+        # and the failure is said where the job's detail is shown.
+        said = f"{len(images)} of {params.num_outputs} images: {errors[0]}"
+        logger.warning("a generation made only %s", said)
+        progress.follow(dataclasses.replace(progress.job or _NO_JOB, detail=said))
     progress.report("succeeded")
     return [dataclasses.replace(image, index=i) for i, image in enumerate(images)]
 

@@ -32,6 +32,7 @@ from .prompts.plans import BatchPlan
 from .prompts.progress import BatchProgress
 from .prompts.styles import Style
 from .providers import Provider, Settings, resolve_settings
+from .spending.allowance import session_allowance
 from .spending.budget import SpendingCap
 from .spending.ledger import Hold, Ledger
 from .spending.prices import Price
@@ -130,6 +131,7 @@ class FluxClient:
         # Prices, the spending cap and the usage records (spending/ledger.py): every generation
         # is held against the cap before its create and settled after.
         self._ledger = Ledger(settings.provider.name, max_spend=max_spend, prices=prices)
+        self._ledger.allowance = session_allowance(settings.provider, settings.base_url)
 
     @classmethod
     def mock(cls, *, config: Any = None, **kwargs: Any) -> FluxClient:
@@ -436,7 +438,8 @@ class FluxClient:
                 )
                 return generation.run()
 
-            # One call, or several where the provider makes one image per call (batch.py).
+            # One call, or several where the provider makes fewer images per call than asked
+            # (Hugging Face, Cloudflare: one), seeds seed, seed + 1, ... (Provider.calls).
             return run_calls(params, progress, settings.provider, run_one, self.unclaimed_outputs)
 
         return await self._ledger.accounted(hold, progress, start)

@@ -6,6 +6,7 @@ FluxError
  +-- APIError                    the API answered with an error (status_code, request_id)
  |    +-- AuthenticationError    401/403: the key is wrong or revoked
  |    +-- InsufficientCreditError 402: the account needs credit
+ |    |    +-- AllowanceExhaustedError  a free allowance is used up until it resets (never retried)
  |    +-- RateLimitError         429: too many requests (retry_after)
  |    +-- InvalidRequestError    400/404/422, or a 500 whose code is invalid_request
  |    +-- ServerError            5xx that outlasted the retries
@@ -36,6 +37,7 @@ of it, so a key that a server echoes back, whole or cut, never reaches a user or
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 from .transport.redaction import redact_secrets
@@ -124,6 +126,15 @@ class AuthenticationError(APIError):
 
 class InsufficientCreditError(APIError):
     """The account has no credit left (402)."""
+
+
+class AllowanceExhaustedError(InsufficientCreditError):
+    """A provider's free allowance is used up until it resets (Cloudflare's 429 code 3036: the
+    daily 10,000 neurons, reset at 00:00 UTC); never retried. ``resets_at`` is when (UTC)."""
+
+    def __init__(self, message: str, *, resets_at: datetime | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.resets_at = resets_at
 
 
 class RateLimitError(APIError):

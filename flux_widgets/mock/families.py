@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .cloudflare import CLOUDFLARE
 from .cometapi import COMETAPI
 from .fal import FAL
 from .family import MockFamily
@@ -15,7 +16,7 @@ from .huggingface import HUGGINGFACE
 from .openai_images import TOGETHER
 from .replicate import REPLICATE
 
-FAMILIES: tuple[MockFamily, ...] = (COMETAPI, REPLICATE, FAL, TOGETHER, HUGGINGFACE)
+FAMILIES: tuple[MockFamily, ...] = (COMETAPI, REPLICATE, FAL, TOGETHER, HUGGINGFACE, CLOUDFLARE)
 """Every family the mock serves."""
 
 BY_NAME: Mapping[str, MockFamily] = {family.name: family for family in FAMILIES}

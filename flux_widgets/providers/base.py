@@ -24,12 +24,12 @@ from ..errors import (
     PredictionFailedError,
     ProtocolError,
 )
-from ..params import FluxParams
-from ..schema import FIELDS, quoted, range_problem
+from ..params import FluxParams, random_seed
+from ..schema import FIELDS, RANDOM_SEED_RANGE, SEED_RANGE, quoted, range_problem
 from ..transport.auth import OriginAuth
 from ..transport.http_errors import error_from_response, json_body, where
 from ..transport.redaction import clip, redact_secrets
-from .pricing import UNPUBLISHED, Price
+from .pricing import UNPUBLISHED, FreeAllowance, Price
 from .quota import KeyQuota, read_quota_answer
 
 FINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "aborted"})
@@ -225,6 +225,9 @@ class Provider(ABC):
     """Environment variables the key is read from, first found wins."""
     console: str
     """Where a user gets a key."""
+    setting_env_vars: tuple[str, ...] = ()
+    """Variables besides the key that the provider needs on its own host (Cloudflare's
+    ``CLOUDFLARE_ACCOUNT_ID``), read by ``for_environment``."""
     auth_scheme: str = "Bearer"
     """The word before the key in ``Authorization``."""
     field_map: FieldMap = EVERY_FIELD
@@ -233,6 +236,11 @@ class Provider(ABC):
     """What the studio's Cancel does on this provider (tooltip, README)."""
     price: Price = UNPUBLISHED
     """What an image costs here (``spending/prices.py`` reads it; the environment may override)."""
+    free_allowance: FreeAllowance | None = None
+    """What the provider gives free each day or month (``spending/allowance.py`` counts it)."""
+    images_per_call: int | None = None
+    """The most images one create can make (Cloudflare: 1); None: ``num_outputs`` in one.
+    The client then makes ``calls(params)`` creates for one generation."""
 
     @property
     def capabilities(self) -> Capabilities:
@@ -294,6 +302,31 @@ class Provider(ABC):
         self.check(params)
         return params
 
+    def calls(self, params: FluxParams) -> list[FluxParams]:
+        """The creates that make one generation of ``params`` (prepared): one, or where
+        ``images_per_call`` is smaller than ``num_outputs`` (Hugging Face, Cloudflare: one), one
+        per share of it with seeds ``seed``, ``seed + 1``, ... (wrapping within the seed
+        range). Without a seed the client draws one first, so every image has a seed that
+        makes it again, whatever the answer says."""
+        per_call = self.images_per_call
+        if per_call is None or params.num_outputs <= per_call:
+            return [params]
+        counts = [per_call] * (params.num_outputs // per_call)
+        if params.num_outputs % per_call:
+            counts.append(params.num_outputs % per_call)
+        first = params.seed if params.seed is not None else random_seed()
+        return [
+            params.replace(num_outputs=count, seed=_next_seed(first, offset * per_call))
+            for offset, count in enumerate(counts)
+        ]
+
+    def for_environment(self, environ: Mapping[str, str], *, own_host: bool) -> Provider:
+        """This provider as the environment configures it, beyond its key: a provider whose
+        URL names an account (Cloudflare's ``CLOUDFLARE_ACCOUNT_ID``) returns a copy that holds
+        it. ``own_host``: requests go to ``default_base_url`` (not a mock or a proxy), where a
+        missing setting raises ``MissingAPIKeyError`` naming where to find it."""
+        return self
+
     # -- the key's quota ----------------------------------------------------------------
 
     def quota_request(self, base_url: str) -> Request | None:
@@ -315,12 +348,6 @@ class Provider(ABC):
     def read_discovery(self, response: httpx.Response, base_url: str) -> None:
         """Learn from a successful answer to ``discovery_request`` (kept by the provider)."""
         return None
-
-    def calls(self, params: FluxParams) -> tuple[FluxParams, ...]:
-        """The generations one generation of ``params`` is sent as: itself (the default), or
-        several where the protocol makes one image per call (their images are joined in order).
-        """
-        return (params,)
 
     @abstractmethod
     def create_request(
@@ -373,6 +400,15 @@ class Provider(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} {self.default_base_url}>"
+
+
+def _next_seed(seed: int, step: int) -> int:
+    """``seed + step``, wrapped into the random-seed range when the seed is one of those (so a
+    seed a person can read stays one), else into the schema's whole seed range."""
+    low, high = (
+        RANDOM_SEED_RANGE if RANDOM_SEED_RANGE[0] <= seed <= RANDOM_SEED_RANGE[1] else SEED_RANGE
+    )
+    return low + (seed - low + step) % (high - low + 1)
 
 
 def updated(job: Job, **changes: Any) -> Job:

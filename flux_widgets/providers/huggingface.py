@@ -40,7 +40,6 @@ from ..errors import (
     ServerError,
 )
 from ..params import FluxParams, random_seed
-from ..schema import SEED_RANGE
 from ..transport.redaction import clip, redact, redact_secrets
 from .base import Job, Provider, Request, json_object, quote
 from .huggingface_routes import AUTO_FIELD_MAP, MODEL_ID, ROUTER_URL, ROUTES, TOKENS_URL, Route
@@ -87,6 +86,9 @@ class HuggingFaceRouter(Provider):
     title = "Hugging Face"
     family = "Hugging Face router"
     default_base_url = ROUTER_URL
+    # Every route makes one image per call here (docs/protocol.md: whether n/num_images pass
+    # through is [unconfirmed], and n images from one seed could not each be made again).
+    images_per_call = 1
     # docs/protocol.md: HF_TOKEN, then the legacy variable, then the token file (key_file).
     key_env_vars = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
     console = TOKENS_URL
@@ -140,16 +142,6 @@ class HuggingFaceRouter(Provider):
         if params.seed is None:
             return params.replace(seed=random_seed())
         return params
-
-    def calls(self, params: FluxParams) -> tuple[FluxParams, ...]:
-        """One call per image, seeds ``seed, seed+1, ...`` (wrapping inside the seed range)."""
-        if params.num_outputs == 1:
-            return (params,)
-        seed = params.seed if params.seed is not None else random_seed()
-        return tuple(
-            params.replace(num_outputs=1, seed=_seed_plus(seed, i))
-            for i in range(params.num_outputs)
-        )
 
     # -- route="auto" -------------------------------------------------------------------
 
@@ -304,12 +296,6 @@ def _mapping_entries(card: dict[str, Any]) -> list[dict[str, Any]]:
             if isinstance(entry, dict)
         ]
     raise ProtocolError(f"the model card lists no inferenceProviderMapping: {quote(mapping)}")
-
-
-def _seed_plus(seed: int, offset: int) -> int:
-    low, high = SEED_RANGE
-    value = seed + offset
-    return value if value <= high else low + (value - high - 1)
 
 
 def token_file(environ: Mapping[str, str]) -> Path:

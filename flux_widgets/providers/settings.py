@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ..errors import MissingAPIKeyError
 from .base import Provider
+from .cloudflare import CLOUDFLARE
 from .fal import FAL
 from .huggingface import HUGGINGFACE
 from .openai_images import TOGETHER
@@ -20,6 +21,7 @@ logger = logging.getLogger("flux_widgets")
 
 PROVIDERS: dict[str, Provider] = {p.name: p for p in (COMETAPI, REPLICATE, FAL, TOGETHER)}
 PROVIDERS[HUGGINGFACE.name] = HUGGINGFACE
+PROVIDERS[CLOUDFLARE.name] = CLOUDFLARE
 """Every provider ``FluxClient(provider=...)`` and ``FLUX_PROVIDER`` accept, by name."""
 
 DEFAULT_PROVIDER = COMETAPI.name
@@ -87,7 +89,7 @@ def resolve_settings(
     use_mock = base_url is None and api_key is None and _truthy(env.get("FLUX_WIDGETS_MOCK"))
     url = (base_url or env.get("FLUX_BASE_URL") or chosen.default_base_url).rstrip("/")
     if use_mock:  # the mock needs no key: no token file read, no Colab prompt
-        return Settings(chosen, url, None, use_mock=True)
+        return Settings(chosen.for_environment(env, own_host=False), url, None, use_mock=True)
     key, source = (api_key, "argument") if api_key else find_key(chosen, env)
     key = _clean_key(key)
     source = source if key else ""
@@ -103,6 +105,10 @@ def resolve_settings(
             "FluxClient(api_key=...), or use FluxClient.mock() to try everything offline with "
             "placeholder images"
         )
+    # Settings beyond the key (Cloudflare's account id in its URL): base.Provider.for_environment,
+    # looked up among Colab's secrets too, like the key.
+    own_host = url == chosen.default_base_url
+    chosen = chosen.for_environment(_with_colab_settings(chosen, env), own_host=own_host)
     return Settings(chosen, url, key, key_source=source)
 
 
@@ -166,6 +172,17 @@ def forget_colab_secrets() -> None:
     with _colab_lock:
         _colab_secrets.clear()
         _colab_absent.clear()
+
+
+def _with_colab_settings(provider: Provider, environ: Mapping[str, str]) -> Mapping[str, str]:
+    """``environ``, plus the provider's other settings (``setting_env_vars``) that only a Colab
+    secret holds (asked only for those missing)."""
+    found = {
+        name: secret
+        for name in provider.setting_env_vars
+        if not (environ.get(name) or "").strip() and (secret := colab_secret(name))
+    }
+    return {**environ, **found} if found else environ
 
 
 def _clean_key(key: str | None) -> str | None:

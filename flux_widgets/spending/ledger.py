@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from ..params import FluxParams
+from .allowance import AllowanceCounter
 from .budget import Reservation, SpendingCap
 from .prices import Price, price_table
 from .usage import (
@@ -88,6 +89,8 @@ class Ledger:
         self.cap = SpendingCap(max_spend) if max_spend is not None else None
         self.tracker = UsageTracker()
         self.quota: KeyQuota | None = None
+        # The free allowance as this session counts it (allowance.py); the client sets it.
+        self.allowance: AllowanceCounter | None = None
 
     def set_cap(self, max_spend: float | SpendingCap | None) -> None:
         """A new cap (None: none), or a ``SpendingCap`` shared with other clients (a studio
@@ -151,6 +154,8 @@ class Ledger:
             return  # never sent (cancelled in the queue): not a generation
         # Charged at its estimate (None: price unknown); never run: nothing.
         cost = hold.estimate if charged else 0.0
+        if self.allowance is not None:
+            self.allowance.settled(cost, error)
         latency = None
         if error is None and hold.started is not None:
             latency = time.monotonic() - hold.started
@@ -209,6 +214,7 @@ class Ledger:
             max_spend=None if cap is None else cap.max_spend,
             spent=None if cap is None else cap.spent,
             quota=self.quota,
+            allowance=None if self.allowance is None else self.allowance.text(),
         )
 
 

@@ -238,6 +238,9 @@ class UsageReport:
     spent: float | None = None
     """Dollars the spending cap has counted (None without a cap)."""
     quota: KeyQuota | None = None
+    allowance: str | None = None
+    """What is left of the provider's free allowance, as this session counted it
+    (``allowance.py``): ``"free today: about 150 images left (resets 00:00 UTC)"``."""
 
     @property
     def remaining(self) -> float | None:
@@ -281,6 +284,8 @@ class UsageReport:
             )
         if self.quota is not None:
             lines.append(f"key quota (provider's units): {_quota_text(self.quota)}")
+        if self.allowance is not None:
+            lines.append(self.allowance)
         return lines
 
     def __str__(self) -> str:
@@ -300,6 +305,8 @@ class UsageReport:
             )
         if self.quota is not None:
             notes.append(f"key quota (provider's units): {_quota_text(self.quota)}")
+        if self.allowance is not None:
+            notes.append(self.allowance)
         note = "".join(f"<div><small>{html.escape(n)}</small></div>" for n in notes)
         title = (
             f"<b>Usage</b> on {html.escape(self.provider)} <small>(estimates, not a bill)</small>"

@@ -17,7 +17,7 @@ from typing import TypeVar
 import httpx
 import tenacity
 
-from ..errors import APIError, InvalidRequestError
+from ..errors import APIError, InsufficientCreditError, InvalidRequestError
 
 T = TypeVar("T")
 
@@ -28,7 +28,9 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 def is_retryable(error: BaseException, *, create: bool) -> bool:
     """Whether the request that raised ``error`` may be sent again."""
     if isinstance(error, APIError):
-        if isinstance(error, InvalidRequestError):
+        # A refused request, or an account out of credit (or out of a free allowance until its
+        # reset, whatever its status code: Cloudflare's 3036 is a 429): another try cannot help.
+        if isinstance(error, InvalidRequestError | InsufficientCreditError):
             return False
         status = error.status_code or 0
         if create:

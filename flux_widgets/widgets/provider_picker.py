@@ -20,10 +20,13 @@ import ipywidgets as widgets
 from ..params import FluxParams
 from ..providers import DEFAULT_PROVIDER, PROVIDERS, Provider, get_provider
 from ..schema import FIELDS
+from ..spending.allowance import FreeChoice, FreeFirst, session_allowance
 from ..spending.prices import estimate_cost, price_table
 from ._compat import set_tooltip
 
 _WIDE = {"description_width": "initial"}
+FREE_FIRST = "free first"
+"""The dropdown's value for "use a free allowance while one is left" (``FreeFirst``)."""
 
 
 def initial_provider(client_provider: str | None = None) -> str:
@@ -125,27 +128,42 @@ def price_text(provider: str, params: FluxParams) -> str:
     return f"≈ ${text}"
 
 
+def allowance_text(provider: Provider) -> str | None:
+    """What is left of ``provider``'s free allowance on its own host, as this session counted
+    it (``"free today: about 150 images left (resets 00:00 UTC)"``); None when it gives none."""
+    counter = session_allowance(provider, provider.default_base_url)
+    return None if counter is None else counter.text()
+
+
 def provider_summary(provider: Provider) -> str:
-    """One line for the picker: the price per image and what Cancel does."""
+    """One line for the picker: the price per image, the free allowance left, what Cancel does."""
     try:
         price = price_table().get(provider.name)
     except ValueError:
         price = None
     cost = price.describe() if price is not None else "price not published"
-    return f"{cost} · {provider.cancel_note}"
+    free = allowance_text(provider)
+    return " · ".join(part for part in (cost, free, provider.cancel_note) if part)
 
 
 class ProviderPicker(widgets.VBox):  # type: ignore[misc]
-    """A dropdown of the providers and a line about the chosen one.
+    """A dropdown of the providers (and "free first") and a line about the chosen one.
 
     ``on_change(callback)`` registers ``callback(name)``; ``revert(name)`` puts the dropdown back
     without calling it (when the studio could not switch, e.g. no key for that provider).
+    "Free first" calls back with the provider ``FreeFirst(fallback)`` chooses and says why;
+    ``wants_mock`` is then True when it fell back to the mock.
     """
 
-    def __init__(self, value: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, value: str | None = None, *, fallback: str | None = None, **kwargs: Any
+    ) -> None:
+        self.free_first = FreeFirst(fallback)
+        self.choice: FreeChoice | None = None
         self.dropdown = widgets.Dropdown(
-            options=[(p.title, name) for name, p in PROVIDERS.items()],
-            value=initial_provider(value),
+            options=[(p.title, name) for name, p in PROVIDERS.items()]
+            + [("Free first (a free allowance, then the fallback)", FREE_FIRST)],
+            value=FREE_FIRST if value == FREE_FIRST else initial_provider(value),
             description="Provider",
             style=_WIDE,
         )
@@ -160,8 +178,20 @@ class ProviderPicker(widgets.VBox):  # type: ignore[misc]
 
     @property
     def value(self) -> str:
-        """The chosen provider's name."""
+        """The chosen provider's name (under "free first": the one it chose)."""
+        if self.dropdown.value == FREE_FIRST:
+            return self._free_choice().provider
         return str(self.dropdown.value)
+
+    @property
+    def wants_mock(self) -> bool:
+        """Whether "free first" fell back to the mock (nothing free left, no paid fallback)."""
+        return self.dropdown.value == FREE_FIRST and self._free_choice().mock
+
+    def _free_choice(self) -> FreeChoice:
+        if self.choice is None:
+            self.choice = self.free_first.choose()
+        return self.choice
 
     @property
     def provider(self) -> Provider:
@@ -174,17 +204,23 @@ class ProviderPicker(widgets.VBox):  # type: ignore[misc]
         """Show ``name`` again without telling the callbacks."""
         self._quiet = True
         try:
-            self.dropdown.value = name
+            free_first = self.dropdown.value == FREE_FIRST
+            if not (free_first and self.choice is not None and self.choice.provider == name):
+                self.dropdown.value = name  # "free first" stays shown while its choice is used
         finally:
             self._quiet = False
         self._describe()
 
     def _changed(self, change: dict[str, Any]) -> None:
+        self.choice = None  # "free first" chooses again each time it is picked
         self._describe()
         if self._quiet:
             return
         for callback in self._callbacks:
-            callback(str(change["new"]))
+            callback(self.value)
 
     def _describe(self) -> None:
-        self.info.value = f"<small>{html.escape(provider_summary(self.provider))}</small>"
+        text = provider_summary(self.provider)
+        if self.dropdown.value == FREE_FIRST:
+            text = f"{self._free_choice().reason} · {text}"
+        self.info.value = f"<small>{html.escape(text)}</small>"

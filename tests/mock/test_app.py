@@ -240,7 +240,9 @@ def test_every_route_of_every_family_wants_the_key_in_its_scheme(
 ) -> None:
     mock(api_key="sk-mock")
     for route in family.routes():
-        path = route.path.format(owner="black-forest-labs", name="flux-schnell", id="nope")
+        path = route.path.format(
+            owner="black-forest-labs", name="flux-schnell", id="nope", account="acct"
+        )
         for method in sorted(route.methods or ()):
             if method == "HEAD":
                 continue

@@ -358,7 +358,14 @@ def test_nsfw_message_in_an_error_answer_is_content_filtered() -> None:
 
 
 def test_every_provider_is_registered_with_its_own_key_variable() -> None:
-    assert set(PROVIDERS) >= {"cometapi", "replicate", "fal", "together", "huggingface"}
+    assert set(PROVIDERS) == {
+        "cometapi",
+        "replicate",
+        "fal",
+        "together",
+        "huggingface",
+        "cloudflare",
+    }
     env = {"FAL_KEY": "f", "TOGETHER_API_KEY": "t", "COMETAPI_KEY": "c"}
     assert resolve_settings(provider="fal", environ=env).api_key == "f"
     assert resolve_settings(provider="Together", environ=env).api_key == "t"

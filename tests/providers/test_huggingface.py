@@ -240,17 +240,32 @@ async def test_an_error_quoting_the_token_never_shows_it() -> None:
     assert TOKEN not in str(caught.value) and TOKEN not in str(caught.value.detail)
 
 
-async def test_a_failed_call_keeps_the_images_of_the_others_as_unclaimed_outputs() -> None:
+async def test_a_failed_call_returns_the_paid_images_of_the_others_and_says_why(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     def second_fails(request: httpx.Request) -> httpx.Response:
         if json.loads(request.content)["parameters"]["seed"] == 2:
             return httpx.Response(402, json={"error": "credits exhausted"})
         return httpx.Response(200, content=PNG, headers={"content-type": "image/png"})
 
     async with client(Fake(second_fails), "hf-inference") as flux:
+        images = await flux.generate("a fox", num_outputs=3, seed=1)
+        # The two calls that made an image are paid for: they are the answer, in call order.
+        assert [image.seed for image in images] == [1, 3]
+        assert [image.index for image in images] == [0, 1]
+        assert all(image.data == PNG for image in images)
+        assert flux.unclaimed_outputs == []
+    assert "made only 2 of 3 images" in caplog.text and "credits" in caplog.text
+
+
+async def test_every_call_failing_raises_the_typed_error() -> None:
+    def out_of_credits(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(402, json={"error": "credits exhausted"})
+
+    async with client(Fake(out_of_credits), "hf-inference") as flux:
         with pytest.raises(InsufficientCreditError):
             await flux.generate("a fox", num_outputs=3, seed=1)
-        assert len(flux.unclaimed_outputs) == 2
-        assert all(outputs[0].data == PNG for _, outputs in flux.unclaimed_outputs)
+        assert flux.unclaimed_outputs == []
 
 
 def test_auto_accepts_only_what_every_route_honours() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from flux_widgets.errors import MissingAPIKeyError
+from flux_widgets.params import FluxParams
 from flux_widgets.providers import PROVIDERS, resolve_settings
 from flux_widgets.providers.huggingface import token_file
 from flux_widgets.providers.settings import forget_colab_secrets
@@ -97,12 +98,26 @@ def test_every_providers_key_is_read_from_a_colab_secret_once(
     provider = PROVIDERS[name]
     variable = provider.key_env_vars[-1]
     colab["secrets"][variable] = SECRET  # type: ignore[index]
+    # A provider's other settings (Cloudflare's account id) are Colab secrets too.
+    for other in provider.setting_env_vars:
+        colab["secrets"][other] = "0123456789abcdef0123456789abcdef"  # type: ignore[index]
     env = {"HF_TOKEN_PATH": str(tmp_path / "absent")}
     first = resolve_settings(provider=name, environ=env)
     second = resolve_settings(provider=name, environ=env)
     assert first.api_key == second.api_key == SECRET
     assert first.key_source == f"{variable} (Colab secret)"
     assert colab["asked"].count(variable) == 1  # type: ignore[attr-defined]
+    for other in provider.setting_env_vars:
+        assert colab["asked"].count(other) == 1  # type: ignore[attr-defined]
+        assert (
+            "0123456789abcdef0123456789abcdef"
+            in first.provider.create_request(
+                first.provider.prepare(FluxParams(prompt="a fox", **first.provider.defaults())),
+                first.base_url,
+                deadline=60,
+                sync_wait=False,
+            ).url
+        )
     assert SECRET not in repr(first)
 
 

@@ -56,6 +56,7 @@ def test_a_provider_describes_itself(provider: Provider) -> None:
 @EVERY_PROVIDER
 def test_a_provider_reads_only_its_own_key_variable(provider: Provider) -> None:
     env = {p.key_env_vars[0]: f"key-of-{p.name}" for p in PROVIDERS.values()}
+    env.update({v: "setting" for p in PROVIDERS.values() for v in p.setting_env_vars})
     settings = resolve_settings(provider=provider.name, environ=env)
     assert settings.api_key == f"key-of-{provider.name}"
 

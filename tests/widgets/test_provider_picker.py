@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 
 from flux_widgets import FluxParams
-from flux_widgets.providers import COMETAPI, FAL, TOGETHER
+from flux_widgets.providers import COMETAPI, FAL, PROVIDERS, TOGETHER
 from flux_widgets.widgets.controls import ParameterControls
 from flux_widgets.widgets.provider_picker import (
+    FREE_FIRST,
     ProviderPicker,
     apply_capabilities,
     cancel_tooltip,
@@ -86,3 +87,57 @@ def test_cancel_tooltip_and_price_estimate() -> None:
     assert price_text("fal", two) == "≈ $0.006"
     assert price_text("together", two) == "≈ $0.0054"
     assert price_text("cometapi", two) == "price unknown"
+
+
+# -- free allowances and "free first" --------------------------------------------------------
+
+
+@pytest.fixture
+def no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flux_widgets.spending.allowance import reset_session_allowances
+
+    reset_session_allowances()
+    for provider in PROVIDERS.values():
+        for name in (*provider.key_env_vars, *provider.setting_env_vars):
+            monkeypatch.delenv(name, raising=False)
+    for name in ("FLUX_BASE_URL", "FLUX_WIDGETS_MOCK", "FLUX_PROVIDER"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.usefixtures("no_keys")
+def test_the_picker_shows_cloudflares_price_and_free_images_left_today() -> None:
+    picker = ProviderPicker("cloudflare")
+    assert "per 512x512 tile" in picker.info.value and "per step" in picker.info.value
+    assert "free today: about 168 images left (resets 00:00 UTC)" in picker.info.value
+    assert "free today" not in ProviderPicker("fal").info.value
+
+
+def test_free_first_picks_cloudflare_while_its_allowance_lasts(
+    no_keys: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "cf-token")
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", "acct0123")
+    picker = ProviderPicker()
+    chosen: list[str] = []
+    picker.on_change(chosen.append)
+    picker.dropdown.value = FREE_FIRST
+    assert chosen == ["cloudflare"] and picker.value == "cloudflare" and not picker.wants_mock
+    assert "free first: cloudflare" in picker.info.value
+    picker.revert("cloudflare")  # the studio confirms its switch: "free first" stays shown
+    assert picker.dropdown.value == FREE_FIRST
+
+
+@pytest.mark.usefixtures("no_keys")
+def test_free_first_without_a_free_key_or_fallback_says_it_uses_the_mock() -> None:
+    picker = ProviderPicker(FREE_FIRST)
+    assert picker.wants_mock
+    assert "cloudflare: no key" in picker.info.value and "the mock" in picker.info.value
+
+
+def test_free_first_falls_back_to_the_paid_provider_chosen(
+    no_keys: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAL_KEY", "fal-key")
+    picker = ProviderPicker(FREE_FIRST, fallback="fal")
+    assert picker.value == "fal" and not picker.wants_mock
+    assert "your paid fallback fal" in picker.info.value

@@ -121,6 +121,8 @@ class ProviderPanel(widgets.VBox):  # type: ignore[misc]
 
     def _client_for(self, name: str) -> FluxClient:
         current = self._state.client
+        if self.provider_picker.wants_mock:  # "free first" found nothing free and no fallback
+            return FluxClient.mock(provider=name)
         try:
             if current is not None:
                 return current.with_provider(name)
