@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 from flux_widgets.client import FluxClient
-from flux_widgets.errors import MissingAPIKeyError, PredictionCanceledError, ServerError
+from flux_widgets.errors import (
+    ClientClosedError,
+    MissingAPIKeyError,
+    PredictionCanceledError,
+    ServerError,
+)
 from flux_widgets.history.jobs import JobFiles, RecoveryReport, recover
 from flux_widgets.history.store import History
 from flux_widgets.images import GeneratedImage
@@ -237,3 +242,24 @@ def test_job_ids_of_every_provider_shape_make_safe_file_names(tmp_path: Path) ->
         journal.opened("cometapi", job_id, FluxParams(prompt="p"))
     assert all(path.parent == journal.folder for path in journal.folder.iterdir())
     assert sorted(job.job_id for job in journal.open_jobs(include_followed=True)) == sorted(ids)
+
+
+async def test_outputs_left_unclaimed_in_memory_stay_open_on_disk_and_are_recovered(
+    tmp_path: Path,
+) -> None:
+    # aclose() cuts a 3.5 s sync-wait hold; the job succeeds in it, paid for: its outputs go to
+    # client.unclaimed_outputs (memory), and its job file stays, so a restart loses nothing.
+    history = History(tmp_path)
+    client = FluxClient.mock(config=MockConfig(), provider="replicate", journal=history.jobs)
+    task = asyncio.create_task(client.generate("[mock:slow=3.5] a boat", seed=3))
+    await asyncio.sleep(1.0)
+    await client.aclose()
+    with pytest.raises(ClientClosedError):
+        await task
+    [(job_id, _)] = client.unclaimed_outputs
+    [job] = History(tmp_path).jobs.open_jobs()
+    assert job.job_id == job_id and job.provider == "replicate"
+    async with client:  # the next use reopens it
+        report = await History(tmp_path).recover(client)
+    assert str(report) == "recovered 1 image from 1 job"
+    assert [image.prediction_id for image in History(tmp_path).recent(5)] == [job_id]
