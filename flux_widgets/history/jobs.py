@@ -254,7 +254,7 @@ async def recover(
     import asyncio
 
     report = RecoveryReport()
-    clients: dict[str, Resumer | MissingAPIKeyError] = {client.provider: client}
+    clients: dict[str, Resumer | ValueError | MissingAPIKeyError] = {client.provider: client}
     for job in await asyncio.to_thread(journal.open_jobs):
         outcome = await _recover_one(journal, job, clients, client, store, cancel_running, report)
         if outcome.closed:
@@ -266,7 +266,7 @@ async def recover(
 async def _recover_one(
     journal: JobFiles,
     job: OpenJob,
-    clients: dict[str, Resumer | MissingAPIKeyError],
+    clients: dict[str, Resumer | ValueError | MissingAPIKeyError],
     client: Resumer,
     store: Callable[[GeneratedImage], GeneratedImage],
     cancel_running: bool,
@@ -283,11 +283,13 @@ async def _recover_one(
     if job.provider not in clients:
         try:
             clients[job.provider] = client.with_provider(job.provider)
-        except MissingAPIKeyError as error:
+        except (MissingAPIKeyError, ValueError) as error:  # ValueError: a provider unknown here
             clients[job.provider] = error
     resumer = clients[job.provider]
     if isinstance(resumer, MissingAPIKeyError):
         return outcome("no key", f"no key for {job.provider} now ({resumer})", closed=False)
+    if isinstance(resumer, ValueError):
+        return outcome("error", f"cannot ask: {resumer}", closed=False)
     try:
         resumer.provider_info.poll_request(Job(job.job_id, "starting"), resumer.base_url)
     except ProtocolError:

@@ -164,6 +164,8 @@ class _FakeClient:
         self.asked: list[tuple[str, bool]] = []
 
     def with_provider(self, provider: str) -> _FakeClient:
+        if provider == "midjourney":
+            raise ValueError("unknown provider 'midjourney'")
         if provider == "fal":
             raise MissingAPIKeyError("no fal key: set FAL_KEY")
         return _FakeClient(provider, self.answers)
@@ -186,6 +188,7 @@ async def test_each_job_that_cannot_be_recovered_says_why_in_words(tmp_path: Pat
     _open(journal, "cometapi", "down")
     _open(journal, "together", "sync1")
     _open(journal, "fal", "nokey")
+    _open(journal, "midjourney", "newer")  # written by a newer flux-widgets
     answers: dict[str, object] = {"failed1": "failed", "down": ServerError("503 busy")}
     client = _FakeClient(answers=answers)
     report = await recover(journal, client, lambda image: image)
@@ -197,10 +200,11 @@ async def test_each_job_that_cannot_be_recovered_says_why_in_words(tmp_path: Pat
     assert "cannot be asked for again" in by_id["sync1"].reason
     assert by_id["nokey"].outcome == "no key" and "FAL_KEY" in by_id["nokey"].reason
     assert not by_id["nokey"].closed
+    assert by_id["newer"].outcome == "error" and "unknown provider" in by_id["newer"].reason
     assert ("old", False) not in client.asked  # an expired job costs no request
     assert str(report).startswith("recovered 0 images from 0 jobs; ")
     left = sorted(job.job_id for job in journal.open_jobs())
-    assert left == ["down", "nokey"]  # asked again next time; the others are settled
+    assert left == ["down", "newer", "nokey"]  # asked again next time; the others are settled
 
 
 def test_the_report_counts_images_and_jobs_with_the_right_plurals() -> None:
