@@ -12,6 +12,7 @@ Never imports the client (the layer rule, ARCHITECTURE.md): ``recover`` is hande
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -251,8 +252,6 @@ async def recover(
     """``History.recover``: ask each open job's provider about it (through ``client``, or its
     ``with_provider`` for another provider) and ``store`` what succeeded. Blocking file I/O
     runs in worker threads; network errors leave a job open, to be asked again."""
-    import asyncio
-
     report = RecoveryReport()
     clients: dict[str, Resumer | ValueError | MissingAPIKeyError] = {client.provider: client}
     for job in await asyncio.to_thread(journal.open_jobs):
@@ -272,8 +271,6 @@ async def _recover_one(
     cancel_running: bool,
     report: RecoveryReport,
 ) -> JobOutcome:
-    import asyncio
-
     def outcome(kind: str, reason: str, images: int = 0, closed: bool = True) -> JobOutcome:
         return JobOutcome(job.provider, job.job_id, kind, reason, images, closed)
 
