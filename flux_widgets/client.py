@@ -10,6 +10,8 @@ provider's (``providers/``). Never imports the widgets, the mock or the history.
 from __future__ import annotations
 
 import asyncio
+import functools
+import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from typing import Any
@@ -22,6 +24,7 @@ from .generation import (
     DetailCallback,
     Generation,
     GenerationPolicy,
+    JobJournal,
     Progress,
     StatusCallback,
     UnclaimedOutputs,
@@ -32,6 +35,7 @@ from .prompts.plans import BatchPlan
 from .prompts.progress import BatchProgress
 from .prompts.styles import Style
 from .providers import Provider, Settings, resolve_settings
+from .providers.base import Job, updated
 from .spending.allowance import session_allowance
 from .spending.budget import SpendingCap
 from .spending.ledger import Hold, Ledger
@@ -54,6 +58,7 @@ __all__ = [
     "BatchResult",
     "DetailCallback",
     "FluxClient",
+    "JobJournal",
     "StatusCallback",
     "to_params",
 ]
@@ -79,6 +84,10 @@ class FluxClient:
     request a generation that would pass it (``BudgetExceededError``). ``ValueError`` for a
     non-positive ``timeout`` or ``max_concurrency``, an unknown provider or a bad base URL;
     ``MissingAPIKeyError`` when the provider's own host is meant and no key is found.
+    ``journal`` (a ``JobJournal``, such as ``History().jobs``) notes every job id as it arrives,
+    so that ``History.recover`` in a new kernel finds the paid jobs this one did not finish.
+    ``key_source`` says where the key came from, for people (``"HF_TOKEN (Colab secret)"``,
+    ``"COMETAPI_KEY (environment variable)"``, ``"argument"``; "" with none), never the key.
     """
 
     def __init__(
@@ -94,6 +103,7 @@ class FluxClient:
         transport: httpx.AsyncBaseTransport | None = None,
         max_spend: float | None = None,
         prices: Mapping[str, Price] | None = None,
+        journal: JobJournal | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
@@ -124,6 +134,9 @@ class FluxClient:
         # (job id, outputs) of jobs that succeeded after their generation was given up (a
         # cancel or close during the create): paid for, so never silently dropped.
         self.unclaimed_outputs: UnclaimedOutputs = []
+        self.journal = journal  # where each job id is written as it arrives (None: nowhere)
+        # Where the key came from, for people ("HF_TOKEN (Colab secret)"); "" with no key.
+        self.key_source: str = settings.key_source
         self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopResources]
         self._per_loop = weakref.WeakKeyDictionary()
         self._state = ClientState.UNOPENED
@@ -171,6 +184,7 @@ class FluxClient:
             max_retries=self.max_retries,
             transport=self._transport,
             prices=self.prices,
+            journal=self.journal,
         )
         if self.spending_cap is not None:
             client.set_budget(self.spending_cap)  # the same cap: a switch does not reset it
@@ -202,13 +216,6 @@ class FluxClient:
     @property
     def has_api_key(self) -> bool:
         return self._settings.api_key is not None
-
-    @property
-    def key_source(self) -> str:
-        """Where the key came from, for people: ``"argument"``, ``"HF_TOKEN (environment
-        variable)"``, ``"HF_TOKEN (Colab secret)"``, ``"token file ..."``; "" with no key. Never
-        the key itself."""
-        return self._settings.key_source
 
     @property
     def prices(self) -> dict[str, Price]:
@@ -405,41 +412,106 @@ class FluxClient:
     ) -> list[GeneratedImage]:
         """One generation, its hold settled however it ends (``spending/ledger.py``)."""
         progress.on_status = hold.watch(progress.on_status)
+        if self.journal is not None:
+            _note_in_journal(progress, self.journal, self.provider, params)
+
+        def run_one(part: FluxParams, part_progress: Progress) -> Awaitable[list[GeneratedImage]]:
+            return _new_generation(self, part, part_progress).run()
 
         def start() -> Awaitable[list[GeneratedImage]]:
             # Inside the ledger's accounting: a client closing now refuses and releases the hold.
-            resources = self._resources()
-            settings = self._settings
-            sender = Sender(
-                http=resources.http,
-                provider=settings.provider,
-                base_url=settings.base_url,
-                api_key=settings.api_key,
-                auth=self._auth,
-                timeouts=self._timeouts,
-                backoff=self._backoff,
-                attempts=self.max_retries + 1,
-                sighting=self._mock_sighting,
-            )
-            policy = GenerationPolicy(
-                provider=settings.provider,
-                base_url=settings.base_url,
-                deadline=self.timeout,
-                sync_wait=self.sync_wait,
-                estimate=self._estimate,
-                unclaimed_outputs=self.unclaimed_outputs,
-            )
-
-            def run_one(
-                part: FluxParams, part_progress: Progress
-            ) -> Awaitable[list[GeneratedImage]]:
-                generation = Generation(
-                    part, part_progress, policy=policy, sender=sender, resources=resources
-                )
-                return generation.run()
-
             # One call, or several where the provider makes fewer images per call than asked
             # (Hugging Face, Cloudflare: one), seeds seed, seed + 1, ... (Provider.calls).
-            return run_calls(params, progress, settings.provider, run_one, self.unclaimed_outputs)
+            provider = self._settings.provider
+            return run_calls(params, progress, provider, run_one, self.unclaimed_outputs)
 
         return await self._ledger.accounted(hold, progress, start)
+
+    async def resume(
+        self, job_id: str, params: FluxParams, *, cancel_running: bool = False
+    ) -> tuple[str, list[GeneratedImage]]:
+        """Ask again about a job an earlier kernel started (``History.recover`` calls this):
+        ``("succeeded", images)``, downloaded now; else its status (one still running is left
+        so unless ``cancel_running``). ``ProtocolError`` where the provider has no query route
+        (Together); a ``FluxError`` for an error answer (404: the job is unknown there)."""
+        generation = _new_generation(self, params, Progress(None))
+        return await _resume(generation, Job(job_id, "starting"), cancel_running)
+
+
+def _new_generation(client: FluxClient, params: FluxParams, progress: Progress) -> Generation:
+    """A generation of ``params`` on this loop's resources, with the client's settings."""
+    resources = client._resources()
+    settings = client._settings
+    sender = Sender(
+        http=resources.http,
+        provider=settings.provider,
+        base_url=settings.base_url,
+        api_key=settings.api_key,
+        auth=client._auth,
+        timeouts=client._timeouts,
+        backoff=client._backoff,
+        attempts=client.max_retries + 1,
+        sighting=client._mock_sighting,
+    )
+    policy = GenerationPolicy(
+        provider=settings.provider,
+        base_url=settings.base_url,
+        deadline=client.timeout,
+        sync_wait=client.sync_wait,
+        estimate=client._estimate,
+        unclaimed_outputs=client.unclaimed_outputs,
+    )
+    return Generation(params, progress, policy=policy, sender=sender, resources=resources)
+
+
+async def _resume(
+    generation: Generation, job: Job, cancel_running: bool
+) -> tuple[str, list[GeneratedImage]]:
+    """``FluxClient.resume``: one query (fal's COMPLETED: two), then the download or cancel."""
+    policy, sender = generation.policy, generation.sender
+    generation.deadline = time.monotonic() + policy.deadline
+    timeout = sender.timeouts.for_read(sender.timeouts.query)
+    while True:
+        request = policy.provider.poll_request(job, policy.base_url)  # Together: ProtocolError
+        send = functools.partial(generation._query, request, job, timeout)
+        response = await sender.send(
+            send, create=False, target=policy.base_url, deadline=generation.deadline
+        )
+        job = policy.provider.read_polled(response, job, generation.params)
+        if job.ready or not job.fetch_result:
+            break
+    if not job.ready and cancel_running:
+        answer = await generation._post_cancel(job)
+        # Unconfirmed (fal's answer says nothing; a failed request): "canceling", asked again.
+        job = answer or updated(job, status="canceling")
+    if job.status != "succeeded" or not job.outputs:
+        return job.status, []
+    job = updated(job, outputs=job.outputs[: generation.params.num_outputs])
+    return "succeeded", await generation._download_all(job)
+
+
+def _note_in_journal(
+    progress: Progress, journal: JobJournal, provider: str, params: FluxParams
+) -> None:
+    """Write each job id to ``journal`` as it arrives, and how this kernel was done with it."""
+    on_status = progress.on_status
+
+    def opened(job: Job) -> None:
+        journal.opened(provider, str(job.id), params)
+        if progress.status in ("failed", "canceled"):  # its create answered after the end
+            journal.released(str(job.id))
+
+    def status(word: str) -> None:
+        job_id, job = progress.prediction_id, progress.job
+        try:
+            if job_id is not None and word == "succeeded":
+                journal.downloaded(job_id, len(progress.images))
+            elif job_id is not None and word in ("failed", "canceled"):
+                # Else (running, cancel unconfirmed, outputs unclaimed) recover() asks later.
+                ended = job is not None and job.is_final and not progress.outputs
+                (journal.finished if ended else journal.released)(job_id)
+        finally:
+            if on_status is not None:
+                on_status(word)
+
+    progress.on_job, progress.on_status = opened, status

@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import httpx
 
@@ -45,6 +46,19 @@ StatusCallback = Callable[[str], None]
 DetailCallback = Callable[[str], None]
 """Called with what the provider says about progress, when it changes: fal's queue position
 ("in queue, position 2") or the runner's last log line; "" when there is nothing to say."""
+
+
+class JobJournal(Protocol):
+    """Where a client notes each paid job so that a new kernel can recover it (``History.jobs``,
+    ``history/jobs.py``): ``opened`` when the provider returns its id; ``downloaded`` when its
+    images arrived here (closed once stored); ``finished`` when it ended without images;
+    ``released`` when this kernel stopped following it (cancel, deadline, error)."""
+
+    def opened(self, provider: str, job_id: str, params: FluxParams) -> None: ...
+    def downloaded(self, job_id: str, images: int) -> None: ...
+    def finished(self, job_id: str) -> None: ...
+    def released(self, job_id: str) -> None: ...
+
 
 UnclaimedOutputs = list[tuple[str | None, tuple[Output, ...]]]
 """(job id, outputs) of jobs that succeeded after their generation was given up."""
@@ -91,6 +105,7 @@ class Progress:
     create_hold: float = 0.0  # seconds the provider let the server hold that answer
     create_attempt: CreateAttempt | None = None  # whether a create request is on the wire
     requested: int = 1  # num_outputs: no more outputs than this are kept from any answer
+    on_job: Callable[[Job], None] | None = None  # told each job id as it arrives (a journal)
 
     def report(self, status: str) -> None:
         """Pass a new status on to ``on_status`` (a repeated one is not reported again)."""
@@ -102,6 +117,14 @@ class Progress:
                 self.on_status(status)
             except Exception:  # a broken UI callback must not break the generation
                 logger.exception("status callback failed")
+
+    def opened(self, job: Job) -> None:
+        """Tell ``on_job`` that a job's id arrived: the client writes it to its journal."""
+        if self.on_job is not None and job.id is not None:
+            try:
+                self.on_job(job)
+            except Exception:  # a journal that cannot write must not lose the job itself
+                logger.exception("job journal failed")
 
     def follow(self, job: Job) -> None:
         """Report a pending job's status and the provider's detail, as they change."""
@@ -191,6 +214,7 @@ class Generation:
         job = await asyncio.shield(progress.create)
         progress.create = None
         progress.prediction_id = job.id
+        progress.opened(job)
         progress.follow(job)
         if not job.ready:
             job = await self._poll(job, started)
@@ -352,6 +376,7 @@ class Generation:
                 error.__class__.__name__,
             )
             return
+        self.progress.opened(job)  # the id arrived after the generation ended: still noted
         if job.ready:
             if job.status == "succeeded" and job.outputs:
                 self._keep_unclaimed(job)

@@ -27,7 +27,6 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +36,9 @@ from ..errors import RecipeNotEmbeddedError
 from ..images import GeneratedImage
 from ..params import FluxParams, PromptOrigin
 from .index import ENTRY_NAME, HistoryIndex
+from .jobs import JobFiles, RecoveryReport, Resumer, recover
+from .jobs import atomic_write as _atomic_write
+from .jobs import fsync_directory as _fsync_directory
 from .records import RECORD_VERSION, HistoryFilter, HistoryRecord, row_from_record
 
 __all__ = ["History", "HistoryFilter", "HistoryRecord", "StoredImage", "default_directory"]
@@ -103,6 +105,8 @@ class History:
             self.directory, use_fts=None if search is None else search == "fts5"
         )
         self._trash_counts: dict[str, tuple[int, int]] = {}  # batch: (its mtime, entries)
+        # The jobs paid for and not yet stored here (history/jobs.py): FluxClient(journal=).
+        self.jobs = JobFiles(self.directory)
 
     def __repr__(self) -> str:
         return f"History({str(self.directory)!r})"
@@ -132,6 +136,7 @@ class History:
             )
             _fsync_directory(self.directory)
             self.index.insert([row_from_record(stem, record)])
+        self.jobs.stored(image)  # its job closes once all its images are here
         return image_path
 
     def store(self, image: GeneratedImage) -> StoredImage:
@@ -139,6 +144,15 @@ class History:
         path = self.add(image)
         fields = {f.name: getattr(image, f.name) for f in dataclasses.fields(GeneratedImage)}
         return StoredImage(**fields, stem=path.stem, history=self)
+
+    async def recover(self, client: Resumer, *, cancel_running: bool = False) -> RecoveryReport:
+        """Find the jobs a kernel left open in this folder (``FluxClient(journal=history.jobs)``
+        writes them), ask each provider about them through ``client`` (``with_provider`` for
+        another provider's jobs, keys from the environment) and store the images of those that
+        succeeded. Running jobs stay open unless ``cancel_running`` (then cancelled on the
+        server). ``str(report)``: "recovered 2 images from 1 job", then why not for the rest
+        (expired, failed, no query route, no key). See ``history/jobs.py``."""
+        return await recover(self.jobs, client, self.store, cancel_running=cancel_running)
 
     def load(self) -> list[GeneratedImage]:
         """Every complete entry with its bytes, oldest first; broken entries are logged and
@@ -438,29 +452,3 @@ def _load_entry(record_path: Path) -> GeneratedImage:
 
 def _is_entry_file(path: Path) -> bool:
     return ENTRY_NAME.match(path.name) is not None
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Readers see the old file or the whole new one, never a part (even after a crash)."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
-def _fsync_directory(directory: Path) -> None:
-    # The renames are durable only once the directory itself is synced (POSIX); Windows
-    # cannot open a directory, and its replace is durable enough.
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

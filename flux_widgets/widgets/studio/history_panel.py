@@ -80,6 +80,9 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
         self.section.observe(self._open_section, names="selected_index")
         show(self.undo_button, False)
         state.history = History(directory) if enabled else None
+        # Every client the studio uses notes its jobs in the history (history/jobs.py).
+        state.observe(lambda _: self._journal_jobs(), names="client")
+        self._journal_jobs()
         state.observe(lambda _: self._render(), names="history_count")
         self.observe(lambda _: self._render(), names="indexing")
         self._ask_clear(False)
@@ -109,7 +112,7 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
         else:
             # A folder from before the index: its records are read once (~0.1 ms each).
             self.indexing = not history.index.path.exists() and history.directory.is_dir()
-            self._background.spawn(self._show_restored())
+            self._background.spawn(self._restore_then_recover())
 
     async def keep(self, images: Sequence[GeneratedImage]) -> list[GeneratedImage]:
         """Write new images to the history and show them, both at once; returns them as
@@ -207,6 +210,26 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
         self.restoring = []
         self._render()
         await self._update_picture()
+
+    async def _restore_then_recover(self) -> None:
+        """Show the history, then recover the jobs a kernel before this one left open (paid
+        for, not stored) and say so in the message line."""
+        await self._show_restored()
+        history, client = self._state.history, self._state.client
+        if history is None or client is None:
+            return
+        if not await asyncio.to_thread(history.jobs.open_jobs):
+            return
+        self._state.notice = "recovering the jobs a previous kernel left open…"
+        report = await history.recover(client)
+        self._state.notice = html.escape(str(report))
+        if report.images:
+            await self._show_restored()
+
+    def _journal_jobs(self) -> None:
+        history, client = self._state.history, self._state.client
+        if history is not None and client is not None and client.journal is None:
+            client.journal = history.jobs
 
     def _open_section(self, change: dict[str, Any]) -> None:
         history = self._state.history

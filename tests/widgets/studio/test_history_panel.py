@@ -273,3 +273,20 @@ async def test_a_studio_reopened_on_a_history_has_its_picture_once_the_records_a
     assert picture["text/plain"] == "PromptStudio: 2 images (mock API)"
     assert picture["image/png"] == studio.contact_sheet()
     assert [image.seed for image in again.images] == [image.seed for image in images]
+
+
+async def test_a_studio_opened_on_a_folder_with_open_jobs_recovers_them_and_says_so(
+    tmp_path: Path,
+) -> None:
+    # A kernel before this one got a job's images but died before storing them.
+    # Both on the process's shared mock: the same server, as after a restart.
+    async with FluxClient.mock(journal=History(tmp_path).jobs) as earlier:
+        await earlier.generate("a recovered comet", seed=5)
+    client = FluxClient.mock()
+    studio = PromptStudio(client, history_dir=tmp_path)
+    assert client.journal is not None  # its own jobs are written down too
+    await studio.wait()
+    assert "recovered 1 image from 1 job" in studio.message.value
+    assert [image.params.prompt for image in studio.images] == ["a recovered comet"]
+    assert studio.history is not None and list(studio.history.jobs.folder.glob("*.json")) == []
+    await client.aclose()
