@@ -3,7 +3,8 @@
 ``a city street|at night|in the rain`` makes four prompts: the base alone, with "at night",
 with "in the rain", and with both. The grid lays the first half of the parts along its rows and
 the rest along its columns, so each row/column label says which parts are on. Only ``|`` outside
-braces splits, so a part may hold variants ``{a|b}``.
+braces splits, so a part may hold variants ``{a|b}``. As in A1111, the commas and spaces around a
+part are dropped before the parts are joined with ", ".
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class PromptMatrix:
     def parse(cls, prompt: str) -> PromptMatrix:
         """Split on ``|`` outside braces; raises ``ValueError`` without an optional part, with
         an empty part, or with more than ``MAX_MATRIX_PARTS``."""
-        pieces = [piece.strip() for piece in split_outside_braces(prompt, "|")]
+        pieces = [_part_text(piece) for piece in split_outside_braces(prompt, "|")]
         base, parts = pieces[0], tuple(pieces[1:])
         if not parts:
             raise ValueError(
@@ -82,6 +83,13 @@ class PromptMatrix:
     def prompts(self) -> list[str]:
         """Every prompt, row by row."""
         return [self.prompt(r, c) for r in self.rows.choices for c in self.columns.choices]
+
+
+def _part_text(piece: str) -> str:
+    """A part as A1111's ``scripts/prompt_matrix.py`` takes it: without the spaces and commas
+    around it, since parts are joined with ", " (``at night,`` must not send ``at night,,``).
+    The base is cleaned the same way: its trailing comma would double too."""
+    return piece.strip(" \t\r\n,")
 
 
 def split_outside_braces(text: str, separator: str) -> list[str]:

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import tempfile
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 
 from ..errors import StyleError as StyleError  # re-exported: its home is errors.py
 from ..params import FIELD_NAMES, input_errors
+from .user_files import read_user_text
 
 logger = logging.getLogger("flux_widgets")
 
@@ -176,13 +178,7 @@ class StyleLibrary:
         """Every style by name: shipped first, then saved ones (a saved one replaces a shipped
         one of the same name). Damaged files are logged and skipped."""
         found = {style.name: style for style in SHIPPED_STYLES}
-        for path in self._files():
-            try:
-                style = Style.from_json(json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, ValueError) as error:
-                logger.warning("style file %s skipped: %s", path.name, error)
-                continue
-            found[style.name] = style
+        found.update((style.name, style) for _, style in self._saved())
         return found
 
     def names(self) -> list[str]:
@@ -199,9 +195,11 @@ class StyleLibrary:
             ) from None
 
     def save(self, style: Style) -> Path:
-        """Write ``style`` as JSON in the user's folder (replacing one of the same name)."""
+        """Write ``style`` as JSON in the user's folder, replacing the saved style of the same
+        name (never one of another name, even if both names make the same file name)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        target = self._path(style.name)
+        same = [path for path, saved in self._saved() if saved.name == style.name]
+        target = same[0] if same else self._claim_file(style.name)
         data = json.dumps(style.to_json(), ensure_ascii=False, indent=1).encode()
         fd, temp = tempfile.mkstemp(dir=self.directory, prefix=".style-", suffix=".part")
         try:
@@ -210,25 +208,60 @@ class StyleLibrary:
             os.replace(temp, target)
         except BaseException:
             Path(temp).unlink(missing_ok=True)
+            if not same:
+                target.unlink(missing_ok=True)  # the empty file claimed above
             raise
+        for older in same[1:]:  # copies made by hand: the saved style is the one to keep
+            older.unlink(missing_ok=True)
         return target
 
     def delete(self, name: str) -> bool:
-        """Delete a saved style; True when there was one (shipped styles stay)."""
-        path = self._path(name)
-        if path.is_file():
-            path.unlink()
-            return True
-        return False
+        """Delete the saved style called exactly ``name``; True when there was one (shipped
+        styles stay, and so does every style of another name)."""
+        deleted = False
+        for path, saved in self._saved():
+            if saved.name == name:
+                path.unlink(missing_ok=True)
+                deleted = True
+        return deleted
 
-    def _path(self, name: str) -> Path:
-        slug = _UNSAFE.sub("-", name.strip().lower()).strip("-") or "style"
-        return self.directory / f"{slug}.json"
+    def _saved(self) -> list[tuple[Path, Style]]:
+        """The saved styles with their files, in file order; damaged files logged and skipped."""
+        saved = []
+        for path in self._files():
+            try:
+                text = read_user_text(path, kind="style file", error=StyleError)
+                saved.append((path, Style.from_json(json.loads(text))))
+            except (OSError, ValueError) as error:
+                logger.warning("style file %s skipped: %s", path.name, error)
+        return saved
+
+    def _claim_file(self, name: str) -> Path:
+        """A new file for the style ``name``: its slug (``my-poster.json``), else the slug with
+        the first free number (``my-poster-2.json``). A file is claimed by creating it, so two
+        names that make the same slug (``C++ look``, ``C look``; ``Ink``, ``ink`` on a
+        case-insensitive disk; ``水彩``, ``油絵``) never share a file."""
+        slug, number = _slug(name), 1
+        while True:
+            path = self.directory / (f"{slug}.json" if number == 1 else f"{slug}-{number}.json")
+            try:
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                number += 1
+                continue
+            return path
 
     def _files(self) -> list[Path]:
         if not self.directory.is_dir():
             return []
         return sorted(self.directory.glob("*.json"))
+
+
+def _slug(name: str) -> str:
+    """A readable ASCII file stem for a style name (accents dropped; ``style`` when nothing
+    readable is left). Not a key: two names may share it (see ``StyleLibrary._claim_file``)."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return _UNSAFE.sub("-", ascii_name.strip().lower()).strip("-") or "style"
 
 
 def resolve_style(style: Style | str | None, library: StyleLibrary | None = None) -> Style | None:

@@ -1,9 +1,8 @@
 """Prompt templates: variants ``{a|b}`` and wildcards ``__colors__``, in the dynamic-prompts syntax.
 
 ``a {red|green} {car|bicycle}`` expands to every combination (4 prompts) or to N random picks;
-``__colors__`` draws the lines of ``colors.txt`` from the wildcard folders: the few shipped in
-the package, then the user's own (``FLUX_WIDGETS_WILDCARDS_DIR``, else ``wildcards`` in the user
-data folder; a user file replaces a shipped one of the same name).
+``__colors__`` draws the lines of ``colors.txt`` from the wildcard folders (``wildcard_files.py``,
+which reads them as their authors wrote them).
 
 The ``dynamicprompts`` library (the syntax of the A1111/ComfyUI dynamic-prompts extensions) parses
 every template and draws the random picks. A few of its behaviours do not fit a tool that sends
@@ -12,8 +11,11 @@ paid requests, so this module adds to it rather than hiding them:
 - A wildcard with no file is silently kept as the text ``__name__`` by the library; here it is a
   ``TemplateError`` naming the wildcard and the folders searched, raised before any request.
 - Its grammar reads ``#`` as the start of a comment (a hashtag would silently cut the prompt)
-  and refuses a ``$`` or ``%`` not followed by ``{`` ("$5", "50%"): those stay plain text here,
-  and a prompt without ``{``, ``}`` or ``__`` is sent exactly as typed, never parsed.
+  and refuses a ``$`` or ``%`` not followed by ``{`` ("$5", "50%"): those stay plain text here
+  (``syntax.py``), and a prompt without ``{``, ``}`` or ``__`` is sent exactly as typed.
+- Its immediate variables (``${v=!{a|b}}``) keep one value for every combination, so fewer
+  prompts are made than shown: a combinatorial template holding one is refused before sending.
+- Counting a template never expands it (``counting.py``): the studio recounts as you type.
 - Its combinatorial generator builds a result object per fragment (about 16 ms per 1,000
   prompts); the common forms (text, ``{a|b}`` variants, wildcards, nesting) are expanded here
   from its parse tree with plain string products, with the same order and de-duplication, and
@@ -23,108 +25,28 @@ paid requests, so this module adds to it rather than hiding them:
 
 from __future__ import annotations
 
-import os
 import random
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import TemplateError as TemplateError  # re-exported: its home is errors.py
 from ..params import PromptOrigin as PromptOrigin  # re-exported: its home is params.py
+from .counting import TemplateCounter
+from .syntax import TEMPLATE_MARKS, parse_template, restore
+from .syntax import protect as protect  # re-exported: its home is syntax.py
+from .wildcard_files import SHIPPED_WILDCARDS as SHIPPED_WILDCARDS
+from .wildcard_files import WILDCARDS_DIR_ENV as WILDCARDS_DIR_ENV
+from .wildcard_files import Wildcards as Wildcards
+from .wildcard_files import default_wildcards as default_wildcards
+from .wildcard_files import user_wildcards_dir as user_wildcards_dir
 
 if TYPE_CHECKING:
     from dynamicprompts.commands import Command
-    from dynamicprompts.wildcards import WildcardManager
 
-WILDCARDS_DIR_ENV = "FLUX_WIDGETS_WILDCARDS_DIR"
-SHIPPED_WILDCARDS = Path(__file__).parent / "wildcards"
-"""The wildcard files that ship with flux-widgets (``colors``, ``animals``, ...)."""
 MAX_COMBINATIONS = 100_000
 """A template that makes more prompts than this is refused: pick random ones instead."""
-
-
-def user_wildcards_dir() -> Path:
-    """Where users put their own wildcard files: ``FLUX_WIDGETS_WILDCARDS_DIR``, else
-    ``wildcards`` in the user data folder (it need not exist)."""
-    configured = os.environ.get(WILDCARDS_DIR_ENV)
-    if configured:
-        return Path(configured).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("flux-widgets")) / "wildcards"
-
-
-@dataclass(frozen=True, eq=False)
-class Wildcards:
-    """The wildcard folders a template draws from, later ones winning on equal names.
-
-    A wildcard ``__name__`` is ``name.txt`` (one value per line, ``#`` comments) in any folder,
-    ``__sub/name__`` a file in a subfolder, and ``__sub/*__`` every file there. Files are read
-    once (a name not found makes them read again); call ``reload`` after editing one.
-    """
-
-    folders: tuple[Path, ...]
-
-    @classmethod
-    def default(cls, *extra: str | os.PathLike[str]) -> Wildcards:
-        """The shipped folder, the user's folder, then ``extra`` folders."""
-        return cls((SHIPPED_WILDCARDS, user_wildcards_dir(), *(Path(p) for p in extra)))
-
-    @cached_property
-    def manager(self) -> WildcardManager:
-        from dynamicprompts.wildcards import WildcardManager
-
-        roots: list[Any] = [folder for folder in self.folders if folder.is_dir()]
-        return WildcardManager(root_map={"": roots})
-
-    def reload(self) -> None:
-        """Forget what was read, so edited files (and a folder created since) are read again."""
-        # The manager's roots are fixed when it is made, and only existing folders are roots.
-        self.__dict__.pop("manager", None)
-
-    def names(self) -> list[str]:
-        """Every wildcard name available, sorted (``"colors"``, ``"sub/name"``)."""
-        return sorted(self.manager.get_collection_names())
-
-    def values(self, name: str) -> list[str]:
-        """The values of ``name`` (with or without the ``__``), sorted and without repeats.
-
-        Raises ``TemplateError`` when no file matches.
-        """
-        if name.startswith("__") and name.endswith("__") and len(name) > 4:
-            name = name[2:-2]
-        values = list(self.manager.get_values(name).string_values)
-        if not values:
-            # A file added since the folders were read (the studio stays open while you add
-            # one): read them again once before calling it missing.
-            self.reload()
-            values = list(self.manager.get_values(name).string_values)
-        if not values:
-            raise self._missing(name)
-        return values
-
-    def _missing(self, name: str) -> TemplateError:
-        folders = ", ".join(str(f) for f in self.folders)
-        known = ", ".join(self.names()[:12]) or "none"
-        return TemplateError(
-            f"wildcard __{name}__ has no file: add {name}.txt (one value per line) to one of "
-            f"the wildcard folders ({folders}). Known wildcards: {known}"
-        )
-
-
-_default_wildcards: Wildcards | None = None
-
-
-def default_wildcards() -> Wildcards:
-    """The shared ``Wildcards.default()`` (made again if the user folder setting changed)."""
-    global _default_wildcards
-    folder = user_wildcards_dir()
-    if _default_wildcards is None or _default_wildcards.folders[1] != folder:
-        _default_wildcards = Wildcards.default()
-    return _default_wildcards
 
 
 @dataclass(frozen=True, eq=False)
@@ -146,18 +68,10 @@ class PromptTemplate:
     @cached_property
     def _tree(self) -> Command:
         from dynamicprompts.commands import LiteralCommand
-        from dynamicprompts.parser.parse import parse
-        from pyparsing import ParseBaseException
 
-        if not _TEMPLATE_MARKS.search(self.text):
+        if not TEMPLATE_MARKS.search(self.text):
             return LiteralCommand(self.text)  # no template syntax: the prompt as typed
-        try:
-            tree = parse(protect(self.text))
-        except ParseBaseException as error:
-            raise TemplateError(
-                f"prompt template: {error.msg} at character {error.loc + 1} of {self.text!r} "
-                "(every { needs its }, and | separates the choices inside)"
-            ) from None
+        tree = parse_template(self.text, where="prompt template")
         _Walker(self.wildcards).check(tree)
         return tree
 
@@ -169,12 +83,10 @@ class PromptTemplate:
         return not isinstance(self._tree, LiteralCommand)
 
     def count(self) -> int:
-        """How many prompts ``expand()`` makes: exact up to ``MAX_COMBINATIONS``, an upper
-        bound (repeats not removed) beyond it. Cheap: nothing beyond that is expanded."""
-        walker = _Walker(self.wildcards)
-        if not walker.supported(self._tree):
-            return len(self._library_expand(MAX_COMBINATIONS + 1))
-        return walker.count(self._tree)
+        """How many prompts ``expand()`` makes, computed without making them (see
+        ``counting.py``): exact, unless two choices of one variant each make over
+        ``TEXTS_LIMIT`` prompts and some repeat between them (then an upper bound)."""
+        return TemplateCounter(self.wildcards).count(self._tree)
 
     def expand(self, limit: int = MAX_COMBINATIONS) -> list[str]:
         """Every prompt the template makes (repeats removed as dynamic-prompts does).
@@ -182,6 +94,12 @@ class PromptTemplate:
         Raises ``TemplateError`` when there are more than ``limit``, or when one is empty.
         """
         total = self.count()
+        if total == 0:
+            # e.g. "{2$$a|a}": two different picks from one text (the library fails on it).
+            raise TemplateError(
+                f"{self.text!r} makes no prompt: a {{n$$...}} asks for more different "
+                "choices than it has"
+            )
         if total > limit:
             raise TemplateError(
                 f"{self.text!r} makes {total:,} prompts, more than the limit of {limit:,}: "
@@ -191,7 +109,8 @@ class PromptTemplate:
         if walker.supported(self._tree):
             prompts = walker.expand(self._tree)
         else:
-            prompts = self._library_expand(limit)
+            # At most ``total``: a random pick alone ("{~a|b}") is endless in the library.
+            prompts = self._library_expand(total)
         return _checked(prompts, self.text)
 
     def sample(self, n: int, *, seed: int | None = None) -> list[str]:
@@ -241,28 +160,8 @@ def _seed(seed: int | None) -> int:
     return random.randrange(2**32) if seed is None else seed
 
 
-# Where the library's grammar gives plain prompt characters a meaning: "#" starts a comment (a
-# hashtag would silently cut the prompt), and "$" and "%" not followed by "{" are parse errors
-# ("$5", "50%"). They stand in as private-use characters while the library parses, and are put
-# back in every prompt (``_checked``). "${var}" and "%{wrap}" keep their meaning.
-_PROTECTED = {"#": "\ue000", "$": "\ue001", "%": "\ue002"}
-# "$$" (a variant's "{2$$a|b}" bound separator) keeps its meaning too.
-_PROTECT = re.compile(r"#|%(?!\{)|(?<!\$)\$(?![{$])")
-_RESTORE = str.maketrans({v: k for k, v in _PROTECTED.items()})
-_TEMPLATE_MARKS = re.compile(r"[{}]|__")
-
-
-def protect(text: str) -> str:
-    """``text`` with the characters the library would misread replaced (see ``_PROTECTED``)."""
-    return _PROTECT.sub(lambda m: _PROTECTED[m.group(0)], text)
-
-
-def _restore(text: str) -> str:
-    return text.translate(_RESTORE)
-
-
 def _checked(prompts: Sequence[str], template: str) -> list[str]:
-    result = [_restore(prompt) for prompt in prompts]
+    result = [restore(prompt) for prompt in prompts]
     for prompt in result:
         if not prompt.strip():
             raise TemplateError(
@@ -273,7 +172,7 @@ def _checked(prompts: Sequence[str], template: str) -> list[str]:
 
 
 class _Walker:
-    """Checks, counts and expands a dynamic-prompts parse tree.
+    """Checks and expands a dynamic-prompts parse tree (``counting.py`` counts it).
 
     Handles literals, plain sequences, one-of variants ``{a|b}`` and named wildcards, the forms
     nearly every template uses; ``supported`` says when a tree holds anything else, which then
@@ -283,18 +182,15 @@ class _Walker:
     def __init__(self, wildcards: Wildcards) -> None:
         self.wildcards = wildcards
         self._parsed: dict[str, Command] = {}
-        self._counts: dict[int, int] = {}
 
     def _parse(self, text: str) -> Command:
         tree = self._parsed.get(text)
         if tree is None:
-            from dynamicprompts.parser.parse import parse
-
-            tree = self._parsed[text] = parse(protect(text))
+            tree = self._parsed[text] = parse_template(text, where="wildcard value")
         return tree
 
     def _wildcard_values(self, name: str) -> list[str]:
-        return self.wildcards.values(name)
+        return self.wildcards.template_values(name)
 
     def children(self, node: Command) -> Iterable[Command]:
         from dynamicprompts.commands import SequenceCommand, VariantCommand, WildcardCommand
@@ -347,25 +243,6 @@ class _Walker:
         else:
             return False
         return ok and all(self.supported(child) for child in self.children(node))
-
-    def count(self, node: Command) -> int:
-        from dynamicprompts.commands import SequenceCommand, VariantCommand
-
-        known = self._counts.get(id(node))
-        if known is not None:
-            return known
-        if isinstance(node, SequenceCommand):
-            total = 1
-            for token in node.tokens:
-                total *= self.count(token)
-        elif isinstance(node, VariantCommand):
-            total = sum(self.count(child) for child in node.values)
-            if total <= MAX_COMBINATIONS:
-                total = len(self.expand(node))  # exact: repeated choices count once
-        else:
-            total = sum(self.count(child) for child in self.children(node)) or 1
-        self._counts[id(node)] = total
-        return total
 
     def expand(self, node: Command) -> list[str]:
         from dynamicprompts.commands import (

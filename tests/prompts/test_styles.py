@@ -82,3 +82,36 @@ def test_user_styles_folder_comes_from_the_environment(
 ) -> None:
     monkeypatch.setenv("FLUX_WIDGETS_STYLES_DIR", str(tmp_path / "mine"))
     assert StyleLibrary().directory == tmp_path / "mine"
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("水彩", "油絵"),  # both slug to nothing readable
+        ("C++ look", "C look"),
+        ("Ink", "ink"),  # one file name on a case-insensitive disk
+        ("café", "cafe"),
+        ("!!!", "???", "style"),
+    ],
+)
+def test_styles_whose_names_make_the_same_file_name_keep_distinct_files(
+    tmp_path: Path, names: tuple[str, ...]
+) -> None:
+    library = StyleLibrary(tmp_path)
+    paths = [library.save(Style(name, f"{name} of {{prompt}}")) for name in names]
+    assert len({p.name.casefold() for p in paths}) == len(names)
+    for name in names:
+        assert library.get(name).template == f"{name} of {{prompt}}"
+    library.save(Style(names[0], "again {prompt}"))  # replaces its own file only
+    assert len(list(tmp_path.glob("*.json"))) == len(names)
+    assert library.get(names[1]).template == f"{names[1]} of {{prompt}}"
+    assert library.delete(names[0])
+    assert not library.delete(names[0])
+    for name in names[1:]:
+        assert library.get(name).template == f"{name} of {{prompt}}"
+
+
+def test_saving_never_overwrites_a_damaged_file_of_the_same_slug(tmp_path: Path) -> None:
+    (tmp_path / "ink.json").write_text("{not json")
+    path = StyleLibrary(tmp_path).save(Style("ink", "ink of {prompt}"))
+    assert path.name == "ink-2.json" and (tmp_path / "ink.json").read_text() == "{not json"
