@@ -18,9 +18,9 @@ from typing import Any
 
 import ipywidgets as widgets
 import traitlets
-from PIL import Image
 
-from ..images import GeneratedImage
+from ..errors import ImageDecodeError
+from ..images import GeneratedImage, open_image
 from ._compat import set_tooltip, show
 from ._tasks import TaskSet
 from .viewer import ReuseCallback, Viewer
@@ -37,15 +37,19 @@ logger = logging.getLogger("flux_widgets")
 
 def make_thumbnail(image: GeneratedImage, size: int = THUMBNAIL_SIZE) -> bytes:
     """The WebP a gallery tile shows, at most ``size`` px a side, never upscaled (decodes:
-    call it in a worker thread); b"" if unreadable."""
+    call it in a worker thread); b"" if unreadable, or refused as too large to decode
+    (``ImageDecodeError``, logged: ``images.open_image`` never decodes such a file)."""
     try:
-        with Image.open(io.BytesIO(image.data)) as picture:
+        with open_image(image.data) as picture:
             # A box reduction by the whole factor, then one small resample: a third of the
             # time of the default two-step reduction, and a JPEG source decodes at that scale.
             picture.thumbnail((size, size), reducing_gap=1.0)
             out = io.BytesIO()
             picture.convert("RGB").save(out, "WEBP", **_THUMBNAIL_OPTIONS)
             return out.getvalue()
+    except ImageDecodeError as error:
+        logger.warning("no thumbnail of %r: %s", image, error)
+        return b""
     except Exception:  # one damaged file in the history must not break the whole gallery
         logger.warning("could not make a thumbnail of %r", image, exc_info=True)
         return b""
