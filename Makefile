@@ -8,9 +8,10 @@ STAMP  := $(VENV)/.installed
 VENV7  ?= .venv-ipywidgets7
 STAMP7 := $(VENV7)/.installed
 WIDGET_TESTS := tests/widgets/studio tests/widgets/test_controls.py tests/widgets/test_jobs.py tests/widgets/test_key_input.py tests/widgets/test_grid.py tests/widgets/test_viewer.py \
-	tests/widgets/test_history_browser.py tests/widgets/test_tasks.py tests/widgets/test_grid_pages.py tests/widgets/test_explore.py
+	tests/widgets/test_history_browser.py tests/widgets/test_tasks.py tests/widgets/test_grid_pages.py tests/widgets/test_explore.py \
+	tests/widgets/test_gallery.py
 
-.PHONY: demo test lint typecheck pytest pytest-ipywidgets7 bench notebooks clean venv
+.PHONY: demo test lint typecheck pytest pytest-ipywidgets7 bench notebooks clean venv fonts
 
 venv: $(STAMP)
 
@@ -45,8 +46,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) fonts
 	$(PY) -m pytest
+
+# The grid's exported sheets draw labels in any script with fonts found on the machine
+# (flux_widgets/widgets/_grid_export.py); the tests draw Latin, Greek, Cyrillic and CJK, so
+# Debian's DejaVu and WenQuanYi Micro Hei are installed where apt-get can (CI runs as root).
+FONT_FILES := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+fonts:
+	@if ! ls $(FONT_FILES) >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core fonts-wqy-microhei; \
+	fi
 
 ## bench: the performance tables of benchmarks/README.md (BENCH_ARGS=--quick for a smoke run)
 bench: $(STAMP)

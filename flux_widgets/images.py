@@ -65,6 +65,32 @@ def probe_image(data: bytes, expected_format: str | None = None) -> tuple[str, i
     return fmt, width, height
 
 
+def open_image(data: bytes) -> Image.Image:
+    """Open image bytes with Pillow, pixels not yet decoded (``load()`` decodes them).
+
+    An image of more than ``MAX_PIXELS`` is refused with ``ImageDecodeError`` before Pillow
+    sees it (from the header: PNG, JPEG, WebP) or right after it read the size (other formats),
+    and so is one past Pillow's own limit (its ``DecompressionBombError``, and the warning it
+    raises under ``-W error``): decoding it could take gigabytes of memory. Other files Pillow
+    cannot read raise Pillow's errors, as ``Image.open`` does.
+    """
+    header = _read_header(data)
+    width, height = header[1:] if header is not None else (0, 0)
+    if width * height <= MAX_PIXELS:
+        try:
+            image = Image.open(io.BytesIO(data))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            raise ImageDecodeError(f"the image is too large to decode ({error})") from None
+        width, height = image.size
+        if width * height <= MAX_PIXELS:
+            return image
+        image.close()
+    raise ImageDecodeError(
+        f"the image claims {width}x{height} pixels, more than flux-widgets decodes "
+        f"({MAX_PIXELS:,} at most); it was refused before decoding (a damaged or hostile file)"
+    )
+
+
 _JPEG_SOF = frozenset({*range(0xC0, 0xD0)} - {0xC4, 0xC8, 0xCC})
 _JPEG_NO_LENGTH = frozenset({0x01, *range(0xD0, 0xDA)})
 
@@ -153,8 +179,9 @@ class GeneratedImage:
         return self.params.replace(seed=self.seed)
 
     def to_pil(self) -> Image.Image:
-        """Decode into a Pillow image (a new one each call; the bytes stay the source of truth)."""
-        image = Image.open(io.BytesIO(self.data))
+        """Decode into a Pillow image (a new one each call; the bytes stay the source of truth).
+        ``ImageDecodeError`` for an image too large to decode (see ``open_image``)."""
+        image = open_image(self.data)
         image.load()
         return image
 
@@ -169,7 +196,8 @@ class GeneratedImage:
         return target
 
     def thumbnail(self, max_size: int = 256, fmt: str = "webp") -> bytes:
-        """A small copy for galleries (decodes; call it off the event loop for big batches)."""
+        """A small copy for galleries (decodes; call it off the event loop for big batches).
+        ``ImageDecodeError`` for an image too large to decode (see ``open_image``)."""
         image = self.to_pil()
         image.draft("RGB", (max_size, max_size))  # JPEG decodes at reduced scale
         image.thumbnail((max_size, max_size))
@@ -216,7 +244,7 @@ def image_file_bytes(image: GeneratedImage, suffix: str = "") -> bytes:
     if fmt != image.format:
         quality = max(image.params.output_quality, _MIN_CONVERT_QUALITY)
         out = io.BytesIO()
-        with Image.open(io.BytesIO(data)) as decoded:
+        with open_image(data) as decoded:
             rgb = decoded if fmt == "png" else decoded.convert("RGB")
             rgb.save(out, PIL_FORMATS[fmt], quality=quality)
         data = out.getvalue()

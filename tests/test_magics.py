@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _thread
 import asyncio
+import signal
 import threading
 from collections.abc import Iterator
 
@@ -136,6 +137,21 @@ def test_worker_thread_propagates_results_and_errors() -> None:
         run_in_worker_thread(fail)
 
 
+@pytest.fixture
+def sigint_raises_keyboard_interrupt() -> Iterator[None]:
+    """SIGINT handled as a kernel handles it (KeyboardInterrupt), for the test's duration.
+
+    A process started in the background (``make test &``, ``nohup``, a CI runner without a
+    terminal) inherits SIGINT ignored, and ``_thread.interrupt_main`` then does nothing
+    (Python 3.10+): the interrupt the test sends would be lost."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("sigint_raises_keyboard_interrupt")
 def test_an_interrupt_cancels_the_generation_in_its_thread() -> None:
     cancelled = threading.Event()
 

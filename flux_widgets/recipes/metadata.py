@@ -4,7 +4,11 @@ Re-encoding a JPEG or a lossy WebP to add a caption would lose quality a second 
 metadata goes in as container chunks instead: PNG text chunks before the first ``IDAT``, JPEG
 ``APP1`` segments (EXIF, XMP) right after ``SOI``/``APP0``, WebP ``EXIF``/``XMP `` chunks in a
 ``VP8X`` extended container. Existing metadata of the same kind is replaced, not duplicated.
-Reading goes through Pillow, which already knows every variant of these containers.
+Reading is at the byte level too, with Pillow's rules for each chunk (its ``PngImagePlugin``,
+``JpegImagePlugin`` and ``WebPImagePlugin``): no pixel is decoded, so the text of an image of any
+size reads at once, and Pillow's decompression-bomb check, which refuses to open an image of
+hundreds of megapixels, never stands between a caption and its reader. Other formats go
+through Pillow.
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ import io
 import struct
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_TEXT_TYPES = (b"tEXt", b"iTXt", b"zTXt")
@@ -347,19 +351,139 @@ class TextMetadata:
 
 def read_text_metadata(data: bytes) -> TextMetadata:
     """Every kind of text metadata ``png_with_text``/``jpeg_with_app1``/``webp_with_chunks``
-    write, read back through Pillow (so files from other tools read too)."""
-    with Image.open(io.BytesIO(data)) as image:
-        png_text: dict[str, str] = {}
-        if image.format == "PNG":
-            image.load()  # text chunks after IDAT are only read along with the pixels
-            png_text = {k: v for k, v in image.info.items() if isinstance(v, str)}
-        exif = image.info.get("exif")
-        xmp = image.info.get("xmp")
-        if isinstance(xmp, bytes):
-            xmp = xmp.decode("utf-8", errors="replace")
+    write, and other tools' (every PNG text chunk, JPEG's and WebP's EXIF and XMP), read from
+    the containers without decoding a pixel, whatever the image's size. Raises
+    ``MetadataError`` (a ``ValueError``) for a malformed PNG, JPEG or WebP; other formats are
+    read through Pillow (its errors, or ``MetadataError`` for one too large to open)."""
+    if data.startswith(_PNG_SIGNATURE):
+        return _png_metadata(data)
+    if data.startswith(b"\xff\xd8"):
+        return _jpeg_metadata(data)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 20:
+        chunks = _riff_chunks(data)
+        found = _Found("WEBP")
+        for kind, body in chunks:
+            if kind == b"EXIF" and found.exif is None:
+                found.exif = body
+            elif kind == b"XMP " and found.xmp is None:
+                found.xmp = body
+        return found.metadata()
+    return _pillow_metadata(data)
+
+
+@dataclass
+class _Found:
+    """What a reader found so far, in the raw form the containers hold it."""
+
+    format: str | None
+    text: dict[str, str] = field(default_factory=dict)
+    exif: bytes | None = None
+    xmp: bytes | None = None
+
+    def metadata(self) -> TextMetadata:
         return TextMetadata(
-            format=image.format,
-            png_text=png_text,
-            exif_comment=exif_comment(exif) if isinstance(exif, bytes) else None,
-            xmp=xmp if isinstance(xmp, str) else None,
+            format=self.format,
+            png_text=self.text,
+            exif_comment=exif_comment(self.exif) if self.exif is not None else None,
+            xmp=None if self.xmp is None else self.xmp.decode("utf-8", errors="replace"),
         )
+
+
+def _png_metadata(data: bytes) -> TextMetadata:
+    found = _Found("PNG")
+    memory = 0
+    for chunk_type, body, _raw in _png_chunks(data):
+        if chunk_type == b"eXIf":
+            found.exif = _EXIF_PREFIX + body
+            continue
+        if chunk_type not in _PNG_TEXT_TYPES:
+            continue
+        entry = _png_text(chunk_type, body)
+        if entry is None:
+            continue
+        key, value, xmp = entry
+        memory += len(value)
+        if memory > PngImagePlugin.MAX_TEXT_MEMORY:  # Pillow's limit on all text of one file
+            raise MetadataError("too much text in the PNG's chunks")
+        found.text[key] = value
+        found.xmp = xmp if xmp is not None else found.xmp
+    return found.metadata()
+
+
+def _png_text(chunk_type: bytes, body: bytes) -> tuple[str, str, bytes | None] | None:
+    """One text chunk as (key, text, XMP bytes if it is the XMP packet), or None for one
+    Pillow would skip (no key, a bad compression, text that does not decode)."""
+    key, sep, rest = body.partition(b"\x00")
+    if not key:
+        return None
+    try:
+        if chunk_type == b"tEXt":
+            return key.decode("latin-1"), rest.decode("latin-1", "replace"), None
+        if chunk_type == b"zTXt":
+            if not sep or rest[:1] not in (b"", b"\x00"):
+                return None  # zlib is the only compression method PNG defines
+            return key.decode("latin-1"), _inflate(rest[1:]).decode("latin-1", "replace"), None
+        compressed, method, rest = rest[:1], rest[1:2], rest[2:]
+        _language, _translated, value = rest.split(b"\x00", 2)
+        if compressed not in (b"", b"\x00"):
+            if method != b"\x00":
+                return None
+            value = _inflate(value)
+        xmp = value if key == b"XML:com.adobe.xmp" else None
+        return key.decode("latin-1"), value.decode("utf-8"), xmp
+    except (ValueError, zlib.error):  # UnicodeError is a ValueError
+        return None
+
+
+def _inflate(data: bytes) -> bytes:
+    """zlib data inflated up to Pillow's limit for one text chunk (a zip bomb stops there)."""
+    inflater = zlib.decompressobj()
+    text = inflater.decompress(data, PngImagePlugin.MAX_TEXT_CHUNK)
+    if inflater.unconsumed_tail:
+        raise ValueError("a compressed text chunk inflates past Pillow's limit")
+    return text
+
+
+def _jpeg_metadata(data: bytes) -> TextMetadata:
+    found = _Found("JPEG")
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            raise MetadataError("malformed JPEG segment")
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xDA or marker == 0xD9:
+            break  # start of scan (or end of image): no metadata segments after it
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            pos += 2
+            continue
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        end = pos + 2 + length
+        if length < 2 or end > len(data):
+            raise MetadataError("truncated JPEG segment")
+        body = data[pos + 4 : end]
+        if marker == 0xE1 and body.startswith(_EXIF_PREFIX):
+            # As Pillow: a second EXIF segment continues the first.
+            found.exif = body if found.exif is None else found.exif + body[len(_EXIF_PREFIX) :]
+        elif marker == 0xE1 and body.startswith(XMP_APP1_PREFIX):
+            found.xmp = body[len(XMP_APP1_PREFIX) :]
+        pos = end
+    else:
+        raise MetadataError("JPEG without a start of scan")
+    return found.metadata()
+
+
+def _pillow_metadata(data: bytes) -> TextMetadata:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            exif, xmp = image.info.get("exif"), image.info.get("xmp")
+            fmt = image.format
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise MetadataError(f"an image too large for Pillow to open ({error})") from None
+    return _Found(
+        fmt,
+        exif=exif if isinstance(exif, bytes) else None,
+        xmp=xmp.encode() if isinstance(xmp, str) else xmp if isinstance(xmp, bytes) else None,
+    ).metadata()

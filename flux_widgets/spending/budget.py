@@ -9,6 +9,11 @@ A generation whose price is unknown (no price for the provider: CometAPI publish
 ``FLUX_PRICES`` or pass ``prices=``) is refused while a cap is set: a cap that cannot count a
 generation cannot protect against it.
 
+Changing the cap keeps what is in flight: ``set_limit`` moves the limit of this cap (its
+reservations stay held), and ``adopt`` counts, on a cap set later, a generation that was already
+running when it was set (``Ledger.set_cap`` does both), so a new cap never lets through the
+money running generations already hold.
+
 This protects against mistakes (a template of 10,000 combinations, a loop without an end), not
 against someone who edits the code: a real classroom cap is a per-key quota at the provider.
 """
@@ -42,11 +47,7 @@ class SpendingCap:
     """
 
     def __init__(self, max_spend: float, *, spent: float = 0.0) -> None:
-        if isinstance(max_spend, bool) or not isinstance(max_spend, int | float):
-            raise ValueError(f"max_spend must be a number of US dollars, got {max_spend!r}")
-        if not (math.isfinite(max_spend) and max_spend >= 0):
-            raise ValueError(f"max_spend must be zero or more US dollars, got {max_spend!r}")
-        self.max_spend = float(max_spend)
+        self._max_spend = _dollars(max_spend)
         self._spent = max(0.0, float(spent))  # what was charged before this cap was set
         self._reserved = 0.0
         self._lock = threading.Lock()
@@ -56,6 +57,19 @@ class SpendingCap:
             f"<SpendingCap ${self.spent:.4f} spent, ${self.reserved:.4f} reserved of "
             f"${self.max_spend:.2f}>"
         )
+
+    @property
+    def max_spend(self) -> float:
+        """The cap in US dollars (``set_limit`` changes it)."""
+        return self._max_spend
+
+    def set_limit(self, max_spend: float) -> None:
+        """Move the cap to ``max_spend`` US dollars, keeping what was spent and what running
+        generations hold (a cap lowered under them refuses new ones until they settle).
+        ``ValueError`` for a negative amount or a non-number."""
+        limit = _dollars(max_spend)
+        with self._lock:
+            self._max_spend = limit
 
     @property
     def spent(self) -> float:
@@ -79,26 +93,34 @@ class SpendingCap:
         ``estimate=None`` (an unknown price) is always refused.
         """
         with self._lock:
-            spent, reserved = self._spent, self._reserved
-            if estimate is not None and spent + reserved + estimate <= self.max_spend + _EPSILON:
+            spent, reserved, limit = self._spent, self._reserved, self._max_spend
+            if estimate is not None and spent + reserved + estimate <= limit + _EPSILON:
                 self._reserved = reserved + estimate
                 return Reservation(estimate)
         if estimate is None:
             message = (
                 f"{what} was refused: its price is unknown, so the spending cap of "
-                f"${self.max_spend:.2f} cannot count it. Set a price (FLUX_PRICES, or "
+                f"${limit:.2f} cannot count it. Set a price (FLUX_PRICES, or "
                 "prices= on the client), or remove the cap"
             )
         else:
-            left = max(0.0, self.max_spend - spent - reserved)
+            left = max(0.0, limit - spent - reserved)
             message = (
                 f"{what} (about ${estimate:.4f}) was refused: it would pass the spending cap of "
-                f"${self.max_spend:.2f} (${spent:.4f} spent, ${reserved:.4f} held by running "
+                f"${limit:.2f} (${spent:.4f} spent, ${reserved:.4f} held by running "
                 f"generations, ${left:.4f} left). Raise the cap or make fewer images"
             )
         raise BudgetExceededError(
-            message, estimate=estimate, max_spend=self.max_spend, spent=spent, reserved=reserved
+            message, estimate=estimate, max_spend=limit, spent=spent, reserved=reserved
         )
+
+    def adopt(self, amount: float) -> Reservation:
+        """Hold ``amount`` dollars for a generation that is already running (it was let through
+        before this cap was set), never refusing it: it may run, so it must count. A cap that
+        it takes past its limit refuses new generations until it settles."""
+        with self._lock:
+            self._reserved += amount
+            return Reservation(amount)
 
     def settle(
         self, reservation: Reservation, *, charged: bool, amount: float | None = None
@@ -122,3 +144,12 @@ class SpendingCap:
                 raise ValueError("cannot split more than a reservation holds")
             reservation.amount = max(0.0, reservation.amount - amount)
             return Reservation(amount)
+
+
+def _dollars(max_spend: object) -> float:
+    """A cap's amount as a float of US dollars, or ``ValueError``."""
+    if isinstance(max_spend, bool) or not isinstance(max_spend, int | float):
+        raise ValueError(f"max_spend must be a number of US dollars, got {max_spend!r}")
+    if not (math.isfinite(max_spend) and max_spend >= 0):
+        raise ValueError(f"max_spend must be zero or more US dollars, got {max_spend!r}")
+    return float(max_spend)

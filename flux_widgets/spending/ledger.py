@@ -4,11 +4,16 @@ settled and recorded after, so ``client.usage`` and the cap agree on what was sp
 The client calls ``hold`` (or ``hold_batch``) before any request, then runs the generation
 through ``accounted``: ``Hold.watch`` starts its clock when it leaves the queue, and ``settle``
 runs when it ends, however it ends.
+
+The ledger knows its holds in flight, so changing the cap never forgets them: a new amount moves
+the limit of the cap in place (shared or not, its reservations stay), and a cap set where there
+was none, or a different ``SpendingCap``, takes over the running holds' reservations.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -91,16 +96,45 @@ class Ledger:
         self.quota: KeyQuota | None = None
         # The free allowance as this session counts it (allowance.py); the client sets it.
         self.allowance: AllowanceCounter | None = None
+        # Holds not yet settled, by id: a cap set while they run must count them. The lock
+        # makes holding, settling and changing the cap one step each (the cap's own lock is
+        # taken inside this one, never the other way round).
+        self._running: dict[int, Hold] = {}
+        self._lock = threading.Lock()
 
     def set_cap(self, max_spend: float | SpendingCap | None) -> None:
-        """A new cap (None: none), or a ``SpendingCap`` shared with other clients (a studio
-        that switches clients keeps one budget). A new cap counts what this session already
-        charged; running generations settle on the cap they were held on."""
-        if max_spend is None or isinstance(max_spend, SpendingCap):
+        """Change the cap, keeping what running generations hold.
+
+        An amount (US dollars) moves the present cap's limit (a cap shared with other clients,
+        as ``with_provider``'s and a studio's ``budget=``, moves for all of them), or makes a
+        cap that counts what this session already charged; a ``SpendingCap`` is shared with
+        other clients (a studio that switches clients keeps one budget); None removes the cap.
+        Either new cap takes over the reservations of this client's running generations.
+        ``ValueError`` for a negative amount or a non-number, before anything changes."""
+        with self._lock:
+            if max_spend is None:
+                self.cap = None  # running holds settle on the cap they were held on
+                return
+            if not isinstance(max_spend, SpendingCap):
+                if self.cap is not None:
+                    self.cap.set_limit(max_spend)
+                    return
+                spent = self.tracker.summary().total_spend
+                max_spend = SpendingCap(max_spend, spent=spent)
             self.cap = max_spend
+            for hold in self._running.values():
+                self._move(hold, max_spend)
+
+    @staticmethod
+    def _move(hold: Hold, cap: SpendingCap) -> None:
+        """Move a running hold's reservation onto ``cap`` (released from its old cap)."""
+        if hold.cap is cap or hold.estimate is None:
+            # An unknown price cannot be counted: it ran because no cap was set then.
             return
-        spent = self.cap.spent if self.cap is not None else self.tracker.summary().total_spend
-        self.cap = SpendingCap(max_spend, spent=spent)
+        if hold.reservation is not None and hold.cap is not None:
+            hold.cap.settle(hold.reservation, charged=False)
+        hold.reservation = cap.adopt(hold.estimate)
+        hold.cap = cap
 
     def estimate(self, params: FluxParams) -> float | None:
         """Estimated US dollars of one generation (all its images); None when unknown."""
@@ -112,25 +146,30 @@ class Ledger:
         """Price one generation and hold it against the cap (``BudgetExceededError`` if it
         would pass it; nothing is held then)."""
         estimate = self.estimate(params)
-        cap = self.cap
-        reservation = cap.reserve(estimate) if cap is not None else None
-        return Hold(params, estimate, reservation, cap=cap)
+        with self._lock:
+            cap = self.cap
+            reservation = cap.reserve(estimate) if cap is not None else None
+            hold = Hold(params, estimate, reservation, cap=cap)
+            self._running[id(hold)] = hold
+        return hold
 
     def hold_batch(self, items: Sequence[FluxParams]) -> list[Hold]:
         """Hold a whole batch at once, or none of it: a batch the cap cannot finish is refused
         before its first request, not cut off in the middle."""
         estimates = [self.estimate(params) for params in items]
-        cap = self.cap
-        holds = [Hold(p, e, cap=cap) for p, e in zip(items, estimates, strict=True)]
-        if cap is None or not holds:
-            return holds
-        known = [e for e in estimates if e is not None]
-        total = sum(known) if len(known) == len(estimates) else None
-        n = len(holds)
-        batch = cap.reserve(total, what=f"this batch of {n} generation{'s' if n != 1 else ''}")
-        for hold in holds:  # every estimate is known: reserve refused an unknown total
-            hold.reservation = cap.split(batch, hold.estimate or 0.0)
-        cap.settle(batch, charged=False)  # float dust left over
+        with self._lock:
+            cap = self.cap
+            holds = [Hold(p, e, cap=cap) for p, e in zip(items, estimates, strict=True)]
+            if cap is not None and holds:
+                known = [e for e in estimates if e is not None]
+                total = sum(known) if len(known) == len(estimates) else None
+                n = len(holds)
+                what = f"this batch of {n} generation{'s' if n != 1 else ''}"
+                batch = cap.reserve(total, what=what)
+                for hold in holds:  # every estimate is known: reserve refused an unknown total
+                    hold.reservation = cap.split(batch, hold.estimate or 0.0)
+                cap.settle(batch, charged=False)  # float dust left over
+            self._running.update((id(hold), hold) for hold in holds)
         return holds
 
     def settle(
@@ -144,12 +183,14 @@ class Ledger:
     ) -> None:
         """The generation ended: charge it if the provider may have run it (see
         ``usage.may_have_started``), release it otherwise, and record it. Idempotent."""
-        if hold.settled:
-            return
-        hold.settled = True
         charged = may_have_started(status, prediction_id, error)
-        if hold.reservation is not None and hold.cap is not None:
-            hold.cap.settle(hold.reservation, charged=charged)
+        with self._lock:
+            if hold.settled:
+                return
+            hold.settled = True
+            self._running.pop(id(hold), None)
+            if hold.reservation is not None and hold.cap is not None:
+                hold.cap.settle(hold.reservation, charged=charged)
         if status == "queued" and prediction_id is None:
             return  # never sent (cancelled in the queue): not a generation
         # Charged at its estimate (None: price unknown); never run: nothing.

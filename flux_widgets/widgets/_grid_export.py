@@ -1,11 +1,23 @@
 """The grid's export: one labelled picture per sheet (page), for slides and the static fallback.
 
 Decodes every image: call it off the event loop for big grids.
+
+Labels are prompts and values in any script. Pillow's own font (Aileron) has Latin without
+accents only, so each text is drawn in the first font, of a list of wide-coverage fonts found
+on the machine (``_FONT_FILES``: DejaVu Sans for Latin, Greek and Cyrillic, then CJK fonts, by
+file name in the system's font folders, where Pillow's ``truetype`` looks), that has a glyph for
+every character, judged by rendering: a character without a glyph renders as the font's
+``.notdef`` box. Characters no font here has are drawn as "?" and the sheet says so in a note
+under it, naming the font package to install, rather than showing boxes.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import unicodedata
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
@@ -21,6 +33,27 @@ _MUTED = (110, 110, 110)
 _EMPTY = (232, 232, 232)
 _LABEL_CHARS = 3 * 48
 _PAD = 8
+# Tried in order (Pillow's ``truetype`` finds a bare file name in the system's font folders:
+# /usr/share/fonts on Linux, /Library/Fonts and /System/Library/Fonts on macOS, Windows\Fonts).
+_FONT_FILES = (
+    "DejaVuSans.ttf",  # Debian's fonts-dejavu-core: Latin, Greek, Cyrillic, Hebrew, Arabic
+    "NotoSansCJK-Regular.ttc",  # fonts-noto-cjk
+    "wqy-microhei.ttc",  # fonts-wqy-microhei (what `make test` installs): CJK and Hangul
+    "wqy-zenhei.ttc",
+    "DroidSansFallbackFull.ttf",  # fonts-droid-fallback
+    "Arial Unicode.ttf",  # macOS
+    "msyh.ttc",  # Windows: Microsoft YaHei
+    "malgun.ttf",  # Windows: Malgun Gothic (Hangul)
+    "arial.ttf",  # Windows: Latin, Greek, Cyrillic
+)
+# A code point no font maps (the last private-use one): it renders the font's .notdef glyph.
+_UNMAPPED = "\U0010fffd"
+MISSING_GLYPH = "?"
+"""What a character that no font here can draw is drawn as (with a note under the sheet)."""
+MISSING_NOTE = (
+    "? = a character no font here can draw; install a font with it "
+    "(e.g. Debian's fonts-noto-cjk or fonts-wqy-microhei for Chinese, Japanese, Korean)"
+)
 
 
 def draw_sheet(
@@ -31,53 +64,69 @@ def draw_sheet(
     cell_size: int,
 ) -> Image.Image:
     """One sheet: its title, axis names and value labels, each cell fit in a ``cell_size``
-    square (grey with a note where there is no image)."""
-    font = _font(14)
-    small = _font(12)
+    square (grey with a note where there is no image). Labels in any script are drawn in a
+    font that has their glyphs (see the module docstring); characters no font here has are
+    drawn as ``MISSING_GLYPH``, with ``MISSING_NOTE`` under the sheet."""
     pad = _PAD
     scratch = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    missing = False
 
-    def wrap(text: str, width: int) -> list[str]:
-        return _wrap(scratch, _cut(text), width, small)
+    def typeset(text: str, size: int) -> tuple[str, Any]:
+        nonlocal missing
+        drawn, font, complete = typeface(text, size)
+        missing = missing or not complete
+        return drawn, font
+
+    def wrap(text: str, width: int) -> list[tuple[str, Any]]:
+        drawn, font = typeset(_cut(text), 12)
+        return [(line, font) for line in _wrap(scratch, drawn, width, font)]
+
+    def length(text: str, size: int) -> float:
+        drawn, font = typeset(text, size)
+        return float(scratch.textlength(drawn, font=font))
 
     rows, columns = plan.rows, plan.columns
     row_labels = [wrap(label, 170) for label in rows.labels]
     column_labels = [wrap(label, cell_size) for label in columns.labels]
-    line = _line_height(scratch, small)
+    line = _line_height(scratch, 12)
     label_width = max(
-        [scratch.textlength(t, font=small) for lines in row_labels for t in lines]
-        + [scratch.textlength(rows.field, font=font)]
+        [scratch.textlength(t, font=f) for lines in row_labels for t, f in lines]
+        + [length(rows.field, 14)]
     )
     left = int(label_width) + 2 * pad
-    title_height = _line_height(scratch, font) + pad
+    title_height = _line_height(scratch, 14) + pad
     top = title_height + line * max(len(lines) for lines in column_labels) + 2 * pad
     width = max(
         left + len(columns.values) * (cell_size + pad) + pad,
         # Every sheet as wide as the widest title: sheets of one grid are the same size.
-        max(int(scratch.textlength(plan.sheet_title(p), font=font)) for p in plan.page_values)
-        + 2 * pad,
+        max(int(length(plan.sheet_title(p), 14)) for p in plan.page_values) + 2 * pad,
     )
     height = top + len(rows.values) * (cell_size + pad) + pad
-    canvas = Image.new("RGB", (width, height), _BACKGROUND)
+    title = typeset(plan.sheet_title(page), 14)
+    footnote = wrap(MISSING_NOTE, width - 2 * pad) if missing else []
+    canvas = Image.new("RGB", (width, height + len(footnote) * line), _BACKGROUND)
     draw = ImageDraw.Draw(canvas)
-    draw.text((pad, pad), plan.sheet_title(page), fill=_INK, font=font)
-    draw.text((pad, title_height + pad), columns.field + " ->", fill=_MUTED, font=small)
+    draw.text((pad, pad), title[0], fill=_INK, font=title[1])
+    axis = typeset(columns.field + " ->", 12)
+    draw.text((pad, title_height + pad), axis[0], fill=_MUTED, font=axis[1])
     for c, lines in enumerate(column_labels):
         x = left + c * (cell_size + pad)
-        for n, text in enumerate(lines):
-            draw.text((x, title_height + pad + n * line), text, fill=_INK, font=small)
+        for n, (text, font) in enumerate(lines):
+            draw.text((x, title_height + pad + n * line), text, fill=_INK, font=font)
+    for n, (text, font) in enumerate(footnote):
+        draw.text((pad, height - pad // 2 + n * line), text, fill=_MUTED, font=font)
     for r, row in enumerate(rows.values):
         y = top + r * (cell_size + pad)
-        for n, text in enumerate(row_labels[r]):
-            draw.text((pad, y + n * line), text, fill=_INK, font=small)
+        for n, (text, font) in enumerate(row_labels[r]):
+            draw.text((pad, y + n * line), text, fill=_INK, font=font)
         for c, column in enumerate(columns.values):
             x = left + c * (cell_size + pad)
             cell = plan.key(page, row, column)
             image = images.get(cell)
             if image is None:
                 draw.rectangle((x, y, x + cell_size - 1, y + cell_size - 1), fill=_EMPTY)
-                note = "failed" if cell in errors else "not generated"
-                draw.text((x + 6, y + 6), note, fill=_MUTED, font=small)
+                note, font = typeset("failed" if cell in errors else "not generated", 12)
+                draw.text((x + 6, y + 6), note, fill=_MUTED, font=font)
             else:
                 paste_centered(canvas, fitted(image, cell_size), (x, y), cell_size)
     return canvas
@@ -102,16 +151,82 @@ def _cut(text: str) -> str:
     return text if len(text) <= _LABEL_CHARS else text[: _LABEL_CHARS - 1] + "…"
 
 
-def _font(size: int) -> Any:
+def typeface(text: str, size: int) -> tuple[str, Any, bool]:
+    """``(text to draw, font, complete)``: the first font of ``fonts(size)`` with a glyph for
+    every character of ``text``; else the one with the most, ``text`` with each character it
+    lacks drawn as ``MISSING_GLYPH``, and ``complete`` False."""
+    faces = fonts(size)
+    wanted = {c for c in text if not (c.isspace() or unicodedata.category(c) == "Cf")}
+    best, best_count = faces[0], -1
+    for font in faces:
+        count = sum(has_glyph(font, c) for c in wanted)
+        if count == len(wanted):
+            return text, font, True
+        if count > best_count:
+            best, best_count = font, count
+    drawn = "".join(c if c not in wanted or has_glyph(best, c) else MISSING_GLYPH for c in text)
+    return drawn, best, False
+
+
+@functools.cache
+def fonts(size: int) -> tuple[Any, ...]:
+    """The fonts labels may be drawn in at ``size`` px, in order of preference: those of
+    ``_FONT_FILES`` found here, then Pillow's own (the last resort: Latin without accents)."""
+    found: list[Any] = []
+    for path in _font_paths():
+        try:
+            found.append(ImageFont.truetype(path, size))
+        except OSError:
+            continue
     try:
-        return ImageFont.load_default(size=size)
+        found.append(ImageFont.load_default(size=size))
     except TypeError:  # Pillow < 10.1 has only the small bitmap font
-        return ImageFont.load_default()
+        found.append(ImageFont.load_default())
+    return tuple(found)
 
 
-def _line_height(draw: ImageDraw.ImageDraw, font: Any) -> int:
-    box = draw.textbbox((0, 0), "Ag", font=font)
-    return int(box[3] - box[1]) + 4
+@functools.cache
+def _font_paths() -> tuple[str, ...]:
+    paths = []
+    for name in _FONT_FILES:
+        try:
+            paths.append(str(ImageFont.truetype(name, 12).path))
+        except OSError:  # not installed here
+            continue
+    # Matplotlib, where it is installed (Colab, most data-science images), ships DejaVu Sans.
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is not None and spec.origin is not None and not any("DejaVu" in p for p in paths):
+        bundled = Path(spec.origin).parent / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"
+        if bundled.exists():
+            paths.insert(0, str(bundled))
+    return tuple(paths)
+
+
+@functools.cache
+def has_glyph(font: Any, character: str) -> bool:
+    """Whether ``font`` draws ``character`` with a glyph of its own, not its .notdef box."""
+    return _rendering(font, character) != _rendering(font, _UNMAPPED)
+
+
+@functools.cache
+def _rendering(font: Any, character: str) -> tuple[tuple[int, int], bytes]:
+    # Basic layout: a shaping engine (Raqm) draws a dotted circle for a lone combining mark
+    # the font lacks, which would pass for a glyph.
+    mask = _basic(font).getmask(character)
+    return mask.size, bytes(mask)
+
+
+@functools.cache
+def _basic(font: Any) -> Any:
+    if not isinstance(font, ImageFont.FreeTypeFont):
+        return font  # Pillow < 10.1's bitmap font: no layout engine
+    return font.font_variant(layout_engine=ImageFont.Layout.BASIC)
+
+
+def _line_height(draw: ImageDraw.ImageDraw, size: int) -> int:
+    # The tallest of the fonts a label may use, so a line of CJK fits as well as one of Latin.
+    boxes = [draw.textbbox((0, 0), "Ag", font=font) for font in fonts(size)]
+    return max(int(box[3] - box[1]) for box in boxes) + 4
 
 
 def _wrap(draw: ImageDraw.ImageDraw, text: str, width: int, font: Any) -> list[str]:

@@ -18,9 +18,9 @@ from typing import Any
 
 import ipywidgets as widgets
 import traitlets
-from PIL import Image
 
-from ..images import GeneratedImage
+from ..errors import ImageDecodeError
+from ..images import GeneratedImage, open_image
 from ._compat import set_tooltip, show
 from ._tasks import TaskSet
 from .viewer import ReuseCallback, Viewer
@@ -37,15 +37,19 @@ logger = logging.getLogger("flux_widgets")
 
 def make_thumbnail(image: GeneratedImage, size: int = THUMBNAIL_SIZE) -> bytes:
     """The WebP a gallery tile shows, at most ``size`` px a side, never upscaled (decodes:
-    call it in a worker thread); b"" if unreadable."""
+    call it in a worker thread); b"" if unreadable, or refused as too large to decode
+    (``ImageDecodeError``, logged: ``images.open_image`` never decodes such a file)."""
     try:
-        with Image.open(io.BytesIO(image.data)) as picture:
+        with open_image(image.data) as picture:
             # A box reduction by the whole factor, then one small resample: a third of the
             # time of the default two-step reduction, and a JPEG source decodes at that scale.
             picture.thumbnail((size, size), reducing_gap=1.0)
             out = io.BytesIO()
             picture.convert("RGB").save(out, "WEBP", **_THUMBNAIL_OPTIONS)
             return out.getvalue()
+    except ImageDecodeError as error:
+        logger.warning("no thumbnail of %r: %s", image, error)
+        return b""
     except Exception:  # one damaged file in the history must not break the whole gallery
         logger.warning("could not make a thumbnail of %r", image, exc_info=True)
         return b""
@@ -309,25 +313,36 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
             for image in self._visible()
             if id(image) not in self._tiles and id(image) not in self._pending
         ]
+        # Pending until its tile is placed (or not needed), not only until its thumbnail is
+        # made: a render started in between must not make a second tile for the same image.
         self._pending.update(id(image) for image in new)
 
-        async def thumbnail(image: GeneratedImage) -> tuple[GeneratedImage, bytes]:
-            try:
-                return image, await asyncio.to_thread(make_thumbnail, image, self.thumbnail_size)
-            finally:
-                self._pending.discard(id(image))
+        async def thumbnail(image: GeneratedImage) -> tuple[GeneratedImage, bytes | None]:
+            if not self._on_page(image):  # pushed off the page while it waited its turn
+                return image, None
+            return image, await asyncio.to_thread(make_thumbnail, image, self.thumbnail_size)
 
         # One tile at a time as its thumbnail is ready, yielding in between, so the event loop
         # is never blocked for a whole batch of widget creations (benchmarks row 8).
-        for ready in asyncio.as_completed([thumbnail(image) for image in new]):
-            image, data = await ready
-            self._add_tile(image, data)
-            self._layout()
-            await asyncio.sleep(0)
+        try:
+            for ready in asyncio.as_completed([thumbnail(image) for image in new]):
+                image, data = await ready
+                self._pending.discard(id(image))
+                # Newer images may have pushed it off the page meanwhile (renders overlap when
+                # generations finish together): then it gets no tile, and none is kept for it.
+                if data is not None and id(image) not in self._tiles and self._on_page(image):
+                    self._add_tile(image, data)
+                self._layout()
+                await asyncio.sleep(0)
+        finally:
+            self._pending.difference_update(id(image) for image in new)
         if self._spare is None and len(self._tiles) < self.page_size:
             # Made now, while nothing waits: the browser has its models before they are needed.
             self._spare = self._new_tile(None, 0)
             self.grid.children = (*self.grid.children, self._spare)
+
+    def _on_page(self, image: GeneratedImage) -> bool:
+        return any(shown is image for shown in self._visible())
 
     def _add_tile(self, image: GeneratedImage, thumbnail: bytes) -> None:
         # The grid's children stay oldest first and only grow at the end, and each tile's CSS
@@ -370,8 +385,10 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
 
     def _layout(self) -> None:
         # Renders overlap when jobs finish together: lay out from the state as it is now.
-        # Stale tiles wait for the thumbnails being made (they will be reused); the rest close.
-        stale = self._stale_tiles()[len(self._pending) :]
+        # As many stale tiles as images on the page still wait for their thumbnails stay, to
+        # be reused for them; the rest close. So there is never more than a page of tiles.
+        waiting = sum(id(image) in self._pending for image in self._visible())
+        stale = self._stale_tiles()[waiting:]
         if stale:
             for key, tile in stale:
                 del self._tiles[key]

@@ -13,14 +13,16 @@ from pathlib import Path
 import piexif
 import piexif.helper
 import pytest
+from huge_images import SIZE_IDS, SIZES, claiming, small
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from flux_widgets import History, RecipeNotEmbeddedError
 from flux_widgets.images import GeneratedImage
 from flux_widgets.params import FluxParams
-from flux_widgets.recipes import a1111_parameters, read_recipe
+from flux_widgets.recipes import a1111_parameters, read_origin, read_recipe
 from flux_widgets.recipes.metadata import MAX_JPEG_SEGMENT, read_text_metadata
 
 _PIL = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}
@@ -229,3 +231,81 @@ def test_any_prompt_reads_back_exactly_through_automatic1111s_reader(prompt: str
             path = image.save(Path(folder) / "any")
             assert a1111_read_info(path) == a1111_parameters(image), fmt
             assert read_recipe(path) == image.recipe, fmt
+
+
+# -- huge images: the text without the pixels (issue 17, item 12) -----------------------------
+
+
+@pytest.mark.parametrize(("width", "height"), SIZES, ids=SIZE_IDS)
+@pytest.mark.parametrize("fmt", ["png", "jpg", "webp"])
+def test_the_recipe_of_a_huge_image_reads_without_decoding_it(
+    fmt: str, width: int, height: int, tmp_path: Path
+) -> None:
+    image = make_image(fmt, TRICKY_PROMPT)
+    path = image.save(tmp_path / f"small.{fmt}")
+    huge = claiming(path.read_bytes(), width, height)
+    assert huge_size(huge) == (width, height)
+    (tmp_path / f"huge.{fmt}").write_bytes(huge)
+    for source in (huge, tmp_path / f"huge.{fmt}"):
+        assert read_recipe(source) == image.recipe
+        assert read_origin(source) is None
+
+
+@pytest.mark.parametrize("zip_text", [False, True], ids=["iTXt", "compressed iTXt"])
+def test_another_tools_text_after_the_pixels_of_a_huge_png_reads(zip_text: bool) -> None:
+    info = PngInfo()
+    text = "紙の船 on calm water\nSteps: 3, Seed: 7, Size: 1024x1024"
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(out, "PNG")
+    png = out.getvalue()
+    info.add_itxt("parameters", text, zip=zip_text)
+    chunk = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(chunk, "PNG", pnginfo=info)
+    itxt = _png_chunk(chunk.getvalue(), b"iTXt")
+    end = png.index(b"IEND") - 4  # the text goes after IDAT, just before IEND
+    huge = claiming(png[:end] + itxt + png[end:], 20000, 20000)
+    params = read_recipe(huge)
+    assert (params.prompt, params.seed, params.num_inference_steps) == (text.split("\n")[0], 7, 3)
+
+
+def test_a_huge_image_of_another_format_is_a_clear_value_error() -> None:
+    with pytest.raises(ValueError, match=r"not a readable image file.*too large") as caught:
+        read_recipe(claiming(small("GIF"), 20000, 20000))
+    assert not isinstance(caught.value, Image.DecompressionBombError)
+
+
+def huge_size(data: bytes) -> tuple[int, int]:
+    """The size the header claims, as Pillow reads it (its bomb check off for the look; libwebp
+    will not open a canvas larger than its bitstream: that one is read by hand)."""
+    if data.startswith(b"RIFF"):
+        return (
+            int.from_bytes(data[24:27], "little") + 1,
+            int.from_bytes(data[27:30], "little") + 1,
+        )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+
+
+def _png_chunk(data: bytes, kind: bytes) -> bytes:
+    start = data.index(kind) - 4
+    (length,) = struct.unpack(">I", data[start : start + 4])
+    return data[start : start + 12 + length]
+
+
+def test_png_text_reads_as_pillow_reads_it_whatever_the_chunk() -> None:
+    info = PngInfo()
+    info.add_text("plain", "Latin-1 only: café")
+    info.add_text("squeezed", "zTXt " * 50, zip=True)
+    info.add_itxt("international", "紙の船 ✓")
+    info.add_itxt("international, squeezed", "Ελληνικά кириллица " * 20, zip=True)
+    info.add_itxt("XML:com.adobe.xmp", "<x:xmpmeta>packet</x:xmpmeta>")
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(out, "PNG", pnginfo=info)
+    with Image.open(io.BytesIO(out.getvalue())) as image:
+        image.load()
+        expected = {k: str(v) for k, v in image.info.items() if isinstance(v, str)}
+    meta = read_text_metadata(out.getvalue())
+    assert meta.png_text == expected and len(expected) == 5
+    assert meta.xmp == "<x:xmpmeta>packet</x:xmpmeta>"

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 import pytest
 
+from flux_widgets import FluxClient
 from flux_widgets.errors import ContentFilteredError, InvalidRequestError
+from flux_widgets.mock import MockConfig
 from flux_widgets.params import FluxParams
-from flux_widgets.spending.budget import BudgetExceededError
+from flux_widgets.spending.budget import BudgetExceededError, SpendingCap
 from flux_widgets.spending.ledger import Ledger
 from flux_widgets.spending.prices import Price
 
@@ -151,3 +155,130 @@ async def test_accounted_charges_what_started_and_releases_what_never_left_the_q
         await ledger.accounted(queued, _Outcome(), cancelled_in_the_queue)
     assert ledger.cap.spent == pytest.approx(0.006) and ledger.cap.reserved == 0
     assert ledger.tracker.summary().generations == 1  # never sent: not a generation
+
+
+# -- changing the cap while generations run (issue 17, item 8) ---------------------------------
+
+ONE = FluxParams(prompt="a fox")  # $0.003 on Replicate's default price
+HELD = 0.003 * 10
+
+
+def _no_cap(ledger: Ledger) -> None:
+    ledger.set_cap(None)
+
+
+CHANGES = {
+    "the same cap lowered": lambda ledger: None,
+    "removed, then set again": _no_cap,
+    "a new shared cap": lambda ledger: ledger.set_cap(SpendingCap(5)),
+    "a cap shared with another client's": lambda ledger: ledger.set_cap(_shared_with_holds()),
+}
+
+
+def _shared_with_holds() -> SpendingCap:
+    """A cap another client already uses."""
+    other = Ledger("replicate", max_spend=5)
+    assert other.cap is not None
+    return other.cap
+
+
+@pytest.mark.parametrize("start", [1.0, None], ids=["with a cap", "without a cap"])
+@pytest.mark.parametrize("change", list(CHANGES), ids=list(CHANGES))
+def test_a_cap_set_while_generations_run_keeps_what_they_hold(
+    start: float | None, change: str
+) -> None:
+    ledger = Ledger("replicate", max_spend=start)
+    running = [ledger.hold(ONE) for _ in range(10)]  # $0.030 in flight
+    old = ledger.cap
+    CHANGES[change](ledger)
+    ledger.set_cap(0.036)  # the issue's numbers: $0.030 held, so $0.006 left
+    cap = ledger.cap
+    assert cap is not None and cap.reserved == pytest.approx(HELD)
+    more = [ledger.hold(ONE), ledger.hold(ONE)]
+    with pytest.raises(BudgetExceededError):
+        ledger.hold(ONE)
+    for hold in running + more:
+        ledger.settle(hold, images=1, status="succeeded", prediction_id="p", error=None)
+    assert cap.spent == pytest.approx(0.036) and cap.reserved == pytest.approx(0)
+    if old is not None and old is not cap:  # the old cap let go of what it held, charged nothing
+        assert old.reserved == pytest.approx(0) and old.spent == 0
+
+
+def test_a_new_amount_on_a_shared_cap_keeps_every_clients_reservations() -> None:
+    first = Ledger("replicate", max_spend=1.0)
+    second = Ledger("fal")
+    second.set_cap(first.cap)  # as with_provider and the studio's budget= share one cap
+    running = [first.hold(ONE) for _ in range(10)]
+    second.set_cap(0.036)
+    assert second.cap is first.cap and first.cap is not None
+    assert first.cap.max_spend == pytest.approx(0.036)
+    assert first.cap.reserved == pytest.approx(HELD)
+    second.hold(ONE)  # fal: $0.003 too
+    first.hold(ONE)  # $0.036 held in all
+    with pytest.raises(BudgetExceededError):
+        first.hold(ONE)
+    first.settle(running[0], images=1, status="succeeded", prediction_id="p", error=None)
+    assert first.cap.spent == pytest.approx(0.003)
+
+
+def test_a_bad_amount_changes_nothing() -> None:
+    ledger = Ledger("replicate", max_spend=1.0)
+    ledger.hold(ONE)
+    with pytest.raises(ValueError):
+        ledger.set_cap(-1)
+    assert ledger.cap is not None and ledger.cap.max_spend == 1.0
+    assert ledger.cap.reserved == pytest.approx(0.003)
+
+
+def test_caps_changed_while_threads_settle_end_with_nothing_held() -> None:
+    ledger = Ledger("replicate", max_spend=10.0)
+    holds = [ledger.hold(ONE) for _ in range(300)]
+    caps: list[SpendingCap] = []
+    done = threading.Event()
+
+    def settle_all() -> None:
+        for i, hold in enumerate(holds):
+            time.sleep(0)  # let the other thread change the cap between settlements
+            status = "succeeded" if i % 2 else "queued"
+            ledger.settle(hold, images=1, status=status, prediction_id=None, error=None)
+        done.set()
+
+    thread = threading.Thread(target=settle_all)
+    thread.start()
+    i = 0
+    while not done.is_set():
+        if i % 3 == 0:
+            ledger.set_cap(SpendingCap(20.0))
+        else:
+            ledger.set_cap(10.0 + i if i % 3 == 1 else None)
+        if ledger.cap is not None and all(cap is not ledger.cap for cap in caps):
+            caps.append(ledger.cap)
+        i += 1
+    thread.join()
+    assert len(caps) > 1  # the caps did change while the holds settled
+    assert all(cap.reserved == pytest.approx(0) for cap in caps)
+    assert sum(cap.spent for cap in caps) <= 0.003 * 150 + 1e-9
+
+
+@pytest.mark.parametrize("who", ["the client", "a with_provider client"])
+async def test_a_budget_set_during_generations_lets_through_only_what_is_left(who: str) -> None:
+    async with FluxClient.mock(
+        config=MockConfig(generation_time=0.3),
+        prices={"cometapi": Price(per_image=0.003)},
+        max_spend=1.0,
+        max_concurrency=20,
+    ) as client:
+        running = [asyncio.create_task(client.generate(ONE)) for _ in range(10)]
+        await asyncio.sleep(0)  # each task holds its share before its first await
+        assert client.spending_cap is not None
+        assert client.spending_cap.reserved == pytest.approx(HELD)
+        other = client.with_provider("replicate") if who != "the client" else client
+        other.set_budget(0.036)  # $0.030 already held: $0.006 left, two more images
+        more = await asyncio.gather(
+            *(client.generate(ONE) for _ in range(3)), return_exceptions=True
+        )
+        await asyncio.gather(*running)
+    assert sum(isinstance(r, BudgetExceededError) for r in more) == 1
+    assert client.spending_cap is not None
+    assert client.spending_cap.spent == pytest.approx(0.036)
+    assert client.spending_cap.reserved == pytest.approx(0)
