@@ -27,15 +27,16 @@ import ipywidgets as widgets
 import traitlets
 from PIL import Image
 
-from ..errors import FluxError
+from ..errors import FluxError, MissingAPIKeyError
 from ..images import GeneratedImage
 from ..params import FluxParams
+from ..prompts.grid_compare import ProviderClients, price_parts, run_cells
 from ..prompts.grid_plan import Cell, GridAxis, GridPlan, plan_grid, value_text
 from ..prompts.progress import BatchProgress
 from ..providers import Provider
 from ..schema import FIELDS
 from ._compat import StaticFallback, close_tree, set_tooltip
-from ._grid_compare import CellClock, ProviderClients, cell_caption, price_parts, run_all
+from ._grid_compare import cell_caption
 from ._grid_export import draw_sheet, stack
 from ._html import STUDIO_CSS, error_html, warning_html
 from ._tasks import TaskSet, on_home_loop
@@ -114,7 +115,9 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
             if provider is not None and not self.plan.providers:
                 provider.check(params)  # a value it cannot honour: ValueError now, not mid-grid
         # One client per provider on a provider axis (the plan adapted each cell to its own).
-        self.providers = ProviderClients(client, self.plan.provider_names)
+        # A stand-in client without with_provider: clients from the environment's keys.
+        make = None if hasattr(client, "with_provider") else _client_from_environment
+        self.providers = ProviderClients(client, self.plan.provider_names, make)
         self.thumbnail_size = thumbnail_size
         self._exported: bytes | None = None
         self._tasks = TaskSet(self._report)
@@ -221,15 +224,7 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.progress.value = self._progress_text(0.0)
         self.generate_button.disabled, self.cancel_button.disabled = True, False
         try:
-            batches = self._batches()
-            for cell in self.errors:  # a provider without a key: its cells end now
-                counts.finish(keys.index(cell), ok=False)
-            await run_all(
-                [
-                    self._run_batch(client, [keys.index(c) for c in cells], keys, counts)
-                    for client, cells in batches
-                ]
-            )
+            await run_cells(self.plan, keys, self.client, self.providers, counts, self._show)
             self.done = True
         except asyncio.CancelledError:
             for cell in keys:
@@ -240,58 +235,30 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         finally:
             counts.close()
             self.generate_button.disabled, self.cancel_button.disabled = False, True
-            await self.providers.aclose()
         return dict(self.images)
 
-    def _batches(self) -> list[tuple[Any, list[Cell]]]:
-        """(client, cells) per provider; a provider without a key's cells get its error."""
-        if not self.plan.providers:
-            return [(self.client, list(self.cells))]
-        batches: dict[str, list[Cell]] = {}
-        for cell, name in self.plan.providers.items():
-            error = self.providers.missing.get(name)
-            if error is not None:
-                self.errors[cell] = error
-                self._notes[cell].value = self._waiting(cell)
-            else:
-                batches.setdefault(name, []).append(cell)
-        return [(self.providers.clients[name], cells) for name, cells in batches.items()]
-
-    async def _run_batch(
-        self, client: Any, indices: list[int], keys: list[Cell], counts: BatchProgress
+    async def _show(
+        self,
+        cell: Cell,
+        images: list[GeneratedImage],
+        error: FluxError | None,
+        seconds: float | None,
     ) -> None:
-        """One client's cells; its results shown as each completes."""
-        clock = CellClock(counts, indices)
-        try:
-            async for result in client.generate_many(
-                [self.cells[keys[i]] for i in indices], progress=clock
-            ):
-                index = indices[result.index]
-                cell = keys[index]
-                seconds = clock.seconds(index)
-                if result.images:
-                    image = result.images[0]
-                    thumbnail = await asyncio.to_thread(
-                        image.thumbnail, self.thumbnail_size, _THUMBNAIL_FORMAT
-                    )
-                    self.images[cell] = image
-                    with self._pictures[cell].hold_sync():
-                        self._pictures[cell].value = thumbnail
-                    self._notes[cell].value = self._caption(cell, image, seconds)
-                if result.error is not None:
-                    self.errors[cell] = result.error
-                    self._notes[cell].value = f"<small>{error_html(result.error)}</small>"
-                clock.finish(result.index, ok=result.error is None)  # (the client may have)
-                self.progress.value = self._progress_text(time.monotonic() - (self._started or 0))
-        except FluxError as error:
-            if not self.plan.providers:
-                raise  # one client: the grid's own error, as before
-            # Refused as a whole before any request (the spending cap): this provider's cells.
-            for index in indices:
-                if keys[index] not in self.images:
-                    self.errors[keys[index]] = error
-                    self._notes[keys[index]].value = f"<small>{error_html(error)}</small>"
-                    counts.finish(index, ok=False)
+        if images:
+            image = images[0]
+            thumbnail = await asyncio.to_thread(
+                image.thumbnail, self.thumbnail_size, _THUMBNAIL_FORMAT
+            )
+            self.images[cell] = image
+            with self._pictures[cell].hold_sync():
+                self._pictures[cell].value = thumbnail
+            self._notes[cell].value = self._caption(cell, image, seconds)
+        if error is not None:
+            self.errors[cell] = error
+            note = warning_html(str(error)) if isinstance(error, MissingAPIKeyError) else None
+            self._notes[cell].value = f"<small>{note or error_html(error)}</small>"
+        if self._started is not None:
+            self.progress.value = self._progress_text(time.monotonic() - self._started)
 
     def _caption(
         self, cell: Cell, image: GeneratedImage | None, seconds: float | None, head: str = ""
@@ -445,6 +412,12 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         state = state or ("done" if finished == total else "generating")
         busy = f" · {running} running" if running and state == "generating" else ""
         return f"<small>{finished}/{total} {state}{failed}{busy} · {elapsed:.1f} s</small>"
+
+
+def _client_from_environment(name: str) -> FluxClient:
+    from ..client import FluxClient
+
+    return FluxClient(provider=name)
 
 
 def axis_heading(field: str) -> str:
