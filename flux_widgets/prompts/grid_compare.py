@@ -17,6 +17,8 @@ Never imports the client (the layer rule): clients are duck-typed (``generate_ma
 from __future__ import annotations
 
 import asyncio
+import base64
+import html
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
@@ -33,6 +35,10 @@ ShowCell = Callable[
     [Cell, list[GeneratedImage], "FluxError | None", "float | None"], Awaitable[None]
 ]
 """Called as each cell ends: its images, its error (or None) and its latency in seconds."""
+Ended = dict[Cell, tuple[list[GeneratedImage], "FluxError | None", "float | None"]]
+"""What each cell ended with: its images, its error, its latency (what ``ShowCell`` got)."""
+CellCost = Callable[[Cell], "float | None"]
+"""A cell's estimated US dollars; None when unknown."""
 
 
 class ProviderClients:
@@ -222,9 +228,7 @@ def caption(
     return " · ".join(parts)
 
 
-def price_parts(
-    plan: GridPlan, clients: ProviderClients, cost: Callable[[Cell], float | None]
-) -> list[str]:
+def price_parts(plan: GridPlan, clients: ProviderClients, cost: CellCost) -> list[str]:
     """A provider axis's price in words: ``["about $0.0060 on cometapi, fal", "price unknown
     on together", "no key for replicate"]`` (a provider without a key runs nothing)."""
     priced: dict[str, float] = {}
@@ -245,3 +249,39 @@ def price_parts(
     if clients.missing:
         parts.append(f"no key for {', '.join(clients.missing)}")
     return parts
+
+
+def cell_text(plan: GridPlan, cell: Cell, ended: Ended, cost: CellCost) -> str:
+    """One line for a terminal: ``fal: seed 7 · 1.2 s · $0.0030 (format jpg, not webp)``."""
+    images, _, seconds = ended.get(cell, ([], None, None))
+    image = images[0] if images else None
+    notes = "; ".join(cell_notes(plan, cell, image))
+    text = f"{plan.providers.get(cell, '')}: {caption(image, seconds, cost(cell), True)}"
+    return text + (f" ({notes})" if notes else "")
+
+
+def side_by_side_html(plan: GridPlan, ended: Ended, cost: CellCost) -> str:
+    """An HTML table (static: it survives a saved notebook): a column per column value, a
+    row per row value, each image as a 256 px WebP thumbnail over its caption."""
+    head = "".join(f"<th>{html.escape(label)}</th>" for label in plan.columns.labels)
+    rows = []
+    for row in plan.rows.values:
+        cells = []
+        for column in plan.columns.values:
+            cell = plan.key(None, row, column)
+            images, error, seconds = ended.get(cell, ([], None, None))
+            image = images[0] if images else None
+            picture = ""
+            if image is not None:
+                data = base64.b64encode(image.thumbnail(256, "webp")).decode()
+                picture = f"<img src='data:image/webp;base64,{data}' style='max-width:100%'><br>"
+            text = html.escape(caption(image, seconds, cost(cell), True))
+            notes = cell_notes(plan, cell, image)
+            if notes:
+                text += f"<br><i>{html.escape('; '.join(notes))}</i>"
+            if error is not None:
+                text += f"<br><b>{html.escape(f'{type(error).__name__}: {error}')}</b>"
+            style = "vertical-align:top;max-width:260px;overflow-wrap:anywhere"
+            cells.append(f"<td style='{style}'>{picture}<small>{text}</small></td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return f"<table class='flux-compare'><tr>{head}</tr>{''.join(rows)}</table>"
