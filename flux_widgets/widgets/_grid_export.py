@@ -10,7 +10,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from ..errors import FluxError
+from ..errors import FluxError, MissingAPIKeyError
 from ..images import GeneratedImage
 from ..prompts.grid_plan import Cell, GridPlan
 from ._sheet import fitted, paste_centered
@@ -76,8 +76,8 @@ def draw_sheet(
             image = images.get(cell)
             if image is None:
                 draw.rectangle((x, y, x + cell_size - 1, y + cell_size - 1), fill=_EMPTY)
-                note = "failed" if cell in errors else "not generated"
-                draw.text((x + 6, y + 6), note, fill=_MUTED, font=small)
+                for n, text in enumerate(wrap(_empty_note(errors.get(cell)), cell_size - 12)):
+                    draw.text((x + 6, y + 6 + n * line), text, fill=_MUTED, font=small)
             else:
                 paste_centered(canvas, fitted(image, cell_size), (x, y), cell_size)
     return canvas
@@ -96,6 +96,13 @@ def stack(sheets: list[Image.Image]) -> Image.Image:
         canvas.paste(sheet, (0, y))
         y += sheet.height + 2
     return canvas
+
+
+def _empty_note(error: FluxError | None) -> str:
+    """What a cell without an image says: "no key for fal: set FAL_KEY", or why it is empty."""
+    if isinstance(error, MissingAPIKeyError):
+        return str(error)
+    return "not generated" if error is None else "failed"
 
 
 def _cut(text: str) -> str:

@@ -313,3 +313,22 @@ async def test_export_labels_each_sheet_and_column_with_its_provider(
     sheet = grid.to_image(cell_size=64)
     assert sheet.width >= 2 * 64 and grid.plan.columns.labels == tuple(NAMES[:2])
     assert grid.plan.sheet_title(None) == "rows: seed   columns: provider"
+
+
+def test_an_exported_cell_without_a_key_says_which_variable_to_set(no_keys: None) -> None:
+    from flux_widgets.widgets import _grid_export
+
+    grid = PromptGrid(
+        FluxClient(api_key=KEY, provider="cometapi", transport=httpx.MockTransport(lambda r: 0)),
+        rows=("seed", [1]),
+        columns=("provider", ["fal"]),
+        base={"prompt": "a boat"},
+    )
+    error = grid.providers.missing["fal"]
+    assert _grid_export._empty_note(error) == "no key for fal: set FAL_KEY"
+    assert _grid_export._empty_note(None) == "not generated"
+    grid.errors[(1, "fal")] = error
+    plain = grid.to_image(cell_size=128)
+    grid.errors.clear()
+    blank = grid.to_image(cell_size=128)
+    assert plain.size == blank.size and plain.tobytes() != blank.tobytes()
