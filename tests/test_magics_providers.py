@@ -74,7 +74,7 @@ def test_several_providers_run_the_prompt_on_each_with_captions(
             assert f"format {image.format}, not webp" in out
     # Side by side: one HTML table, a column per provider, each image inline with its caption.
     (table,) = shown
-    assert table.data.count("<th>") == len(NAMES)
+    assert table.data.count("<th ") == len(NAMES)
     assert table.data.count("<img src='data:image/webp;base64,") == 2 * len(NAMES)
     assert table.data.count("seed 41") == len(NAMES)
 

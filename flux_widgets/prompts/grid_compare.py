@@ -263,7 +263,12 @@ def cell_text(plan: GridPlan, cell: Cell, ended: Ended, cost: CellCost) -> str:
 def side_by_side_html(plan: GridPlan, ended: Ended, cost: CellCost) -> str:
     """An HTML table (static: it survives a saved notebook): a column per column value, a
     row per row value, each image as a 256 px WebP thumbnail over its caption."""
-    head = "".join(f"<th>{html.escape(label)}</th>" for label in plan.columns.labels)
+    # Fixed columns of one width (JupyterLab sizes a table's columns by their captions and
+    # right-aligns cells), centred; thumbnails as wide as their column, 256 px at most.
+    align = "text-align:center;vertical-align:top;overflow-wrap:anywhere"
+    head = "".join(
+        f"<th style='{align}'>{html.escape(label)}</th>" for label in plan.columns.labels
+    )
     rows = []
     for row in plan.rows.values:
         cells = []
@@ -274,14 +279,15 @@ def side_by_side_html(plan: GridPlan, ended: Ended, cost: CellCost) -> str:
             picture = ""
             if image is not None:
                 data = base64.b64encode(image.thumbnail(256, "webp")).decode()
-                picture = f"<img src='data:image/webp;base64,{data}' style='max-width:100%'><br>"
+                style = "width:100%;max-width:256px;height:auto"
+                picture = f"<img src='data:image/webp;base64,{data}' style='{style}'><br>"
             text = html.escape(caption(image, seconds, cost(cell), True))
             notes = cell_notes(plan, cell, image)
             if notes:
                 text += f"<br><i>{html.escape('; '.join(notes))}</i>"
             if error is not None:
                 text += f"<br><b>{html.escape(f'{type(error).__name__}: {error}')}</b>"
-            style = "vertical-align:top;max-width:260px;overflow-wrap:anywhere"
-            cells.append(f"<td style='{style}'>{picture}<small>{text}</small></td>")
+            cells.append(f"<td style='{align}'>{picture}<small>{text}</small></td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
-    return f"<table class='flux-compare'><tr>{head}</tr>{''.join(rows)}</table>"
+    width = f"table-layout:fixed;width:100%;max-width:{272 * len(plan.columns.values)}px"
+    return f"<table class='flux-compare' style='{width}'><tr>{head}</tr>{''.join(rows)}</table>"

@@ -28,4 +28,10 @@ def cell_caption(
     notes = cell_notes(plan, cell, image)
     if notes:
         text += "<br>" + warning_html("; ".join(notes))
-    return f"<small>{text}</small>"
+    return note_html(text)
+
+
+def note_html(inner: str) -> str:
+    """A cell's note: small text whose wrapped lines stay close (a widget's HTML has the
+    inline height of a control as its line height, 28 px in JupyterLab)."""
+    return f"<div style='line-height:1.35'><small>{inner}</small></div>"

@@ -36,7 +36,7 @@ from ..prompts.progress import BatchProgress
 from ..providers import Provider
 from ..schema import FIELDS
 from ._compat import StaticFallback, close_tree, set_tooltip
-from ._grid_compare import cell_caption
+from ._grid_compare import cell_caption, note_html
 from ._grid_export import draw_sheet, stack
 from ._html import STUDIO_CSS, error_html, warning_html
 from ._tasks import TaskSet, on_home_loop
@@ -256,7 +256,7 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         if error is not None:
             self.errors[cell] = error
             note = warning_html(str(error)) if isinstance(error, MissingAPIKeyError) else None
-            self._notes[cell].value = f"<small>{note or error_html(error)}</small>"
+            self._notes[cell].value = note_html(note or error_html(error))
         if self._started is not None:
             self.progress.value = self._progress_text(time.monotonic() - self._started)
 
@@ -269,7 +269,7 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         name = self.plan.providers.get(cell)
         error = self.providers.missing.get(name) if name is not None else None
         if error is not None:
-            return f"<small>{warning_html(str(error))}</small>"
+            return note_html(warning_html(str(error)))
         return self._caption(cell, None, None, head="waiting")
 
     def cancel(self) -> None:
@@ -397,7 +397,12 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
                 children.append(
                     widgets.VBox(
                         [self._pictures[cell], self._notes[cell]],
-                        layout={"min_width": "0", "align_items": "center"},
+                        # At the top of its row: captions of other lengths do not shift it.
+                        layout={
+                            "min_width": "0",
+                            "align_items": "center",
+                            "align_self": "flex-start",
+                        },
                     )
                 )
         return children
@@ -431,7 +436,8 @@ def _label(axis: GridAxis, value: Any, *, center: bool = False) -> widgets.HTML:
     align = " style='display:block;text-align:center'" if center else ""
     label = widgets.HTML(
         f"<small{align}>{html.escape(value_text(text, _LABEL_CHARS))}</small>",
-        layout={"width": "100%"} if center else {},
+        # No side margins: 100% plus the widget's 2 px margins stuck out of the last column.
+        layout={"width": "100%", "margin": "2px 0"} if center else {},
     )
     set_tooltip(label, text)
     return label
