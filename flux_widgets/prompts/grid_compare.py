@@ -46,7 +46,10 @@ class ProviderClients:
 
     ``base`` is the caller's client: its own provider uses it as it is; the others come from
     ``make(name)`` (default ``base.with_provider``), which raises ``MissingAPIKeyError`` for a
-    provider without a key: ``missing`` then holds one saying which variable to set.
+    provider without a key: ``missing`` then holds one saying which variable to set. Any other
+    refusal of its settings (a ``ValueError`` or ``FluxError``: a provider needing a second
+    variable, say) is kept there too, as a ``FluxError`` naming the provider: its cells say it,
+    the others run.
     """
 
     def __init__(
@@ -54,7 +57,7 @@ class ProviderClients:
     ) -> None:
         self.base = base
         self.clients: dict[str, Any] = {}
-        self.missing: dict[str, MissingAPIKeyError] = {}
+        self.missing: dict[str, FluxError] = {}
         self._made: list[Any] = []
         for name in names:
             if getattr(base, "provider", None) == name:
@@ -65,6 +68,8 @@ class ProviderClients:
             except MissingAPIKeyError:
                 keys = " or ".join(get_provider(name).key_env_vars)
                 self.missing[name] = MissingAPIKeyError(f"no key for {name}: set {keys}")
+            except (FluxError, ValueError) as error:
+                self.missing[name] = FluxError(f"{name} cannot be used here: {error}")
             else:
                 self.clients[name] = made
                 self._made.append(made)
@@ -246,8 +251,12 @@ def price_parts(plan: GridPlan, clients: ProviderClients, cost: CellCost) -> lis
         parts.append(f"about ${sum(priced.values()):.4f} on {', '.join(priced)}")
     if unknown:
         parts.append(f"price unknown on {', '.join(unknown)}")
-    if clients.missing:
-        parts.append(f"no key for {', '.join(clients.missing)}")
+    keyless = [n for n, e in clients.missing.items() if isinstance(e, MissingAPIKeyError)]
+    if keyless:
+        parts.append(f"no key for {', '.join(keyless)}")
+    refused = [name for name in clients.missing if name not in keyless]
+    if refused:
+        parts.append(f"cannot use {', '.join(refused)}")
     return parts
 
 

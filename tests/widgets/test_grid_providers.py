@@ -332,3 +332,30 @@ def test_an_exported_cell_without_a_key_says_which_variable_to_set(no_keys: None
     grid.errors.clear()
     blank = grid.to_image(cell_size=128)
     assert plain.size == blank.size and plain.tobytes() != blank.tobytes()
+
+
+async def test_a_provider_whose_settings_are_refused_says_why_and_the_others_run(
+    client: FluxClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused, kept = NAMES[1], NAMES[0]
+    with_provider = client.with_provider
+
+    def picky(name: str) -> FluxClient:
+        if name == refused:  # e.g. a provider that needs a second variable it did not find
+            raise ValueError(f"{name} needs ACCOUNT_ID as well")
+        return with_provider(name)
+
+    monkeypatch.setattr(client, "with_provider", picky)
+    grid = PromptGrid(
+        client,
+        rows=("seed", [1]),
+        columns=("provider", [kept, refused]),
+        base={"prompt": "a boat", "megapixels": "0.25"},
+    )
+    assert f"cannot use {refused}" in grid.summary() and "no key" not in grid.summary()
+    await grid.generate()
+    assert set(grid.images) == {(1, kept)}
+    assert f"{refused} cannot be used here: {refused} needs ACCOUNT_ID" in str(
+        grid.errors[(1, refused)]
+    )
+    assert "needs ACCOUNT_ID" in grid._notes[(1, refused)].value
