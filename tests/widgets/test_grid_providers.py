@@ -52,6 +52,20 @@ def no_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+def widget_states() -> Iterator[str]:
+    """Every live widget's synced state, as text (bytes as latin-1)."""
+    from ipywidgets.widgets import widget as widget_module
+
+    instances = getattr(widget_module, "_instances", None) or widget_module.Widget.widgets
+    assert instances, "no live widgets: the check would pass vacuously"
+    for widget in list(instances.values()):
+        for value in widget.get_state().values():
+            if isinstance(value, bytes | memoryview):
+                yield bytes(value).decode("latin-1")
+            else:
+                yield json.dumps(value, default=repr)
+
+
 def webp_allowed(name: str) -> bool:
     return "webp" in PROVIDERS[name].capabilities.allowed_choices("output_format")
 
@@ -205,6 +219,7 @@ async def test_a_provider_without_a_key_says_so_and_the_other_cells_still_run(
         assert has_key == (request.url.host == "api.cometapi.com")
     shown = [note.value for note in grid._notes.values()] + [grid.progress.value, repr(grid)]
     assert not any(KEY in text for text in shown)
+    assert not any(KEY in state for state in widget_states())  # what the browser would get
 
 
 class MadeUpImages(Provider):
