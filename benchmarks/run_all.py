@@ -25,7 +25,7 @@ SCRIPTS = {
     "history": "benchmarks.bench_history",  # rows H1-H7
     "explore": "benchmarks.bench_explore",  # rows E1-E2
     "browser": "benchmarks.bench_browser",  # rows B1-B2 (JupyterLab in headless Chromium)
-    "providers": "benchmarks.bench_providers",  # rows P1-P4
+    "providers": "benchmarks.bench_providers",  # rows P1-Pn (one per provider), PG
 }
 
 

@@ -9,6 +9,10 @@ A cell magic is synchronous, yet the kernel's event loop is already running on t
 ``asyncio.run`` here would fail and ``nest_asyncio`` would break other libraries. So the
 generation runs on a worker thread with its own loop, and an interrupt (the kernel's stop
 button) cancels it there, which cancels the prediction on the server too.
+
+``--provider fal`` picks one provider; ``--provider cometapi,fal,together`` runs the same prompt
+on each, side by side (``_compare``), with the captions ``PromptGrid`` gives a provider axis
+(``prompts/grid_compare.py``): latency, price, and what each provider did not honour.
 """
 
 from __future__ import annotations
@@ -28,7 +32,16 @@ from typing import Any, NoReturn, TypeVar
 from .client import FluxClient
 from .errors import FluxError, MissingAPIKeyError
 from .images import GeneratedImage, file_name
-from .params import FluxParams
+from .params import FluxParams, random_seed
+from .prompts.grid_compare import (
+    Ended,
+    ProviderClients,
+    cell_text,
+    price_parts,
+    run_cells,
+    side_by_side_html,
+)
+from .prompts.grid_plan import Cell, GridPlan, plan_grid
 from .prompts.plans import CONFIRM_ABOVE_GENERATIONS, BatchPlan, plain_fields, plan_batch
 from .prompts.progress import BatchProgress
 from .prompts.styles import resolve_style
@@ -85,8 +98,12 @@ def _parser() -> argparse.ArgumentParser:
         _add_option(parser, field)
     parser.add_argument(
         "--provider",
-        choices=sorted(PROVIDERS),
-        help=f"which provider to use (default: FLUX_PROVIDER, else {DEFAULT_PROVIDER})",
+        type=_provider_names,
+        metavar="NAME[,NAME...]",
+        help=(
+            f"which provider to use (default: FLUX_PROVIDER, else {DEFAULT_PROVIDER}); several, "
+            f"comma-separated, run the prompt on each side by side ({', '.join(PROVIDERS)})"
+        ),
     )
     parser.add_argument(
         "--random",
@@ -107,6 +124,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 _PARAM_OPTIONS = tuple(field.name for field in SCHEMA if field.cli_flags)
+
+
+def _provider_names(text: str) -> list[str]:
+    """``--provider``'s value: registered names (any case), separated by commas."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    try:
+        resolved = [get_provider(name).name for name in names]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if not resolved:
+        raise argparse.ArgumentTypeError("give a provider name, or several separated by commas")
+    if len(set(resolved)) != len(resolved):
+        raise argparse.ArgumentTypeError(f"a provider is named twice in {text!r}")
+    return resolved
 
 
 def _add_option(parser: argparse.ArgumentParser, field: Field) -> None:
@@ -155,6 +186,8 @@ def flux(line: str, cell: str) -> list[GeneratedImage] | None:
         params, options = parse_magic(line, cell)
     except _HelpShown:
         return None
+    if len(options.providers) > 1:
+        return _compare(params, options)
     client = _client(force_mock=options.mock, provider=options.provider)
     try:
         plan = _plan(client, params, options)
@@ -174,12 +207,7 @@ def flux(line: str, cell: str) -> list[GeneratedImage] | None:
         print(_MOCK_NOTE.format(keys=" or ".join(_provider(options).key_env_vars)))
     seeds = ", ".join(str(image.seed) for image in images)
     print(f"{len(images)} image(s) in {elapsed:.1f} s · seed {seeds}")
-    if options.save:
-        folder = Path(options.save).expanduser()
-        folder.mkdir(parents=True, exist_ok=True)
-        for image in images:
-            path = image.save(folder / file_name(image))
-            print(f"saved {path}")
+    _save(images, options.save)
     from IPython.display import display
 
     display(*images)  # type: ignore[no-untyped-call,unused-ignore]
@@ -193,15 +221,20 @@ def parse_magic(line: str, cell: str) -> tuple[FluxParams, argparse.Namespace]:
     except ValueError as error:
         raise _usage_error(f"%%flux: cannot parse the options ({error})") from None
     options = _parser().parse_args(arguments)
+    # One provider: options.provider is its name, as it always was; several: see _compare.
+    options.providers = options.provider or []
+    options.provider = options.providers[0] if len(options.providers) == 1 else None
     prompt = cell.strip()
     if not prompt:
         raise _usage_error("%%flux: the cell is empty: write the prompt in the cell body")
     given = {name: getattr(options, name) for name in _PARAM_OPTIONS}
     try:
+        values = {k: v for k, v in given.items() if v is not None}
+        if len(options.providers) > 1:  # each provider's defaults and limits: _compare
+            return FluxParams(prompt=prompt, **values), options
         provider = _provider(options)
         # What the user left out takes the provider's default (fal and Together: jpg, not webp).
-        values = {**provider.defaults(), **{k: v for k, v in given.items() if v is not None}}
-        params = FluxParams(prompt=prompt, **values)
+        params = FluxParams(prompt=prompt, **{**provider.defaults(), **values})
         provider.check(params)
     except ValueError as error:
         raise _usage_error(f"%%flux: {error}") from None
@@ -283,6 +316,115 @@ def _run_plan(client: FluxClient, plan: BatchPlan) -> list[GeneratedImage]:
     finally:
         counts.close()
     return [image for _, images in sorted(done, key=lambda item: item[0]) for image in images]
+
+
+def _compare(params: FluxParams, options: argparse.Namespace) -> list[GeneratedImage] | None:
+    """``--provider a,b,c``: the prompt on each provider at once, shown side by side, one row
+    per image (``-n 2``: seeds s and s+1 on every provider); returns the images, row by row.
+
+    A provider without a key says so in its column (the others run); without any key it is the
+    mock for all. A template, ``--random`` or ``--style`` is refused (a UsageError): compare
+    one prompt as written, or run the template on one provider at a time.
+    """
+    if (
+        options.style is not None
+        or options.random_count is not None
+        or PromptTemplate(params.prompt).is_dynamic
+    ):
+        raise _usage_error(
+            "%%flux: several providers compare one prompt as written: a template, --random or "
+            "--style runs on one provider at a time"
+        )
+    names: list[str] = options.providers
+    plan = _compare_plan(params, options)
+    client = _compare_client(options.mock, names)
+    clients = ProviderClients(client, names)
+    keys = list(plan.cells)
+
+    def cost(cell: Cell) -> float | None:
+        return clients.cost(plan.providers[cell], plan.cells[cell])
+
+    print(
+        " · ".join(
+            [f"{len(keys)} image(s) on {len(names)} providers", *price_parts(plan, clients, cost)]
+        )
+    )
+    ended: Ended = {}
+
+    async def show(
+        cell: Cell, images: list[GeneratedImage], error: FluxError | None, seconds: float | None
+    ) -> None:
+        ended[cell] = (images, error, seconds)
+
+    async def run() -> None:
+        try:
+            await run_cells(plan, keys, client, clients, counts, show)
+        finally:
+            await client.aclose()
+
+    counts = BatchProgress(len(keys), description="%%flux")
+    try:
+        run_in_worker_thread(run)
+    finally:
+        counts.close()
+    if client.is_mock and not options.mock:
+        print(_MOCK_NOTE.format(keys=", ".join(_key_names(names))))
+    for cell in keys:
+        failure = ended.get(cell, ([], None, None))[1]
+        if failure is not None:
+            name = plan.providers[cell]
+            print(f"flux: {name}: {type(failure).__name__}: {failure}", file=sys.stderr)
+    print("\n".join(cell_text(plan, cell, ended, cost) for cell in keys))
+    images = [image for cell in keys for image in ended.get(cell, ([], None, None))[0]]
+    _save(images, options.save)
+    from IPython.display import HTML, display
+
+    display(HTML(side_by_side_html(plan, ended, cost)))  # type: ignore[no-untyped-call,unused-ignore]
+    return images
+
+
+def _compare_plan(params: FluxParams, options: argparse.Namespace) -> GridPlan:
+    """A row per image (seeds s, s+1, ...), a column per provider; the options typed (not
+    seed, not -n) are the recipe, each provider's defaults fill the rest."""
+    seed = params.seed if params.seed is not None else random_seed()
+    given = {
+        name: getattr(options, name)
+        for name in _PARAM_OPTIONS
+        if getattr(options, name) is not None and name not in ("seed", "num_outputs")
+    }
+    try:
+        return plan_grid(
+            rows=("seed", [seed + n for n in range(params.num_outputs)]),
+            columns=("provider", options.providers),
+            pages=None,
+            matrix=None,
+            base={"prompt": params.prompt, **given},
+        )
+    except ValueError as error:
+        raise _usage_error(f"%%flux: {error}") from None
+
+
+def _compare_client(force_mock: bool, names: list[str]) -> FluxClient:
+    """The first named provider with a key (the others come from it: ``with_provider``);
+    the mock when none has one, or with ``--mock``."""
+    if not force_mock:
+        for name in names:
+            with contextlib.suppress(MissingAPIKeyError):
+                return FluxClient(provider=name)
+    return FluxClient.mock(provider=names[0])
+
+
+def _key_names(names: list[str]) -> list[str]:
+    return [" or ".join(get_provider(name).key_env_vars) for name in names]
+
+
+def _save(images: list[GeneratedImage], folder_name: str | None) -> None:
+    if not folder_name:
+        return
+    folder = Path(folder_name).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    for image in images:
+        print(f"saved {image.save(folder / file_name(image))}")
 
 
 def run_in_worker_thread(make: Callable[[], Coroutine[Any, Any, T]]) -> T:

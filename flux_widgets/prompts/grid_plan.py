@@ -1,19 +1,27 @@
 """What a comparison grid generates: its axes (rows, columns, optional pages) and every cell's
 parameters, validated before the first request. ``PromptGrid`` draws and runs it.
 
-Axes vary FluxParams fields (prompt wording, seeds, steps, aspect ratios...). A third axis,
-``pages``, makes one labelled sheet per value. In prompt-matrix mode (``matrix="base|a|b"``) the
-rows and columns turn the prompt's optional parts on and off instead (see ``matrix.py``).
+Axes vary FluxParams fields (prompt wording, seeds, steps, aspect ratios...), or the provider
+(``("provider", ["cometapi", "fal"])``: any name in the registry, ``providers/settings.py``).
+A third axis, ``pages``, makes one labelled sheet per value. On a provider axis each cell takes
+its provider's defaults for the fields ``base`` leaves out, and a value the provider cannot
+honour (fal has no webp) becomes the nearest one it can, noted in ``GridPlan.unhonoured`` for the
+cell's caption, instead of refusing the whole comparison. In prompt-matrix mode
+(``matrix="base|a|b"``) the rows and columns turn the prompt's optional parts on and off
+instead (see ``matrix.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..params import FIELD_NAMES, FluxParams, random_seed
+from ..providers.base import Provider
+from ..providers.settings import get_provider
+from ..schema import FIELDS
 from .matrix import PromptMatrix
 from .templates import PromptTemplate, TemplateError
 
@@ -21,6 +29,9 @@ Cell = tuple[Any, ...]
 """A cell's key: (row value, column value), or (page value, row value, column value)."""
 MATRIX_FIELD = "prompt parts"
 """The name matrix axes show where a field name would be."""
+PROVIDER_FIELD = "provider"
+"""The axis that runs the same recipe on each provider named (registry names)."""
+_SHORT = {"output_format": "format", "num_inference_steps": "steps"}
 
 
 def value_text(value: Any, limit: int | None = None) -> str:
@@ -44,8 +55,13 @@ class GridAxis:
             field, values = axis
         except (TypeError, ValueError):
             raise ValueError(f"{name} must be (field, values), got {axis!r}") from None
+        if field == PROVIDER_FIELD:
+            return cls._providers(name, values)
         if field not in FIELD_NAMES:
-            raise ValueError(f"{name}: {field!r} is not a parameter; use one of {FIELD_NAMES}")
+            raise ValueError(
+                f"{name}: {field!r} is not a parameter; use {PROVIDER_FIELD!r} or one of "
+                f"{FIELD_NAMES}"
+            )
         if field == "num_outputs":
             raise ValueError(f"{name}: a grid makes one image per cell, so num_outputs cannot vary")
         if isinstance(values, str) or not isinstance(values, Sequence) or not values:
@@ -57,6 +73,18 @@ class GridAxis:
         if len(set(values)) != len(values):
             raise ValueError(f"{name}: {field} values repeat: {values!r}")
         return cls(field, values, tuple(value_text(v) for v in values))
+
+    @classmethod
+    def _providers(cls, name: str, values: Any) -> GridAxis:
+        if isinstance(values, str) or not isinstance(values, Sequence) or not values:
+            raise ValueError(f"{name}: give provider a non-empty list of names, got {values!r}")
+        try:  # registry names, any case: ValueError lists the registered ones
+            names = tuple(get_provider(value).name for value in values)
+        except (AttributeError, TypeError):
+            raise ValueError(f"{name}: provider names are strings, got {values!r}") from None
+        if len(set(names)) != len(names):
+            raise ValueError(f"{name}: provider values repeat: {values!r}")
+        return cls(PROVIDER_FIELD, names, names)
 
     def label(self, value: Any) -> str:
         return self.labels[self.values.index(value)]
@@ -73,6 +101,18 @@ class GridPlan:
     base: dict[str, Any]
     """The parameters every cell shares (the axes' fields aside)."""
     matrix: PromptMatrix | None = None
+    providers: dict[Cell, str] = field(default_factory=dict)
+    """Each cell's provider name, on a provider axis (empty without one)."""
+    unhonoured: dict[Cell, tuple[str, ...]] = field(default_factory=dict)
+    """Per cell, what its provider cannot honour and got instead ("format jpg, not webp")."""
+
+    @property
+    def provider_names(self) -> tuple[str, ...]:
+        """The provider axis's names, in order; ``()`` without a provider axis."""
+        for axis in (self.rows, self.columns, self.pages):
+            if axis is not None and axis.field == PROVIDER_FIELD:
+                return axis.values
+        return ()
 
     @property
     def page_values(self) -> tuple[Any, ...]:
@@ -126,21 +166,59 @@ def plan_grid(
         if page_axis.field in fields:
             raise ValueError(f"pages vary {page_axis.field}, which an axis already varies")
         fields.add(page_axis.field)
-    data = _base_params(base, fields, defaults)
+    # On a provider axis each cell takes its own provider's defaults (below), not one's.
+    by_provider = PROVIDER_FIELD in fields
+    data = _base_params(base, fields, None if by_provider else defaults)
 
     def axes_of(row: Any, column: Any) -> dict[str, Any]:
         if parsed is not None:
             return {"prompt": parsed.prompt(row, column)}
         return {row_axis.field: row, column_axis.field: column}
 
-    cells: dict[Cell, FluxParams] = {}
+    plan = GridPlan(row_axis, column_axis, page_axis, {}, data, parsed)
     for page in page_axis.values if page_axis is not None else (None,):
         extra = {page_axis.field: page} if page_axis is not None else {}
         for row in row_axis.values:
             for column in column_axis.values:
-                key = (row, column) if page_axis is None else (page, row, column)
-                cells[key] = _cell_params(data, {**axes_of(row, column), **extra})
-    return GridPlan(row_axis, column_axis, page_axis, cells, data, parsed)
+                key = plan.key(page, row, column)
+                axes = {**axes_of(row, column), **extra}
+                name = axes.pop(PROVIDER_FIELD, None)
+                if name is None:
+                    plan.cells[key] = _cell_params(data, axes)
+                    continue
+                provider = get_provider(name)
+                params = _cell_params({**provider.defaults(), **data}, axes)
+                plan.cells[key], plan.unhonoured[key] = honoured(params, provider)
+                plan.providers[key] = name
+    return plan
+
+
+def honoured(params: FluxParams, provider: Provider) -> tuple[FluxParams, tuple[str, ...]]:
+    """``params`` with each value ``provider`` cannot honour replaced by the nearest one it can
+    (its default for a choice or a missing setting, the nearest bound for a number), and one
+    short note per replacement ("format jpg, not webp"). The result passes ``provider.check``."""
+    capabilities = provider.capabilities
+    changes: dict[str, Any] = {}
+    notes = []
+    for name, spec in FIELDS.items():
+        value = getattr(params, name)
+        new = value
+        if name in capabilities.lacks:
+            new = spec.default
+        elif name in capabilities.choices and value not in capabilities.choices[name]:
+            allowed = capabilities.choices[name]
+            default = capabilities.default(name)
+            new = default if default in allowed else allowed[0]
+        elif name in capabilities.bounds and value is not None:
+            low, high = capabilities.bounds[name]
+            new = min(max(value, low), high)
+        if new != value:
+            changes[name] = new
+            shown = "not sent" if new is None else new
+            notes.append(f"{_SHORT.get(name, name)} {shown}, not {value}")
+    result = params.replace(**changes) if changes else params
+    provider.check(result)
+    return result, tuple(notes)
 
 
 def _matrix_axis(parts: tuple[str, ...]) -> GridAxis:

@@ -22,7 +22,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from ..errors import FluxError
+from ..errors import FluxError, MissingAPIKeyError
 from ..images import GeneratedImage
 from ..prompts.grid_plan import Cell, GridPlan
 from ._sheet import fitted, paste_centered
@@ -125,8 +125,9 @@ def draw_sheet(
             image = images.get(cell)
             if image is None:
                 draw.rectangle((x, y, x + cell_size - 1, y + cell_size - 1), fill=_EMPTY)
-                note, font = typeset("failed" if cell in errors else "not generated", 12)
-                draw.text((x + 6, y + 6), note, fill=_MUTED, font=font)
+                note = wrap(_empty_note(errors.get(cell)), cell_size - 12)
+                for n, (text, font) in enumerate(note):
+                    draw.text((x + 6, y + 6 + n * line), text, fill=_MUTED, font=font)
             else:
                 paste_centered(canvas, fitted(image, cell_size), (x, y), cell_size)
     return canvas
@@ -145,6 +146,13 @@ def stack(sheets: list[Image.Image]) -> Image.Image:
         canvas.paste(sheet, (0, y))
         y += sheet.height + 2
     return canvas
+
+
+def _empty_note(error: FluxError | None) -> str:
+    """What a cell without an image says: "no key for fal: set FAL_KEY", or why it is empty."""
+    if isinstance(error, MissingAPIKeyError):
+        return str(error)
+    return "not generated" if error is None else "failed"
 
 
 def _cut(text: str) -> str:

@@ -5,9 +5,11 @@ parameter does by holding the others still. So every cell is validated before th
 request (a typo in one value must not cost five paid images first), and when no seed is given
 and ``seed`` is not an axis, one random seed is shared by all cells, so differences come from
 the axes alone. A third axis (``pages``) makes one labelled sheet per value; a prompt matrix
-(``matrix="base|part|part"``) turns each optional part on and off. The count and estimated cost
-show before anything starts; cells fill in as they complete; every sheet exports as a labelled
-image (also the static fallback in a saved notebook).
+(``matrix="base|part|part"``) turns each optional part on and off. Any axis may be
+``("provider", names)``: the same recipe on each provider, side by side, each cell captioned
+with its latency, price and what its provider did not honour (``_grid_compare.py``). The
+count and estimated cost show before anything starts; cells fill in as they complete; every
+sheet exports as a labelled image (also the static fallback in a saved notebook).
 """
 
 from __future__ import annotations
@@ -25,16 +27,18 @@ import ipywidgets as widgets
 import traitlets
 from PIL import Image
 
-from ..errors import FluxError
+from ..errors import FluxError, MissingAPIKeyError
 from ..images import GeneratedImage
 from ..params import FluxParams
+from ..prompts.grid_compare import ProviderClients, price_parts, run_cells
 from ..prompts.grid_plan import Cell, GridAxis, GridPlan, plan_grid, value_text
 from ..prompts.progress import BatchProgress
 from ..providers import Provider
 from ..schema import FIELDS
 from ._compat import StaticFallback, close_tree, set_tooltip
+from ._grid_compare import cell_caption, note_html
 from ._grid_export import draw_sheet, stack
-from ._html import STUDIO_CSS, error_html
+from ._html import STUDIO_CSS, error_html, warning_html
 from ._tasks import TaskSet, on_home_loop
 
 if TYPE_CHECKING:
@@ -54,7 +58,10 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
     ``rows``, ``columns`` and the optional ``pages`` are ``(field, values)``; ``matrix`` (instead
     of rows and columns) is a prompt ``"base|part|part..."`` whose parts turn on and off. ``base``
     holds the other parameters (a FluxParams or a dict; it needs a prompt unless "prompt" is an
-    axis). ``num_outputs`` is always 1 per cell. Raises ``ValueError`` naming the field if any
+    axis). ``num_outputs`` is always 1 per cell. An axis ``("provider", ["cometapi", "fal"])``
+    runs the same recipe on each registered provider (one client each, from
+    ``client.with_provider``; a provider without a key fills its cells with "no key for fal:
+    set FAL_KEY" and the others still run). Raises ``ValueError`` naming the field if any
     cell is invalid. ``await grid.generate()`` runs it from code; the Generate button does too.
     Cells are keyed ``(row, column)``, or ``(page, row, column)`` with pages.
     """
@@ -105,8 +112,12 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.base: dict[str, Any] = self.plan.base
         self.cells: dict[Cell, FluxParams] = self.plan.cells
         for params in self.cells.values():
-            if provider is not None:
+            if provider is not None and not self.plan.providers:
                 provider.check(params)  # a value it cannot honour: ValueError now, not mid-grid
+        # One client per provider on a provider axis (the plan adapted each cell to its own).
+        # A stand-in client without with_provider: clients from the environment's keys.
+        make = None if hasattr(client, "with_provider") else _client_from_environment
+        self.providers = ProviderClients(client, self.plan.provider_names, make)
         self.thumbnail_size = thumbnail_size
         self._exported: bytes | None = None
         self._tasks = TaskSet(self._report)
@@ -120,7 +131,7 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
             )
             for cell in self.cells
         }
-        self._notes = {cell: widgets.HTML("<small>waiting</small>") for cell in self.cells}
+        self._notes = {cell: widgets.HTML(self._waiting(cell)) for cell in self.cells}
         self.sheets = {page: self._sheet_box(page) for page in self.plan.page_values}
         """One GridBox per page (the key is None without pages)."""
         if self.plan.pages is None:
@@ -154,31 +165,41 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
 
     # -- what it will cost ----------------------------------------------------------------
 
+    def cell_cost(self, cell: Cell) -> float | None:
+        """Estimated US dollars of one cell on its provider; None when its price is unknown."""
+        return self.providers.cost(self.plan.providers.get(cell), self.cells[cell])
+
     def estimated_cost(self) -> float | None:
-        """Estimated US dollars of every cell on the client's provider; None when unknown."""
-        estimate = getattr(self.client, "estimate_cost", None)
-        if estimate is None:
-            return None
+        """Estimated US dollars of every cell that will run (a provider without a key runs
+        none) on its provider; None when a price is unknown."""
         total = 0.0
-        for params in self.cells.values():
-            cost = estimate(params)
+        for cell in self._runnable():
+            cost = self.cell_cost(cell)
             if cost is None:
                 return None
             total += cost
         return total
 
     def summary(self) -> str:
-        """``"24 images in 2 sheets · about $0.0720 on replicate"``: shown before it starts."""
+        """``"24 images in 2 sheets · about $0.0720 on replicate"``: shown before it starts
+        (on a provider axis: ``"on cometapi, fal"``, the providers without a key named)."""
         count = len(self.cells)
         sheets = len(self.plan.page_values)
         text = f"{count} image{'s' if count != 1 else ''}"
         if sheets > 1:
             text += f" in {sheets} sheets"
-        cost = self.estimated_cost()
-        provider = getattr(self.client, "provider", "the provider")
-        if cost is None:
-            return f"{text} · price unknown on {provider}"
-        return f"{text} · about ${cost:.4f} on {provider}"
+        names = self.plan.provider_names
+        if not names:
+            cost = self.estimated_cost()
+            provider = getattr(self.client, "provider", "the provider")
+            if cost is None:
+                return f"{text} · price unknown on {provider}"
+            return f"{text} · about ${cost:.4f} on {provider}"
+        return " · ".join([text, *price_parts(self.plan, self.providers, self.cell_cost)])
+
+    def _runnable(self) -> list[Cell]:
+        missing = self.providers.missing
+        return [cell for cell in self.cells if self.plan.providers.get(cell) not in missing]
 
     # -- driving it --------------------------------------------------------------------
 
@@ -203,24 +224,7 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.progress.value = self._progress_text(0.0)
         self.generate_button.disabled, self.cancel_button.disabled = True, False
         try:
-            async for result in self.client.generate_many(
-                [self.cells[k] for k in keys], progress=counts
-            ):
-                cell = keys[result.index]
-                if result.images:
-                    image = result.images[0]
-                    thumbnail = await asyncio.to_thread(
-                        image.thumbnail, self.thumbnail_size, _THUMBNAIL_FORMAT
-                    )
-                    self.images[cell] = image
-                    with self._pictures[cell].hold_sync():
-                        self._pictures[cell].value = thumbnail
-                    self._notes[cell].value = f"<small>seed {image.seed}</small>"
-                if result.error is not None:
-                    self.errors[cell] = result.error
-                    self._notes[cell].value = f"<small>{error_html(result.error)}</small>"
-                counts.finish(result.index, ok=result.error is None)  # (the client may have)
-                self.progress.value = self._progress_text(time.monotonic() - self._started)
+            await run_cells(self.plan, keys, self.client, self.providers, counts, self._show)
             self.done = True
         except asyncio.CancelledError:
             for cell in keys:
@@ -232,6 +236,41 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
             counts.close()
             self.generate_button.disabled, self.cancel_button.disabled = False, True
         return dict(self.images)
+
+    async def _show(
+        self,
+        cell: Cell,
+        images: list[GeneratedImage],
+        error: FluxError | None,
+        seconds: float | None,
+    ) -> None:
+        if images:
+            image = images[0]
+            thumbnail = await asyncio.to_thread(
+                image.thumbnail, self.thumbnail_size, _THUMBNAIL_FORMAT
+            )
+            self.images[cell] = image
+            with self._pictures[cell].hold_sync():
+                self._pictures[cell].value = thumbnail
+            self._notes[cell].value = self._caption(cell, image, seconds)
+        if error is not None:
+            self.errors[cell] = error
+            note = warning_html(str(error)) if isinstance(error, MissingAPIKeyError) else None
+            self._notes[cell].value = note_html(note or error_html(error))
+        if self._started is not None:
+            self.progress.value = self._progress_text(time.monotonic() - self._started)
+
+    def _caption(
+        self, cell: Cell, image: GeneratedImage | None, seconds: float | None, head: str = ""
+    ) -> str:
+        return cell_caption(self.plan, cell, image, seconds, self.cell_cost, head)
+
+    def _waiting(self, cell: Cell) -> str:
+        name = self.plan.providers.get(cell)
+        error = self.providers.missing.get(name) if name is not None else None
+        if error is not None:
+            return note_html(warning_html(str(error)))
+        return self._caption(cell, None, None, head="waiting")
 
     def cancel(self) -> None:
         """Stop a grid started with the button (cancels the predictions on the server)."""
@@ -358,7 +397,12 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
                 children.append(
                     widgets.VBox(
                         [self._pictures[cell], self._notes[cell]],
-                        layout={"min_width": "0", "align_items": "center"},
+                        # At the top of its row: captions of other lengths do not shift it.
+                        layout={
+                            "min_width": "0",
+                            "align_items": "center",
+                            "align_self": "flex-start",
+                        },
                     )
                 )
         return children
@@ -375,6 +419,12 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         return f"<small>{finished}/{total} {state}{failed}{busy} · {elapsed:.1f} s</small>"
 
 
+def _client_from_environment(name: str) -> FluxClient:
+    from ..client import FluxClient
+
+    return FluxClient(provider=name)
+
+
 def axis_heading(field: str) -> str:
     """An axis's heading: the schema's label ("Steps", not "num_inference_steps", which wraps
     mid-word in a narrow corner); a name the schema does not know as given."""
@@ -386,7 +436,8 @@ def _label(axis: GridAxis, value: Any, *, center: bool = False) -> widgets.HTML:
     align = " style='display:block;text-align:center'" if center else ""
     label = widgets.HTML(
         f"<small{align}>{html.escape(value_text(text, _LABEL_CHARS))}</small>",
-        layout={"width": "100%"} if center else {},
+        # No side margins: 100% plus the widget's 2 px margins stuck out of the last column.
+        layout={"width": "100%", "margin": "2px 0"} if center else {},
     )
     set_tooltip(label, text)
     return label

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import bench_client, bench_history, bench_import
+from benchmarks import bench_client, bench_history, bench_import, bench_providers
 from benchmarks.mockproc import (
     count_requests,
     parse_timestamp,
@@ -124,6 +124,25 @@ def test_quick_client_benchmark_prints_every_row() -> None:
     for line in text.splitlines()[4:12]:
         assert len(line.strip("|").split("|")) == len(COLUMNS)
         assert re.search(r"\| (yes|NO|-) +\|$", line), line
+
+
+def test_quick_providers_benchmark_has_a_row_per_registered_provider_and_the_grid() -> None:
+    from flux_widgets.providers import PROVIDERS
+
+    text = asyncio.run(bench_providers.main(quick=True, iterations=1))
+    rows = [line.strip("|").split("|") for line in text.splitlines() if line.startswith("|")][2:]
+    numbers = [row[0].strip() for row in rows]
+    assert numbers == [f"P{n}" for n in range(1, len(PROVIDERS) + 1)] + ["PG"]
+    for name, row in zip(PROVIDERS, rows, strict=False):
+        # Every provider the mock serves is measured (an error would be named in its row).
+        assert row[1].strip().startswith(f"{name}: median latency; API requests per image")
+        assert re.search(r"\d+\.\d ms", row[2]) and "cometapi" in row[3]
+    assert "PromptGrid" in rows[-1][1] and re.search(r"\d+\.\d ms", rows[-1][2])
+
+
+def test_requests_to_the_file_host_are_not_counted_as_api_requests() -> None:
+    records = [record("POST", "/fal/fal-ai/flux/schnell"), record("GET", "/files/a/out-0.jpg")]
+    assert bench_providers.api_requests(records) == 1
 
 
 def test_quick_import_benchmark_compares_with_the_dependencies(

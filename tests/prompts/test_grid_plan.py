@@ -133,3 +133,54 @@ def test_every_sheet_draws_with_its_images_and_stacks() -> None:
     ]
     both = stack([first, second])
     assert both.height == first.height + second.height + 2
+
+
+def test_a_provider_axis_gives_each_cell_its_providers_defaults_and_notes_what_changed() -> None:
+    from flux_widgets.providers import PROVIDERS
+    from flux_widgets.schema import FIELDS
+
+    names = tuple(PROVIDERS)
+    plan = plan_grid(
+        rows=("num_inference_steps", [1, 4]),
+        columns=("provider", names),
+        pages=None,
+        matrix=None,
+        base={"prompt": "a lighthouse", "seed": 5},
+    )
+    assert plan.provider_names == names
+    for (steps, name), params in plan.cells.items():
+        provider = PROVIDERS[name]
+        assert plan.providers[(steps, name)] == name
+        # Left out of base: the provider's own default, silently (fal: jpg, not webp).
+        assert params.output_format == provider.capabilities.default("output_format")
+        assert provider.capabilities.problems(params, name) == []
+        assert params.seed == 5 and params.num_outputs == 1
+        assert plan.unhonoured[(steps, name)] == ()
+    # Given in base, and not honoured: the nearest value it honours, with a note per field.
+    given = plan_grid(
+        rows=("seed", [1]),
+        columns=("provider", names),
+        pages=None,
+        matrix=None,
+        base=FluxParams(prompt="a lighthouse", output_format="webp"),
+    )
+    asked = FluxParams(**{**given.base, "seed": 1})
+    for (_, name), params in given.cells.items():
+        capabilities = PROVIDERS[name].capabilities
+        changed = [f for f in FIELDS if getattr(params, f) != getattr(asked, f)]
+        assert len(given.unhonoured[(1, name)]) == len(changed)
+        if "webp" in capabilities.allowed_choices("output_format"):
+            assert params.output_format == "webp"
+        else:
+            assert f"format {params.output_format}, not webp" in given.unhonoured[(1, name)]
+
+
+def test_a_field_axis_beside_no_provider_axis_keeps_the_plan_as_it_was() -> None:
+    plan = plan_grid(
+        rows=("seed", [1]),
+        columns=("output_format", ["webp", "png"]),
+        pages=None,
+        matrix=None,
+        base={"prompt": "a"},
+    )
+    assert plan.providers == {} and plan.unhonoured == {} and plan.provider_names == ()
