@@ -156,8 +156,11 @@ def plan_grid(
         column_axis = _matrix_axis(parsed.columns.parts)
         fields = {"prompt"}
     else:
-        if rows is None or columns is None:
-            raise ValueError("give rows=(field, values) and columns=(field, values), or matrix=")
+        if rows is None and columns is None:
+            raise ValueError("give rows=(field, values) and/or columns=(field, values), or matrix=")
+        # One axis only: the other is a single value every cell shares.
+        rows = rows if rows is not None else _shared_axis(columns, base)
+        columns = columns if columns is not None else _shared_axis(rows, base)
         row_axis, column_axis = GridAxis.of("rows", rows), GridAxis.of("columns", columns)
         if row_axis.field == column_axis.field:
             raise ValueError(f"rows and columns both vary {row_axis.field}: pick two fields")
@@ -191,6 +194,22 @@ def plan_grid(
                 plan.cells[key], plan.unhonoured[key] = honoured(params, provider)
                 plan.providers[key] = name
     return plan
+
+
+def _shared_axis(
+    given: tuple[str, Sequence[Any]] | None, base: FluxParams | Mapping[str, Any] | None
+) -> tuple[str, Sequence[Any]]:
+    """The axis a one-axis grid leaves out: one value every cell shares, so the cells differ
+    only along the given axis. The base's seed (a random one when it has none, drawn once for
+    all cells); or, when the given axis varies the seed, the base's prompt."""
+    values = dataclasses.asdict(base) if isinstance(base, FluxParams) else dict(base or {})
+    varied = given[0] if isinstance(given, tuple) and given else None
+    if varied != "seed":
+        seed = values.get("seed")
+        return ("seed", [seed if seed is not None else random_seed()])
+    if not isinstance(values.get("prompt"), str):
+        raise ValueError("a grid of seeds alone needs base={'prompt': ...}")
+    return ("prompt", [values["prompt"]])
 
 
 def honoured(params: FluxParams, provider: Provider) -> tuple[FluxParams, tuple[str, ...]]:

@@ -55,8 +55,10 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9]+")
 class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
     """Rows x columns (x pages) of images over FluxParams fields, or a prompt matrix.
 
-    ``rows``, ``columns`` and the optional ``pages`` are ``(field, values)``; ``matrix`` (instead
-    of rows and columns) is a prompt ``"base|part|part..."`` whose parts turn on and off. ``base``
+    ``rows``, ``columns`` and the optional ``pages`` are ``(field, values)`` (with only one of
+    rows and columns, the other is one value all cells share: the base's seed, or a random one
+    drawn once); ``matrix`` (instead of rows and columns) is a prompt ``"base|part|part..."``
+    whose parts turn on and off. ``base``
     holds the other parameters (a FluxParams or a dict; it needs a prompt unless "prompt" is an
     axis). ``num_outputs`` is always 1 per cell. An axis ``("provider", ["cometapi", "fal"])``
     runs the same recipe on each registered provider (one client each, from

@@ -63,7 +63,7 @@ def test_without_pages_keys_stay_two_values_and_one_seed_is_shared() -> None:
             },
             "num_inference_steps",
         ),
-        ({"rows": ("seed", [1]), "columns": None}, "give rows"),
+        ({"rows": None, "columns": None}, "give rows"),
         (
             {"rows": ("seed", [1]), "columns": ("aspect_ratio", ["1:1"]), "matrix": "a|b"},
             "drop rows/columns",
@@ -155,7 +155,12 @@ def test_a_provider_axis_gives_each_cell_its_providers_defaults_and_notes_what_c
         assert params.output_format == provider.capabilities.default("output_format")
         assert provider.capabilities.problems(params, name) == []
         assert params.seed == 5 and params.num_outputs == 1
-        assert plan.unhonoured[(steps, name)] == ()
+        if provider.capabilities.supports("num_inference_steps"):
+            assert plan.unhonoured[(steps, name)] == ()
+        else:  # Hugging Face's auto route: nscale sends no steps, so none is honoured
+            kept = params.num_inference_steps
+            expected = () if kept == steps else (f"steps {kept}, not {steps}",)
+            assert plan.unhonoured[(steps, name)] == expected
     # Given in base, and not honoured: the nearest value it honours, with a note per field.
     given = plan_grid(
         rows=("seed", [1]),
@@ -184,3 +189,37 @@ def test_a_field_axis_beside_no_provider_axis_keeps_the_plan_as_it_was() -> None
         base={"prompt": "a"},
     )
     assert plan.providers == {} and plan.unhonoured == {} and plan.provider_names == ()
+
+
+def test_a_grid_with_one_axis_shares_one_seed_across_its_cells() -> None:
+    # The issue's own example: PromptGrid(columns=("provider", [...]), base={...}).
+    plan = plan_grid(
+        rows=None,
+        columns=("provider", ["cometapi", "fal"]),
+        pages=None,
+        matrix=None,
+        base={"prompt": "a lighthouse"},
+    )
+    assert plan.rows.field == "seed" and len(plan.rows.values) == 1
+    seeds = {params.seed for params in plan.cells.values()}
+    assert len(plan.cells) == 2 and len(seeds) == 1 and None not in seeds
+    given = plan_grid(
+        rows=("num_inference_steps", [1, 4]),
+        columns=None,
+        pages=None,
+        matrix=None,
+        base={"prompt": "a lighthouse", "seed": 9},
+    )
+    assert given.columns.values == (9,)
+    assert {params.seed for params in given.cells.values()} == {9}
+
+
+def test_a_grid_of_seeds_alone_shares_the_prompt_and_needs_one() -> None:
+    plan = plan_grid(
+        rows=None, columns=("seed", [1, 2]), pages=None, matrix=None, base={"prompt": "a fox"}
+    )
+    assert plan.rows.field == "prompt" and plan.rows.values == ("a fox",)
+    with pytest.raises(ValueError, match="needs base"):
+        plan_grid(rows=None, columns=("seed", [1, 2]), pages=None, matrix=None, base={})
+    with pytest.raises(ValueError, match="and/or"):
+        plan_grid(rows=None, columns=None, pages=None, matrix=None, base={"prompt": "a fox"})
