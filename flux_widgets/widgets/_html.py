@@ -53,6 +53,12 @@ STUDIO_CSS = """<style>
 }
 .flux-studio .widget-html-content,
 .flux-grid .widget-html-content { white-space: normal; overflow-wrap: anywhere; }
+/* A line that wraps reads as one paragraph (the widgets' 28 px line height spaced it like
+   two); one line keeps the 28 px a row of controls needs: 18 px plus 5 px above and below. */
+.flux-studio .widget-html > .widget-html-content,
+.flux-grid .widget-html > .widget-html-content { line-height: 18px; padding: 5px 0; }
+.flux-studio .widget-html > .widget-html-content:empty,
+.flux-grid .widget-html > .widget-html-content:empty { padding: 0; }
 /* Long paths (the history and styles folders) wrap instead of running out or clipping. */
 .flux-studio code, .flux-grid code { white-space: normal; overflow-wrap: anywhere; }
 /* Links look like links (JupyterLab's widget CSS draws them as plain text). */
