@@ -207,6 +207,23 @@ def test_keyboard_viewer_compare_and_copy_in_jupyterlab(
         assert browser.execution_counts(page) == runs
         browser.screenshot(page, shot.format("01-ctrl-enter"), at=view)
 
+        # A big template asks first, right under Generate, in view of the click.
+        box.fill("a {red|green|blue} {cat|dog|owl|fox} on a {hill|roof}")
+        box.press("Tab")
+        view.locator(".flux-generate").click()
+        confirm = view.locator(".flux-confirm")
+        confirm.wait_for(state="visible")
+        row = view.locator(".flux-generate-row").bounding_box()
+        asked = confirm.bounding_box()
+        assert row is not None and asked is not None
+        assert 0 <= asked["y"] - (row["y"] + row["height"]) < 60, (row, asked)
+        assert asked["y"] + asked["height"] <= 900  # on the screen
+        browser.screenshot(page, shot.format("01b-asks-under-generate"))
+        confirm.locator("button", has_text="cancel").click()
+        confirm.wait_for(state="hidden")
+        box.fill(KITE)
+        box.press("Tab")
+
         # The viewer opens over the page where the user is looking; arrows move, Esc closes.
         browser.newest_tile(view).locator(".flux-open").click()
         viewer = browser.viewer(page)
