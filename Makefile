@@ -21,9 +21,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-## demo: JupyterLab on the studio notebook (real API if COMETAPI_KEY is set, else the mock)
+## demo: JupyterLab on the studio notebook (real API if COMETAPI_KEY is set, else the mock),
+## in a scratch copy of notebooks/ outside the clone (binder/start --demo; FLUX_DEMO_DIR=...)
 demo: $(STAMP)
-	binder/start $(VENV)/bin/jupyter lab notebooks/02_studio.ipynb \
+	binder/start --demo $(abspath $(VENV))/bin/jupyter lab 02_studio.ipynb \
 		--ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) --ServerApp.port_retries=0 \
 		$$([ "$$(id -u)" = 0 ] && echo --allow-root)
 

@@ -532,3 +532,67 @@ def collapse_sidebars(page: Any) -> None:
     page.evaluate(
         "() => { window.jupyterapp.shell.collapseLeft(); window.jupyterapp.shell.collapseRight(); }"
     )
+
+
+def job_rows_geometry(page: Any) -> dict[str, Any]:
+    """The first studio's job rows: each one's height, how many overlap the next, and whether
+    the list scrolls (its box is shorter than its content)."""
+    return dict(
+        page.evaluate(
+            """() => {
+                const nodes = [...document.querySelectorAll('.flux-studio .flux-job')];
+                const box = nodes[0].parentElement;  // the list's scrolling box
+                const rows = nodes.map(row => row.getBoundingClientRect());
+                let overlaps = 0;
+                for (let i = 1; i < rows.length; i++)
+                    if (rows[i].top < rows[i - 1].bottom - 0.5) overlaps++;
+                return {heights: rows.map(r => r.height), overlaps,
+                        scrolls: box.scrollHeight > box.clientHeight + 1};
+            }"""
+        )
+    )
+
+
+def output_area_geometry(page: Any) -> dict[str, Any]:
+    """The studio's cell output area against the studio: heights and the scroll cap."""
+    return dict(
+        page.evaluate(
+            """() => {
+                const studio = document.querySelector('.flux-studio');
+                const area = studio.closest('.jp-Cell-outputArea');
+                const cell = studio.closest('.jp-CodeCell');
+                return {outputHeight: area.clientHeight, studioHeight: studio.offsetHeight,
+                        maxHeight: getComputedStyle(area).maxHeight,
+                        scrolledClass: cell.classList.contains('jp-mod-outputsScrolled')};
+            }"""
+        )
+    )
+
+
+def enable_output_scrolling(page: Any, view: Any) -> None:
+    """Select the studio's cell and run "Enable Scrolling for Outputs" on it."""
+    page.evaluate(
+        """async () => {
+            const panel = window.jupyterapp.shell.currentWidget;
+            const cell = document.querySelector('.flux-studio').closest('.jp-CodeCell');
+            panel.content.activeCellIndex = panel.content.widgets.findIndex(w => w.node === cell);
+            await window.jupyterapp.commands.execute('notebook:enable-output-scrolling');
+        }"""
+    )
+    page.wait_for_function(
+        "() => document.querySelector('.flux-studio').closest('.jp-CodeCell')"
+        ".classList.contains('jp-mod-outputsScrolled')",
+        timeout=10_000,
+    )
+
+
+# Rows (matching the selector, shown) whose shown children are not all on one line: the text
+# of each such row. A row "wraps" when a child starts below the first child's bottom.
+WRAPPED_ROWS = """(selector) => [...document.querySelectorAll(selector)]
+    .filter(row => row.offsetParent !== null)
+    .filter(row => {
+        const kids = [...row.children].filter(k => k.offsetParent !== null)
+            .map(k => k.getBoundingClientRect()).filter(r => r.height > 0);
+        return kids.some(r => r.top >= kids[0].bottom - 1);
+    })
+    .map(row => row.innerText.replace(/\\s+/g, ' ').trim())"""

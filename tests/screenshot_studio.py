@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                 print("the notebook raised:\n" + "\n".join(errors), file=sys.stderr)
                 return 1
             if args.app != "voila":
+                # Notebook 7 does not read the theme from the settings folder: apply it too.
+                browser.set_theme(page, THEMES[args.theme])
                 browser.collapse_sidebars(page)
             before = browser.settle_thumbnails(page)
             unlock_seed(view)

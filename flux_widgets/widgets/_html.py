@@ -53,4 +53,28 @@ STUDIO_CSS = """<style>
 }
 .flux-studio .widget-html-content,
 .flux-grid .widget-html-content { white-space: normal; overflow-wrap: anywhere; }
+/* A line that wraps reads as one paragraph (the widgets' 28 px line height spaced it like
+   two); one line keeps the 28 px a row of controls needs: 18 px plus 5 px above and below. */
+.flux-studio .widget-html > .widget-html-content,
+.flux-grid .widget-html > .widget-html-content { line-height: 18px; padding: 5px 0; }
+.flux-studio .widget-html > .widget-html-content:empty,
+.flux-grid .widget-html > .widget-html-content:empty { padding: 0; }
+/* Long paths (the history and styles folders) wrap instead of running out or clipping. */
+.flux-studio code, .flux-grid code { white-space: normal; overflow-wrap: anywhere; }
+/* Links look like links (JupyterLab's widget CSS draws them as plain text). */
+.flux-studio a, .flux-grid a {
+  color: var(--jp-content-link-color, #1f5fbf); text-decoration: underline; cursor: pointer;
+}
+/* A job row keeps its height in the scrolling list (flex items shrink by default). */
+.flux-studio .flux-job-rows > .flux-job { flex: 0 0 auto; }
+/* Notebook 7 (and JupyterLab with "scroll outputs" on) collapses an output taller than about
+   1,800 px into a 24em (312 px) scroll box: the studio or a grid there hides Generate and the
+   gallery. The notebooks set the cell's "scrolled": false metadata, which the front end
+   honours; this covers a studio in any other notebook. */
+.jp-CodeCell.jp-mod-outputsScrolled .jp-Cell-outputArea:has(.flux-studio, .flux-grid) {
+  max-height: none; overflow-y: visible; resize: none; margin-left: 0;
+}
+.jp-CodeCell.jp-mod-outputsScrolled .jp-Cell-outputArea:has(.flux-studio, .flux-grid)::after {
+  display: none;
+}
 </style>"""

@@ -30,6 +30,21 @@ from .history_card import HistoryCard, HistoryPreview
 ImageCallback = Callable[[GeneratedImage], None]
 ANY_RATIO = "any aspect ratio"
 _WRAP = {"flex_flow": "row wrap", "align_items": "center"}
+_ROW = {"flex_flow": "row nowrap", "align_items": "center", "width": "100%"}
+_SEARCH = {"width": "auto", "flex": "1 1 160px", "min_width": "100px"}  # the one giving way
+_FIXED = {"width": "auto", "flex": "0 0 auto"}
+_RATIO = {"width": "140px", "flex": "0 0 auto"}
+_DATE = {"width": "auto", "flex": "0 1 auto", "min_width": "0"}
+# Labels as wide as their word: the default 80 px label pushed "from" and "to" apart.
+_SHORT_LABEL = {"description_width": "initial"}
+
+
+def _filter_rows(look: list[widgets.Widget], when: list[widgets.Widget]) -> widgets.VBox:
+    """The filter bar: two rows by design, each on one line from a 700 px page up: what to
+    look for, then when. Five controls on one wrapping row broke at random places (850 px:
+    the dates fell to a line of their own, "from" indented by its label's 80 px)."""
+    rows = [widgets.HBox(look, layout=_ROW), widgets.HBox(when, layout=_ROW)]
+    return widgets.VBox(rows, _dom_classes=("flux-history-filters",))
 
 
 class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
@@ -100,22 +115,18 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         self._wire()
         self._update_controls()
 
-    def _make_filters(self) -> widgets.HBox:
+    def _make_filters(self) -> widgets.VBox:
         self.search = widgets.Text(
-            placeholder="search prompts",
-            continuous_update=False,
-            layout={"width": "auto", "flex": "1 1 160px"},
+            placeholder="search prompts", continuous_update=False, layout=_SEARCH
         )
-        self.favourites = widgets.ToggleButton(description="starred", icon="star")
+        self.favourites = widgets.ToggleButton(description="starred", icon="star", layout=_FIXED)
         set_tooltip(self.favourites, "show starred images only")
-        self.aspect_ratio = widgets.Dropdown(
-            options=[ANY_RATIO, *ASPECT_RATIOS], value=ANY_RATIO, layout={"width": "150px"}
-        )
-        self.since = widgets.DatePicker(description="from", layout={"width": "auto"})
-        self.until = widgets.DatePicker(description="to", layout={"width": "auto"})
-        return widgets.HBox(
-            [self.search, self.favourites, self.aspect_ratio, self.since, self.until],
-            layout=_WRAP,
+        ratios = [ANY_RATIO, *ASPECT_RATIOS]
+        self.aspect_ratio = widgets.Dropdown(options=ratios, value=ANY_RATIO, layout=_RATIO)
+        self.since = widgets.DatePicker(description="from", style=_SHORT_LABEL, layout=_DATE)
+        self.until = widgets.DatePicker(description="to", style=_SHORT_LABEL, layout=_DATE)
+        return _filter_rows(
+            [self.search, self.favourites, self.aspect_ratio], [self.since, self.until]
         )
 
     def _make_paging(self) -> widgets.HBox:

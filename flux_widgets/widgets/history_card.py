@@ -13,7 +13,8 @@ from ._compat import set_tooltip, show
 
 # Icon-only buttons: no padding, so no icon is cut into an ellipsis ("☆…").
 # An icon with a word (the README's promise; a word is also the button's accessible name).
-_ICON_BUTTON = {"width": "auto", "padding": "0 6px"}
+_ICON_BUTTON = {"width": "auto", "padding": "0 5px", "margin": "1px 2px"}
+_BUTTON_ROW = {"flex_flow": "row nowrap", "align_items": "center", "width": "100%"}
 _PROMPT_CHARS = 60
 
 
@@ -28,7 +29,9 @@ class HistoryCard(widgets.VBox):  # type: ignore[misc]
             layout={"max_width": "100%", "height": "auto", "object_fit": "contain"},
         )
         self.caption = widgets.HTML(layout={"width": "100%"})
-        self.select = widgets.Checkbox(indent=False, layout={"width": "24px"})
+        self.select = widgets.Checkbox(
+            description="select", indent=False, layout={"width": "auto", "margin": "0 4px 0 2px"}
+        )
         set_tooltip(self.select, "select (for delete selected)")
         # A plain button (a ToggleButton with an icon only shows a stray mark in Lab 4).
         self.star = widgets.Button(description="star", icon="star-o", layout=_ICON_BUTTON)
@@ -50,15 +53,12 @@ class HistoryCard(widgets.VBox):  # type: ignore[misc]
             [
                 self.thumbnail,
                 self.caption,
+                # Two rows by design, each on one line down to the narrowest card (210 px):
+                # marking (select, star), then what acts on the image. Five buttons on one
+                # wrapping row left "delete" alone on a line of its own.
+                widgets.HBox([self.select, self.star], layout=_BUTTON_ROW),
                 widgets.HBox(
-                    [
-                        self.select,
-                        self.star,
-                        self.open_button,
-                        self.reuse_button,
-                        self.delete_button,
-                    ],
-                    layout={"flex_flow": "row wrap", "align_items": "center"},
+                    [self.open_button, self.reuse_button, self.delete_button], layout=_BUTTON_ROW
                 ),
             ],
             layout={

@@ -83,6 +83,9 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
         set_tooltip(self.cancel_button, "stop this generation (the server is told to cancel)")
         self.error_box = widgets.HTML()
         show(self.error_box, False)
+        # In the list's scrolling box a row keeps its height: a flex item may shrink by default,
+        # and past about 9 rows they were squashed to 15 px, text over the Cancel buttons.
+        kwargs.setdefault("layout", {"flex": "0 0 auto"})
         super().__init__([widgets.HBox([self.cancel_button, self.label]), self.error_box], **kwargs)
         self.add_class("flux-job")
         self.cancel_button.add_class("flux-cancel")
@@ -238,8 +241,11 @@ class JobList(widgets.VBox):  # type: ignore[misc]
         self.clear_button.add_class("flux-clear-finished")
         self.clear_button.on_click(lambda _: self.clear_finished())
         show(self.clear_button, False)
-        # Many queued jobs scroll inside the list instead of pushing the gallery off screen.
+        # Many queued jobs scroll inside the list instead of pushing the gallery off screen;
+        # each row keeps its own height there (``JobRow``'s layout, and STUDIO_CSS for rows
+        # made elsewhere).
         self._box = widgets.VBox(layout={"max_height": "260px", "overflow": "hidden auto"})
+        self._box.add_class("flux-job-rows")
         super().__init__([self._box, self.clear_button], **kwargs)
         self.add_class("flux-jobs")
 

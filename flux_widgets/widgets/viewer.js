@@ -5,6 +5,8 @@
 // (JupyterLab, Notebook 7, Voila) it is a modal over the page, so it opens where the user is
 // looking; inside an iframe (VS Code, Colab), where "fixed" means the iframe's own box, it opens
 // in place and scrolls into view. Everything the kernel must do goes through model.send.
+// When comparing, the actions name the image they act on (B, the one the arrows move); side by
+// side, they stay in view under the two images.
 
 const TEMPLATE = `
   <div class="flux-viewer-panel" role="document">
@@ -26,13 +28,13 @@ const TEMPLATE = `
       <div class="flux-viewer-side">
         <table class="flux-viewer-recipe"></table>
         <div class="flux-viewer-actions">
-          <button type="button" class="flux-viewer-reuse" title="put this image's parameters back into the controls">reuse</button>
-          <button type="button" class="flux-viewer-copy" title="copy Python that makes this image again">copy as code</button>
-          <button type="button" class="flux-viewer-download" title="download the file, recipe embedded">download</button>
+          <button type="button" class="flux-viewer-reuse" data-action="reuse" title="put this image's parameters back into the controls (closes the viewer)">reuse</button>
+          <button type="button" class="flux-viewer-copy" data-action="copy" title="copy Python that makes this image again">copy as code</button>
+          <button type="button" class="flux-viewer-download" data-action="download" title="download the file, recipe embedded">download</button>
         </div>
         <div class="flux-viewer-save">
           <label>save to folder <input type="text" class="flux-viewer-folder" spellcheck="false"></label>
-          <button type="button" class="flux-viewer-save-button">save</button>
+          <button type="button" class="flux-viewer-save-button" data-action="save">save</button>
         </div>
         <div class="flux-viewer-message" role="status" aria-live="polite"></div>
         <textarea class="flux-viewer-code" readonly hidden rows="9" aria-label="code"></textarea>
@@ -60,6 +62,14 @@ function objectUrl(value, mime) {
   if (!value || value.byteLength === 0) return "";
   return URL.createObjectURL(new Blob([value], { type: mime || "application/octet-stream" }));
 }
+
+// What each action button says: its word, and in compare the image it acts on.
+const ACTIONS = {
+  reuse: (which) => (which ? `reuse ${which}` : "reuse"),
+  copy: (which) => (which ? `copy ${which} as code` : "copy as code"),
+  download: (which) => (which ? `download ${which}` : "download"),
+  save: (which) => (which ? `save ${which}` : "save"),
+};
 
 function render({ model, el }) {
   let modal = false; // decided at each opening, from the "placement" trait
@@ -186,6 +196,10 @@ function render({ model, el }) {
     const compare = model.get("mode") === "compare";
     $(".flux-viewer-compare").textContent = compare ? "single" : "compare";
     $(".flux-viewer-views").hidden = !compare;
+    const which = model.get("acts_on");
+    for (const button of root.querySelectorAll("[data-action]")) {
+      button.textContent = ACTIONS[button.dataset.action](which);
+    }
     if (document.activeElement !== folder) folder.value = model.get("save_dir");
   }
 
@@ -286,6 +300,15 @@ function render({ model, el }) {
   }
 
   root.addEventListener("keydown", onKey);
+  // Esc closes the modal wherever the focus went (a click on the page under it, a widget
+  // that took the focus): the viewer covers the page, so the key is its own.
+  function onPageKey(event) {
+    if (event.key !== "Escape" || root.hidden || !modal || root.contains(event.target)) return;
+    event.preventDefault();
+    event.stopPropagation();
+    close();
+  }
+  document.addEventListener("keydown", onPageKey, true);
   // The modal's backdrop (outside the panel) closes it, as in every lightbox.
   root.addEventListener("click", (event) => {
     if (modal && event.target === root) close();
@@ -294,7 +317,11 @@ function render({ model, el }) {
   $(".flux-viewer-prev").addEventListener("click", () => send({ event: "move", step: -1 }));
   $(".flux-viewer-next").addEventListener("click", () => send({ event: "move", step: 1 }));
   $(".flux-viewer-compare").addEventListener("click", () => send({ event: "compare" }));
-  $(".flux-viewer-reuse").addEventListener("click", () => send({ event: "reuse" }));
+  $(".flux-viewer-reuse").addEventListener("click", () => {
+    // The kernel closes the viewer and focuses the prompt: the focus stays there.
+    returnFocus = null;
+    send({ event: "reuse" });
+  });
   $(".flux-viewer-copy").addEventListener("click", copyCode);
   $(".flux-viewer-save-button").addEventListener("click", () =>
     send({ event: "save", folder: folder.value }));
@@ -332,7 +359,8 @@ function render({ model, el }) {
     ["change:image_b change:mime_b", () => schedule("b")],
     ["change:mode change:compare_view", () => schedule("stage", "recipe", "bar")],
     ["change:rows", () => schedule("recipe")],
-    ["change:title change:has_previous change:has_next change:save_dir", () => schedule("bar")],
+    ["change:title change:has_previous change:has_next change:save_dir change:acts_on",
+      () => schedule("bar")],
     ["change:message change:message_kind", () => schedule("message")],
     ["change:code", () => schedule("code")],
     ["change:is_open", () => schedule("open")],
@@ -348,6 +376,7 @@ function render({ model, el }) {
     for (const [events, handler] of subscriptions) {
       for (const name of events.split(" ")) model.off(name, handler);
     }
+    document.removeEventListener("keydown", onPageKey, true);
     if (modal) document.body.classList.remove("flux-viewer-open");
     for (const slot of ["a", "b"]) if (urls[slot]) URL.revokeObjectURL(urls[slot]);
     root.remove();

@@ -131,6 +131,9 @@ class Viewer(anywidget.AnyWidget):
     message_kind = traitlets.Enum(("info", "error"), "info", help="how message is shown").tag(
         sync=True
     )
+    acts_on = traitlets.Unicode(
+        "", help='compare: "B", the image reuse, save, download and copy act on; single: ""'
+    ).tag(sync=True)
     has_previous = traitlets.Bool(False, help="whether left/‹ can move").tag(sync=True)
     has_next = traitlets.Bool(False, help="whether right/› can move").tag(sync=True)
 
@@ -203,17 +206,23 @@ class Viewer(anywidget.AnyWidget):
             self.image_a = self.image_b = b""
             self.mime_a = self.mime_b = ""
             self.rows = []
-            self.code = self.title = self.message = ""
+            self.code = self.title = self.message = self.acts_on = ""
             self.mode = "single"
 
     def reuse(self) -> None:
-        """Put the current image's parameters back into the controls (the studio's reuse)."""
-        if self.image is None or self._on_reuse is None:
+        """Put the current image's parameters back into the controls (the studio's reuse),
+        then close: the controls are under the viewer, and the studio says what changed.
+
+        Without an ``on_reuse`` callback there is nowhere to put them: the viewer stays open
+        and says so.
+        """
+        if self.image is None:
             return
-        said = self._on_reuse(self.image)
-        self._say(
-            said if isinstance(said, str) and said else "parameters put back into the controls"
-        )
+        if self._on_reuse is None:
+            self._say("reuse needs a studio: nothing takes the parameters here", "error")
+            return
+        self._on_reuse(self.image)
+        self.close_image()
 
     async def save(self, folder: str | os.PathLike[str] | None = None) -> Path | None:
         """Save the current image into ``folder`` (default: ``save_dir``), recipe embedded.
@@ -281,6 +290,8 @@ class Viewer(anywidget.AnyWidget):
             self.image_b = right.data if right is not None else b""
             self.mime_b = _mime(right)
             self.mode = "single" if right is None else "compare"
+            # Reuse, save, download and copy act on the image the arrows move: B.
+            self.acts_on = "" if right is None else "B"
             self.rows = self._rows(left, right)
             self.title = title
             self.code = code_snippet(image)

@@ -70,3 +70,16 @@ def test_history_section_pages_searches_and_stars_in_jupyterlab(tmp_path: Path) 
             ".classList.contains('mod-warning')"
         )
         browser.screenshot(page, "history-900", at=section)
+
+        # At 850 px (and 700) the filter bar's two rows and each card's two button rows stay
+        # on one line each: nothing drops to a line of its own.
+        for width in (850, 700):
+            page.set_viewport_size({"width": width, "height": 1000})
+            page.wait_for_timeout(300)
+            wrapped = page.evaluate(browser.WRAPPED_ROWS, ".flux-history-filters > .widget-hbox")
+            assert wrapped == [], (width, wrapped)
+            wrapped = page.evaluate(browser.WRAPPED_ROWS, ".flux-history-card > .widget-hbox")
+            assert wrapped == [], (width, wrapped)
+            overflow = section.evaluate("e => e.scrollWidth - e.clientWidth")
+            assert overflow <= 0, (width, overflow)
+            browser.screenshot(page, f"history-{width}", at=section)

@@ -123,6 +123,37 @@ def test_studio_generates_opens_and_cancels_in_the_browser(
         time.sleep(0.2)
     assert cancels, "the mock never saw a cancel request"
     assert browser.thumbnails(page)["tiles"] == before + 2  # the cancelled job added nothing
+
+    # Many jobs at once: each row keeps its height in the list's scroll box.
+    for _ in range(12):
+        view.locator(".flux-generate").click()
+    page.wait_for_function(
+        "() => document.querySelectorAll('.flux-studio .flux-job').length >= 13", timeout=20_000
+    )
+    rows = browser.job_rows_geometry(page)
+    browser.screenshot(page, shot.format("05-many-jobs"), at=view.locator(".flux-jobs"))
+    assert rows["scrolls"], rows  # the list scrolls instead of pushing the gallery down
+    assert min(rows["heights"]) >= 28, rows  # was 15 px: text over the Cancel buttons
+    assert rows["overlaps"] == 0, rows
+    view.locator("button", has_text="Cancel all").first.click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.flux-studio .flux-job .flux-cancel')]"
+        ".every(b => b.offsetParent === null)",
+        timeout=30_000,
+    )
+
+    if server.app != "voila":
+        # Notebook 7 collapses a tall output into a 312 px scroll box: not the studio's. The
+        # notebook's "scrolled": false keeps it off; with it on (a user's own notebook, or
+        # "Enable Scrolling for Outputs"), STUDIO_CSS lifts the cap.
+        for scrolled in (False, True):
+            if scrolled:
+                browser.enable_output_scrolling(page, view)
+            trap = browser.output_area_geometry(page)
+            assert trap["scrolledClass"] == scrolled, trap
+            assert trap["outputHeight"] >= trap["studioHeight"] - 1, trap
+            assert trap["maxHeight"] == "none", trap
+        browser.screenshot(page, shot.format("06-scrolled-output"), at=view)
     assert page.locator(".jp-toast-error, .Toastify__toast--error").count() == 0
     print(f"{server.app} smoke path: {time.monotonic() - started:.1f} s")
 
@@ -175,6 +206,23 @@ def test_keyboard_viewer_compare_and_copy_in_jupyterlab(
         browser.wait_for_thumbnails(page, before + 1)
         assert browser.execution_counts(page) == runs
         browser.screenshot(page, shot.format("01-ctrl-enter"), at=view)
+
+        # A big template asks first, right under Generate, in view of the click.
+        box.fill("a {red|green|blue} {cat|dog|owl|fox} on a {hill|roof}")
+        box.press("Tab")
+        view.locator(".flux-generate").click()
+        confirm = view.locator(".flux-confirm")
+        confirm.wait_for(state="visible")
+        row = view.locator(".flux-generate-row").bounding_box()
+        asked = confirm.bounding_box()
+        assert row is not None and asked is not None
+        assert 0 <= asked["y"] - (row["y"] + row["height"]) < 60, (row, asked)
+        assert asked["y"] + asked["height"] <= 900  # on the screen
+        browser.screenshot(page, shot.format("01b-asks-under-generate"))
+        confirm.locator("button", has_text="cancel").click()
+        confirm.wait_for(state="hidden")
+        box.fill(KITE)
+        box.press("Tab")
 
         # The viewer opens over the page where the user is looking; arrows move, Esc closes.
         browser.newest_tile(view).locator(".flux-open").click()
@@ -236,9 +284,20 @@ def test_keyboard_viewer_compare_and_copy_in_jupyterlab(
         clip = viewer.locator(".flux-slider-top").evaluate("img => img.style.clipPath")
         assert clip == "inset(0px 0px 0px 25%)"
         browser.screenshot(page, shot.format("03-compare-slider"))
+        # Compare's actions say which image they act on: B, the one the arrows move.
+        actions = viewer.locator(".flux-viewer-actions button, .flux-viewer-save button")
+        assert actions.all_inner_texts() == ["reuse B", "copy B as code", "download B", "save B"]
         viewer.locator("[data-view=side-by-side]").click()
         viewer.locator(".flux-viewer-figure").nth(1).wait_for()
+        browser.wait_for_full_image(viewer.locator(".flux-viewer-image-b").first)
         browser.screenshot(page, shot.format("04-compare-side-by-side"))
+        # Side by side, the actions are on the screen without scrolling the viewer.
+        for name in ("reuse", "download", "save-button"):
+            box = viewer.locator(f".flux-viewer-{name}").bounding_box()
+            assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 900, (
+                name,
+                box,
+            )
 
         page.keyboard.press("Escape")
         viewer.wait_for(state="hidden")
@@ -251,6 +310,30 @@ def test_keyboard_viewer_compare_and_copy_in_jupyterlab(
             "while studio.gallery.viewer.is_open and time.monotonic() < deadline:\n"
             "    time.sleep(0.05)\n"
             "assert studio.gallery.viewer.image_a == b'' and studio.gallery.viewer.image_b == b''",
+        )
+
+        # Reuse closes the viewer (it covered the controls it fills); the prompt has the focus,
+        # and Esc closes the next opening wherever the focus is.
+        browser.newest_tile(view).locator(".flux-open").click()
+        viewer.wait_for(state="visible")
+        assert viewer.locator(".flux-viewer-reuse").inner_text() == "reuse"
+        viewer.locator(".flux-viewer-reuse").click()
+        viewer.wait_for(state="hidden")
+        view.locator(".flux-message", has_text="reuse").wait_for()
+        assert view.locator(".flux-prompt textarea").input_value() == KITE
+        browser.screenshot(page, shot.format("05-reused"), at=view)
+        browser.newest_tile(view).locator(".flux-open").click()
+        viewer.wait_for(state="visible")
+        page.locator(".flux-prompt textarea").first.focus()  # the focus left the viewer
+        page.keyboard.press("Escape")
+        viewer.wait_for(state="hidden")
+        browser.run_in_kernel(
+            page,
+            "import time\n"
+            "deadline = time.monotonic() + 5\n"
+            "while studio.gallery.viewer.is_open and time.monotonic() < deadline:\n"
+            "    time.sleep(0.05)\n"
+            "assert not studio.gallery.viewer.is_open",
         )
 
         # In place (what an iframe host such as VS Code or Colab gets): inside the studio,

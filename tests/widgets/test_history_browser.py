@@ -228,3 +228,26 @@ def test_card_buttons_carry_a_word_and_reuse_does_not_look_like_undo() -> None:
     words = [b.description for b in (card.star, card.open_button, card.reuse_button)]
     assert [*words, card.delete_button.description] == ["star", "open", "reuse", "delete"]
     assert card.reuse_button.icon not in ("undo", "recycle")  # undo's and empty trash's icons
+
+
+def test_filters_and_card_buttons_sit_on_rows_that_do_not_wrap(tmp_path: Path) -> None:
+    from flux_widgets.widgets.history_browser import HistoryCard
+
+    browser = HistoryBrowser(History(tmp_path))
+    filters = browser.children[0]
+    # What to look for, then when: each a row of its own that never wraps (at 850 px the
+    # one wrapping row dropped the dates to a line of their own, "from" indented 80 px).
+    look, when = filters.children
+    assert look.children == (browser.search, browser.favourites, browser.aspect_ratio)
+    assert when.children == (browser.since, browser.until)
+    assert look.layout.flex_flow == when.layout.flex_flow == "row nowrap"
+    assert browser.search.layout.min_width == "100px"  # the one that gives way
+    for picker in (browser.since, browser.until):
+        assert picker.style.description_width == "initial"  # "from", not an 80 px label
+    card = HistoryCard(160)
+    marking, acting = card.children[2:]
+    assert marking.children == (card.select, card.star)
+    assert acting.children == (card.open_button, card.reuse_button, card.delete_button)
+    assert marking.layout.flex_flow == acting.layout.flex_flow == "row nowrap"
+    assert card.select.description == "select"
+    browser.close()

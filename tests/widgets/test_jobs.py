@@ -33,3 +33,20 @@ def test_a_queued_rows_cancel_button_keeps_its_width_beside_a_long_line() -> Non
     assert row.cancel_button.layout.flex == "0 0 auto"  # never shrunk to "Can…"
     assert row.cancel_button.layout.width == "90px"
     assert row.label.layout.flex == "1 1 auto" and row.label.layout.min_width == "0"
+
+
+def test_rows_keep_their_height_in_a_long_scrolling_list() -> None:
+    from flux_widgets.widgets._html import STUDIO_CSS
+    from flux_widgets.widgets.jobs import JobList
+
+    jobs = JobList(keep_finished=20)
+    for n in range(14):
+        jobs.add(JobRow(FluxParams(prompt=f"job {n}")))
+    box = jobs._box
+    assert box.layout.max_height == "260px" and box.layout.overflow == "hidden auto"
+    assert "flux-job-rows" in box._dom_classes
+    # Flex items shrink by default: past ~9 rows they squashed to 15 px, text over buttons.
+    assert all(row.layout.flex == "0 0 auto" for row in jobs.rows)
+    assert ".flux-job-rows > .flux-job { flex: 0 0 auto; }" in STUDIO_CSS
+    # tests/browser/test_studio.py measures the rows' heights in a page.
+    jobs.close()

@@ -23,7 +23,10 @@ from flux_widgets.mock import MockConfig
 from flux_widgets.params import FluxParams
 from flux_widgets.recipes import code_snippet
 from flux_widgets.widgets import Gallery, PromptStudio, Shortcuts, Viewer
+from flux_widgets.widgets import viewer as viewer_module
 from flux_widgets.widgets.viewer import RECIPE_ROWS, differing_fields, recipe_values
+
+VIEWER_JS = Path(viewer_module.__file__).with_name("viewer.js")
 
 
 def _image(seed: int, *, color: str = "red", size: tuple[int, int] = (64, 48), **params: Any):
@@ -169,6 +172,60 @@ def test_compare_button_pins_the_image_and_arrows_move_the_other(
     _front_end(viewer, event="compare")  # back to one image: the one being browsed
     assert viewer.mode == "single" and viewer.pinned is None and viewer.image is images[0]
     assert viewer.image_b == b""
+
+
+def test_in_compare_the_actions_say_they_act_on_b(gallery: Gallery, images: list[Any]) -> None:
+    viewer = gallery.viewer
+    gallery.open_image(images[-1])
+    assert viewer.acts_on == ""  # one image: "reuse", "save", ... need no letter
+    _front_end(viewer, event="compare")
+    # The arrows move B; reuse, save, download and copy act on it, and the buttons say so.
+    assert viewer.acts_on == "B" and viewer.image is images[-2]
+    assert viewer.title.startswith(f"A: seed {images[-1].seed}  vs  B: seed {images[-2].seed}")
+    assert viewer.download_bytes()[:8] == images[-2].data[:8]
+    _front_end(viewer, event="compare")
+    assert viewer.acts_on == ""
+    _front_end(viewer, event="compare")
+    _front_end(viewer, event="close")
+    assert viewer.acts_on == ""
+    source = VIEWER_JS.read_text()
+    # viewer.js writes the letter into every action button it draws.
+    for action in ("reuse", "copy", "download", "save"):
+        assert f'data-action="{action}"' in source
+    assert 'model.get("acts_on")' in source and "change:acts_on" in source
+
+
+def test_reuse_closes_the_viewer_over_the_controls(images: list[Any], tmp_path: Path) -> None:
+    reused: list[GeneratedImage] = []
+    gallery = Gallery(save_dir=tmp_path, on_reuse=reused.append)
+    gallery.load_now(images)
+    viewer = gallery.viewer
+    gallery.open_image(images[-1])
+    _front_end(viewer, event="reuse")
+    assert reused == [images[-1]]
+    # Closed, full image dropped: the controls it filled are under it.
+    assert not viewer.is_open and viewer.image_a == b""
+    gallery.open_image(images[-1])  # and it opens again, Esc closing it as before
+    assert viewer.is_open
+    _front_end(viewer, event="close")
+    assert not viewer.is_open
+    gallery.close()
+
+
+def test_reuse_without_a_studio_says_so_and_stays_open(gallery: Gallery, images: list[Any]) -> None:
+    viewer = gallery.viewer
+    gallery.open_image(images[-1])
+    _front_end(viewer, event="reuse")
+    assert viewer.is_open and viewer.message_kind == "error" and "studio" in viewer.message
+
+
+def test_escape_closes_the_modal_wherever_the_focus_went() -> None:
+    # Reuse focuses the prompt under the modal; Esc there must still close the viewer (a
+    # listener on the page, not only on the viewer's own element). Proven in a browser by
+    # tests/browser/test_studio.py.
+    source = VIEWER_JS.read_text()
+    assert 'document.addEventListener("keydown", onPageKey, true)' in source
+    assert 'document.removeEventListener("keydown", onPageKey, true)' in source
 
 
 def test_compare_with_a_single_image_says_why_not(tmp_path: Path) -> None:

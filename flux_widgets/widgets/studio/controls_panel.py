@@ -1,8 +1,9 @@
 """The studio's controls panel: prompt, parameters, styles and estimate, Generate, messages.
 
 The parameters (``ParameterControls``) and what a prompt will send (``ExplorePanel``: styles,
-count and cost, batches, usage) sit above the Generate row, which shows the seed's state next
-to the button (a locked seed silently repeats paid images). Generate reads the controls, refuses
+count and cost, usage) sit above the Generate row, which shows the seed's state next to the
+button (a locked seed silently repeats paid images); a batch's question and its rows sit under
+it, with the message line, in view of the click that made them. Generate reads the controls, refuses
 a bad input in words, warns before an exact paid repeat, and starts one generation (a row in the
 jobs panel) or a batch (a template or style with variants). The message line under the row
 shows ``state.notice``, which every panel writes.
@@ -95,10 +96,16 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
         self.shortcuts = Shortcuts()
         self.controls.prompt.add_class(self.shortcuts.scope)
         row = [self.generate_button, self.controls.seed_state, self.controls.seed_switch]
+        # What a click on Generate asks ("Send 12 generations?") and the batch rows it starts
+        # show right under the button, where the user is looking, not above the usage view.
+        explore = self.explore
+        explore.children = tuple(
+            child for child in explore.children if child not in (explore.confirm, explore.batches)
+        )
         super().__init__(
             [
                 self.controls,
-                self.explore,
+                explore,
                 widgets.HBox(
                     [*row, self.cancel_all_button, self.shortcuts],
                     # Rows wrap rather than overflow: no horizontal scrollbar in a narrow cell.
@@ -106,6 +113,8 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
                     _dom_classes=("flux-generate-row",),
                 ),
                 self.message,
+                explore.confirm,
+                explore.batches,
             ]
         )
         # Stable hooks for CSS and the browser tests (tests/browser/test_studio.py).

@@ -158,3 +158,22 @@ async def test_a_click_from_another_threads_loop_runs_on_the_studios_loop(
 
 async def _click(studio: PromptStudio) -> None:
     studio.generate_button.click()
+
+
+async def test_a_batchs_question_and_rows_show_under_generate(studio: PromptStudio) -> None:
+    panel = studio.controls_panel
+    children = list(panel.children)
+    row = next(c for c in children if "flux-generate-row" in c._dom_classes)
+    explore = studio.explore
+    # Under the Generate row, in this order: the message, the question, the batch rows; not
+    # above the usage view, out of sight of the click.
+    after = children[children.index(row) + 1 :]
+    assert after == [studio.message, explore.confirm, explore.batches]
+    assert explore.confirm not in explore.children and explore.batches not in explore.children
+    explore.confirm_above = 5
+    studio.prompt = "a {cat|dog|cow|pig|hen|owl|fox} in a field"
+    assert studio.start() is None  # asks first: the question is where the click was
+    assert explore.confirm.asking
+    explore.confirm.send_button.click()
+    await studio.wait()
+    assert explore.batches.children == (explore.batch_rows[0],)
