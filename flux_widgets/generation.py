@@ -4,7 +4,10 @@ create -> wait (where the protocol holds the answer) or poll on an adaptive sche
 every output concurrently. The create is shielded: a cancel or the deadline arriving while it is
 on the wire must not drop its answer, the only handle on a job that may have started, so it is
 finished in the background and its job cancelled. A job that succeeds after its generation was
-given up is paid for: its outputs go to ``unclaimed_outputs``, never silently dropped.
+given up is paid for, as is one whose cancel lost the race with its completion (Replicate's
+cancel answers ``succeeded``, fal's ``ALREADY_COMPLETED``): past the deadline its images are
+downloaded into the ``FluxTimeoutError``; when the caller is gone (task cancelled, ``aclose()``)
+its outputs go to ``unclaimed_outputs`` with a warning. Nothing paid for is silently dropped.
 
 ``FluxClient`` (``client.py``) builds a ``Generation`` per call and awaits ``run()``; which
 protocol it speaks is the provider's business (``providers/``), how requests travel is
@@ -14,12 +17,13 @@ protocol it speaks is the provider's business (``providers/``), how requests tra
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import httpx
@@ -32,9 +36,9 @@ from .errors import (
 )
 from .images import GeneratedImage
 from .params import FluxParams
-from .providers.base import Job, Output, Provider, Request
-from .transport.downloads import download_outputs, file_host, read_output
-from .transport.lifecycle import LoopResources
+from .providers.base import Job, Output, Provider, Request, within_bounds
+from .transport.downloads import download_outputs, file_host, inline_bytes, read_output
+from .transport.lifecycle import LoopResources, being_cancelled
 from .transport.polling import DurationEstimate, PollSchedule
 from .transport.sending import CreateAttempt, Sender
 
@@ -65,8 +69,9 @@ UnclaimedOutputs = list[tuple[str | None, tuple[Output, ...]]]
 
 # How long after its hold a create's answer is still worth waiting for, to cancel what it started.
 _CREATE_GRACE = 2.0
-# Longer than any flux-schnell generation could take: a bound on what a server's clock may claim.
-_MAX_PLAUSIBLE_SECONDS = 3600.0
+# Past the deadline, how long the outputs of a job that won the race with its cancel may take to
+# download (they are paid for); what does not arrive by then is named in error.urls.
+_LATE_DOWNLOAD_GRACE = 10.0
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,8 @@ class Progress:
     create_attempt: CreateAttempt | None = None  # whether a create request is on the wire
     requested: int = 1  # num_outputs: no more outputs than this are kept from any answer
     on_job: Callable[[Job], None] | None = None  # told each job id as it arrives (a journal)
+    # The job, when the cancel answered that it had already succeeded (its outputs are paid).
+    won_race: Job | None = None
 
     def report(self, status: str) -> None:
         """Pass a new status on to ``on_status`` (a repeated one is not reported again)."""
@@ -172,7 +179,7 @@ class Generation:
         try:
             return await run
         except asyncio.CancelledError:
-            if not resources.closing or _being_cancelled():
+            if not resources.closing or being_cancelled():
                 raise  # the caller's own cancel (or deadline) goes on as it came
             raise _closed_error(progress) from None
 
@@ -187,11 +194,19 @@ class Generation:
                 progress.report("failed")
                 raise
             except asyncio.TimeoutError:  # wait_for: the total deadline (3.10: not builtin)
-                await self._cancel_quietly()
+                won = await self._cancel_quietly()
+                if won is not None:
+                    await self._download_late(won)
                 progress.report("failed")
                 raise _deadline_error(progress, self.policy.deadline) from None
             except asyncio.CancelledError:
-                await self._cancel_quietly()
+                won = await self._cancel_quietly()
+                # The caller is gone: what was paid for and not handed over is kept unclaimed.
+                if won is not None:
+                    self._keep_unclaimed(won)
+                elif progress.outputs and progress.job and not self.resources.closing:
+                    # While downloading (aclose()'s error carries these instead).
+                    self._keep_unclaimed(replace(progress.job, outputs=progress.outputs))
                 progress.report("canceled")
                 raise
 
@@ -222,7 +237,7 @@ class Generation:
             raise job.failure()
         if not job.outputs:
             raise ProtocolError(f"job {job.id} succeeded but lists no output files")
-        job = _within_bounds(job, params, time.monotonic() - started)
+        job = within_bounds(job, params, time.monotonic() - started)
         if job.duration is not None:
             policy.estimate.observe(job.duration)
         progress.job = job
@@ -289,10 +304,9 @@ class Generation:
         async def download(index: int, output: Output) -> GeneratedImage:
             began = time.monotonic()
             url = output.url
-            if output.data is not None:
-                data = output.data  # the answer held the image (Together's base64): no request
+            if url is None:  # the answer held the image (base64, a data: URI): no request
+                data = inline_bytes(output, job.id)
             else:
-                assert url is not None
                 data = await sender.send(
                     lambda: read_output(http, url, timeout=timeout, prediction_id=job.id),
                     create=False,
@@ -316,9 +330,11 @@ class Generation:
 
     # -- cancelling on the server --------------------------------------------------------
 
-    async def _cancel_quietly(self) -> None:
+    async def _cancel_quietly(self) -> Job | None:
         """Ask the server to cancel a job that has not succeeded (one that has is paid for and
         downloading); tolerate anything (CometAPI may not have the route; Together has none).
+        The job, when it turns out to have succeeded first (the create's answer, or the
+        cancel's): paid for, so the caller keeps its outputs.
 
         A create still open has its answer awaited by a background task the client owns
         (bounded by the create's own timeouts), which then cancels the job it started.
@@ -333,7 +349,7 @@ class Generation:
             if not create.done() and attempt is not None and not attempt.on_the_wire:
                 # Between tries (a backoff): no request is open, so no job can have started.
                 create.cancel()
-                return
+                return None
             if not create.done():
                 if not provider.can_cancel:
                     # Nothing could cancel what it started: stop waiting for the answer.
@@ -341,7 +357,7 @@ class Generation:
                     logger.info(
                         "%s has no server-side cancel; the generation may still run", provider.name
                     )
-                    return
+                    return None
                 finisher = self._cancel_once_created(create, progress.create_hold)
                 if resources.closing:
                     # aclose() waits for this generation anyway: finish here, so that a loop
@@ -349,17 +365,16 @@ class Generation:
                     await finisher
                 else:
                     resources.spawn(finisher, due=progress.create_due)
-                return
+                return None
             if create.cancelled() or create.exception() is not None:
-                return  # no job was created (or its answer was lost: nothing to name)
+                return None  # no job was created (or its answer was lost: nothing to name)
             progress.job = create.result()
+            progress.prediction_id = progress.job.id
         job = progress.job
-        if job is None or progress.outputs or job.ready:
-            return
-        answer = await self._post_cancel(job)
-        if answer is not None and answer.status == "succeeded" and answer.outputs:
-            # It succeeded before the cancel arrived: paid for, so its URLs go in the error.
-            progress.outputs = answer.outputs[: progress.requested]
+        if job is None or progress.outputs:
+            return None
+        progress.won_race = self._paid(job) if job.ready else await self._cancel_on_server(job)
+        return progress.won_race
 
     async def _cancel_once_created(self, create: asyncio.Future[Job], hold: float) -> None:
         """Wait (bounded) for a create whose generation already ended, then cancel what it
@@ -377,30 +392,69 @@ class Generation:
             )
             return
         self.progress.opened(job)  # the id arrived after the generation ended: still noted
-        if job.ready:
-            if job.status == "succeeded" and job.outputs:
-                self._keep_unclaimed(job)
-            else:
-                logger.info(
-                    "job %s of a cancelled generation had already ended (%s)", job.id, job.status
-                )
-            return
-        answer = await self._post_cancel(job)
-        if answer is not None and answer.status == "succeeded" and answer.outputs:
-            self._keep_unclaimed(answer)
+        won = self._paid(job) if job.ready else await self._cancel_on_server(job)
+        if won is not None:
+            self._keep_unclaimed(won)
+        elif job.ready:
+            logger.info(
+                "job %s of a cancelled generation had already ended (%s)", job.id, job.status
+            )
 
     def _keep_unclaimed(self, job: Job) -> None:
-        """A job that succeeded after its generation was given up is paid for: keep its
+        """A job that succeeded though its generation was given up is paid for: keep its
         outputs where the user can still fetch them (``unclaimed_outputs``) and say so."""
         self.policy.unclaimed_outputs.append((job.id, job.outputs))
         logger.warning(
-            "job %s succeeded after its generation was cancelled: its %d output(s) are paid "
+            "job %s succeeded though its generation was given up: its %d output(s) are paid "
             "for and kept in client.unclaimed_outputs (%s); providers delete files after "
             "about an hour",
             job.id,
             len(job.outputs),
             ", ".join(output.label for output in job.outputs),
         )
+
+    async def _download_late(self, job: Job) -> None:
+        """Past the deadline, download what a job that won the race with its cancel made (paid
+        for) into ``progress.images``, for ``_deadline_error``; bounded, failures named there."""
+        progress = self.progress
+        progress.outputs = job.outputs
+        self.deadline = time.monotonic() + _LATE_DOWNLOAD_GRACE  # retries fit in the grace
+        # What arrived is kept (progress.images), the rest named in the error's urls.
+        with contextlib.suppress(FluxError, asyncio.TimeoutError):
+            await asyncio.wait_for(self._download_all(job), _LATE_DOWNLOAD_GRACE)
+
+    async def _cancel_on_server(self, job: Job) -> Job | None:
+        """Cancel ``job``; the job when the answer says it had already succeeded (paid for),
+        its result fetched first where the answer says only that it completed (fal)."""
+        answer = await self._post_cancel(job)
+        if answer is not None and answer.fetch_result:
+            answer = await self._fetch_result(answer)
+        return None if answer is None else self._paid(answer)
+
+    def _paid(self, job: Job) -> Job | None:
+        """``job`` if it succeeded with outputs (paid for; no more kept than requested)."""
+        if job.status != "succeeded" or not job.outputs:
+            return None
+        return dataclasses.replace(job, outputs=job.outputs[: self.progress.requested])
+
+    async def _fetch_result(self, job: Job) -> Job | None:
+        """The result of a job the cancel's answer says had completed; None if unreadable."""
+        policy = self.policy
+        request = policy.provider.poll_request(job, policy.base_url)
+        timeout = self.sender.timeouts.for_read(self.sender.timeouts.cancel)
+        try:
+            response = await asyncio.shield(self.sender.request(request, timeout))
+            return policy.provider.read_polled(self.sender.check(response, job), job, self.params)
+        except (httpx.HTTPError, FluxError, asyncio.CancelledError) as error:
+            # Paid for but out of reach: say where it is, so that it can be fetched by hand.
+            logger.warning(
+                "job %s completed before its cancel, but its result could not be fetched (%s); "
+                "it is paid for: fetch it from %s within the hour",
+                job.id,
+                error.__class__.__name__,
+                request.url,
+            )
+            return None
 
     async def _post_cancel(self, job: Job) -> Job | None:
         """Send the provider's cancel; the job as the answer shows it, when it says (one that
@@ -419,10 +473,9 @@ class Generation:
             logger.info("could not cancel job %s on the server", job.id)
             return None
         if not response.is_success:
-            # docs/protocol.md: CometAPI may lack the cancel route (404); fal answers 400 for a
-            # request already completed. Nothing more to do.
+            # docs/protocol.md: CometAPI may lack the cancel route (404); fal answers 400
+            # ALREADY_COMPLETED for a request that finished first (read_canceled reads it).
             logger.info("the server answered %s to cancelling job %s", response.status_code, job.id)
-            return None
         try:
             return policy.provider.read_canceled(response, job)
         except FluxError:
@@ -441,8 +494,11 @@ def _deadline_error(progress: Progress, seconds: float) -> FluxTimeoutError:
         )
     # The prediction succeeded (and is paid for): keep what arrived, name what did not.
     images, urls, arrived = _paid_for(progress)
+    when = "while downloading"
+    if progress.won_race is not None:
+        when = f"but prediction {progress.prediction_id} had succeeded before the cancel arrived"
     return FluxTimeoutError(
-        f"the {deadline} passed while downloading: {arrived}",
+        f"the {deadline} passed {when}: {arrived}",
         prediction_id=progress.prediction_id,
         urls=urls,
         images=images,
@@ -451,6 +507,14 @@ def _deadline_error(progress: Progress, seconds: float) -> FluxTimeoutError:
 
 def _closed_error(progress: Progress) -> ClientClosedError:
     """What a generation that ``aclose()`` ended raises: paid-for images are kept in it."""
+    if progress.won_race is not None:
+        return ClientClosedError(
+            f"the client was closed (aclose()) during this generation; its prediction "
+            f"{progress.prediction_id} had succeeded before the cancel arrived: its outputs "
+            "are paid for and kept in client.unclaimed_outputs (URLs also in error.urls)",
+            prediction_id=progress.prediction_id,
+            urls=[output.url for output in progress.won_race.outputs if output.url],
+        )
     if not progress.outputs:
         cancelled = "; its prediction was cancelled" if progress.prediction_id else ""
         return ClientClosedError(
@@ -477,35 +541,3 @@ def _paid_for(progress: Progress) -> tuple[list[GeneratedImage], list[str], str]
         "others are in error.urls, downloadable for about an hour after generation"
     )
     return images, urls, arrived
-
-
-def _being_cancelled() -> bool:
-    """Whether the running task itself has a cancel pending (3.11+; on 3.10 we cannot tell)."""
-    task = asyncio.current_task()
-    cancelling = getattr(task, "cancelling", None)
-    return bool(cancelling()) if cancelling is not None else False
-
-
-def _within_bounds(job: Job, params: FluxParams, measured: float) -> Job:
-    """The job with server values held to what the client asked for and measured.
-
-    A server clock that claims more time than passed here (clock skew, a bad timestamp, a
-    ``predict_time`` of a year) would teach the poll schedule to sleep that long on every later
-    generation, and more outputs than requested would be downloaded and held in memory.
-    """
-    duration, predict_time = job.duration, job.predict_time
-    if duration is not None and not 0 <= duration <= measured:
-        duration = None  # nothing to learn from a clock that disagrees with ours
-    if predict_time is not None and not 0 <= predict_time <= min(measured, _MAX_PLAUSIBLE_SECONDS):
-        predict_time = None
-    outputs = job.outputs
-    if len(outputs) > params.num_outputs:
-        logger.warning(
-            "job %s lists %d outputs for %d requested; downloading the first %d",
-            job.id,
-            len(outputs),
-            params.num_outputs,
-            params.num_outputs,
-        )
-        outputs = outputs[: params.num_outputs]
-    return dataclasses.replace(job, duration=duration, predict_time=predict_time, outputs=outputs)

@@ -142,6 +142,79 @@ def _jpeg_size(data: bytes) -> tuple[str, int, int] | None:
     return None
 
 
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk: length 0, type, CRC
+
+
+def missing_end(data: bytes) -> str | None:
+    """What shows that an image file was cut short (``None``: whole, or not an image at all,
+    which ``probe_image`` refuses).
+
+    Each format says where it ends: a PNG's chunks run to IEND, a JPEG's segments and
+    entropy-coded data to the EOI marker (FFD9), a WebP's RIFF header gives its length. The
+    structure is walked, not just the last bytes read: a JPEG cut right after its EXIF
+    thumbnail also ends in FFD9. Nothing is decoded (about 1 ms per MB, see docs/client.md).
+    """
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return _png_end(data)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        declared = int.from_bytes(data[4:8], "little") + 8
+        if len(data) < declared:
+            return f"its RIFF header declares {declared} bytes, {len(data)} arrived"
+        return None
+    if data[:2] == b"\xff\xd8":
+        return None if _jpeg_reaches_eoi(data) else "no end-of-image marker (FFD9)"
+    return None
+
+
+def _png_end(data: bytes) -> str | None:
+    i = 8
+    while i + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[i : i + 4])
+        if data[i + 4 : i + 8] == b"IEND":
+            return None if data[i : i + 12] == _PNG_END else "a damaged IEND chunk"
+        i += 12 + length
+    return "no IEND chunk"
+
+
+def _jpeg_reaches_eoi(data: bytes) -> bool:
+    """Whether the marker segments and the scans after each SOS run to an EOI marker."""
+    i, size = 2, len(data)
+    while i + 2 <= size:
+        if data[i] != 0xFF:
+            return False
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0xD9:
+            return True
+        if marker in _JPEG_NO_LENGTH:
+            i += 2
+            continue
+        if i + 4 > size:
+            return False
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+        if length < 2:
+            return False
+        i += 2 + length
+        if marker == 0xDA:  # start of scan: entropy-coded data up to the next real marker
+            i = _scan_end(data, i)
+    return False
+
+
+def _scan_end(data: bytes, i: int) -> int:
+    # In entropy-coded data FF is stuffed as FF00, and FFD0-FFD7 are restart markers.
+    while True:
+        i = data.find(b"\xff", i)
+        if i < 0 or i + 1 >= len(data):
+            return len(data)
+        following = data[i + 1]
+        if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+            i += 1 if following == 0xFF else 2
+            continue
+        return i
+
+
 @dataclass(frozen=True, eq=False)
 class GeneratedImage:
     """One generated image: encoded bytes plus everything needed to make it again."""

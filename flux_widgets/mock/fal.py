@@ -178,7 +178,7 @@ async def _submit(request: Request, state: MockState, family: FalQueue) -> Respo
         return responses.fal_error(422, read)
     params, size = read
     prediction = state.start(
-        {"prompt": params.prompt},
+        {"prompt": params.prompt, "sync_mode": data.get("sync_mode") is True},
         prompt=params.prompt,
         params=params,
         family=family.name,
@@ -257,9 +257,13 @@ async def _result(request: Request, state: MockState, family: FalQueue) -> Respo
     base = f"{files_base(request, state)}/files/{prediction.id}"
     width, height = prediction.size or prediction.params.pixel_size()
     content_type = _CONTENT_TYPES[prediction.params.output_format]
+    # sync_mode: the images come inside the result as data URIs (docs/protocol.md).
+    inline = prediction.input.get("sync_mode") is True
     images = [
         {
-            "url": f"{base}/{prediction.file_name(i)}",
+            "url": await state.data_uri(prediction, i)
+            if inline
+            else f"{base}/{prediction.file_name(i)}",
             "width": width,
             "height": height,
             "content_type": content_type,
@@ -282,6 +286,8 @@ async def _cancel(request: Request, state: MockState, family: FalQueue) -> Respo
     if prediction is None or prediction.family != family.name:
         return family.not_found("request")
     now = state.now()
+    if state.injector.cancel_arrives_late():
+        prediction.finish_now(now)
     if prediction.is_final(now):
         return JSONResponse({"status": "ALREADY_COMPLETED"}, status_code=400)
     prediction.cancel(now)

@@ -22,6 +22,10 @@ into the prompt. Counts are consumed one per matching request; random faults com
 | `query_errors: int`           | next N queries: 503, 502, 500, 503, ... in turn                 |
 | `query_delay: float`          | every query waits this many seconds before answering            |
 | `cancel_missing: bool`        | cancel: 404, as on CometAPI, which may lack the route           |
+| `late_cancels: int`           | next N cancels arrive just after the job completed: it succeeds |
+|                               | (paid for) and the cancel answers as for a finished job         |
+|                               | (Replicate: the `succeeded` prediction with its output; fal:    |
+|                               | 400 `ALREADY_COMPLETED`, its result then fetchable)             |
 | `redirect_queries: bool`      | queries: 302 to `/mock/elsewhere`, an HTML page (do not follow) |
 | `html_errors: bool`           | creates and queries: a 502 HTML page, as from a proxy           |
 | `file_errors: int`            | next N file downloads: 503                                      |
@@ -33,6 +37,12 @@ into the prompt. Counts are consumed one per matching request; random faults com
 | `file_redirects: int`         | every file download: this many 302 hops before the file (a CDN) |
 | `corrupt_images: bool`        | file downloads: 200 with bytes that are not an image            |
 | `huge_image: bool`            | file downloads: a PNG whose header claims 100000 x 100000 px    |
+| `truncated_files: int`        | next N file downloads: the first half of the file, with its own |
+|                               | Content-Length (a cut copy: only the format's end shows it)     |
+| `short_bodies: int`           | next N file downloads: the whole file's Content-Length, half    |
+|                               | the bytes (over HTTP the server then drops the connection)      |
+| `data_uri_outputs: bool`      | Replicate-format outputs as `data:` URIs instead of file URLs,  |
+|                               | as Replicate answers for short-lived predictions                |
 | `fail_rate: float`            | each prediction ends `failed` with this probability             |
 | `random_fault_rate: float`    | each create/query/download: transient 429/5xx, this probability |
 | `fault_seed: int`             | seed of the RNG behind the two rates above                      |
@@ -80,6 +90,7 @@ class FaultConfig:
     query_errors: int = 0
     query_delay: float = 0.0
     cancel_missing: bool = False
+    late_cancels: int = 0
     redirect_queries: bool = False
     html_errors: bool = False
     file_errors: int = 0
@@ -90,6 +101,9 @@ class FaultConfig:
     file_redirects: int = 0
     corrupt_images: bool = False
     huge_image: bool = False
+    truncated_files: int = 0
+    short_bodies: int = 0
+    data_uri_outputs: bool = False
     fail_rate: float = 0.0
     random_fault_rate: float = 0.0
     fault_seed: int = 0
@@ -206,11 +220,19 @@ class FaultInjector:
             return HttpFault("expired_signature", 403)
         if self._chance(c.random_fault_rate):
             return HttpFault("server_error", 503)
+        if self._take("truncated_files"):
+            return HttpFault("truncated", 200)
+        if self._take("short_bodies"):
+            return HttpFault("short", 200)
         if c.corrupt_images:
             return HttpFault("corrupt", 200)
         if c.huge_image:
             return HttpFault("huge", 200)
         return None
+
+    def cancel_arrives_late(self) -> bool:
+        """Whether this cancel arrives just after its job completed (uses one ``late_cancels``)."""
+        return self._take("late_cancels")
 
     def outcome(self, prompt: str) -> Outcome:
         """How a new prediction for ``prompt`` ends: directives first, then ``fail_rate``."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import secrets
 import time
@@ -124,6 +125,15 @@ class MockPrediction:
     def is_final(self, now: float) -> bool:
         """Whether the status at ``now`` is one that never changes again."""
         return self.status(now) in FINAL_STATUSES
+
+    def finish_now(self, now: float) -> None:
+        """Succeed at ``now`` if still pending (a cancel that arrives just too late: the
+        ``late_cancels`` fault); its outputs are then served like any others."""
+        if self.is_final(now):
+            return
+        self.outcome = dataclasses.replace(self.outcome, status="succeeded", pending_status=None)
+        self.generation_time = max(0.0, now - self.created_at)
+        self.starting_time = min(self.starting_time, self.generation_time)
 
     def cancel(self, now: float) -> None:
         """Cancel it if it is still pending (a final prediction stays as it is)."""

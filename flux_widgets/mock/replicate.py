@@ -55,13 +55,21 @@ class ReplicatePredictions(MockFamily):
         ]
 
 
-def prediction_json(request: Request, state: MockState, prediction: MockPrediction) -> Any:
-    """The prediction object as the API sends it now."""
-    return prediction.to_json(
+async def prediction_json(
+    request: Request, state: MockState, prediction: MockPrediction
+) -> dict[str, Any]:
+    """The prediction object as the API sends it now (with ``data_uri_outputs``, its outputs
+    as ``data:`` URIs, as Replicate answers for short-lived predictions: docs/protocol.md)."""
+    body = prediction.to_json(
         state.now(),
         files_base_url=files_base(request, state),
         urls_base_url=state.config.urls_base_url,
     )
+    if body["output"] and state.faults.data_uri_outputs:
+        body["output"] = [
+            await state.data_uri(prediction, index) for index in range(len(body["output"]))
+        ]
+    return body
 
 
 def _prefer_wait(header: str | None) -> tuple[float, str] | None:
@@ -115,7 +123,7 @@ async def _create(request: Request, state: MockState, family: ReplicatePredictio
         await prediction.wait_final(seconds)
         headers["Preference-Applied"] = applied
     return JSONResponse(
-        prediction_json(request, state, prediction), status_code=201, headers=headers
+        await prediction_json(request, state, prediction), status_code=201, headers=headers
     )
 
 
@@ -128,7 +136,7 @@ async def _query(request: Request, state: MockState, family: MockFamily) -> Resp
     prediction = state.predictions.get(request.path_params["id"])
     if prediction is None:
         return family.not_found("prediction")
-    return JSONResponse(prediction_json(request, state, prediction))
+    return JSONResponse(await prediction_json(request, state, prediction))
 
 
 async def _cancel(request: Request, state: MockState, family: MockFamily) -> Response:
@@ -138,8 +146,10 @@ async def _cancel(request: Request, state: MockState, family: MockFamily) -> Res
     prediction = state.predictions.get(request.path_params["id"])
     if prediction is None:
         return family.not_found("prediction")
+    if state.injector.cancel_arrives_late():
+        prediction.finish_now(state.now())
     prediction.cancel(state.now())
-    return JSONResponse(prediction_json(request, state, prediction))
+    return JSONResponse(await prediction_json(request, state, prediction))
 
 
 REPLICATE = ReplicatePredictions()

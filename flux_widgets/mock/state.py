@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import dataclasses
 import time
 from dataclasses import dataclass
@@ -99,6 +101,12 @@ class MockState:
             for index in range(prediction.params.num_outputs):
                 self.renderer.submit(prediction.render_spec(index))
         return prediction
+
+    async def data_uri(self, prediction: MockPrediction, index: int) -> str:
+        """Output ``index`` of ``prediction`` as a ``data:image/...;base64,`` URI."""
+        spec = prediction.render_spec(index)
+        data = await asyncio.wrap_future(self.renderer.submit(spec))
+        return f"data:{spec.content_type};base64,{base64.b64encode(data).decode('ascii')}"
 
     def record(self, method: str, path: str, headers: dict[str, str]) -> None:
         """Note one request (host, auth scheme, Prefer), for tests that check what a client sent."""

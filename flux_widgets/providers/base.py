@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,9 +33,13 @@ from ..transport.redaction import clip, redact_secrets
 from .pricing import UNPUBLISHED, FreeAllowance, Price
 from .quota import KeyQuota, read_quota_answer
 
+# Longer than any flux-schnell generation could take: a bound on what a server's clock may claim.
+_MAX_PLAUSIBLE_SECONDS = 3600.0
 FINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "aborted"})
 """Statuses a job never leaves. Every provider reports these words (Replicate's); anything else
 ("starting", "processing", or a status nobody documented) counts as pending."""
+
+logger = logging.getLogger("flux_widgets")
 
 NSFW_MARKERS = ("nsfw", "safety checker", "content detected")
 
@@ -58,15 +63,31 @@ class Request:
 
 @dataclass(frozen=True)
 class Output:
-    """One output image: a URL to download (never with the key), or bytes the answer held."""
+    """One output image: a URL to download (never with the key), bytes the answer held
+    (Together's ``b64_json``), or a ``data:`` URI the answer held (Replicate's short-lived
+    predictions, fal's ``sync_mode``; docs/protocol.md), decoded with the downloads' checks
+    (``transport/downloads.py``) so that one bad image does not lose the others."""
 
     url: str | None = None
     data: bytes | None = field(default=None, repr=False)
+    data_uri: str | None = field(default=None, repr=False)
 
     @property
     def label(self) -> str:
-        """What an error message names it by."""
+        """What an error message names it by (never a data URI's contents)."""
         return self.url if self.url is not None else "an image inside the answer"
+
+
+def output_of(value: str) -> Output:
+    """The output an answer's http(s) URL or ``data:`` URI names (callers check it is one)."""
+    if value[:5].lower() == "data:":
+        return Output(data_uri=value)
+    return Output(url=value)
+
+
+def data_uri(value: object) -> bool:
+    """Whether ``value`` is a ``data:`` URI (RFC 2397; the scheme is case-insensitive)."""
+    return isinstance(value, str) and value[:5].lower() == "data:"
 
 
 @dataclass(frozen=True)
@@ -379,9 +400,12 @@ class Provider(ABC):
         return None
 
     def read_canceled(self, response: httpx.Response, job: Job) -> Job | None:
-        """The job as a successful cancel answer shows it, where the protocol says (Replicate
-        answers the prediction: one that succeeded meanwhile lists its paid-for outputs);
-        None where the answer says nothing about the job (fal: CANCELLATION_REQUESTED)."""
+        """What a cancel answer (any status) says about ``job``: the job as it shows it
+        (Replicate answers the prediction: one that succeeded before the cancel arrived lists
+        its paid-for outputs); the job with ``fetch_result`` set when the answer says it had
+        already completed and its result must be fetched (fal's ``ALREADY_COMPLETED``); None
+        where it says nothing (fal's ``CANCELLATION_REQUESTED``, a 404). Raises
+        ``ProtocolError`` for an answer that claims to show the job but cannot be read."""
         return None
 
     def error_for(
@@ -447,3 +471,28 @@ def decode_base64_image(text: object, where: str) -> bytes:
 def http_url(value: object) -> bool:
     """Whether ``value`` is an http(s) URL."""
     return isinstance(value, str) and value.startswith(("http://", "https://"))
+
+
+def within_bounds(job: Job, params: FluxParams, measured: float) -> Job:
+    """The job with server values held to what the client asked for and measured.
+
+    A server clock that claims more time than passed here (clock skew, a bad timestamp, a
+    ``predict_time`` of a year) would teach the poll schedule to sleep that long on every later
+    generation, and more outputs than requested would be downloaded and held in memory.
+    """
+    duration, predict_time = job.duration, job.predict_time
+    if duration is not None and not 0 <= duration <= measured:
+        duration = None  # nothing to learn from a clock that disagrees with ours
+    if predict_time is not None and not 0 <= predict_time <= min(measured, _MAX_PLAUSIBLE_SECONDS):
+        predict_time = None
+    outputs = job.outputs
+    if len(outputs) > params.num_outputs:
+        logger.warning(
+            "job %s lists %d outputs for %d requested; downloading the first %d",
+            job.id,
+            len(outputs),
+            params.num_outputs,
+            params.num_outputs,
+        )
+        outputs = outputs[: params.num_outputs]
+    return dataclasses.replace(job, duration=duration, predict_time=predict_time, outputs=outputs)

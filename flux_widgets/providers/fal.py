@@ -31,7 +31,7 @@ from .base import (
     Output,
     Provider,
     Request,
-    decode_base64_image,
+    data_uri,
     http_url,
     json_object,
     quote,
@@ -110,8 +110,22 @@ class FalQueue(Provider):
         return _status_job(job.id, json_object(response, "a queue status"), previous=job)
 
     def cancel_request(self, job: Job, base_url: str) -> Request | None:
-        # 202 CANCELLATION_REQUESTED, or 400 ALREADY_COMPLETED: the client accepts either.
+        # 202 CANCELLATION_REQUESTED, or 400 ALREADY_COMPLETED (read_canceled tells them apart).
         return Request("PUT", f"{base_url}/{REQUESTS_ROOT}/requests/{job.id}/cancel")
+
+    def read_canceled(self, response: httpx.Response, job: Job) -> Job | None:
+        # docs/protocol.md, "fal.ai queue": 400 {"status": "ALREADY_COMPLETED"} means the request
+        # finished before the cancel arrived: its result (paid for) is fetched like a COMPLETED
+        # status's. A failed request also shows COMPLETED: the result fetch then says so.
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        if isinstance(body, dict) and body.get("status") == "ALREADY_COMPLETED":
+            return updated(
+                job, status="processing", detail="fetching the result", fetch_result=True
+            )
+        return None  # CANCELLATION_REQUESTED (or an error): nothing more is known
 
     def error_for(
         self, response: httpx.Response, job: Job | None, api_key: str | None
@@ -209,8 +223,8 @@ def _result_job(job: Job, body: dict[str, Any], params: FluxParams) -> Job:
             continue  # a black placeholder, not the image (docs/protocol.md [seen])
         if http_url(url):
             outputs.append(Output(url=url))
-        elif isinstance(url, str) and url.startswith("data:"):  # sync_mode answers data URIs
-            outputs.append(Output(data=decode_base64_image(url, f"image {index} of {job.id}")))
+        elif data_uri(url):  # sync_mode answers data URIs: decoded with the downloads' checks
+            outputs.append(Output(data_uri=url))
         else:
             raise ProtocolError(f"fal request {job.id} has an image without a URL: {quote(image)}")
     if not outputs:

@@ -24,6 +24,7 @@ from .base import (
     Output,
     Provider,
     Request,
+    data_uri,
     decode_base64_image,
     http_url,
     json_object,
@@ -158,8 +159,8 @@ def _output(item: dict[str, Any], position: int, job_id: str | None) -> Output:
     url = item.get("url")
     if http_url(url):
         return Output(url=url)
-    if isinstance(url, str) and url.startswith("data:"):
-        return Output(data=decode_base64_image(url, where))
+    if data_uri(url):  # decoded with the downloads' checks (transport/downloads.py)
+        return Output(data_uri=url)
     raise ProtocolError(f"{where} has neither b64_json nor a URL")
 
 

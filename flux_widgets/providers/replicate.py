@@ -28,10 +28,12 @@ from ..transport.http_errors import where
 from .base import (
     NSFW_MARKERS,
     Job,
-    Output,
     Provider,
     Request,
+    data_uri,
+    http_url,
     json_object,
+    output_of,
     quote,
 )
 from .pricing import Price
@@ -134,7 +136,11 @@ class ReplicatePredictions(Provider):
         return Request("POST", self.cancel_url(base_url, job.id))
 
     def read_canceled(self, response: httpx.Response, job: Job) -> Job | None:
-        # The answer is the prediction; its seed as the job knew it (the logs may be cut).
+        # docs/protocol.md: a 2xx answer is the prediction, which may have succeeded before the
+        # cancel arrived (its outputs paid for); CometAPI may lack the route (404): nothing said.
+        if not response.is_success:
+            return None
+        # Its seed as the job knew it (the logs may be cut).
         answer = _job(parse_prediction(response), None)
         return answer if answer.seed is not None else dataclasses.replace(answer, seed=job.seed)
 
@@ -149,7 +155,7 @@ def _job(prediction: Prediction, params: FluxParams | None) -> Job:
     return Job(
         id=prediction.id,
         status=prediction.status,
-        outputs=tuple(Output(url=url) for url in prediction.output),
+        outputs=tuple(output_of(value) for value in prediction.output),
         seed=seed,
         predict_time=prediction.predict_time,
         duration=prediction.duration,
@@ -238,7 +244,8 @@ def _seconds_between(start: object, end: object) -> float | None:
 
 
 def _output_urls(output: object, prediction_id: str) -> tuple[str, ...]:
-    # flux-schnell answers a list of URLs; some models answer a single string (docs/protocol.md).
+    # flux-schnell answers a list of URLs; some models answer a single string; a short-lived
+    # prediction may answer data: URIs instead of URLs (docs/protocol.md, "Replicate itself").
     if output is None:
         return ()
     items = [output] if isinstance(output, str) else output
@@ -247,7 +254,7 @@ def _output_urls(output: object, prediction_id: str) -> tuple[str, ...]:
             f"prediction {prediction_id} has an output that is not URLs: {quote(output)}"
         )
     for url in items:
-        if not url.startswith(("http://", "https://")):
+        if not (http_url(url) or data_uri(url)):
             raise ProtocolError(
                 f"prediction {prediction_id} has an output that is not a URL: {quote(url)}"
             )

@@ -6,21 +6,30 @@ here only, up to ``MAX_REDIRECTS`` hops and only to http(s); API calls never fol
 Providers delete outputs about an hour after generation (and signed URLs expire), so 401, 403,
 404 and 410 from the file host mean the file is gone, and a failed file never throws away the
 ones that did download.
+
+Only whole files are kept: a body shorter than its Content-Length, or an image whose format's
+end is missing (``images.missing_end``), is a ``CutShortError``, fetched again like any failed
+download. An output inside the answer (a ``data:`` URI: Replicate's short-lived predictions,
+fal's ``sync_mode``) is decoded here, never sent anywhere, under the same checks and size cap.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import httpx
 
 from ..errors import DownloadError, FluxError, ImageDecodeError, OutputExpiredError
-from ..images import GeneratedImage
+from ..images import GeneratedImage, missing_end, probe_image
 from ..providers import Output
 from .http_errors import error_details, error_from_response
 from .redaction import clip
+from .retry import CutShortError
 
 # The longest download we accept; a 1 MP PNG is ~2 MB, so this only stops a runaway server.
 MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
@@ -31,6 +40,9 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _GONE = frozenset({401, 403, 404, 410})
 # An error body is read only this far: enough for an S3 <Error> or a page title.
 _MAX_ERROR_BODY = 16384
+# RFC 2397: data:[<mediatype>][;base64],<data>; parameters (;charset=...) may sit between.
+_DATA_URI = re.compile(r"data:([^,;]*)((?:;[^,;]*)*),", re.IGNORECASE)
+_IMAGE_TYPES = {"image/webp": "webp", "image/jpeg": "jpg", "image/jpg": "jpg", "image/png": "png"}
 
 
 async def read_output(
@@ -39,8 +51,9 @@ async def read_output(
     """The bytes of one output file, following the file host's redirects (never with auth).
 
     Raises ``OutputExpiredError`` (401/403/404/410), ``DownloadError`` (a redirect loop or one
-    that leaves http(s)), ``ImageDecodeError`` (over ``MAX_DOWNLOAD_BYTES``), or the typed error
-    of any other status (5xx and 429 are retried by the caller).
+    that leaves http(s)), ``CutShortError`` (a body cut short: retried by the caller, as are
+    5xx and 429), ``ImageDecodeError`` (over ``MAX_DOWNLOAD_BYTES``), or the typed error of any
+    other status.
     """
     current = httpx.URL(url)
     for _ in range(MAX_REDIRECTS + 1):
@@ -61,7 +74,9 @@ async def read_output(
             if status >= 300:
                 answer = await _read_some(response)
                 raise error_from_response(answer, source="the file host")
-            return await _read_capped(response)
+            data = await _read_capped(response)
+            _check_whole(response, data, url, prediction_id)
+            return data
     raise DownloadError(
         f"the output file redirected more than {MAX_REDIRECTS} times; refused",
         urls=[url],
@@ -140,6 +155,83 @@ async def _read_capped(response: httpx.Response) -> bytes:
             raise ImageDecodeError(f"the output file is over {limit} MB; refused")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _check_whole(
+    response: httpx.Response, data: bytes, url: str, prediction_id: str | None
+) -> None:
+    """Raise ``CutShortError`` for a body shorter than declared or an image without its end."""
+    declared = response.headers.get("content-length", "")
+    # A compressed body's Content-Length counts the bytes on the wire, not the decoded ones.
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    arrived = len(data)
+    if declared.isdigit() and encoding in ("", "identity") and arrived < int(declared):
+        raise CutShortError(
+            f"the output file was cut short: {arrived} of {declared} bytes arrived",
+            urls=[url],
+            prediction_id=prediction_id,
+        )
+    problem = missing_end(data)
+    if problem is not None:
+        raise CutShortError(
+            f"the output file was cut short ({problem}; {len(data)} bytes arrived)",
+            urls=[url],
+            prediction_id=prediction_id,
+        )
+
+
+def inline_bytes(output: Output, prediction_id: str | None) -> bytes:
+    """The bytes of an output the answer held (``data`` already decoded, as Together's
+    ``b64_json``, or a ``data_uri``), checked as a downloaded file would be."""
+    if output.data_uri is not None:
+        return decode_data_uri(output.data_uri, prediction_id=prediction_id)
+    assert output.data is not None, "an output without a URL holds its bytes"
+    problem = missing_end(output.data)
+    if problem is not None:
+        raise CutShortError(
+            f"an output inside the answer was cut short ({problem})", prediction_id=prediction_id
+        )
+    return output.data
+
+
+def decode_data_uri(text: str, *, prediction_id: str | None) -> bytes:
+    """The image bytes of a ``data:image/...;base64,...`` output (RFC 2397), checked as
+    strictly as a download: ``ImageDecodeError`` for a URI that is not base64 image data, a
+    MIME type the bytes disagree with, or more than ``MAX_DOWNLOAD_BYTES``; ``CutShortError``
+    for an image without its end (an answer is not fetched again: it is the same answer)."""
+    match = _DATA_URI.match(text)
+    params = match.group(2).lower().split(";") if match else []
+    if match is None or "base64" not in params:
+        raise ImageDecodeError(
+            f"an output inside the answer is a data URI that is not base64 ({clip(text, 40)!r})",
+            prediction_id=prediction_id,
+        )
+    payload = text[match.end() :]
+    limit = MAX_DOWNLOAD_BYTES // 2**20
+    if len(payload) // 4 * 3 > MAX_DOWNLOAD_BYTES:
+        raise ImageDecodeError(
+            f"an output inside the answer is over {limit} MB; refused", prediction_id=prediction_id
+        )
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise ImageDecodeError(
+            "an output inside the answer is not valid base64; generate again",
+            prediction_id=prediction_id,
+        ) from None
+    mime = match.group(1).lower()
+    problem = missing_end(data)
+    if problem is not None:
+        raise CutShortError(
+            f"an output inside the answer was cut short ({problem})", prediction_id=prediction_id
+        )
+    fmt = probe_image(data)[0]  # ImageDecodeError for bytes that are no image
+    if mime and _IMAGE_TYPES.get(mime) != fmt:
+        raise ImageDecodeError(
+            f"an output inside the answer says {clip(mime, 40)!r} but holds {fmt} data; refused",
+            prediction_id=prediction_id,
+        )
+    return data
 
 
 def file_host(url: str) -> str:

@@ -115,3 +115,10 @@ async def close_resources(resources: LoopResources, bound: float) -> None:
         logger.info(
             "closing the client's pool on another event loop failed: %r", future.exception()
         )
+
+
+def being_cancelled() -> bool:
+    """Whether the running task itself has a cancel pending (3.11+; on 3.10 we cannot tell)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return bool(cancelling()) if cancelling is not None else False

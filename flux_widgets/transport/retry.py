@@ -2,7 +2,8 @@
 
 The rules are docs/protocol.md's "Retry rules".
 
-Queries and downloads are idempotent: they retry network errors, timeouts, 429 and 5xx. A create
+Queries and downloads are idempotent: they retry network errors, timeouts, 429 and 5xx (and a
+download whose file arrived cut short). A create
 is paid for, so it retries only where no prediction can have started: the connection was never
 made, or the server said so (429, 503). Never a read timeout: a second create is paid twice.
 """
@@ -17,9 +18,19 @@ from typing import TypeVar
 import httpx
 import tenacity
 
-from ..errors import APIError, InsufficientCreditError, InvalidRequestError
+from ..errors import APIError, DownloadError, InsufficientCreditError, InvalidRequestError
 
 T = TypeVar("T")
+
+
+class CutShortError(DownloadError):
+    """An output file that arrived incomplete: fewer bytes than its Content-Length, or an
+    image whose format's end (PNG's IEND, JPEG's EOI, WebP's RIFF length) is missing.
+
+    A download is idempotent, so it is fetched again; after the retries it is the
+    ``DownloadError`` the user sees (the generation's other images kept).
+    """
+
 
 # Errors raised before a single byte of the request reached the server.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -44,7 +55,7 @@ def is_retryable(error: BaseException, *, create: bool) -> bool:
         return status in (429, 500, 502, 503, 504)
     if create:
         return isinstance(error, _NOT_SENT)
-    return isinstance(error, httpx.TransportError)
+    return isinstance(error, httpx.TransportError | CutShortError)
 
 
 class Backoff:

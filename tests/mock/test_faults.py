@@ -14,6 +14,7 @@ from mock_support import (
     create,
     created,
     query,
+    submit,
     wait_done,
 )
 from PIL import Image, UnidentifiedImageError
@@ -212,3 +213,51 @@ def test_slow_directive_sets_the_generation_time(mock: Configure, http: httpx.Cl
 def test_prompt_directives_can_be_switched_off(mock: Configure, http: httpx.Client) -> None:
     mock(generation_time=0, faults=FaultConfig(prompt_directives=False))
     assert created(http, prompt="[mock:nsfw]")["status"] == "succeeded"
+
+
+# --- the races and cut files of issue #17 -----------------------------------------------------
+
+
+def test_a_late_cancel_finds_the_prediction_succeeded_with_its_output(
+    mock: Configure, http: httpx.Client
+) -> None:
+    mock(faults=FaultConfig(late_cancels=1))
+    stuck = created(http, prompt="[mock:stuck] a")
+    answer = http.post(f"/replicate/v1/predictions/{stuck['id']}/cancel").json()
+    assert answer["status"] == "succeeded" and len(answer["output"]) == 1
+    assert http.get(answer["output"][0].removeprefix(str(http.base_url))).status_code == 200
+    # Used up: the next cancel arrives in time.
+    other = created(http, prompt="[mock:stuck] b")
+    again = http.post(f"/replicate/v1/predictions/{other['id']}/cancel").json()
+    assert again["status"] == "canceled" and again["output"] is None
+
+
+def test_a_late_fal_cancel_answers_already_completed_and_the_result_has_the_images(
+    mock: Configure, http: httpx.Client
+) -> None:
+    mock(faults=FaultConfig(late_cancels=1))
+    request_id = submit(http, prompt="[mock:stuck] a", num_images=2)["request_id"]
+    answer = http.put(f"/fal-ai/flux/requests/{request_id}/cancel")
+    assert (answer.status_code, answer.json()) == (400, {"status": "ALREADY_COMPLETED"})
+    result = http.get(f"/fal-ai/flux/requests/{request_id}").json()
+    assert len(result["images"]) == 2 and result["has_nsfw_concepts"] == [False, False]
+
+
+@pytest.mark.parametrize("fault", ["truncated_files", "short_bodies"])
+def test_cut_files_are_half_the_file_with_their_own_or_the_whole_content_length(
+    mock: Configure, http: httpx.Client, fault: str
+) -> None:
+    mock(generation_time=0, faults=FaultConfig(**{fault: 1}))
+    url = wait_done(http, created(http, output_format="png")["id"])["output"][0]
+    path = url.removeprefix(str(http.base_url).rstrip("/"))
+    if fault == "short_bodies":  # over a socket the server drops the connection instead
+        with pytest.raises(httpx.RemoteProtocolError):
+            http.get(path)
+    else:
+        cut = http.get(path)
+        assert int(cut.headers["content-length"]) == len(cut.content)
+        assert not cut.content.endswith(b"IEND\xaeB`\x82")
+    whole = http.get(path).content
+    assert whole.endswith(b"IEND\xaeB`\x82")
+    if fault == "truncated_files":
+        assert cut.content == whole[: len(whole) // 2]

@@ -34,6 +34,7 @@ from flux_widgets.providers import (
     resolve_settings,
 )
 from flux_widgets.schema import FIELDS, SCHEMA
+from flux_widgets.transport.downloads import inline_bytes
 from flux_widgets.transport.http_errors import error_from_response
 
 BASE = "https://queue.fal.run"
@@ -225,8 +226,13 @@ def test_fal_result_gives_outputs_seed_and_timing() -> None:
     }
     done = FAL.read_polled(answer(json=body), job, p)
     assert done.ready and done.status == "succeeded" and not done.fetch_result
-    assert done.outputs == (Output(url="https://v3.fal.media/files/a.jpeg"), Output(data=PNG))
-    assert done.outputs[1].data == PNG
+    inline = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    assert done.outputs == (
+        Output(url="https://v3.fal.media/files/a.jpeg"),
+        Output(data_uri=inline),
+    )
+    # Decoded with the downloads' checks, so that one bad image does not lose the other.
+    assert inline_bytes(done.outputs[1], "r1") == PNG
     assert (done.seed, done.predict_time) == (1234, 0.41)
 
 
