@@ -228,3 +228,24 @@ async def test_a_body_shorter_than_its_content_length_over_real_http_is_fetched_
             [image] = await client.generate("a lighthouse", megapixels="0.25")
         files = [r for r in server.state.requests if r.path.startswith("/files/")]
     assert missing_end(image.data) is None and len(files) == 2
+
+
+async def test_a_cut_image_inside_a_together_answer_is_refused_and_the_other_kept() -> None:
+    # Together's b64_json is bytes already: it gets the same whole-file check, once (an answer
+    # is not fetched again).
+    whole, cut = encoded("png"), encoded("png")[:-30]
+    data = [
+        {"index": i, "b64_json": base64.b64encode(d).decode()} for i, d in enumerate((whole, cut))
+    ]
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"id": "g1", "data": data})
+
+    client = FluxClient(
+        api_key="tg-test", provider="together", transport=httpx.MockTransport(handle)
+    )
+    async with client:
+        with pytest.raises(DownloadError, match="cut short") as caught:
+            await client.generate("x", num_outputs=2, output_format="png")
+    assert [image.data for image in caught.value.images] == [whole]
+    assert caught.value.urls == ("an image inside the answer",)
