@@ -2,7 +2,7 @@
 
 The client holds the settings (provider, base URL, key), its resources per event loop, the
 ledger (prices, the spending cap, usage) and the public calls. One generation's life (create,
-hold or poll, download, cancel, the deadline) is ``generation.py``'s; a batch's workers are
+hold or poll, download, cancel, the deadline) is ``generation/``'s; a batch's workers are
 ``batch.py``'s; how requests travel is ``transport/``'s; which protocol it speaks is the
 provider's (``providers/``). Never imports the widgets, the mock or the history.
 """
@@ -10,8 +10,6 @@ provider's (``providers/``). Never imports the widgets, the mock or the history.
 from __future__ import annotations
 
 import asyncio
-import functools
-import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from typing import Any
@@ -28,6 +26,7 @@ from .generation import (
     Progress,
     StatusCallback,
     UnclaimedOutputs,
+    note_in_journal,
 )
 from .images import GeneratedImage
 from .params import FluxParams, PromptOrigin, to_params
@@ -35,7 +34,7 @@ from .prompts.plans import BatchPlan
 from .prompts.progress import BatchProgress
 from .prompts.styles import Style
 from .providers import Provider, Settings, resolve_settings
-from .providers.base import Job, updated
+from .providers.base import Job
 from .spending.allowance import session_allowance
 from .spending.budget import SpendingCap
 from .spending.ledger import Hold, Ledger
@@ -413,7 +412,7 @@ class FluxClient:
         """One generation, its hold settled however it ends (``spending/ledger.py``)."""
         progress.on_status = hold.watch(progress.on_status)
         if self.journal is not None:
-            _note_in_journal(progress, self.journal, self.provider, params)
+            note_in_journal(progress, self.journal, self.provider, params)
 
         def run_one(part: FluxParams, part_progress: Progress) -> Awaitable[list[GeneratedImage]]:
             return _new_generation(self, part, part_progress).run()
@@ -435,7 +434,7 @@ class FluxClient:
         so unless ``cancel_running``). ``ProtocolError`` where the provider has no query route
         (Together); a ``FluxError`` for an error answer (404: the job is unknown there)."""
         generation = _new_generation(self, params, Progress(None))
-        return await _resume(generation, Job(job_id, "starting"), cancel_running)
+        return await generation.resume(Job(job_id, "starting"), cancel_running)
 
 
 def _new_generation(client: FluxClient, params: FluxParams, progress: Progress) -> Generation:
@@ -462,56 +461,3 @@ def _new_generation(client: FluxClient, params: FluxParams, progress: Progress) 
         unclaimed_outputs=client.unclaimed_outputs,
     )
     return Generation(params, progress, policy=policy, sender=sender, resources=resources)
-
-
-async def _resume(
-    generation: Generation, job: Job, cancel_running: bool
-) -> tuple[str, list[GeneratedImage]]:
-    """``FluxClient.resume``: one query (fal's COMPLETED: two), then the download or cancel."""
-    policy, sender = generation.policy, generation.sender
-    generation.deadline = time.monotonic() + policy.deadline
-    timeout = sender.timeouts.for_read(sender.timeouts.query)
-    while True:
-        request = policy.provider.poll_request(job, policy.base_url)  # Together: ProtocolError
-        send = functools.partial(generation._query, request, job, timeout)
-        response = await sender.send(
-            send, create=False, target=policy.base_url, deadline=generation.deadline
-        )
-        job = policy.provider.read_polled(response, job, generation.params)
-        if job.ready or not job.fetch_result:
-            break
-    if not job.ready and cancel_running:
-        answer = await generation._post_cancel(job)
-        # Unconfirmed (fal's answer says nothing; a failed request): "canceling", asked again.
-        job = answer or updated(job, status="canceling")
-    if job.status != "succeeded" or not job.outputs:
-        return job.status, []
-    job = updated(job, outputs=job.outputs[: generation.params.num_outputs])
-    return "succeeded", await generation._download_all(job)
-
-
-def _note_in_journal(
-    progress: Progress, journal: JobJournal, provider: str, params: FluxParams
-) -> None:
-    """Write each job id to ``journal`` as it arrives, and how this kernel was done with it."""
-    on_status = progress.on_status
-
-    def opened(job: Job) -> None:
-        journal.opened(provider, str(job.id), params)
-        if progress.status in ("failed", "canceled"):  # its create answered after the end
-            journal.released(str(job.id))
-
-    def status(word: str) -> None:
-        job_id, job = progress.prediction_id, progress.job
-        try:
-            if job_id is not None and word == "succeeded":
-                journal.downloaded(job_id, len(progress.images))
-            elif job_id is not None and word in ("failed", "canceled"):
-                # Else (running, cancel unconfirmed, outputs unclaimed) recover() asks later.
-                ended = job is not None and job.is_final and not progress.outputs
-                (journal.finished if ended else journal.released)(job_id)
-        finally:
-            if on_status is not None:
-                on_status(word)
-
-    progress.on_job, progress.on_status = opened, status

@@ -1,9 +1,9 @@
 """Durable jobs: every paid job written to the history folder the moment its id arrives, so that
 a kernel restart, a closed laptop or a culled Binder does not lose what was paid for.
 
-``JobFiles`` is the client's ``JobJournal`` (``generation.py``): one small JSON file per open
-job in ``<history>/.jobs/`` (provider, job id, the recipe, the time), written atomically as the
-store writes entries. A job closes (its file goes) when its images are in the history, or when
+``JobFiles`` is the client's ``JobJournal`` (``generation/journal.py``): one small JSON file per
+open job in ``<history>/.jobs/`` (provider, job id, the recipe, the time), written atomically as
+the store writes entries. A job closes (its file goes) when its images are in the history, or when
 the provider ended it without images. ``recover`` asks each provider about the jobs left open
 and stores what succeeded; what it found is a ``RecoveryReport``.
 

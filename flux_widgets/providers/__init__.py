@@ -12,7 +12,7 @@ Provider (base.py)             builds requests, reads answers into a Job; never 
        HUGGINGFACE             per serving provider, route="auto" asks the Hub; one image a call
 ```
 The client and its generations own everything that is the same for all of them
-(``generation.py``, ``transport/``): retries (never a create that may have been paid for), the
+(``generation/``, ``transport/``): retries (never a create that may have been paid for), the
 total deadline, cancellation on deadline or task cancel, the query-rate cap, downloads without
 the key. A provider says what differs: the
 request shapes, the auth scheme and the one origin that may see the key, which statuses mean

@@ -11,7 +11,7 @@ its outputs go to ``unclaimed_outputs`` with a warning. Nothing paid for is sile
 
 ``FluxClient`` (``client.py``) builds a ``Generation`` per call and awaits ``run()``; which
 protocol it speaks is the provider's business (``providers/``), how requests travel is
-``transport/``'s.
+``transport/``'s; what it reports is ``progress.py``'s.
 """
 
 from __future__ import annotations
@@ -22,129 +22,32 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Protocol
+from dataclasses import replace
 
 import httpx
 
-from .errors import (
+from ..errors import (
     ClientClosedError,
     FluxError,
     FluxTimeoutError,
     ProtocolError,
 )
-from .images import GeneratedImage
-from .params import FluxParams
-from .providers.base import Job, Output, Provider, Request, within_bounds
-from .transport.downloads import download_outputs, file_host, inline_bytes, read_output
-from .transport.lifecycle import LoopResources, being_cancelled
-from .transport.polling import DurationEstimate, PollSchedule
-from .transport.sending import CreateAttempt, Sender
+from ..images import GeneratedImage
+from ..params import FluxParams
+from ..providers.base import Job, Output, Request, updated, within_bounds
+from ..transport.downloads import download_outputs, file_host, inline_bytes, read_output
+from ..transport.lifecycle import LoopResources, being_cancelled
+from ..transport.polling import PollSchedule
+from ..transport.sending import CreateAttempt, Sender
+from .progress import GenerationPolicy, Progress
 
 logger = logging.getLogger("flux_widgets")
-
-StatusCallback = Callable[[str], None]
-"""Called with "queued", "starting", "processing", "downloading", then "succeeded",
-"failed" or "canceled" as one generation moves along."""
-DetailCallback = Callable[[str], None]
-"""Called with what the provider says about progress, when it changes: fal's queue position
-("in queue, position 2") or the runner's last log line; "" when there is nothing to say."""
-
-
-class JobJournal(Protocol):
-    """Where a client notes each paid job so that a new kernel can recover it (``History.jobs``,
-    ``history/jobs.py``): ``opened`` when the provider returns its id; ``downloaded`` when its
-    images arrived here (closed once stored); ``finished`` when it ended without images;
-    ``released`` when this kernel stopped following it (cancel, deadline, error)."""
-
-    def opened(self, provider: str, job_id: str, params: FluxParams) -> None: ...
-    def downloaded(self, job_id: str, images: int) -> None: ...
-    def finished(self, job_id: str) -> None: ...
-    def released(self, job_id: str) -> None: ...
-
-
-UnclaimedOutputs = list[tuple[str | None, tuple[Output, ...]]]
-"""(job id, outputs) of jobs that succeeded after their generation was given up."""
 
 # How long after its hold a create's answer is still worth waiting for, to cancel what it started.
 _CREATE_GRACE = 2.0
 # Past the deadline, how long the outputs of a job that won the race with its cancel may take to
 # download (they are paid for); what does not arrive by then is named in error.urls.
 _LATE_DOWNLOAD_GRACE = 10.0
-
-
-@dataclass(frozen=True)
-class GenerationPolicy:
-    """What every generation of one client follows: where (provider, base URL), how long (the
-    total ``deadline`` in seconds; each request's timeout is the sender's), whether the server
-    may hold the create's answer, and where lessons and leftovers go (the duration estimate,
-    the outputs of jobs that succeeded after their generation was given up)."""
-
-    provider: Provider
-    base_url: str
-    deadline: float
-    sync_wait: bool
-    estimate: DurationEstimate
-    unclaimed_outputs: UnclaimedOutputs
-
-
-@dataclass
-class Progress:
-    """What a running generation knows about itself, for cancel-on-timeout and status."""
-
-    on_status: StatusCallback | None
-    on_detail: DetailCallback | None = None
-    prediction_id: str | None = None
-    status: str = "queued"
-    detail: str = ""
-    # The provider's latest word on the job (what a cancel needs to name it).
-    job: Job | None = None
-    # Set once the job succeeded: what to download, and what has been so far.
-    outputs: tuple[Output, ...] = ()
-    images: dict[int, GeneratedImage] = field(default_factory=dict)
-    # The create request while it is open: if the generation ends first, it is finished in the
-    # background and its job cancelled (the id only comes with the answer).
-    create: asyncio.Future[Job] | None = None
-    create_due: float = 0.0  # loop time by which a server should have answered it
-    create_hold: float = 0.0  # seconds the provider let the server hold that answer
-    create_attempt: CreateAttempt | None = None  # whether a create request is on the wire
-    requested: int = 1  # num_outputs: no more outputs than this are kept from any answer
-    on_job: Callable[[Job], None] | None = None  # told each job id as it arrives (a journal)
-    # The job, when the cancel answered that it had already succeeded (its outputs are paid).
-    won_race: Job | None = None
-
-    def report(self, status: str) -> None:
-        """Pass a new status on to ``on_status`` (a repeated one is not reported again)."""
-        if status == self.status:
-            return
-        self.status = status
-        if self.on_status is not None:
-            try:
-                self.on_status(status)
-            except Exception:  # a broken UI callback must not break the generation
-                logger.exception("status callback failed")
-
-    def opened(self, job: Job) -> None:
-        """Tell ``on_job`` that a job's id arrived: the client writes it to its journal."""
-        if self.on_job is not None and job.id is not None:
-            try:
-                self.on_job(job)
-            except Exception:  # a journal that cannot write must not lose the job itself
-                logger.exception("job journal failed")
-
-    def follow(self, job: Job) -> None:
-        """Report a pending job's status and the provider's detail, as they change."""
-        self.job = job
-        if job.status in ("starting", "processing"):
-            self.report(job.status)
-        if job.detail != self.detail:
-            self.detail = job.detail
-            if self.on_detail is not None:
-                try:
-                    self.on_detail(job.detail)
-                except Exception:  # as for on_status
-                    logger.exception("detail callback failed")
 
 
 class Generation:
@@ -480,6 +383,31 @@ class Generation:
             return policy.provider.read_canceled(response, job)
         except FluxError:
             return None
+
+    async def resume(self, job: Job, cancel_running: bool) -> tuple[str, list[GeneratedImage]]:
+        """A job an earlier kernel started (``FluxClient.resume``): one query (fal's COMPLETED:
+        two), then the download, or the cancel when asked; returns its status and images."""
+        policy, sender = self.policy, self.sender
+        self.deadline = time.monotonic() + policy.deadline
+        timeout = sender.timeouts.for_read(sender.timeouts.query)
+        while True:
+            # Together has no query route: poll_request raises ProtocolError.
+            request = policy.provider.poll_request(job, policy.base_url)
+            send = functools.partial(self._query, request, job, timeout)
+            response = await sender.send(
+                send, create=False, target=policy.base_url, deadline=self.deadline
+            )
+            job = policy.provider.read_polled(response, job, self.params)
+            if job.ready or not job.fetch_result:
+                break
+        if not job.ready and cancel_running:
+            answer = await self._post_cancel(job)
+            # Unconfirmed (fal's answer says nothing; a failed request): "canceling", asked again.
+            job = answer or updated(job, status="canceling")
+        if job.status != "succeeded" or not job.outputs:
+            return job.status, []
+        job = updated(job, outputs=job.outputs[: self.params.num_outputs])
+        return "succeeded", await self._download_all(job)
 
 
 def _deadline_error(progress: Progress, seconds: float) -> FluxTimeoutError:
