@@ -45,15 +45,19 @@ def _option_value(option: Any) -> Any:
 
 def apply_capabilities(
     field_widgets: dict[str, widgets.Widget], provider: Provider, all_options: dict[str, Any]
-) -> None:
-    """Fit the parameter controls to ``provider``.
+) -> list[str]:
+    """Fit the parameter controls to ``provider``; one note per value it changed, e.g.
+    ``"aspect ratio 16:9 → 1:1 (cloudflare)"``, for the studio to say (nothing silent).
 
     ``field_widgets`` maps field names to their widgets (``ParameterControls.field_widgets``);
     ``all_options`` holds each choice dropdown's full option list, so a narrowed list can be
-    widened again when the provider changes back.
+    widened again when the provider changes back. A choice narrowed to one value (Cloudflare:
+    1:1, 1 MP, jpg) is greyed out too: there is nothing to choose.
     """
     capabilities = provider.capabilities
+    notes: list[str] = []
     for name, widget in field_widgets.items():
+        before = widget.value
         field = FIELDS.get(name)
         if field is None or field.kind == "text":
             continue
@@ -73,14 +77,21 @@ def apply_capabilities(
         supported = capabilities.supports(name)
         if not supported and field.kind != "seed" and widget.value != field.default:
             widget.value = field.default  # it would be refused: the provider has no such input
-        widget.disabled = not supported
-        if supported:
-            set_tooltip(widget, field.help)
-        else:
+        only: tuple[Any, ...] = tuple(widget.options) if narrowed else ()
+        widget.disabled = not supported or len(only) == 1
+        if not supported:
             set_tooltip(widget, f"{provider.name} has no {field.label.lower()} setting")
+        elif len(only) == 1:
+            shown = only[0][0] if isinstance(only[0], tuple) else only[0]
+            set_tooltip(widget, f"{provider.title} offers only {shown}")
+        else:
+            set_tooltip(widget, field.help)
+        if widget.value != before and field.kind != "seed":
+            notes.append(f"{field.label.lower()} {before} → {widget.value} ({provider.name})")
     quality, output_format = field_widgets.get("output_quality"), field_widgets.get("output_format")
     if quality is not None and output_format is not None and output_format.value == "png":
         quality.disabled = True  # docs/protocol.md: quality is ignored for png on every provider
+    return notes
 
 
 def fit_params(params: FluxParams, provider: Provider) -> tuple[FluxParams, list[str]]:
@@ -162,12 +173,16 @@ class ProviderPicker(widgets.VBox):  # type: ignore[misc]
         self.choice: FreeChoice | None = None
         self.dropdown = widgets.Dropdown(
             options=[(p.title, name) for name, p in PROVIDERS.items()]
-            + [("Free first (a free allowance, then the fallback)", FREE_FIRST)],
+            + [("Free first", FREE_FIRST)],  # the line below says what it chose and why
             value=FREE_FIRST if value == FREE_FIRST else initial_provider(value),
             description="Provider",
             style=_WIDE,
         )
-        set_tooltip(self.dropdown, "which service generates the images (FLUX_PROVIDER)")
+        set_tooltip(
+            self.dropdown,
+            "which service generates the images (FLUX_PROVIDER); Free first: a free allowance "
+            "while one is left, then the fallback",
+        )
         self.info = widgets.HTML()
         self._callbacks: list[Callable[[str], None]] = []
         self._quiet = False

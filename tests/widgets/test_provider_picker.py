@@ -8,6 +8,7 @@ import pytest
 
 from flux_widgets import FluxParams
 from flux_widgets.providers import COMETAPI, FAL, PROVIDERS, TOGETHER
+from flux_widgets.providers.cloudflare import CLOUDFLARE
 from flux_widgets.widgets.controls import ParameterControls
 from flux_widgets.widgets.provider_picker import (
     FREE_FIRST,
@@ -31,6 +32,26 @@ def test_fal_greys_out_go_fast_and_quality_and_offers_only_jpg_and_png() -> None
     assert controls.output_format.value == "jpg"  # webp cannot be honoured: fal's default
     assert not controls.megapixels.disabled and not controls.disable_safety_checker.disabled
     FAL.check(controls.params())  # what the controls now show, fal honours
+
+
+def test_cloudflare_greys_out_each_choice_it_offers_one_value_of_and_says_what_changed() -> None:
+    controls = ParameterControls()
+    controls.set("prompt", "a lighthouse")
+    controls.set("aspect_ratio", "16:9")
+    controls.set("output_format", "webp")
+    saved: dict[str, Any] = {}
+    notes = apply_capabilities(controls.field_widgets, CLOUDFLARE, saved)
+    # Only 1:1, 1 MP and jpg: a dropdown with one entry is nothing to choose, so it is greyed.
+    assert controls.aspect_ratio.disabled and controls.megapixels.disabled
+    assert controls.output_format.disabled and not controls.num_inference_steps.disabled
+    assert controls.aspect_ratio.tooltip == "Cloudflare Workers AI offers only 1:1 · 1024×1024"
+    assert controls.output_format.tooltip == "Cloudflare Workers AI offers only jpg"
+    assert "aspect ratio 16:9 → 1:1 (cloudflare)" in notes
+    assert "format webp → jpg (cloudflare)" in notes
+    CLOUDFLARE.check(controls.params())
+    assert apply_capabilities(controls.field_widgets, COMETAPI, saved) == []  # all still allowed
+    assert not controls.aspect_ratio.disabled and not controls.megapixels.disabled
+    assert not controls.output_format.disabled and len(controls.aspect_ratio.options) > 1
 
 
 def test_switching_back_restores_every_option_and_control() -> None:
@@ -68,6 +89,14 @@ def test_picker_reports_changes_and_reverts_quietly() -> None:
     assert seen == ["together"] and "no server-side cancel" in picker.info.value
     picker.revert("fal")
     assert seen == ["together"] and picker.value == "fal"
+
+
+def test_free_first_has_a_short_label_that_fits_the_dropdown() -> None:
+    # The long form was cut at "then the" in the browser at every width: the line below it
+    # (picker.info) says what "free first" chose and why.
+    labels = dict(ProviderPicker().dropdown.options)
+    assert labels["Free first"] == FREE_FIRST
+    assert max(len(label) for label in labels) <= len("Cloudflare Workers AI")
 
 
 def test_initial_provider_follows_flux_provider(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -271,12 +271,19 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
         return get_provider(self._state.provider)
 
     def _on_provider(self, _change: Any) -> None:
-        self._fit_controls()
+        changed = self._fit_controls()
+        if changed:  # a value the new provider cannot honour was replaced: say so, in words
+            self._state.notice = warning_html(
+                "Changed to what this provider offers: " + "; ".join(changed)
+            )
         self._refresh_estimate()  # another provider, another price
 
-    def _fit_controls(self) -> None:
-        """Grey out and narrow the controls to what the current provider honours."""
-        apply_capabilities(self.controls.field_widgets, self._fitted_provider(), self._narrowed)
+    def _fit_controls(self) -> list[str]:
+        """Grey out and narrow the controls to what the current provider honours; the notes
+        of the values that changed (``apply_capabilities``)."""
+        return apply_capabilities(
+            self.controls.field_widgets, self._fitted_provider(), self._narrowed
+        )
 
     # -- styles and the estimate ----------------------------------------------------------
 

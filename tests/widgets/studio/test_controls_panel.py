@@ -37,6 +37,23 @@ async def test_invalid_values_never_reach_the_client(
     assert client._mock_server.state.requests == []
 
 
+async def test_a_provider_that_cannot_honour_a_value_says_so_before_any_request(
+    studio: PromptStudio,
+) -> None:
+    studio.aspect_ratio = "16:9"
+    studio.output_format = "webp"
+    studio.use_provider("cloudflare")
+    assert "aspect ratio 16:9 → 1:1 (cloudflare)" in studio.message.value
+    assert "format webp → jpg (cloudflare)" in studio.message.value
+    assert studio.controls.aspect_ratio.disabled  # 1:1 is all Cloudflare makes
+    with pytest.raises(ValueError, match="16:9"):
+        await studio.generate(prompt="a lighthouse", aspect_ratio="16:9")
+    assert "cloudflare cannot give aspect_ratio=&#x27;16:9&#x27;" in studio.message.value
+    assert studio.jobs == []
+    assert studio.client is not None
+    assert studio.client._mock_server.state.requests == []
+
+
 async def test_the_studio_shows_the_seed_state_next_to_generate(studio: PromptStudio) -> None:
     row = next(
         child
