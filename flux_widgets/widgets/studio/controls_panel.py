@@ -73,6 +73,7 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
         self._finished = finished
         self.controls = ParameterControls()
         self._narrowed: dict[str, Any] = {}  # full option lists of dropdowns a provider narrows
+        self._switch_note = ""  # what the last provider switch changed, as shown
         # Styles, what the prompt will send and cost, batches of a template, usage.
         self.explore = ExplorePanel(
             client=lambda: state.client,
@@ -272,10 +273,16 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
 
     def _on_provider(self, _change: Any) -> None:
         changed = self._fit_controls()
-        if changed:  # a value the new provider cannot honour was replaced: say so, in words
-            self._state.notice = warning_html(
-                "Changed to what this provider offers: " + "; ".join(changed)
-            )
+        said = self._state.notice == self._switch_note  # the last switch's note, still shown
+        # A value the new provider cannot honour was replaced: say so, in words (and take the
+        # last switch's note away when this one changed nothing).
+        self._switch_note = (
+            warning_html("Changed to what this provider offers: " + "; ".join(changed))
+            if changed
+            else ""
+        )
+        if changed or said:
+            self._state.notice = self._switch_note
         self._refresh_estimate()  # another provider, another price
 
     def _fit_controls(self) -> list[str]:

@@ -52,6 +52,12 @@ async def test_a_provider_that_cannot_honour_a_value_says_so_before_any_request(
     assert studio.jobs == []
     assert studio.client is not None
     assert studio.client._mock_server.state.requests == []
+    studio.use_provider("cometapi")
+    studio.output_format = "webp"
+    studio.use_provider("fal")
+    assert "format webp → jpg (fal)" in studio.message.value
+    studio.use_provider("cometapi")  # changes nothing: the last switch's note goes
+    assert studio.message.value == ""
 
 
 async def test_the_studio_shows_the_seed_state_next_to_generate(studio: PromptStudio) -> None:
