@@ -212,7 +212,7 @@ class FreeFirst:
             return FreeChoice(
                 fallback.name,
                 False,
-                f"free first: nothing free left ({why}), so your paid fallback {fallback.name}",
+                f"free first: nothing free to use ({why}), so your paid fallback {fallback.name}",
             )
         first_free = next(
             (p.name for p in self.providers.values() if p.free_allowance),
@@ -226,6 +226,6 @@ class FreeFirst:
         return FreeChoice(
             first_free,
             True,
-            f"free first: nothing free left ({why}) and {no_paid}, so the mock "
+            f"free first: nothing free to use ({why}) and {no_paid}, so the mock "
             "(placeholder images, not FLUX output)",
         )

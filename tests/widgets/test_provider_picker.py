@@ -161,6 +161,10 @@ def test_free_first_without_a_free_key_or_fallback_says_it_uses_the_mock() -> No
     picker = ProviderPicker(FREE_FIRST)
     assert picker.wants_mock
     assert "cloudflare: no key" in picker.info.value and "the mock" in picker.info.value
+    # The same line says how many free images are left today: "nothing free left" read as a
+    # contradiction when the reason is a missing key.
+    assert "nothing free left" not in picker.info.value
+    assert "nothing free to use (cloudflare: no key)" in picker.info.value
 
 
 def test_free_first_falls_back_to_the_paid_provider_chosen(
