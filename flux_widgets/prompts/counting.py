@@ -71,7 +71,14 @@ class TemplateCounter:
         )
 
         if node.sampling_method in (SamplingMethod.RANDOM, SamplingMethod.CYCLICAL):
-            return _Tally(1)  # one random (or cyclical) pick per combination of the rest
+            # One random (or cyclical) pick per combination of the rest. Its text is known only
+            # where every choice reads the same ({~a}, {~a|a}): then a sibling may repeat it.
+            if listed and isinstance(node, VariantCommand) and len(node.values) <= 64:
+                picks = [self._tally(c, variables, using, listed=True) for c in node.values]
+                texts = _union(picks)
+                if texts is not None and len(texts) == 1 and all(t.count == 1 for t in picks):
+                    return _Tally(1, texts)
+            return _Tally(1)
         if isinstance(node, LiteralCommand):
             return _Tally(1, frozenset((node.literal,)))
         if isinstance(node, SequenceCommand):
