@@ -10,6 +10,7 @@ anything is read, so what a change reads stays true until it commits).
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 BUSY_TIMEOUT = 30.0
 # SQLite's primary result codes (https://sqlite.org/rescode.html), as sqlite3 reports them.
 _SQLITE_CORRUPT, _SQLITE_NOTADB, _SQLITE_IOERR = 11, 26, 10
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
 _SQLITE_READONLY_DBMOVED = 8 | (4 << 8)
 
 
@@ -27,7 +29,7 @@ def connect_shared(path: Path) -> sqlite3.Connection:
     ``BUSY_TIMEOUT`` for other writers; usable from any thread (callers hold a lock)."""
     db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
     try:
-        db.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(db)
         # Fewer fsyncs per commit (none, in WAL, until a checkpoint): a power cut can at worst
         # damage the index, which is then rebuilt from the files (written with fsync, store.py).
         db.execute("PRAGMA synchronous=NORMAL")
@@ -35,6 +37,34 @@ def connect_shared(path: Path) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+def _switch_to_wal(db: sqlite3.Connection) -> None:
+    """``PRAGMA journal_mode=WAL``, tried again while another process holds the file.
+
+    Two processes opening a new index at once both ask for WAL, which needs the file to itself;
+    SQLite answers the loser "database is locked" at once, without its busy timeout (it would
+    be a deadlock), so the wait is here. Once the file is in WAL (it stays so), no lock is
+    needed and the first try succeeds."""
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    pause = 0.01
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if not is_busy(error) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
+
+
+def is_busy(error: sqlite3.DatabaseError) -> bool:
+    """Another connection holds the lock this one needs (SQLITE_BUSY or SQLITE_LOCKED)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return int(code) & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    return "database is locked" in str(error).lower() or "is locked" in str(error).lower()
 
 
 def is_damage(error: sqlite3.DatabaseError) -> bool:

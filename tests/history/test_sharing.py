@@ -177,3 +177,44 @@ def test_only_sqlites_damage_verdicts_count_as_damage(tmp_path: Path) -> None:
     assert not is_damage(_constraint_error())
     assert not is_damage(sqlite3.OperationalError("no such table: entries"))
     assert is_damage(_not_a_database(tmp_path / "garbage.sqlite3"))
+
+
+def test_opening_an_index_another_process_is_switching_to_wal_waits_instead_of_failing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two processes opening a new index at once: the one that loses the race for WAL gets
+    # "database is locked" at once from SQLite (no busy wait), seen in CI as a lost image.
+    from flux_widgets.history import sharing
+
+    real_connect = sqlite3.connect
+
+    class LosesTheRaceTwice:
+        def __init__(self, db: sqlite3.Connection) -> None:
+            self.db, self.refusals = db, 2
+
+        def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+            if sql.startswith("PRAGMA journal_mode=WAL") and self.refusals:
+                self.refusals -= 1
+                raise sqlite3.OperationalError("database is locked")
+            return self.db.execute(sql, *args)
+
+        def close(self) -> None:
+            self.db.close()
+
+    monkeypatch.setattr(
+        sharing.sqlite3, "connect", lambda *a, **k: LosesTheRaceTwice(real_connect(*a, **k))
+    )
+    db = sharing.connect_shared(tmp_path / "index.sqlite3")
+    try:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.refusals == 0  # type: ignore[attr-defined]
+    finally:
+        db.close()
+
+
+def test_a_lock_is_busy_not_damage() -> None:
+    from flux_widgets.history.sharing import is_busy, is_damage
+
+    locked = sqlite3.OperationalError("database is locked")
+    assert is_busy(locked) and not is_damage(locked)
+    assert not is_busy(sqlite3.OperationalError("no such table: entries"))
