@@ -1,6 +1,5 @@
-"""What the browser tests need: Debian's Chromium, the mock and JupyterLab as subprocesses,
-and the few steps of driving the studio in a page (used by test_browser.py and
-screenshot_studio.py).
+"""What the browser tests (tests/browser/) and the screenshot scripts need: Debian's Chromium,
+the mock and JupyterLab as subprocesses, and the steps of driving a notebook in a page.
 
 Every server runs in its own process group and is killed with it, so a failing test leaves no
 kernel behind. Nothing here reaches the internet: the kernel's client talks to the mock through
@@ -313,11 +312,13 @@ def open_studio_notebook(page: Any, jupyter: Jupyter) -> None:
     page.goto(jupyter.page_url(FRONT_ENDS[jupyter.app]))
     if jupyter.app == "voila":
         return
-    page.wait_for_function(
-        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-        " && window.jupyterapp.shell.currentWidget.sessionContext",
-        timeout=60_000,
-    )
+    run_all_cells(page)
+
+
+def run_all_cells(page: Any) -> None:
+    """Run All in the notebook open in JupyterLab or Notebook 7, once its kernel is ready."""
+    ready = "() => window.jupyterapp?.shell.currentWidget?.sessionContext"
+    page.wait_for_function(ready, timeout=60_000)
     page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=30_000)
     page.evaluate(
         """async () => {

@@ -75,19 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             browser.chromium_page(workdir, width=args.width, height=args.height) as page,
         ):
             page.goto(server.page_url(f"lab/tree/{NOTEBOOK}"))
-            page.wait_for_function(
-                "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                " && window.jupyterapp.shell.currentWidget.sessionContext",
-                timeout=60_000,
-            )
-            page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=30_000)
-            page.evaluate(
-                """async () => {
-                    const app = window.jupyterapp;
-                    await app.shell.currentWidget.sessionContext.ready;
-                    await app.commands.execute('notebook:run-all-cells');
-                }"""
-            )
+            browser.run_all_cells(page)
             browser.wait_for_cells_done(page, server)
             errors = browser.notebook_errors(page)
             if errors:

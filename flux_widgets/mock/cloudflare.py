@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..params import FluxParams
-from .endpoints import api_endpoint
+from .endpoints import api_endpoint, generate_synchronously
 from .family import MockFamily
 from .faults import NSFW_ERROR
 from .state import MockState
@@ -181,17 +181,7 @@ async def _run(request: Request, state: MockState, family: WorkersAI) -> Respons
         return _allocation_used()
     if not family.spend(state, account, neurons(data.get("steps", 4))):
         return _allocation_used()
-    prediction = state.start(
-        {"prompt": params.prompt},
-        prompt=params.prompt,
-        params=params,
-        family=family.name,
-        size=SIZE,
-    )
-    await prediction.wait_final(MAX_HOLD)
-    if state.faults.create_delay > 0:
-        await asyncio.sleep(state.faults.create_delay)  # made (and counted); only late
-    status = prediction.status(state.now())
+    prediction, status = await generate_synchronously(state, family, params, SIZE, MAX_HOLD)
     if status == "aborted":
         return envelope_error(429, 3040, "Capacity temporarily exceeded, please try again.")
     if status == "failed":

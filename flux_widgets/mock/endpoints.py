@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -9,7 +10,9 @@ from typing import TypeVar
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..params import FluxParams
 from .family import MockFamily
+from .predictions import MockPrediction
 from .state import MockState
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -50,3 +53,23 @@ def api_endpoint(
 def files_base(request: Request, state: MockState) -> str:
     """Where output file URLs point: the configured host, or this server."""
     return state.config.files_base_url or str(request.base_url).rstrip("/")
+
+
+async def generate_synchronously(
+    state: MockState, family: MockFamily, params: FluxParams, size: tuple[int, int], hold: float
+) -> tuple[MockPrediction, str]:
+    """One generation of a family that answers in the create's own response (Together,
+    Cloudflare): started, held until final (``hold`` seconds at most), then late by the
+    ``create_delay`` fault if it is on (the images are made and billed; only the answer is
+    late). The prediction and its status then."""
+    prediction = state.start(
+        {"prompt": params.prompt},
+        prompt=params.prompt,
+        params=params,
+        family=family.name,
+        size=size,
+    )
+    await prediction.wait_final(hold)
+    if state.faults.create_delay > 0:
+        await asyncio.sleep(state.faults.create_delay)
+    return prediction, prediction.status(state.now())

@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from ..params import FluxParams
 from . import responses
-from .endpoints import api_endpoint, files_base
+from .endpoints import api_endpoint, files_base, generate_synchronously
 from .family import MockFamily
 from .faults import NSFW_ERROR
 from .state import MockState
@@ -150,18 +150,7 @@ async def _generate(request: Request, state: MockState, family: OpenAIImages) ->
     if isinstance(read, JSONResponse):
         return read
     params, size, response_format = read
-    prediction = state.start(
-        {"prompt": params.prompt},
-        prompt=params.prompt,
-        params=params,
-        family=family.name,
-        size=size,
-    )
-    await prediction.wait_final(MAX_HOLD)
-    if state.faults.create_delay > 0:
-        # The images are made (and billed); only the answer is late.
-        await asyncio.sleep(state.faults.create_delay)
-    status = prediction.status(state.now())
+    prediction, status = await generate_synchronously(state, family, params, size, MAX_HOLD)
     if status == "aborted":
         return responses.openai_error(
             503, "The server is overloaded or not ready yet.", "server_error", "service_unavailable"

@@ -44,19 +44,7 @@ def test_exploring_notebook_runs_in_jupyterlab(
 ) -> None:
     server, _ = lab
     page.goto(server.page_url(f"lab/tree/{NOTEBOOK}"))
-    page.wait_for_function(
-        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-        " && window.jupyterapp.shell.currentWidget.sessionContext",
-        timeout=60_000,
-    )
-    page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=30_000)
-    page.evaluate(
-        """async () => {
-            const app = window.jupyterapp;
-            await app.shell.currentWidget.sessionContext.ready;
-            await app.commands.execute('notebook:run-all-cells');
-        }"""
-    )
+    browser.run_all_cells(page)
     browser.wait_for_cells_done(page, server, timeout=180_000)
     assert browser.notebook_errors(page) == []
     grid = page.locator(".flux-grid").first
