@@ -41,7 +41,17 @@ _POLICY = (
     "script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 )
 # Record keys that are bookkeeping, not recipe (the rest is shown).
-_HIDDEN = {"version", "file", "bytes", "sha256", "params", "origin", "favourite", "url"}
+_HIDDEN = {
+    "version",
+    "file",
+    "bytes",
+    "sha256",
+    "params",
+    "origin",
+    "favourite",
+    "url",
+    "recipe_in_file",
+}
 
 
 @dataclass(frozen=True)
@@ -120,8 +130,9 @@ def _card(item: ExportItem, image: GeneratedImage, thumb: str, full_size: bool) 
     e = _escape
     record = item.record
     prompt = image.params.prompt
+    # The seed actually used (the one asked for, if any, is the same; None means random).
     rows = [("seed", record.get("seed"))]
-    rows += [(name, value) for name, value in record["params"].items() if name != "prompt"]
+    rows += [(k, v) for k, v in record["params"].items() if k not in ("prompt", "seed")]
     rows.append(("size", f"{image.width} × {image.height} px, {image.format}"))
     rows += [(name, value) for name, value in record.items() if name not in _HIDDEN | {"seed"}]
     table = "".join(
