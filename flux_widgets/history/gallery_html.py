@@ -21,19 +21,21 @@ import base64
 import html
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..images import GeneratedImage
 from ..params import FluxParams, PromptOrigin
 from ..recipes.snippet import code_snippet
 from .exporting import ExportItem, ExportReport
 
-THUMBNAIL_SIZE = 384
+THUMBNAIL_SIZE = 256  # the history caches its thumbnails at this size (store.py)
+_CHUNK = 64  # images read and thumbnailed at a time
 _MIME = {"webp": "image/webp", "jpg": "image/jpeg", "png": "image/png"}
 # The only sources the page may use: its own inline style and script, images inside it.
 _POLICY = (
@@ -70,6 +72,14 @@ class PageLayout:
     notes: Mapping[tuple[int, int], str] = field(default_factory=dict)
 
 
+class ThumbnailCache(Protocol):
+    """Where thumbnails made before are kept (a history's index: ``HistoryIndex``)."""
+
+    def thumbnails(self, stems: Iterable[str], size: int) -> dict[str, bytes]: ...
+
+    def store_thumbnails(self, thumbnails: dict[str, bytes], size: int) -> None: ...
+
+
 def write_html(
     items: Iterable[ExportItem],
     path: str | os.PathLike[str],
@@ -78,23 +88,28 @@ def write_html(
     full_size: bool = False,
     thumbnail_size: int = THUMBNAIL_SIZE,
     layout: Sequence[PageLayout] = (),
+    cache: ThumbnailCache | None = None,
 ) -> ExportReport:
-    """Write the page at ``path`` (replaced whole at the end). Decodes every image for its
-    thumbnail: call it off the event loop. Raises ``ValueError`` for a ``thumbnail_size``
-    under 16 px, ``OSError`` if the folder cannot be written."""
+    """Write the page at ``path`` (replaced whole at the end). Thumbnails come from ``cache``
+    (the items' history's index: WebP keyed by stem) or are made, in worker threads, and
+    cached there; call it off the event loop. Raises ``ValueError`` for a
+    ``thumbnail_size`` under 16 px, ``OSError`` if the folder cannot be written."""
     if thumbnail_size < 16:
         raise ValueError(f"thumbnail_size must be at least 16 px, not {thumbnail_size}")
     target = Path(path).expanduser()
     cards: list[str] = []
     thumbs: dict[str, str] = {}
     size = 0
-    for item in items:
-        if item.stem in thumbs:
-            continue
-        image = _image(item)
-        thumbs[item.stem] = _data_uri(image.thumbnail(thumbnail_size, "webp"), "webp")
-        cards.append(_card(item, image, thumbs[item.stem], full_size))
-        size += len(item.data)
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        for chunk in _chunks(items, _CHUNK):
+            images = {item.stem: _image(item) for item in chunk if item.stem not in thumbs}
+            made = _thumbnails(images, thumbnail_size, pool, cache)
+            for item in chunk:
+                if item.stem in thumbs:
+                    continue  # the same entry twice
+                thumbs[item.stem] = _data_uri(made[item.stem], "webp")
+                cards.append(_card(item, images[item.stem], thumbs[item.stem], full_size))
+                size += len(item.data)
     page = _page(title, cards, "".join(_grid(sheet, thumbs) for sheet in layout))
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=".tmp-export-", suffix=".html", dir=target.parent)
@@ -106,6 +121,35 @@ def write_html(
         Path(temporary).unlink(missing_ok=True)
         raise
     return ExportReport(target, len(cards), size)
+
+
+def _thumbnails(
+    images: dict[str, GeneratedImage],
+    size: int,
+    pool: ThreadPoolExecutor,
+    cache: ThumbnailCache | None,
+) -> dict[str, bytes]:
+    """WebP thumbnails by stem: cached ones, and the rest made in ``pool`` (Pillow decodes and
+    encodes without the GIL) and cached."""
+    found = cache.thumbnails(images, size) if cache is not None else {}
+    missing = [stem for stem in images if stem not in found]
+    made = dict(
+        zip(missing, pool.map(lambda s: images[s].thumbnail(size, "webp"), missing), strict=True)
+    )
+    if cache is not None and made:
+        cache.store_thumbnails(made, size)
+    return {**found, **made}
+
+
+def _chunks(items: Iterable[ExportItem], size: int) -> Iterator[list[ExportItem]]:
+    chunk: list[ExportItem] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _image(item: ExportItem) -> GeneratedImage:

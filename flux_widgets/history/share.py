@@ -54,6 +54,7 @@ class ShareAndReopen:
             full_size=full_size,
             thumbnail_size=thumbnail_size,
             layout=layout,
+            cache=self.index,  # thumbnails the browser made are not made again
         )
 
     def import_(
