@@ -171,7 +171,7 @@ class HistorySharing(widgets.Accordion):  # type: ignore[misc]
         stamp = f"flux-{datetime.now():%Y%m%d-%H%M%S}{_SUFFIX[kind]}"
         if not typed:
             return history.directory.parent / "exports" / stamp
-        path = Path(typed).expanduser()
+        path = Path.cwd() / Path(typed).expanduser()  # relative: to the notebook's folder
         if path.is_dir() or typed.endswith(("/", os.sep)):
             return path / stamp
         suffix = _SUFFIX[kind]
@@ -179,21 +179,20 @@ class HistorySharing(widgets.Accordion):  # type: ignore[misc]
 
     def _show_link(self, path: Path) -> None:
         """A link through the files route when the file is under the notebook's folder (the
-        notebook's output resolves a relative link there); the full path in any case."""
-        shown = html.escape(str(path))
+        notebook's output resolves a relative link there); the status line has the path."""
         try:
             relative = path.resolve().relative_to(Path.cwd().resolve()).as_posix()
         except ValueError:
-            relative = None
-        text = f"saved as <code>{shown}</code>"
-        if relative is not None:
-            href = html.escape(relative, quote=True)
-            name = html.escape(path.name)
-            text = f"<a href='{href}' target='_blank' download>open {name}</a> · {text}"
+            self.link.outputs = ()  # outside what the Jupyter server serves: no link
+            return
+        href, name = html.escape(relative, quote=True), html.escape(path.name)
         self.link.outputs = (
             {
                 "output_type": "display_data",
-                "data": {"text/html": text, "text/plain": str(path)},
+                "data": {
+                    "text/html": f"<a href='{href}' target='_blank' download>open {name}</a>",
+                    "text/plain": relative,
+                },
                 "metadata": {},
             },
         )
