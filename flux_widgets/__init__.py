@@ -42,7 +42,7 @@ from .errors import (
     StyleError,
     TemplateError,
 )
-from .history import History, HistoryFilter, HistoryRecord, ImportReport
+from .history import ExportReport, History, HistoryFilter, HistoryRecord, ImportReport
 from .images import GeneratedImage
 from .params import (
     ASPECT_RATIOS,
@@ -79,6 +79,7 @@ __all__ = [
     "ClientClosedError",
     "ContentFilteredError",
     "DownloadError",
+    "ExportReport",
     "FluxClient",
     "FluxConnectionError",
     "FluxError",
