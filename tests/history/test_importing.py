@@ -236,3 +236,29 @@ def test_a_failure_while_writing_leaves_no_entry_behind(
     monkeypatch.setattr(importing, "atomic_write", real)
     assert len(history.import_(path).imported) == 3
     assert len(history) == 3
+
+
+def test_a_member_that_lies_about_its_size_is_refused_not_inflated(tmp_path: Path) -> None:
+    path = _export(tmp_path, count=2)
+    members = _members(path)
+    _, entry = _entry(members, 0)
+    # Valid JSON that inflates to 4 MiB, in a zip whose headers say it is 100 bytes.
+    padded = members[entry["record"]] + b" " * (4 * 2**20)
+    liar = _rezip(path, {**members, entry["record"]: padded})
+    data = bytearray(liar.read_bytes())
+    name = entry["record"].encode()
+    for signature, size_at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):  # local, central
+        at = data.find(signature)
+        while at >= 0:
+            name_at = at + (30 if signature == b"PK\x03\x04" else 46)
+            if data[name_at : name_at + len(name)] == name:
+                data[at + size_at : at + size_at + 4] = (100).to_bytes(4, "little")
+            at = data.find(signature, at + 4)
+    liar.write_bytes(bytes(data))
+    with zipfile.ZipFile(liar) as archive:
+        assert archive.getinfo(entry["record"]).file_size == 100
+    history = History(tmp_path / "h")
+    report = history.import_(liar)
+    assert len(report.imported) == 1
+    [(refused, why)] = report.refused
+    assert refused == entry["image"] and "CRC" in why
