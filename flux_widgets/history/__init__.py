@@ -1,5 +1,5 @@
 """The history: every image on disk as it arrives (``store``), found by its index (``index``),
-shared and re-opened as a zip or a web page (``share``)."""
+shared and re-opened as a zip or a web page (``share_and_reopen``)."""
 
 from .exporting import ExportReport
 from .importing import ImportReport

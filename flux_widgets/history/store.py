@@ -40,7 +40,7 @@ from .jobs import JobFiles, RecoveryReport, Resumer, recover
 from .jobs import atomic_write as _atomic_write
 from .jobs import fsync_directory as _fsync_directory
 from .records import RECORD_VERSION, HistoryFilter, HistoryRecord, row_from_record
-from .share import ShareAndReopen
+from .share_and_reopen import ShareAndReopen
 
 __all__ = ["History", "HistoryFilter", "HistoryRecord", "StoredImage", "default_directory"]
 
