@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
 import json
@@ -14,7 +15,8 @@ import pytest
 from factories import make_image
 from PIL import Image
 
-from flux_widgets import GeneratedImage, History, HistoryFilter, read_recipe
+from flux_widgets import FluxClient, GeneratedImage, History, HistoryFilter, read_recipe
+from flux_widgets.mock import MockConfig
 from flux_widgets.params import FluxParams
 
 
@@ -179,3 +181,18 @@ def test_exporting_something_else_says_what_it_takes(tmp_path: Path) -> None:
         history.export_zip(tmp_path / "x.zip", [42])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="does not name a history entry"):
         history.export_zip(tmp_path / "x.zip", ["../../etc/passwd"])
+
+
+async def test_the_api_key_is_in_no_export(tmp_path: Path) -> None:
+    key = "sk-export-secret-0123456789abcdef"
+    history = History(tmp_path / "h")
+    mock = FluxClient.mock(config=MockConfig(api_key=key))
+    async with FluxClient(key, base_url=mock.base_url, transport=mock._transport) as client:
+        images = await client.generate("a secret garden", num_outputs=2, output_format="png")
+    for image in images:
+        await asyncio.to_thread(history.add, image)
+    page = await asyncio.to_thread(history.export_html, tmp_path / "x.html", full_size=True)
+    archive = await asyncio.to_thread(history.export_zip, tmp_path / "x.zip")
+    for path in (page.path, archive.path):
+        data = await asyncio.to_thread(path.read_bytes)
+        assert not any(key[i : i + 8].encode() in data for i in range(len(key) - 7)), path
