@@ -18,12 +18,12 @@ import tempfile
 from collections.abc import Awaitable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import ipywidgets as widgets
 import traitlets
 
-from ..history.exporting import ExportReport
+from ..history.exporting import ExportReport, Selection
 from ..history.importing import ImportReport
 from ..history.records import HistoryFilter
 from ..history.store import History
@@ -113,7 +113,7 @@ class HistorySharing(widgets.Accordion):  # type: ignore[misc]
         """Export what the controls say; returns what was written (and shows a link)."""
         browser = self._browser
         history, kind = browser.history, str(self.kind.value)
-        entries: Any
+        entries: Selection
         if self.scope.value == SELECTED:
             entries = sorted(browser.selected)  # stems sort by time: oldest first
             if not entries:
