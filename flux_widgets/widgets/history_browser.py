@@ -26,6 +26,7 @@ from ._compat import set_tooltip, show
 from ._html import error_html
 from ._tasks import TaskSet
 from .history_card import HistoryCard, HistoryPreview
+from .history_sharing import HistorySharing
 
 ImageCallback = Callable[[GeneratedImage], None]
 ANY_RATIO = "any aspect ratio"
@@ -108,9 +109,9 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         # Where an entry opens without ``on_open``: under the cards.
         self.preview_box = HistoryPreview()
         self.preview, self.preview_close = self.preview_box.image, self.preview_box.close_button
-        super().__init__(
-            [filters, self.status, self.grid, paging, actions, self.preview_box], **kwargs
-        )
+        self.sharing = HistorySharing(self)  # export and import: history_sharing.py
+        rows = [filters, self.status, self.grid, paging, actions, self.sharing, self.preview_box]
+        super().__init__(rows, **kwargs)
         self.add_class("flux-history")
         self._wire()
         self._update_controls()
