@@ -16,7 +16,7 @@ import asyncio
 import dataclasses
 import html
 import os
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import ipywidgets as widgets
@@ -217,7 +217,7 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
             plan, prompts=[p for i, p in enumerate(plan.prompts) if i not in found]
         )
         images: list[GeneratedImage] = [i for n in sorted(found) for i in found[n]]
-        shown = self._tasks.start(_served_now(self._serve(images)))
+        shown = self._tasks.start(self._serve(images))
         split = f"{len(found)} of {plan.generations} from history"
         if not rest.prompts:
             self._state.notice = f"{split}: nothing to make, no cost"
@@ -369,10 +369,6 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
             styles.value = None
             return f"style {name} (no longer saved: shown without it)"
         return f"style {name}" if name is not None else "no style"
-
-
-async def _served_now(serving: Awaitable[list[GeneratedImage]]) -> list[GeneratedImage]:
-    return await serving
 
 
 async def _in_turn(*tasks: asyncio.Task[list[GeneratedImage]]) -> list[GeneratedImage]:

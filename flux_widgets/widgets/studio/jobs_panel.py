@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import ipywidgets as widgets
@@ -33,7 +33,7 @@ logger = logging.getLogger("flux_widgets")
 
 KeepImages = Callable[[Sequence[GeneratedImage]], Awaitable[list[GeneratedImage]]]
 """Files new images (history and gallery) and returns them as kept."""
-ServeImages = Callable[[Sequence[GeneratedImage]], Awaitable[list[GeneratedImage]]]
+ServeImages = Callable[[Sequence[GeneratedImage]], Coroutine[Any, Any, list[GeneratedImage]]]
 """Shows images served from the history (an exact repeat) and returns them."""
 
 
