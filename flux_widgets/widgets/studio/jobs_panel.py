@@ -9,8 +9,6 @@ says when the client's concurrency is more than the query-rate cap can feed.
 from __future__ import annotations
 
 import asyncio
-import logging
-import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
@@ -28,8 +26,6 @@ from ..jobs import CANCELLED, DONE, FAILED, JobList, JobRow, explain_queue
 from ..provider_picker import cancel_tooltip, price_text
 from .repeats import FinishedRecipes, served
 from .state import StudioState
-
-logger = logging.getLogger("flux_widgets")
 
 KeepImages = Callable[[Sequence[GeneratedImage]], Awaitable[list[GeneratedImage]]]
 """Files new images (history and gallery) and returns them as kept."""
@@ -161,12 +157,7 @@ class JobsPanel(widgets.VBox):  # type: ignore[misc]
 
     async def _served(self, client: FluxClient, params: FluxParams) -> list[GeneratedImage] | None:
         """The history's images of ``params`` when this is an exact repeat, else None."""
-        try:
-            found = await asyncio.to_thread(served, self._state.history, client, [params])
-        except (OSError, sqlite3.Error):
-            # The history cannot answer: make the images, as without a history.
-            logger.warning("could not look for an exact repeat in the history", exc_info=True)
-            return None
+        found = await asyncio.to_thread(served, self._state.history, client, [params])
         return list(found[0]) if found else None
 
     def _on_job_state(self, change: dict[str, Any]) -> None:

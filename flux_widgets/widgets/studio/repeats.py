@@ -8,12 +8,16 @@ seed, go_fast off, the same service) is shown from it at no cost (``served``), l
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Sequence
 
 from ...client import FluxClient
 from ...history.repeats import find_repeats
 from ...history.store import History, StoredImage
 from ...params import FluxParams
+
+logger = logging.getLogger("flux_widgets")
 
 FROM_HISTORY = "from history"
 """What a served image's job row, gallery tile and viewer title say."""
@@ -26,11 +30,18 @@ def served(
 ) -> dict[int, list[StoredImage]]:
     """The stored images of each of ``recipes`` (by position) that ``client`` would only make
     again: its provider's source (the mock's own, for a client on the mock) made them with
-    the same deterministic recipe. Blocking file I/O (``asyncio.to_thread`` from a loop)."""
+    the same deterministic recipe; none when the history cannot be read. Blocking file I/O
+    (``asyncio.to_thread`` from a loop)."""
     if history is None:
         return {}
     source = client.provider_info.image_source(mock=client.is_mock)
-    return find_repeats(history, recipes, source)
+    try:
+        return find_repeats(history, recipes, source)
+    except (OSError, sqlite3.Error):
+        # The history cannot answer now (a locked or unreadable folder): make the images, as
+        # a studio without a history does; the history panel reports the folder's trouble.
+        logger.warning("could not look for exact repeats in the history", exc_info=True)
+        return {}
 
 
 class FinishedRecipes:

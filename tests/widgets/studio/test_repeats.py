@@ -3,6 +3,7 @@ request, no money, labelled "from history"), "make again" pays; a batch is split
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -196,3 +197,20 @@ async def test_a_batch_serves_what_the_history_holds_and_makes_the_rest(
 
     made = await studio.generate(prompt="a {red|green} car", make_again=True)
     assert _creates(client) == creates + 7 and len(made) == 2
+
+
+async def test_a_history_that_cannot_answer_means_the_images_are_made(
+    studio: PromptStudio, client: FluxClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flux_widgets.history.index import HistoryIndex
+
+    await studio.generate(prompt="a kite", go_fast=False, seed=11)
+
+    def locked(self: HistoryIndex, keys: object) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(HistoryIndex, "with_recipes", locked)
+    [image] = await studio.generate()  # one generation
+    assert _creates(client) == 2 and not studio.jobs[-1].from_history and image.seed == 11
+    await studio.generate(prompt="a {red|blue} kite")  # a batch
+    assert _creates(client) == 4
