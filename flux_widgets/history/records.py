@@ -14,7 +14,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from ..params import FluxParams
+from ..params import FIELD_NAMES, FluxParams
+from ..schema import FIELDS
 
 RECORD_VERSION = 1
 # Row ids are creation times in µs x 1000 (+ a free slot for entries made in the same µs), so
@@ -81,16 +82,23 @@ def recipe_key(params: FluxParams | Mapping[str, Any], source: str | None) -> st
     (``Provider.image_source``: the provider, its route, whether it was the mock). Only a
     deterministic recipe has a key: a fixed seed (None lets the server pick one), go_fast off
     (fp8 is not deterministic even with a seed), and a known source (older images have none).
-    ``params`` as requested (a dict: a record's, normalised through ``FluxParams``;
-    ``ValueError`` if it is not one).
+    ``params`` as requested: a ``FluxParams``, or a record's dict (``ValueError`` for a field
+    this version does not know).
     """
     if source is None:
         return None
-    if not isinstance(params, FluxParams):
-        params = FluxParams.from_input(params)
-    if params.seed is None or params.go_fast:
+    if isinstance(params, FluxParams):
+        fields = dataclasses.asdict(params)
+    else:
+        # A record's parameters were a validated FluxParams when written: fill what an older
+        # version did not write with the defaults, without validating again (a rebuild reads
+        # 100,000 records; FluxParams would double its time).
+        unknown = set(params) - set(FIELD_NAMES)
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}")
+        fields = {name: params.get(name, FIELDS[name].default) for name in FIELD_NAMES}
+    if fields["seed"] is None or fields["go_fast"] is not False:
         return None
-    fields = dataclasses.asdict(params)
     text = json.dumps([source, fields], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
