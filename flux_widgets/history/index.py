@@ -18,7 +18,9 @@ constraint, or an I/O error).
 
 Prompts are searched as search.py says (FTS5's trigram tokenizer where the sqlite3 module has
 it, else ``instr`` over a narrow index: the same answers). Thumbnails are cached here too, so a
-page of them is one query, not one decode per image.
+page of them is one query, not one decode per image. Each entry of a deterministic recipe has
+its recipe key (records.py ``recipe_key``), so an exact repeat is found in one query
+(``with_recipes``; repeats.py serves it). The tables themselves are in tables.py.
 """
 
 from __future__ import annotations
@@ -54,8 +56,7 @@ INDEX_NAME = "index.sqlite3"
 # What every entry's file name starts with (a fixed-width UTC timestamp: name order is time order).
 ENTRY_NAME = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-.+\.(json|webp|jpg|png)$")
 _T = TypeVar("_T")
-_COLUMNS = COLUMNS
-_SELECT = ", ".join(f"entries.{name}" for name in _COLUMNS.split(", "))
+_SELECT = ", ".join(f"entries.{name}" for name in COLUMNS.split(", "))
 _FTS_JOIN = "prompts JOIN entries ON entries.id = prompts.rowid"
 
 
@@ -407,7 +408,7 @@ class HistoryIndex:
             entry_id = next(i for i in range(first, first + ID_SLOTS + 1) if i not in taken)
             text = searchable(row[5])
             db.execute(
-                f"INSERT INTO entries(id, {_COLUMNS}, search, recipe) VALUES (?, {marks})",
+                f"INSERT INTO entries(id, {COLUMNS}, search, recipe) VALUES (?, {marks})",
                 (entry_id, *row[:-1], text, row[-1]),
             )
             if self.use_fts:
