@@ -418,6 +418,8 @@ def _record(image: GeneratedImage, file_name: str, data: bytes) -> dict[str, Any
         "created_at": image.created_at.isoformat(),
         # Absent for images typed as sent; read back by _load_entry (reuse restores it).
         **({"origin": image.origin.to_json()} if image.origin is not None else {}),
+        # Absent when unknown; with the recipe, the key of an exact repeat (records.py).
+        **({"source": image.source} if image.source is not None else {}),
     }
 
 
@@ -448,6 +450,7 @@ def _load_entry(record_path: Path) -> GeneratedImage:
         download_time=record["download_time"],
         created_at=created_at,
         origin=PromptOrigin.from_json(record.get("origin")),
+        source=record.get("source"),
     )
 
 

@@ -26,7 +26,7 @@ from .._html import error_html
 from .._tasks import TaskSet
 from ..gallery import Gallery
 from ..history_browser import HistoryBrowser
-from .repeats import FinishedRecipes
+from .repeats import FROM_HISTORY, FinishedRecipes
 from .state import StudioState
 
 
@@ -144,6 +144,15 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
         # What generate() returns is what the gallery shows: the stored copies.
         self._gallery.swap(list(zip(shown, kept, strict=True)))
         return kept
+
+    async def serve(self, images: Sequence[GeneratedImage]) -> list[GeneratedImage]:
+        """Show images served from the history (an exact repeat) in the gallery, labelled
+        "from history": nothing is written and nothing was paid. Returns them."""
+        shown = list(images)
+        if shown:
+            await self._gallery.add(shown, note=FROM_HISTORY)
+            await self._update_picture()
+        return shown
 
     def clear(self) -> str | None:
         """Move every image in the history folder to its trash (``undo_clear`` brings them
