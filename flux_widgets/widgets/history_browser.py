@@ -80,7 +80,6 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         self._on_open = on_open
         self._on_reuse = on_reuse
         self._tasks = TaskSet(self._report)
-        self._filling = False  # True while cards are refilled: not a user's click
         self._generation = 0  # which load is current; older ones drop their results
         filters = HistoryFilters()
         self.filters = filters
@@ -97,7 +96,7 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
                 "grid_gap": "6px",
             },
         )
-        paging = PagingRow()
+        self.paging = paging = PagingRow()
         self.newest_button, self.newer_button = paging.newest_button, paging.newer_button
         self.older_button, self.oldest_button = paging.older_button, paging.oldest_button
         self.page_label, self.refresh_button = paging.page_label, paging.refresh_button
@@ -273,13 +272,9 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
             self.selected -= stems
         else:
             self.selected |= stems
-        self._filling = True
-        try:
-            for card in self.cards:
-                if card.record is not None:
-                    card.select.value = card.record.stem in self.selected
-        finally:
-            self._filling = False
+        for card in self.cards:
+            if card.record is not None:
+                card.show_selected(card.record.stem in self.selected)
         self._update_controls()
 
     async def star(self, record: HistoryRecord, favourite: bool) -> None:
@@ -327,31 +322,23 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         self._tasks.spawn(self.show_page(number))
 
     def _wire_card(self, card: HistoryCard) -> None:
-        def on_select(change: dict[str, Any]) -> None:
-            if self._filling or card.record is None:
-                return
-            if change["new"]:
-                self.selected.add(card.record.stem)
+        def on_select(record: HistoryRecord, selected: bool) -> None:
+            if selected:
+                self.selected.add(record.stem)
             else:
-                self.selected.discard(card.record.stem)
+                self.selected.discard(record.stem)
             self._update_controls()
 
-        def on_star(_: Any) -> None:
-            if card.record is not None:
-                self._tasks.spawn(self.star(card.record, not card.record.favourite))
+        def spawn(action: Callable[[HistoryRecord], Any]) -> Callable[[HistoryRecord], None]:
+            return lambda record: self._tasks.spawn(action(record))
 
-        def act(action: Callable[[HistoryRecord], Any]) -> Callable[[Any], None]:
-            def click(_: Any) -> None:
-                if card.record is not None:
-                    self._tasks.spawn(action(card.record))
-
-            return click
-
-        card.select.observe(on_select, names="value")
-        card.star.on_click(on_star)
-        card.open_button.on_click(act(self.open_record))
-        card.reuse_button.on_click(act(self.reuse_record))
-        card.delete_button.on_click(act(lambda record: self.ask_delete([record.stem])))
+        card.connect(
+            on_select,
+            star=spawn(lambda record: self.star(record, not record.favourite)),
+            open_=spawn(self.open_record),
+            reuse=spawn(self.reuse_record),
+            delete=spawn(lambda record: self.ask_delete([record.stem])),
+        )
 
     async def _delete(self, stems: list[str]) -> int:
         if not stems:
@@ -377,16 +364,12 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         show(self.undo_button, False)
 
     def _fill(self, records: list[HistoryRecord], cached: dict[str, bytes]) -> None:
-        self._filling = True
-        try:
-            with self.hold_sync():
-                for n, card in enumerate(self.cards):
-                    record = records[n] if n < len(records) else None
-                    card.fill(record, record is not None and record.stem in self.selected)
-                    if record is not None and record.stem in cached:
-                        card.thumbnail.value = cached[record.stem]
-        finally:
-            self._filling = False
+        with self.hold_sync():
+            for n, card in enumerate(self.cards):
+                record = records[n] if n < len(records) else None
+                card.fill(record, record is not None and record.stem in self.selected)
+                if record is not None and record.stem in cached:
+                    card.thumbnail.value = cached[record.stem]
         self._update_controls()
 
     async def _make_thumbnail(self, record: HistoryRecord, generation: int) -> bytes:
@@ -408,10 +391,7 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
             f"<small>{shown} · newest first · "
             f"<code>{html.escape(str(self.history.directory))}</code></small>"
         )
-        self.page_label.value = f"page {self.page_number + 1:,} of {self.pages:,}"
-        self.newer_button.disabled = self.newest_button.disabled = self.page_number == 0
-        last = self.page_number >= self.pages - 1
-        self.older_button.disabled = self.oldest_button.disabled = last
+        self.paging.show(self.page_number, self.pages)
         count = len(self.selected)
         self.delete_button.description = f"delete selected ({count:,})"
         self.delete_button.disabled = count == 0

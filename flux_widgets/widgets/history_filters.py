@@ -79,3 +79,9 @@ class PagingRow(widgets.HBox):  # type: ignore[misc]
         buttons = [self.newest_button, self.newer_button, self.page_label, self.older_button]
         buttons += [self.oldest_button, self.refresh_button]
         super().__init__(buttons, layout=_WRAP, **kwargs)
+
+    def show(self, page: int, pages: int) -> None:
+        """ "page 2 of 9" (``page`` counts from 0), and which ways are open."""
+        self.page_label.value = f"page {page + 1:,} of {pages:,}"
+        self.newer_button.disabled = self.newest_button.disabled = page == 0
+        self.older_button.disabled = self.oldest_button.disabled = page >= pages - 1
