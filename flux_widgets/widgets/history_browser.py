@@ -251,7 +251,12 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         """Bring back one delete from the trash (a row of the trash view); returns how many."""
         if batch == self.last_batch:
             self._forget_undo()
-        count = await asyncio.to_thread(self.history.undo, batch)
+        try:
+            count = await asyncio.to_thread(self.history.undo, batch)
+        except ValueError:  # another view (Clear's undo, another notebook) was first
+            self.message.value = "already back, or deleted for good, elsewhere: nothing to restore"
+            await self.reload()
+            return 0
         self.message.value = f"{images(count)} back from the trash"
         await self._changed()
         return count

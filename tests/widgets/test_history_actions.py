@@ -116,6 +116,15 @@ async def test_undo_disappears_when_its_delete_was_restored_elsewhere(tmp_path: 
     assert browser.last_batch is None and not is_shown(browser.undo_button)
     assert browser.total == 3 and browser.trash_count == 0
 
+    browser.cards[0].delete_button.click()
+    await browser.wait()
+    batch = browser.last_batch
+    assert batch is not None
+    history.undo(batch)  # restored elsewhere before this view heard of it
+    assert await browser.restore(batch) == 0
+    assert browser.message.value.startswith("already back, or deleted for good, elsewhere")
+    assert browser.total == 3 and not is_shown(browser.undo_button)
+
 
 async def test_refresh_shows_what_another_process_added(tmp_path: Path) -> None:
     history = fill(tmp_path, 2)

@@ -25,7 +25,7 @@ from ...errors import FluxError, MissingAPIKeyError, StyleError
 from ...images import GeneratedImage
 from ...params import FIELD_NAMES, FluxParams, PromptOrigin
 from ...prompts.plans import plain_fields
-from ...prompts.styles import StyleLibrary
+from ...prompts.styles import StyleLibrary, check_slot_filled
 from ...providers import Provider, get_provider
 from ...spending.usage import HistoryEntry
 from .._compat import close_tree, focus, set_tooltip, show
@@ -222,6 +222,7 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
     def _on_generate(self, _button: Any) -> None:
         try:
             params = self.controls.params()
+            check_slot_filled(params.prompt)  # a StyleError is a ValueError: said in words
         except ValueError as error:
             # Something to type differently, said in words (no Python error name), until
             # the controls change (``_input_changed``).

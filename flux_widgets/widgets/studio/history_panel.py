@@ -164,8 +164,13 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
         self.last_clear = None
         show(self.undo_button, False)
         self._state.notice = "bringing the images back from the trash…"
-        count = await asyncio.to_thread(history.undo, batch)
-        self._state.notice = f"{count:,} image{_s(count)} back in the history"
+        try:
+            count = await asyncio.to_thread(history.undo, batch)
+        except ValueError:  # restored in the browser's trash view (or emptied) meanwhile
+            count = 0
+            self._state.notice = "already back, or deleted for good, elsewhere: nothing to undo"
+        else:
+            self._state.notice = f"{count:,} image{_s(count)} back in the history"
         await self._history_changed()
         return count
 

@@ -98,6 +98,16 @@ async def test_restoring_a_clear_from_the_trash_view_takes_the_clears_undo_away(
     assert len(studio.images) == 3 and browser.total == 3
     assert "3 images in the history" in studio.history_label.value
 
+    studio.clear_history_button.click()
+    studio.confirm_clear_button.click()
+    await studio.wait()
+    batch = studio.history_panel.last_clear
+    assert batch is not None and studio.history is not None
+    studio.history.undo(batch)  # another notebook on the folder was first
+    assert await studio.history_panel.undo_clear() == 0
+    assert studio.message.value.startswith("already back, or deleted for good, elsewhere")
+    assert len(studio.images) == 3 and browser.total == 3
+
 
 async def test_opening_the_section_again_shows_what_another_process_added(
     client: FluxClient, tmp_path: Path

@@ -48,8 +48,9 @@ async def test_a_prompt_still_holding_the_slot_is_questioned_on_every_studio_pat
     studio.prompt = "a blueprint drawing of {prompt}"
     # In view before any click: the estimate line asks.
     assert "still holds {prompt}" in studio.explore.estimate.text
-    studio.generate_button.click()  # Generate
+    studio.generate_button.click()  # Generate: said in words, no Python class name
     assert "still holds {prompt}" in studio.message.value
+    assert "Error" not in studio.message.value
     studio.controls_panel._generate_typed("a {prompt} with a {red|blue} roof")  # Ctrl+Enter
     assert "still holds {prompt}" in studio.message.value
     studio.explore.styles.value = "watercolor"  # wrapped by a style too
