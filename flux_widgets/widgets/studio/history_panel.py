@@ -232,10 +232,12 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
         made_here = [image for image in self._gallery.images if _identity(image) not in gone]
         keys = {_identity(image) for image in made_here}
         restored = [image for image in images if _identity(image) not in keys] + made_here
-        # Until the gallery has them, the static picture and summary use them from here.
-        self.restoring = restored
-        await self._gallery.load(restored)
-        self.restoring = []
+        shown_now = [_identity(image) for image in self._gallery.images]
+        if [_identity(image) for image in restored] != shown_now:  # a star changes nothing here
+            # Until the gallery has them, the static picture and summary use them from here.
+            self.restoring = restored
+            await self._gallery.load(restored)
+            self.restoring = []
         self._render()
         await self._update_picture()
 

@@ -77,6 +77,12 @@ async def test_a_delete_in_the_browser_leaves_the_gallery_and_a_restore_brings_i
     assert len(studio.images) == 2
     assert studio.history_section.get_title(0) == "History (2 images)"
 
+    tiles = list(studio.gallery.tiles)
+    browser.cards[0].star.click()  # a star: nothing for the gallery to show again
+    await browser.wait()
+    await studio.wait()
+    assert studio.gallery.tiles == tiles and browser.records[0].favourite
+
 
 async def test_restoring_a_clear_from_the_trash_view_takes_the_clears_undo_away(
     client: FluxClient, tmp_path: Path
