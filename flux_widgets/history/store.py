@@ -38,6 +38,7 @@ from .jobs import JobFiles, RecoveryReport, Resumer, recover
 from .jobs import atomic_write as _atomic_write
 from .jobs import fsync_directory as _fsync_directory
 from .records import RECORD_VERSION, HistoryFilter, HistoryRecord, row_from_record
+from .share_and_reopen import ShareAndReopen
 from .trash import TRASH_FOLDER, Trash, TrashBatch
 
 __all__ = [
@@ -90,7 +91,7 @@ class StoredImage(GeneratedImage):
         return data
 
 
-class History:
+class History(ShareAndReopen):
     """The on-disk store of generated images, with an index for paging and search.
 
     ``add``, ``load``, ``clear``, ``len`` as before; ``page``/``count`` list light records

@@ -20,9 +20,11 @@ import ipywidgets as widgets
 import traitlets
 
 from ..errors import ImageDecodeError
+from ..history.exporting import ExportReport
 from ..images import GeneratedImage, open_image
 from ._compat import set_tooltip, show
 from ._tasks import TaskSet
+from .sharing_exports import export_images_html, export_images_zip
 from .viewer import ReuseCallback, Viewer
 
 THUMBNAIL_SIZE = 256
@@ -164,6 +166,15 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
     def images(self) -> list[GeneratedImage]:
         """Every image in the gallery, oldest first."""
         return list(self._images)
+
+    def export_html(self, path: str | os.PathLike[str], **options: Any) -> ExportReport:
+        """Every image here, oldest first, as one offline web page (``options``: ``title``,
+        ``full_size``, ``thumbnail_size``, as ``History.export_html``). Decodes every image."""
+        return export_images_html(self.images, path, **options)
+
+    def export_zip(self, path: str | os.PathLike[str]) -> ExportReport:
+        """Every image here as a zip that ``History.import_`` re-opens in another notebook."""
+        return export_images_zip(self.images, path)
 
     @property
     def tiles(self) -> list[Tile]:

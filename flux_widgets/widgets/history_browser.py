@@ -29,6 +29,7 @@ from ._tasks import TaskSet
 from .history_actions import DeleteQuestion, TrashView, images, needs_asking
 from .history_card import HistoryCard, HistoryPreview
 from .history_filters import HistoryFilters, PagingRow
+from .history_sharing import HistorySharing
 
 ImageCallback = Callable[[GeneratedImage], None]
 _WRAP = {"flex_flow": "row wrap", "align_items": "center"}
@@ -104,9 +105,9 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         # Where an entry opens without ``on_open``: under the cards.
         self.preview_box = HistoryPreview()
         self.preview, self.preview_close = self.preview_box.image, self.preview_box.close_button
-        super().__init__(
-            [filters, self.status, self.grid, paging, actions, self.preview_box], **kwargs
-        )
+        self.sharing = HistorySharing(self)  # export and import: history_sharing.py
+        rows = [filters, self.status, self.grid, paging, actions, self.sharing, self.preview_box]
+        super().__init__(rows, **kwargs)
         self.add_class("flux-history")
         self._wire()
         self._update_controls()
@@ -258,7 +259,7 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
             await self.reload()
             return 0
         self.message.value = f"{images(count)} back from the trash"
-        await self._changed()
+        await self.changed()
         return count
 
     async def empty_trash(self) -> int:
@@ -267,7 +268,7 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         count = await asyncio.to_thread(self.history.empty_trash)
         self._forget_undo()
         self.message.value = f"{images(count)} deleted for good"
-        await self._changed()
+        await self.changed()
         return count
 
     def select_page(self) -> None:
@@ -355,11 +356,12 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         self.last_batch = batch
         self.message.value = f"moved {images(count)} to the trash"
         show(self.undo_button, batch is not None)
-        await self._changed()
+        await self.changed()
         return count
 
-    async def _changed(self) -> None:
-        """After a change made here: this page again, then every other view (``on_change``)."""
+    async def changed(self) -> None:
+        """After a change made here (a delete, a restore, an import): this page again, then
+        every other view of the history (``on_change``)."""
         await self.reload()
         if self.on_change is not None:
             self.on_change()

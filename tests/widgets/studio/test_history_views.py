@@ -128,3 +128,20 @@ async def test_opening_the_section_again_shows_what_another_process_added(
     await studio.wait()
     await browser.wait()
     assert browser.total == 3 and browser.records[0].seed == 1009
+
+
+async def test_an_import_in_the_browser_shows_in_the_studios_count_and_gallery(
+    client: FluxClient, tmp_path: Path
+) -> None:
+    fill(tmp_path / "history", 1)
+    zip_path = fill(tmp_path / "elsewhere", 3).export_zip(tmp_path / "boats.zip").path
+    studio = PromptStudio(client, history_dir=tmp_path / "history")
+    await studio.wait()
+    browser = await _open_browser(studio)
+    browser.sharing.import_path.value = str(zip_path)
+    await browser.sharing.import_()  # boat 0 is there already: 2 come in
+    await browser.wait()
+    await studio.wait()
+    assert browser.total == 3
+    assert "3 images in the history" in studio.history_label.value
+    assert sorted(image.seed for image in studio.images) == [1000, 1001, 1002]
