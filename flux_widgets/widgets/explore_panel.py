@@ -21,7 +21,7 @@ from ..images import GeneratedImage
 from ..params import FluxParams
 from ..prompts.plans import CONFIRM_ABOVE_GENERATIONS, BatchPlan, plan_batch
 from ..prompts.progress import BatchProgress
-from ..prompts.styles import StyleLibrary
+from ..prompts.styles import StyleLibrary, check_slot_filled
 from ..prompts.templates import PromptTemplate
 from ..spending.usage import HistoryEntry, UsageReport
 from ._compat import show
@@ -102,6 +102,7 @@ class ExplorePanel(widgets.VBox):  # type: ignore[misc]
             self.estimate.show_summary("")
             return
         try:
+            check_slot_filled(prompt)  # asked here, in view, before Generate refuses it
             style = self.styles.selected()
             text = style.apply(prompt) if style is not None else prompt
             template = PromptTemplate(text)

@@ -44,7 +44,7 @@ class Browsed(Protocol):
     @property
     def filter(self) -> HistoryFilter: ...
 
-    async def reload(self) -> None: ...
+    async def changed(self) -> None: ...
 
 
 class HistorySharing(widgets.Accordion):  # type: ignore[misc]
@@ -142,7 +142,8 @@ class HistorySharing(widgets.Accordion):  # type: ignore[misc]
         return report
 
     async def import_(self) -> ImportReport:
-        """Import the uploaded zip, or else the one at the typed path; reloads the browser."""
+        """Import the uploaded zip, or else the one at the typed path; then every view of the
+        history shows what came in (the browser, and the studio's count and gallery)."""
         uploaded = _uploaded(self.upload)
         typed = str(self.import_path.value).strip()
         if uploaded is None and not typed:
@@ -159,7 +160,7 @@ class HistorySharing(widgets.Accordion):  # type: ignore[misc]
             self.import_button.disabled = False
         self.last_import = str(report)
         self.import_status.value = html.escape(str(report))
-        await self._browser.reload()
+        await self._browser.changed()
         return report
 
     async def wait(self) -> None:

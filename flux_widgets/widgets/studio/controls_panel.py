@@ -27,7 +27,7 @@ from ...errors import FluxError, MissingAPIKeyError, StyleError
 from ...images import GeneratedImage
 from ...params import FIELD_NAMES, FluxParams, PromptOrigin
 from ...prompts.plans import BatchPlan, plain_fields
-from ...prompts.styles import StyleLibrary
+from ...prompts.styles import StyleLibrary, check_slot_filled
 from ...providers import Provider, get_provider
 from ...spending.usage import HistoryEntry
 from .._compat import close_tree, focus, set_tooltip, show
@@ -40,6 +40,7 @@ from ..shortcuts import Shortcuts
 from .jobs_panel import ServeImages
 from .repeats import FinishedRecipes, served
 from .state import StudioState
+from .style_params import StyleParameters
 
 StartJob = Callable[
     [FluxClient, FluxParams, PromptOrigin | None, bool], asyncio.Task[list[GeneratedImage]]
@@ -78,6 +79,7 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
         self._serve = serve
         self._tasks = TaskSet(on_error=lambda error: None)  # batches' repeats shown, then made
         self.controls = ParameterControls()
+        self._style_params = StyleParameters(self.controls)  # given back on another choice
         self._narrowed: dict[str, Any] = {}  # full option lists of dropdowns a provider narrows
         self._switch_note = ""  # what the last provider switch changed, as shown
         # Styles, what the prompt will send and cost, batches of a template, usage.
@@ -169,8 +171,9 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
         origin = image.origin
         if origin is not None:  # the template as typed, not one of its expansions
             recipe = recipe.replace(prompt=origin.template)
-        self.controls.set_params(recipe)
         style_note = self._restore_style(origin)
+        self._style_params.forget()  # the image's recipe, not the style, sets them here
+        self.controls.set_params(recipe)
         changes: list[str] = []
         changed: set[str] = set()
         for name in FIELD_NAMES:
@@ -251,6 +254,7 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
     def _on_generate(self, _button: Any) -> None:
         try:
             params = self.controls.params()
+            check_slot_filled(params.prompt)  # a StyleError is a ValueError: said in words
         except ValueError as error:
             # Something to type differently, said in words (no Python error name), until
             # the controls change (``_input_changed``).
@@ -335,27 +339,34 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
 
     def _on_style(self, change: dict[str, Any]) -> None:
         """A style chosen: its parameters go into the controls, where they show (and where
-        a change of yours then wins)."""
+        a change of yours then wins); the last style's parameters go back to what they were."""
         try:
-            style = self.explore.styles.selected()
-            if style is not None:
-                for name, value in style.params.items():
-                    self.controls.set(name, value)
+            notes = self._style_params.switch(self.explore.styles.selected())
         except (ValueError, FluxError) as error:
             self._state.notice = error_html(error)
+        else:
+            if notes:
+                style = self.explore.styles.value or "no style"
+                self._state.notice = html.escape(f"{style}: " + ", ".join(notes))
         self._refresh_estimate()
 
     def _save_style(self) -> None:
         """Save the prompt (holding ``{prompt}``) and the shown aspect ratio and format as a
-        style under the typed name."""
+        style under the typed name, then empty the prompt for a subject: the template left
+        there would be wrapped in itself ("a drawing of a drawing of prompt")."""
         values = self.controls.values()
         params = {"aspect_ratio": values["aspect_ratio"], "output_format": values["output_format"]}
         try:
-            self.explore.styles.save(
+            style = self.explore.styles.save(
                 self.explore.styles.name_box.value, str(values["prompt"]), params
             )
         except (StyleError, OSError):
             return  # shown next to the button
+        self.controls.set("prompt", "")
+        self._state.notice = html.escape(
+            f"style {style.name} saved and chosen: type a subject for it and Generate"
+        )
+        focus(self.controls.prompt)
 
     def _restore_style(self, origin: PromptOrigin | None) -> str:
         """Reuse: select the style an image was made with; a note for the message line."""
