@@ -24,6 +24,7 @@ import ipywidgets as widgets
 from ..prompts.progress import BatchProgress
 from ..prompts.styles import PROMPT_SLOT, Style, StyleError, StyleLibrary
 from ..spending.usage import UsageReport
+from ..wording import error_text
 from ._compat import set_tooltip, show
 from ._html import ERROR_COLOR, error_html
 from ._tasks import on_home_loop
@@ -95,7 +96,7 @@ class StylePicker(widgets.VBox):  # type: ignore[misc]
             style = Style(name, template, params)
             self.library.save(style)
         except (StyleError, OSError) as error:
-            self.message.value = error_html(error)
+            self.message.value = error_html(error, "could not save the style")
             raise
         self.reload()
         self.dropdown.value = style.name
@@ -133,7 +134,7 @@ class EstimateLine(widgets.HTML):  # type: ignore[misc]
         self.value = f"<small>{html.escape(summary)}</small>" if summary else ""
 
     def show_error(self, error: BaseException) -> None:
-        self.text = str(error)
+        self.text = error_text(error)
         self.value = f"<small>{error_html(error)}</small>"
 
 

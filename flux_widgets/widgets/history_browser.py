@@ -22,6 +22,7 @@ import traitlets
 from ..history.store import THUMBNAIL_SIZE, History, HistoryFilter, HistoryRecord
 from ..images import GeneratedImage
 from ..params import ASPECT_RATIOS
+from ..wording import plural
 from ._compat import set_tooltip, show
 from ._html import error_html
 from ._tasks import TaskSet
@@ -271,7 +272,7 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
             return 0
         batch, self.last_batch = self.last_batch, None
         count = await asyncio.to_thread(self.history.undo, batch)
-        self.message.value = f"{count:,} image{_s(count)} back from the trash"
+        self.message.value = f"{plural(count, 'image')} back from the trash"
         show(self.undo_button, False)
         await self.reload()
         return count
@@ -282,14 +283,14 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         count = await asyncio.to_thread(self.history.empty_trash)
         self.last_batch = None
         show(self.undo_button, False)
-        self.message.value = f"{count:,} image{_s(count)} deleted for good"
+        self.message.value = f"{plural(count, 'image')} deleted for good"
         await self.reload()
         return count
 
     def _ask_empty(self, asking: bool) -> None:
         count = self.trash_count
         self.empty_trash_button.description = f"empty trash ({count:,})"
-        self.confirm_empty_button.description = f"delete {count:,} image{_s(count)} for good"
+        self.confirm_empty_button.description = f"delete {plural(count, 'image')} for good"
         show(self.empty_trash_button, count > 0 and not asking)
         show(self.confirm_empty_button, asking)
         show(self.keep_trash_button, asking)
@@ -386,7 +387,7 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         self.selected -= set(stems)
         count = len(stems) if batch is not None else 0
         self.last_batch = batch
-        self.message.value = f"moved {count:,} image{_s(count)} to the trash"
+        self.message.value = f"moved {plural(count, 'image')} to the trash"
         show(self.undo_button, batch is not None)
         await self.reload()
         return count
@@ -416,7 +417,7 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         return data
 
     def _update_controls(self) -> None:
-        shown = f"{self.total:,} image{_s(self.total)}"
+        shown = plural(self.total, "image")
         if self.filter != HistoryFilter():
             shown += " match"
         self.status.value = (
@@ -435,13 +436,9 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
     def __repr__(self) -> str:
         # Cheap and small (never the thumbnails' bytes): what a notebook's text output shows.
         return (
-            f"HistoryBrowser({str(self.history.directory)!r}: {self.total:,} image"
-            f"{_s(self.total)}, page {self.page_number + 1:,} of {self.pages:,})"
+            f"HistoryBrowser({str(self.history.directory)!r}: {plural(self.total, 'image')}, "
+            f"page {self.page_number + 1:,} of {self.pages:,})"
         )
 
     def _report(self, error: BaseException) -> None:
         self.message.value = error_html(error)
-
-
-def _s(count: int) -> str:
-    return "" if count == 1 else "s"

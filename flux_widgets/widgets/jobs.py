@@ -22,6 +22,7 @@ import ipywidgets as widgets
 import traitlets
 
 from ..params import FluxParams
+from ..wording import plural
 from ._compat import close_tree, set_tooltip, show
 from ._html import ACCENT_COLOR, ERROR_COLOR, MUTED_COLOR, SUCCESS_COLOR, error_html
 from ._tasks import on_home_loop
@@ -181,7 +182,7 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
         if len(prompt) > 60:
             prompt = prompt[:59] + "…"
         count = self.image_count if self.state == DONE else self.params.num_outputs
-        detail = f"{count} image{'s' if count != 1 else ''}, seed {self.params.seed}"
+        detail = f"{plural(count, 'image')}, seed {self.params.seed}"
         if self.estimate:
             detail += f", {html.escape(self.estimate)}"
         # The provider's own word (fal: "in queue, position 2") says more than the studio's.
@@ -221,10 +222,7 @@ def explain_queue(rows: Sequence[JobRow], client_of: Callable[[JobRow], FluxClie
         )
         waiting = [row for row in group if row.state == QUEUED]
         for place, row in enumerate(waiting, start=1):
-            row.note = (
-                f"waiting for one of {slots} slot{'s' if slots != 1 else ''} "
-                f"({holders}); #{place} in line"
-            )
+            row.note = f"waiting for one of {plural(slots, 'slot')} ({holders}); #{place} in line"
         for row in group:
             if row.state != QUEUED:
                 row.note = ""  # a slow start the row says itself (SLOW_START)

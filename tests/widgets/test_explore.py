@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from html_text import hover_text, visible_text
 
 from flux_widgets.prompts.progress import BatchProgress
 from flux_widgets.prompts.styles import SHIPPED_STYLES, StyleError, StyleLibrary
@@ -41,7 +42,10 @@ def test_saving_a_style_writes_json_and_selects_it(tmp_path: Path) -> None:
     assert "saved in" in picker.message.value
     with pytest.raises(StyleError):
         picker.save("bad", "no slot here", {})
-    assert "StyleError" in picker.message.value
+    shown = visible_text(picker.message.value)
+    assert shown.startswith("could not save the style: ") and "{prompt}" in shown
+    assert "StyleError" not in shown  # the class name only in the hover text
+    assert hover_text(picker.message.value)[0].startswith("StyleError: ")
     assert StylePicker(library).names()[-1] == "chalk"
 
 

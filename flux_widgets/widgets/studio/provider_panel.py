@@ -17,6 +17,7 @@ import traitlets
 from ...client import FluxClient
 from ...errors import FluxError, MissingAPIKeyError
 from ...spending.budget import SpendingCap
+from ...wording import error_text
 from .._compat import close_tree, show
 from .._html import ERROR_COLOR, error_html
 from ..key_input import KeyInput
@@ -105,7 +106,9 @@ class ProviderPanel(widgets.VBox):  # type: ignore[misc]
         try:
             return FluxClient.mock()
         except FluxError as error:
-            self._state.client_note = f"no API key and no mock API ({error}): type a key below"
+            self._state.client_note = (
+                f"no API key and no mock API ({error_text(error)}): type a key below"
+            )
             return None
 
     def _use_key(self, key: str | None) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import ipywidgets
 import pytest
+from html_text import visible_text
 
 from flux_widgets.client import FluxClient
 from flux_widgets.errors import ContentFilteredError, PredictionCanceledError
@@ -122,7 +123,8 @@ async def test_a_typed_error_is_shown_in_the_row_and_raised(studio: PromptStudio
     [row] = studio.jobs
     assert row.state == "failed"
     assert isinstance(row.error, ContentFilteredError)
-    assert "ContentFilteredError" in row.error_box.value
+    shown = visible_text(row.error_box.value)
+    assert "safety" in shown and "ContentFilteredError" not in shown
     assert "NSFW content detected" in row.error_box.value
     assert row.error_box.layout.display != "none"
 
