@@ -93,6 +93,7 @@ def error_text(error: BaseException, doing: str = "") -> str:
 # A failure's kind in a word or two, by its error type's name (what the usage ledger records,
 # spending/ledger.py): the usage table says "key refused 2", not "AuthenticationError 2".
 _FAILURE_WORDS = {
+    "FluxError": "failed",
     "MissingAPIKeyError": "no key",
     "APIError": "API error",
     "AuthenticationError": "key refused",
@@ -130,6 +131,9 @@ def failure_words(kind: str) -> str:
 def _os_words(error: OSError) -> str:
     name = error.filename if error.filename is not None else error.filename2
     file = os.fsdecode(name) if isinstance(name, (str, bytes, os.PathLike)) else ""
+    if error.errno == errno.EEXIST and file and os.path.isfile(file):
+        # mkdir(exist_ok=True) says "exists" when a file stands where a folder should be.
+        return f"{file} is a file, not a folder; choose another folder, or move the file away"
     if error.errno in _OS_WORDS:
         what, todo = _OS_WORDS[error.errno]
         return f"{what.format(file=file or 'the file').strip()}; {todo}"

@@ -7,6 +7,7 @@ import asyncio
 import signal
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
@@ -80,6 +81,20 @@ def test_mock_option_and_missing_key_fall_back_to_the_mock(
     images = shell.run_cell_magic("flux", "--megapixels 0.25", "a fox")
     assert len(images) == 1
     assert "no API key configured" in capsys.readouterr().out
+
+
+def test_a_save_folder_that_cannot_be_made_is_said_in_words_and_the_images_still_come_back(
+    shell: InteractiveShell, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "out"
+    blocker.write_text("a file where the folder should be")
+    images = shell.run_cell_magic("flux", f"--megapixels 0.25 --save {blocker}", "a fox")
+    assert len(images) == 1  # paid for: returned (and shown) even though saving failed
+    err = capsys.readouterr().err
+    assert err == (
+        f"flux: could not save into {blocker}: {blocker} is a file, not a folder; choose "
+        "another folder, or move the file away\n"
+    )
 
 
 def test_load_ext_through_the_shell_registers_the_magic(shell: InteractiveShell) -> None:

@@ -49,6 +49,18 @@ def test_saving_a_style_writes_json_and_selects_it(tmp_path: Path) -> None:
     assert StylePicker(library).names()[-1] == "chalk"
 
 
+def test_a_styles_folder_that_cannot_be_made_is_said_in_words(tmp_path: Path) -> None:
+    blocker = tmp_path / "styles"
+    blocker.write_text("a file where the folder should be")
+    picker = StylePicker(StyleLibrary(blocker))
+    with pytest.raises(FileExistsError):
+        picker.save("chalk", "a chalkboard drawing of {prompt}", {})
+    assert visible_text(picker.message.value) == (
+        f"could not save the style: {blocker} is a file, not a folder; choose another folder, "
+        "or move the file away"
+    )
+
+
 def test_confirm_row_runs_the_action_only_on_send() -> None:
     row = ConfirmRow()
     sent: list[int] = []

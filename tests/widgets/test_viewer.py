@@ -272,7 +272,7 @@ async def test_save_into_a_file_shows_the_error(
     # In words: what failed, the file, what to do; no FileExistsError, no [Errno 17].
     message = gallery.viewer.message
     assert message.startswith("could not save the image: ") and str(not_a_folder) in message
-    assert "already exists; choose another name" in message
+    assert "is a file, not a folder; choose another folder" in message
     assert "Error" not in message and "[Errno" not in message
 
 
