@@ -96,7 +96,7 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
         # Ctrl/Cmd+Enter in the prompt generates (an invisible anywidget, scoped to this studio).
         self.shortcuts = Shortcuts()
         self.controls.prompt.add_class(self.shortcuts.scope)
-        row = [self.generate_button, self.controls.seed_state, self.controls.seed_switch]
+        row = [self.generate_button, *self.controls.take_seed_switch()]
         # What a click on Generate asks ("Send 12 generations?") and the batch rows it starts
         # show right under the button, where the user is looking, not above the usage view.
         explore = self.explore
@@ -209,7 +209,7 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
             control.observe(lambda _: self._refresh_estimate(), names="value")
         for control in self.controls.field_widgets.values():
             control.observe(self._input_changed, names="value")
-        self.controls.lock_seed.observe(self._input_changed, names="value")
+        self.controls.observe(self._input_changed, names="seed_locked")
         self.explore.styles.dropdown.observe(self._on_style, names="value")
         self.explore.styles.save_button.on_click(lambda _: self._save_style())
         self._state.observe(lambda _: self._show_running(), names="running")
