@@ -193,7 +193,7 @@ def flux(line: str, cell: str) -> list[GeneratedImage] | None:
     try:
         plan = _plan(client, params, options)
     except ValueError as error:  # TemplateError, StyleError: before anything is sent
-        raise _usage_error(f"%%flux: {error}") from None
+        raise _usage_error(f"%%flux: {error_text(error)}") from None
     started = time.monotonic()
     try:
         if plan is None:
@@ -220,7 +220,7 @@ def parse_magic(line: str, cell: str) -> tuple[FluxParams, argparse.Namespace]:
     try:
         arguments = shlex.split(line)
     except ValueError as error:
-        raise _usage_error(f"%%flux: cannot parse the options ({error})") from None
+        raise _usage_error(f"%%flux: cannot parse the options ({error_text(error)})") from None
     options = _parser().parse_args(arguments)
     # One provider: options.provider is its name, as it always was; several: see _compare.
     options.providers = options.provider or []
@@ -238,7 +238,7 @@ def parse_magic(line: str, cell: str) -> tuple[FluxParams, argparse.Namespace]:
         params = FluxParams(prompt=prompt, **{**provider.defaults(), **values})
         provider.check(params)
     except ValueError as error:
-        raise _usage_error(f"%%flux: {error}") from None
+        raise _usage_error(f"%%flux: {error_text(error)}") from None
     return params, options
 
 
@@ -405,7 +405,7 @@ def _compare_plan(params: FluxParams, options: argparse.Namespace) -> GridPlan:
             base={"prompt": params.prompt, **given},
         )
     except ValueError as error:
-        raise _usage_error(f"%%flux: {error}") from None
+        raise _usage_error(f"%%flux: {error_text(error)}") from None
 
 
 def _compare_client(force_mock: bool, names: list[str]) -> FluxClient:

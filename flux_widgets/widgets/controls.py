@@ -31,6 +31,7 @@ from ..params import (
     random_seed,
 )
 from ..schema import CONTROL_ORDER, FIELDS, SCHEMA, Field, in_order
+from ..wording import error_text
 from ._compat import set_tooltip
 
 RANDOM_SEED_MAX = RANDOM_SEED_RANGE[1]
@@ -311,7 +312,7 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
         try:
             return f"seed {self.seed_value}, locked"
         except ValueError as error:
-            return str(error)
+            return error_text(error)
 
     def _set_seed(self, seed: int) -> None:
         """Show a drawn seed without locking it (typing one locks, see ``_on_seed_typed``)."""
@@ -337,7 +338,7 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
             seed: int | None = self.seed_value
             error = ""
         except ValueError as refused:
-            seed, error = None, str(refused)
+            seed, error = None, error_text(refused)
         # A refused seed is said at once, by the box, not first at Generate.
         self.seed.description = FIELDS["seed"].label + (" ⚠" if error and locked else "")
         with self.seed_state.hold_sync(), self.seed_switch.hold_sync():

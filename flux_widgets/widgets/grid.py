@@ -35,7 +35,7 @@ from ..prompts.grid_plan import Cell, GridAxis, GridPlan, plan_grid, value_text
 from ..prompts.progress import BatchProgress
 from ..providers import Provider
 from ..schema import FIELDS
-from ..wording import plural
+from ..wording import error_text, plural
 from ._compat import StaticFallback, close_tree, set_tooltip
 from ._grid_compare import cell_caption, note_html
 from ._grid_export import draw_sheet, stack
@@ -258,7 +258,9 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
             self._notes[cell].value = self._caption(cell, image, seconds)
         if error is not None:
             self.errors[cell] = error
-            note = warning_html(str(error)) if isinstance(error, MissingAPIKeyError) else None
+            note = (
+                warning_html(error_text(error)) if isinstance(error, MissingAPIKeyError) else None
+            )
             self._notes[cell].value = note_html(note or error_html(error))
         if self._started is not None:
             self.progress.value = self._progress_text(time.monotonic() - self._started)
@@ -272,7 +274,7 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         name = self.plan.providers.get(cell)
         error = self.providers.missing.get(name) if name is not None else None
         if error is not None:
-            return note_html(warning_html(str(error)))
+            return note_html(warning_html(error_text(error)))
         return self._caption(cell, None, None, head="waiting")
 
     def cancel(self) -> None:

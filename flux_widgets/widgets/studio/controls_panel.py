@@ -29,7 +29,7 @@ from ...prompts.styles import StyleLibrary
 from ...providers import Provider, get_provider
 from ...spending.usage import HistoryEntry
 from .._compat import close_tree, focus, set_tooltip, show
-from .._html import ERROR_COLOR, error_html, warning_html
+from .._html import error_html, warning_html
 from .._tasks import on_home_loop
 from ..controls import ParameterControls
 from ..explore_panel import ExplorePanel, KeepImages
@@ -222,9 +222,7 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
         except ValueError as error:
             # Something to type differently, said in words (no Python error name), until
             # the controls change (``_input_changed``).
-            self._state.notice = (
-                f"<span style='color:{ERROR_COLOR}'>{html.escape(str(error))}</span>"
-            )
+            self._state.notice = error_html(error)
             self.input_refused = True
             return
         if self._finished.is_repeat(params) and self.repeat_confirmed != params:
