@@ -33,7 +33,8 @@ def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
 
 class Words(NamedTuple):
     """An error as people read it: ``text`` (one sentence, no class names) and ``detail``
-    (the technical form, for a tooltip or the log; the key redacted)."""
+    (the technical form, for a tooltip or the log; the key redacted; "" when the text is all
+    there is, as for refused input)."""
 
     text: str
     detail: str
@@ -72,8 +73,9 @@ def describe_error(error: BaseException, doing: str = "") -> Words:
     elif isinstance(error, OSError):
         said = _os_words(error)
     elif isinstance(error, (ValueError, RuntimeError)) and str(error):
-        # Refused input (and a widget used outside a kernel) says what was wrong, in words.
-        said = str(error)
+        # Refused input (and a widget used outside a kernel) says what was wrong, in words;
+        # its type would add nothing but a class name, so there is no detail to hover.
+        said, detail = str(error), ""
     elif isinstance(error, sqlite3.Error):
         said = f"the history's index failed ({error}); try again, or reopen the history"
     else:

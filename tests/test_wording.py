@@ -168,6 +168,7 @@ def test_refused_input_is_its_own_message() -> None:
     error = ValueError("cloudflare cannot give output_format='webp': it supports 'jpg'")
     assert error_text(error) == "cloudflare cannot give output_format='webp': it supports 'jpg'"
     assert visible_text(error_html(error)) == error_text(error)
+    assert hover_text(error_html(error)) == []  # its type would only add a class name
     assert error_text(RuntimeError("no running asyncio event loop")).startswith("no running")
 
 
@@ -216,9 +217,9 @@ def test_no_key_reaches_the_text_or_the_hover_text() -> None:
 
 
 def test_the_html_is_escaped_text_and_attribute() -> None:
-    html = error_html(ValueError("a <b>bold</b> 'claim'"), "x & y")
+    html = error_html(errors.StyleError("a <b>bold</b> 'claim'"), "x & y")
     assert "<b>" not in html and visible_text(html) == "x & y: a <b>bold</b> 'claim'"
-    assert hover_text(html) == ["ValueError: a <b>bold</b> 'claim'"]
+    assert hover_text(html) == ["StyleError: a <b>bold</b> 'claim'"]
 
 
 @pytest.mark.parametrize(

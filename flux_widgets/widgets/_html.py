@@ -24,9 +24,10 @@ def error_html(error: BaseException, prefix: str = "") -> str:
     no class name, no ``[Errno n]``), escaped (messages quote user input); the technical
     detail is its hover text, for a bug report."""
     words = describe_error(error, prefix)
+    title = f" title='{html.escape(words.detail, quote=True)}'" if words.detail else ""
     return (
-        f"<span class='flux-error' style='color:{ERROR_COLOR}' "
-        f"title='{html.escape(words.detail, quote=True)}'>{html.escape(words.text)}</span>"
+        f"<span class='flux-error' style='color:{ERROR_COLOR}'{title}>"
+        f"{html.escape(words.text)}</span>"
     )
 
 
