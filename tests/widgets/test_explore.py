@@ -61,6 +61,17 @@ def test_a_styles_folder_that_cannot_be_made_is_said_in_words(tmp_path: Path) ->
     )
 
 
+def test_a_style_file_that_cannot_be_read_is_named_not_dropped_in_silence(tmp_path: Path) -> None:
+    (tmp_path / "broken.json").write_text("{not json")
+    (tmp_path / "latin.json").write_bytes(b'{"name": "caf\xe9"}')
+    picker = StylePicker(StyleLibrary(tmp_path))
+    shown = visible_text(picker.message.value)
+    assert "style file broken.json skipped: Expecting property name" in shown
+    assert "style file latin.json skipped: " in shown and "save it as UTF-8" in shown
+    assert "Error" not in shown
+    assert picker.names() == [style.name for style in SHIPPED_STYLES]  # the rest still work
+
+
 def test_confirm_row_runs_the_action_only_on_send() -> None:
     row = ConfirmRow()
     sent: list[int] = []
