@@ -215,14 +215,19 @@ def explain_queue(rows: Sequence[JobRow], client_of: Callable[[JobRow], FluxClie
     for group in by_client.values():
         slots = client_of(group[0]).max_concurrency
         busy = sum(1 for row in group if row.state != QUEUED)
-        holders = (
-            f"all {slots} busy here"
-            if busy >= slots
-            else f"{busy} busy here, the rest by other work on this client"
-        )
+        if slots == 1:  # "one of 1 slot (all 1 busy)" is not how people say it
+            wanted = "the one slot"
+            holders = "busy here" if busy else "held by other work on this client"
+        else:
+            wanted = f"one of {plural(slots, 'slot')}"
+            holders = (
+                f"all {slots} busy here"
+                if busy >= slots
+                else f"{busy} busy here, the rest by other work on this client"
+            )
         waiting = [row for row in group if row.state == QUEUED]
         for place, row in enumerate(waiting, start=1):
-            row.note = f"waiting for one of {plural(slots, 'slot')} ({holders}); #{place} in line"
+            row.note = f"waiting for {wanted} ({holders}); #{place} in line"
         for row in group:
             if row.state != QUEUED:
                 row.note = ""  # a slow start the row says itself (SLOW_START)

@@ -174,11 +174,11 @@ async def test_a_queued_job_says_why_and_its_place_in_line(tmp_path: Path) -> No
         await _until(lambda: studio.jobs[0].state != "queued")
         first, second, third = studio.jobs
         assert "in line" not in first.note  # it holds the slot
-        assert second.note == "waiting for one of 1 slot (all 1 busy here); #1 in line"
-        assert third.note == "waiting for one of 1 slot (all 1 busy here); #2 in line"
+        assert second.note == "waiting for the one slot (busy here); #1 in line"
+        assert third.note == "waiting for the one slot (busy here); #2 in line"
         assert "#2 in line" in third.label.value
         await _until(lambda: second.state != "queued")
-        assert third.note == "waiting for one of 1 slot (all 1 busy here); #1 in line"
+        assert third.note == "waiting for the one slot (busy here); #1 in line"
         await asyncio.gather(*tasks)
         assert [row.note for row in studio.jobs] == ["", "", ""]
     finally:
