@@ -70,6 +70,9 @@ def describe_error(error: BaseException, doing: str = "") -> Words:
     detail = redact_secrets(f"{type(error).__name__}: {error}")
     if isinstance(error, FluxError):  # its message is already written for people
         said = str(error)
+        # What a provider's support asks for: which prediction, which request.
+        ids = (("prediction", error.prediction_id), ("request", getattr(error, "request_id", None)))
+        detail += "".join(f" ({kind} {value})" for kind, value in ids if value)
     elif isinstance(error, OSError):
         said = _os_words(error)
     elif isinstance(error, (ValueError, RuntimeError)) and str(error):

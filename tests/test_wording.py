@@ -164,6 +164,14 @@ def test_a_file_where_a_folder_should_be_is_said_so(tmp_path: Path) -> None:
     )
 
 
+def test_the_hover_text_of_an_api_error_names_its_prediction_and_request() -> None:
+    error = errors.ServerError("the API failed with 502", request_id="req-9")
+    error.prediction_id = "p-42"
+    words = describe_error(error)
+    assert words.text == "the API failed with 502"
+    assert words.detail == "ServerError: the API failed with 502 (prediction p-42) (request req-9)"
+
+
 def test_refused_input_is_its_own_message() -> None:
     error = ValueError("cloudflare cannot give output_format='webp': it supports 'jpg'")
     assert error_text(error) == "cloudflare cannot give output_format='webp': it supports 'jpg'"
