@@ -57,12 +57,21 @@ def probe_image(data: bytes, expected_format: str | None = None) -> tuple[str, i
             size = image.size
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise ImageDecodeError(
-            f"the downloaded {fmt} file is damaged ({exc.__class__.__name__}); "
+            f"the downloaded {fmt} file is damaged ({_damage(exc)}); "
             "generate again, and report it if it keeps happening"
         ) from None
     if size != (width, height) or width < 1 or height < 1:
         raise ImageDecodeError(f"the downloaded {fmt} file has an inconsistent header")
     return fmt, width, height
+
+
+def _damage(error: Exception) -> str:
+    """What Pillow found wrong, in words (its exception types meant nothing to a person)."""
+    if isinstance(error, Image.DecompressionBombError):
+        return "too many pixels to decode safely"
+    if isinstance(error, UnidentifiedImageError):
+        return "not readable as an image"
+    return "cut short or corrupt"
 
 
 def open_image(data: bytes) -> Image.Image:

@@ -49,6 +49,7 @@ from .prompts.templates import PromptTemplate
 from .providers import DEFAULT_PROVIDER, PROVIDERS, Provider, get_provider
 from .providers.settings import provider_name
 from .schema import SCHEMA, Field
+from .wording import error_text, plural
 
 T = TypeVar("T")
 
@@ -192,7 +193,7 @@ def flux(line: str, cell: str) -> list[GeneratedImage] | None:
     try:
         plan = _plan(client, params, options)
     except ValueError as error:  # TemplateError, StyleError: before anything is sent
-        raise _usage_error(f"%%flux: {error}") from None
+        raise _usage_error(f"%%flux: {error_text(error)}") from None
     started = time.monotonic()
     try:
         if plan is None:
@@ -200,13 +201,13 @@ def flux(line: str, cell: str) -> list[GeneratedImage] | None:
         else:
             images = _run_plan(client, plan)
     except FluxError as error:
-        print(f"flux: {type(error).__name__}: {error}", file=sys.stderr)
+        print(f"flux: {error_text(error)}", file=sys.stderr)
         return None
     elapsed = time.monotonic() - started
     if client.is_mock and not options.mock:
         print(_MOCK_NOTE.format(keys=" or ".join(_provider(options).key_env_vars)))
     seeds = ", ".join(str(image.seed) for image in images)
-    print(f"{len(images)} image(s) in {elapsed:.1f} s · seed {seeds}")
+    print(f"{plural(len(images), 'image')} in {elapsed:.1f} s · seed {seeds}")
     _save(images, options.save)
     from IPython.display import display
 
@@ -219,7 +220,7 @@ def parse_magic(line: str, cell: str) -> tuple[FluxParams, argparse.Namespace]:
     try:
         arguments = shlex.split(line)
     except ValueError as error:
-        raise _usage_error(f"%%flux: cannot parse the options ({error})") from None
+        raise _usage_error(f"%%flux: cannot parse the options ({error_text(error)})") from None
     options = _parser().parse_args(arguments)
     # One provider: options.provider is its name, as it always was; several: see _compare.
     options.providers = options.provider or []
@@ -237,7 +238,7 @@ def parse_magic(line: str, cell: str) -> tuple[FluxParams, argparse.Namespace]:
         params = FluxParams(prompt=prompt, **{**provider.defaults(), **values})
         provider.check(params)
     except ValueError as error:
-        raise _usage_error(f"%%flux: {error}") from None
+        raise _usage_error(f"%%flux: {error_text(error)}") from None
     return params, options
 
 
@@ -306,7 +307,7 @@ def _run_plan(client: FluxClient, plan: BatchPlan) -> list[GeneratedImage]:
                 if result.error is not None:
                     error = result.error
                     print(
-                        f"flux: {result.params.prompt!r}: {type(error).__name__}: {error}",
+                        f"flux: {result.params.prompt!r}: {error_text(error)}",
                         file=sys.stderr,
                     )
         return done
@@ -346,7 +347,10 @@ def _compare(params: FluxParams, options: argparse.Namespace) -> list[GeneratedI
 
     print(
         " · ".join(
-            [f"{len(keys)} image(s) on {len(names)} providers", *price_parts(plan, clients, cost)]
+            [
+                f"{plural(len(keys), 'image')} on {plural(len(names), 'provider')}",
+                *price_parts(plan, clients, cost),
+            ]
         )
     )
     ended: Ended = {}
@@ -373,7 +377,7 @@ def _compare(params: FluxParams, options: argparse.Namespace) -> list[GeneratedI
         failure = ended.get(cell, ([], None, None))[1]
         if failure is not None:
             name = plan.providers[cell]
-            print(f"flux: {name}: {type(failure).__name__}: {failure}", file=sys.stderr)
+            print(f"flux: {name}: {error_text(failure)}", file=sys.stderr)
     print("\n".join(cell_text(plan, cell, ended, cost) for cell in keys))
     images = [image for cell in keys for image in ended.get(cell, ([], None, None))[0]]
     _save(images, options.save)
@@ -401,7 +405,7 @@ def _compare_plan(params: FluxParams, options: argparse.Namespace) -> GridPlan:
             base={"prompt": params.prompt, **given},
         )
     except ValueError as error:
-        raise _usage_error(f"%%flux: {error}") from None
+        raise _usage_error(f"%%flux: {error_text(error)}") from None
 
 
 def _compare_client(force_mock: bool, names: list[str]) -> FluxClient:
@@ -422,9 +426,12 @@ def _save(images: list[GeneratedImage], folder_name: str | None) -> None:
     if not folder_name:
         return
     folder = Path(folder_name).expanduser()
-    folder.mkdir(parents=True, exist_ok=True)
-    for image in images:
-        print(f"saved {image.save(folder / file_name(image))}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for image in images:
+            print(f"saved {image.save(folder / file_name(image))}")
+    except OSError as error:  # said, and the paid images are still shown below
+        print(f"flux: {error_text(error, f'could not save into {folder}')}", file=sys.stderr)
 
 
 def run_in_worker_thread(make: Callable[[], Coroutine[Any, Any, T]]) -> T:

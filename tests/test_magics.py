@@ -7,6 +7,7 @@ import asyncio
 import signal
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
@@ -59,7 +60,7 @@ def test_cell_magic_returns_images_made_with_the_given_options(
     )
     assert (images[0].width, images[0].height, images[0].format) == (672, 384, "png")
     out = capsys.readouterr().out
-    assert "2 image(s)" in out and "seed 7" in out
+    assert "2 images in" in out and "seed 7" in out
 
 
 async def test_runs_while_the_calling_threads_event_loop_is_running(
@@ -80,6 +81,20 @@ def test_mock_option_and_missing_key_fall_back_to_the_mock(
     images = shell.run_cell_magic("flux", "--megapixels 0.25", "a fox")
     assert len(images) == 1
     assert "no API key configured" in capsys.readouterr().out
+
+
+def test_a_save_folder_that_cannot_be_made_is_said_in_words_and_the_images_still_come_back(
+    shell: InteractiveShell, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "out"
+    blocker.write_text("a file where the folder should be")
+    images = shell.run_cell_magic("flux", f"--megapixels 0.25 --save {blocker}", "a fox")
+    assert len(images) == 1  # paid for: returned (and shown) even though saving failed
+    err = capsys.readouterr().err
+    assert err == (
+        f"flux: could not save into {blocker}: {blocker} is a file, not a folder; choose "
+        "another folder, or move the file away\n"
+    )
 
 
 def test_load_ext_through_the_shell_registers_the_magic(shell: InteractiveShell) -> None:
@@ -121,7 +136,8 @@ def test_an_api_error_is_one_line_on_stderr(
         result = shell.run_cell_magic("flux", "", "a boat")
     assert result is None
     err = capsys.readouterr().err
-    assert err.startswith("flux: AuthenticationError:") and err.count("\n") == 1
+    assert err.startswith("flux: the API rejected the key (401") and err.count("\n") == 1
+    assert "AuthenticationError" not in err  # words for people, no class name
     assert "sk-a-wrong-key" not in err
 
 

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from ..errors import HistoryImportError, ImageDecodeError
 from ..images import probe_image
+from ..wording import plural
 from .exporting import (
     ARCHIVE_FORMAT,
     ARCHIVE_VERSION,
@@ -73,7 +74,7 @@ class ImportReport:
     refused: list[tuple[str, str]] = field(default_factory=list)
 
     def __str__(self) -> str:
-        text = f"imported {len(self.imported):,} image{_s(len(self.imported))}"
+        text = f"imported {plural(len(self.imported), 'image')}"
         if self.already_present:
             text += f"; {len(self.already_present):,} already in the history"
         if self.refused:
@@ -274,7 +275,3 @@ def _reason(error: BaseException) -> str:
     if isinstance(error, ImageDecodeError):
         return "not a usable image"
     return str(error) or type(error).__name__
-
-
-def _s(count: int) -> str:
-    return "" if count == 1 else "s"

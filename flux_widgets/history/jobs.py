@@ -30,6 +30,7 @@ from ..errors import FluxError, InvalidRequestError, MissingAPIKeyError, Protoco
 from ..images import GeneratedImage
 from ..params import FluxParams
 from ..providers.base import Job, Provider
+from ..wording import plural
 
 __all__ = [
     "OUTPUT_LIFETIME",
@@ -233,7 +234,7 @@ class RecoveryReport:
             return "no open jobs to recover"
         recovered = self.recovered
         images = sum(job.images for job in recovered)
-        text = f"recovered {_count(images, 'image')} from {_count(len(recovered), 'job')}"
+        text = f"recovered {plural(images, 'image')} from {plural(len(recovered), 'job')}"
         others = [
             f"{job.provider} job {job.job_id}: {job.reason}"
             for job in self.jobs
@@ -302,17 +303,13 @@ async def _recover_one(
         fresh = [image for image in images if image.index not in job.stored]
         for image in fresh:
             report.images.append(await asyncio.to_thread(store, image))
-        return outcome("recovered", f"{_count(len(fresh), 'image')} stored", len(fresh))
+        return outcome("recovered", f"{plural(len(fresh), 'image')} stored", len(fresh))
     if status in ("failed", "aborted"):
         return outcome("failed", f"the generation {status} on the server")
     if status == "canceled":
         return outcome("canceled", "cancelled on the server")
     hint = "cancel requested" if cancel_running else "recover(cancel_running=True) cancels it"
     return outcome("running", f"still {status}: left open ({hint})", closed=False)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def atomic_write(path: Path, data: bytes) -> None:

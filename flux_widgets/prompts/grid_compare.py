@@ -28,6 +28,7 @@ from ..images import GeneratedImage
 from ..params import FluxParams
 from ..providers.settings import get_provider
 from ..spending.prices import estimate_cost
+from ..wording import error_text
 from .grid_plan import Cell, GridPlan
 from .progress import BatchProgress
 
@@ -295,7 +296,7 @@ def side_by_side_html(plan: GridPlan, ended: Ended, cost: CellCost) -> str:
             if notes:
                 text += f"<br><i>{html.escape('; '.join(notes))}</i>"
             if error is not None:
-                text += f"<br><b>{html.escape(f'{type(error).__name__}: {error}')}</b>"
+                text += f"<br><b>{html.escape(error_text(error))}</b>"
             cells.append(f"<td style='{align}'>{picture}<small>{text}</small></td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
     width = f"table-layout:fixed;width:100%;max-width:{272 * len(plan.columns.values)}px"

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..params import FIELD_NAMES, FluxParams
 from ..spending.prices import Price, estimate_cost
+from ..wording import plural
 from .styles import Style, StyleLibrary, check_slot_filled, resolve_style
 from .templates import MAX_COMBINATIONS, PromptOrigin, PromptTemplate, Wildcards, default_wildcards
 
@@ -61,7 +62,7 @@ class BatchPlan:
     def summary(self) -> str:
         """``"12 generations · 24 images · about $0.0720 on replicate"``."""
         g, i = self.generations, self.images
-        text = f"{g} generation{'s' if g != 1 else ''} · {i} image{'s' if i != 1 else ''}"
+        text = f"{plural(g, 'generation')} · {plural(i, 'image')}"
         cost = self.cost
         if cost is None:
             return f"{text} · price unknown on {self.provider}"

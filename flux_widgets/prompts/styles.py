@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import StyleError as StyleError  # re-exported: its home is errors.py
 from ..params import FIELD_NAMES, input_errors
+from ..wording import error_text
 from .user_files import read_user_text
 
 logger = logging.getLogger("flux_widgets")
@@ -189,6 +190,8 @@ class StyleLibrary:
 
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
         self.directory = Path(directory).expanduser() if directory else user_styles_dir()
+        # The saved files the last read skipped, in words: file name -> why (for the studio).
+        self.skipped: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"StyleLibrary({str(self.directory)!r})"
@@ -246,13 +249,15 @@ class StyleLibrary:
 
     def _saved(self) -> list[tuple[Path, Style]]:
         """The saved styles with their files, in file order; damaged files logged and skipped."""
-        saved = []
+        saved, skipped = [], {}
         for path in self._files():
             try:
                 text = read_user_text(path, kind="style file", error=StyleError)
                 saved.append((path, Style.from_json(json.loads(text))))
             except (OSError, ValueError) as error:
                 logger.warning("style file %s skipped: %s", path.name, error)
+                skipped[path.name] = error_text(error)
+        self.skipped = skipped
         return saved
 
     def _claim_file(self, name: str) -> Path:

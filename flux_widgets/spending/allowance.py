@@ -26,6 +26,7 @@ from ..errors import AllowanceExhaustedError, FluxError
 from ..params import FluxParams
 from ..providers import PROVIDERS, Provider, resolve_settings
 from ..providers.pricing import FreeAllowance
+from ..wording import plural
 
 Clock = Callable[[], datetime]
 
@@ -114,8 +115,8 @@ class AllowanceCounter:
             )
         if left.images_left is None:
             return f"free {period}: about {left.units_left:,.0f} {self.allowance.units} left"
-        plural = "image" if left.images_left == 1 else "images"
-        return f"free {period}: about {left.images_left:,} {plural} left (resets {reset})"
+        images = plural(left.images_left, "image")
+        return f"free {period}: about {images} left (resets {reset})"
 
 
 def _default_cost(provider: Provider) -> float | None:

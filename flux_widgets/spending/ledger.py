@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from ..params import FluxParams
+from ..wording import plural
 from .allowance import AllowanceCounter
 from .budget import Reservation, SpendingCap
 from .prices import Price, price_table
@@ -164,7 +165,7 @@ class Ledger:
                 known = [e for e in estimates if e is not None]
                 total = sum(known) if len(known) == len(estimates) else None
                 n = len(holds)
-                what = f"this batch of {n} generation{'s' if n != 1 else ''}"
+                what = f"this batch of {plural(n, 'generation')}"
                 batch = cap.reserve(total, what=what)
                 for hold in holds:  # every estimate is known: reserve refused an unknown total
                     hold.reservation = cap.split(batch, hold.estimate or 0.0)

@@ -23,6 +23,7 @@ from ..errors import APIError
 from ..params import FluxParams
 from ..providers import DEFAULT_PROVIDER, Provider, get_provider
 from ..providers.quota import KeyQuota as KeyQuota  # re-exported: it lived here
+from ..wording import failure_words
 from .prices import Price, estimate_cost
 
 if TYPE_CHECKING:
@@ -263,7 +264,10 @@ class UsageReport:
             row("estimated spend", _spend_text),
         ]
         if self.session.failures:
-            failures = ", ".join(f"{k} {v}" for k, v in sorted(self.session.failures.items()))
+            counted: dict[str, int] = {}  # two types may read the same ("cancelled")
+            for kind, count in self.session.failures.items():
+                counted[failure_words(kind)] = counted.get(failure_words(kind), 0) + count
+            failures = ", ".join(f"{k} {v}" for k, v in sorted(counted.items()))
             rows.append(("failures", failures, "-", "-"))
         if self.session.latency_p50 is not None and self.session.latency_p95 is not None:
             latency = f"{self.session.latency_p50:.2f} / {self.session.latency_p95:.2f} s"

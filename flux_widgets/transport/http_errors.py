@@ -31,6 +31,9 @@ from .redaction import clip, redact, redact_secrets
 MAX_RETRY_AFTER = 60.0
 # How much of a server's error text a message quotes (after redaction).
 MAX_DETAIL = 200
+# What a person can change when the API address is wrong: the client's ``base_url``, or in the
+# studio and the magic (which have no such field) the environment variable it defaults to.
+CHECK_ADDRESS = "the API address (base_url, or FLUX_BASE_URL in the environment)"
 # S3, GCS and Azure storage answer errors as <Error><Code>...</Code><Message>...</Message>.
 _XML_FIELD = re.compile(r"<(Code|Message)>\s*([^<]{0,500}?)\s*</\1>", re.IGNORECASE)
 _HTML_TITLE = re.compile(r"<title[^>]*>\s*([^<]{0,200}?)\s*</title>", re.IGNORECASE)
@@ -68,7 +71,7 @@ def error_from_response(
         location = clip(_clean(response.headers.get("location", "?"), api_key), MAX_DETAIL)
         return ProtocolError(
             f"{source} answered {status} redirecting to {location}; redirects are not "
-            "followed (it usually means a wrong base_url or path)"
+            f"followed (it usually means a wrong path or {CHECK_ADDRESS})"
         )
     detail, code, fields = error_details(response, api_key)
     header_id = response.headers.get("x-request-id")
@@ -199,7 +202,7 @@ def json_body(response: httpx.Response) -> Any:
         kind = clip(_clean(response.headers.get("content-type", "no content type"), None), 100)
         raise ProtocolError(
             f"{where(response)} answered {response.status_code} with {kind}, not JSON; "
-            "check base_url"
+            f"check {CHECK_ADDRESS}"
         ) from None
 
 

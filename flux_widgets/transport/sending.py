@@ -17,6 +17,7 @@ import httpx
 
 from ..errors import ClientClosedError, FluxConnectionError, ProtocolError
 from ..providers.base import Job, Provider, Request
+from .http_errors import CHECK_ADDRESS
 from .network import proxy_of
 from .retry import Backoff, with_retries
 
@@ -157,24 +158,23 @@ class Sender:
                 verb = "got no answer in time from" if timed_out(error) else "could not reach"
                 raise FluxConnectionError(
                     f"{verb} {target} through the proxy {proxy} set in the environment "
-                    f"({error.__class__.__name__}); check the proxy, or list the host in NO_PROXY"
+                    f"({what_failed(error)}); check the proxy, or list the host in NO_PROXY"
                 ) from None
             if timed_out(error):
                 raise FluxConnectionError(
-                    f"{target} did not answer in time ({error.__class__.__name__}); "
+                    f"{target} did not answer in time ({what_failed(error)}); "
                     "check your connection and try again"
                 ) from None
-            hint = "base_url" if target == self.base_url else "network"
+            hint = CHECK_ADDRESS if target == self.base_url else "the network"
             raise FluxConnectionError(
-                f"could not reach {target} ({error.__class__.__name__}); "
-                f"check your connection and {hint}"
+                f"could not reach {target} ({what_failed(error)}); check your connection and {hint}"
             ) from None
         except httpx.InvalidURL:
             # httpx reads a redirect's Location even when not following it; a malformed one
             # is the server's fault, not a bug here.
             raise ProtocolError(
                 f"{target} answered with a redirect to a malformed URL; redirects are not "
-                "followed (it usually means a wrong base_url or path)"
+                f"followed (it usually means a wrong path or {CHECK_ADDRESS})"
             ) from None
         except RuntimeError as error:
             # httpx: "Cannot send a request, as the client has been closed."
@@ -183,6 +183,29 @@ class Sender:
             raise ClientClosedError(
                 "the client was closed (aclose()) during this request"
             ) from None
+
+
+# httpx's transport errors in words (the class names meant nothing to a person).
+_FAILURES: tuple[tuple[type[httpx.TransportError], str], ...] = (
+    (httpx.ConnectTimeout, "no connection in time"),
+    (httpx.ReadTimeout, "no answer in time"),
+    (httpx.WriteTimeout, "the request could not be sent in time"),
+    (httpx.PoolTimeout, "no free connection in time"),
+    (httpx.ConnectError, "the connection failed"),
+    (httpx.ReadError, "the connection broke while reading the answer"),
+    (httpx.WriteError, "the connection broke while sending"),
+    (httpx.RemoteProtocolError, "the server closed the connection or broke the HTTP protocol"),
+    (httpx.ProxyError, "the proxy refused"),
+    (httpx.UnsupportedProtocol, "the address is not http:// or https://"),
+)
+
+
+def what_failed(error: httpx.TransportError) -> str:
+    """What went wrong on the network, in words: ``"the connection failed"``."""
+    for kind, words in _FAILURES:
+        if isinstance(error, kind):
+            return words
+    return "a network error"
 
 
 def timed_out(error: httpx.TransportError) -> bool:

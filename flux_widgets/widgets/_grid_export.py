@@ -25,6 +25,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..errors import FluxError, MissingAPIKeyError
 from ..images import GeneratedImage
 from ..prompts.grid_plan import Cell, GridPlan
+from ..wording import error_text
 from ._sheet import fitted, paste_centered
 
 _BACKGROUND = (255, 255, 255)
@@ -151,7 +152,7 @@ def stack(sheets: list[Image.Image]) -> Image.Image:
 def _empty_note(error: FluxError | None) -> str:
     """What a cell without an image says: "no key for fal: set FAL_KEY", or why it is empty."""
     if isinstance(error, MissingAPIKeyError):
-        return str(error)
+        return error_text(error)
     return "not generated" if error is None else "failed"
 
 

@@ -1,5 +1,5 @@
-"""The inline HTML and CSS every widget writes the same way: errors and warnings named by
-their type, in the theme's colours, and the studio's one style sheet.
+"""The inline HTML and CSS every widget writes the same way: errors (in words for people,
+``wording.describe_error``) and warnings in the theme's colours, and the studio's one style sheet.
 
 Colours come from JupyterLab's ``--jp-*`` theme variables (Notebook 7 and Voila use the same
 themes; VS Code's renderer maps some of them), each with a fallback for front ends without
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import html
 
+from ..wording import describe_error
+
 ERROR_COLOR = "var(--jp-error-color1, #b00020)"
 WARNING_COLOR = "var(--jp-warn-color0, #8a5a00)"
 SUCCESS_COLOR = "var(--jp-success-color1, #1b7f3b)"
@@ -18,9 +20,15 @@ ACCENT_COLOR = "var(--jp-brand-color1, #1f5fbf)"
 
 
 def error_html(error: BaseException, prefix: str = "") -> str:
-    """``<span>`` with ``TypeName: [prefix: ]message``, escaped (messages quote user input)."""
-    text = f"{prefix}: {error}" if prefix else str(error)
-    return f"<span style='color:{ERROR_COLOR}'>{type(error).__name__}: {html.escape(text)}</span>"
+    """``<span>`` with ``[prefix: ]what happened and what to do`` (``wording.describe_error``:
+    no class name, no ``[Errno n]``), escaped (messages quote user input); the technical
+    detail is its hover text, for a bug report."""
+    words = describe_error(error, prefix)
+    title = f" title='{html.escape(words.detail, quote=True)}'" if words.detail else ""
+    return (
+        f"<span class='flux-error' style='color:{ERROR_COLOR}'{title}>"
+        f"{html.escape(words.text)}</span>"
+    )
 
 
 def warning_html(text: str) -> str:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import ipywidgets as widgets
+import traitlets
 
 from ..params import (
     ASPECT_RATIOS,
@@ -30,6 +31,7 @@ from ..params import (
     random_seed,
 )
 from ..schema import CONTROL_ORDER, FIELDS, SCHEMA, Field, in_order
+from ..wording import error_text
 from ._compat import set_tooltip
 
 RANDOM_SEED_MAX = RANDOM_SEED_RANGE[1]
@@ -133,7 +135,15 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
 
     Each schema field's widget is the attribute of its name (``controls.go_fast``), and a
     field's note the attribute ``<name>_note``; where each sits comes from the schema table.
+    The seed has one lock, ``seed_locked``, with one control: ``seed_switch`` (beside the seed
+    box, or next to Generate once a studio takes it with ``take_seed_switch``).
     """
+
+    seed_locked = traitlets.Bool(
+        False,
+        help="whether every generation reuses the seed box's value (else a fresh random seed "
+        "each time); set by the seed switch, by typing a seed, and by set('seed', ...)",
+    )
 
     def __init__(self, params: FluxParams | None = None, **kwargs: Any) -> None:
         for field in SCHEMA:
@@ -157,7 +167,7 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
         self.randomize_seed.on_click(lambda _: self.set("seed", random_seed()))
         self.seed_switch.on_click(lambda _: self._switch_lock())
         self.seed.observe(self._on_seed_typed, names="value")
-        self.lock_seed.observe(self._on_lock, names="value")
+        self.observe(lambda _: self._show_seed_state(), names="seed_locked")
         self._show_seed_state()
         self.output_format.observe(self._on_format, names="value")
         self.megapixels.observe(self._on_megapixels, names="value")
@@ -170,15 +180,9 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
             description="new seed", icon="random", layout={"width": "auto"}
         )
         set_tooltip(self.randomize_seed, "draw a new random seed and keep it for what follows")
-        self.lock_seed = widgets.ToggleButton(
-            value=False, description="lock seed", icon="unlock", layout={"width": "auto"}
-        )
-        set_tooltip(
-            self.lock_seed,
-            "locked: every generation reuses this seed; unlocked: a fresh random seed each time",
-        )
-        # The seed state, for the studio to show next to Generate: the lock must not hide in
-        # the collapsed Advanced section (a locked seed silently repeats paid images).
+        # The seed state, for the studio to show next to Generate with the switch: the lock
+        # must not hide in the collapsed Advanced section (a locked seed silently repeats paid
+        # images). One switch, one meaning: its word says what a click does ("unlock").
         self.seed_state = widgets.HTML()
         self.seed_state.add_class("flux-seed-state")
         self.seed_switch = widgets.Button(layout={"width": "auto"})
@@ -188,7 +192,7 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
     def _beside(self, field: Field) -> list[widgets.Widget]:
         """What sits next to a field's control: the seed's buttons, a field's note."""
         if field.kind == "seed":
-            return [self.randomize_seed, self.lock_seed]
+            return [self.randomize_seed, self.seed_switch]
         return [getattr(self, f"{field.name}_note")] if field.note else []
 
     def _rows(self, group: str) -> list[widgets.Widget]:
@@ -212,7 +216,7 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
 
     @property
     def field_widgets(self) -> dict[str, widgets.Widget]:
-        """The widget that holds each FluxParams field (the seed's lock is ``lock_seed``)."""
+        """The widget that holds each FluxParams field (the seed's lock is ``seed_locked``)."""
         return {name: getattr(self, name) for name in FIELD_NAMES}
 
     def values(self) -> dict[str, Any]:
@@ -232,7 +236,7 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
         """The parameters as shown; ``seed`` is None unless locked. ValueError names the field."""
         values = self.values()
         values["prompt"] = values["prompt"].strip()
-        if not self.lock_seed.value:
+        if not self.seed_locked:
             values["seed"] = None
         else:
             values["seed"] = self.seed_value
@@ -259,7 +263,7 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
     def get(self, name: str) -> Any:
         """One field's current value (``seed`` is None while unlocked)."""
         if name == "seed":
-            return self.seed_value if self.lock_seed.value else None
+            return self.seed_value if self.seed_locked else None
         if name not in FIELD_NAMES:
             raise AttributeError(f"no parameter {name!r}; the fields are {', '.join(FIELD_NAMES)}")
         return self.field_widgets[name].value
@@ -278,7 +282,7 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
             with self._hold_all():
                 if value is not None:
                     self._set_seed(value)
-                self.lock_seed.value = value is not None
+                self.seed_locked = value is not None
             self._show_seed_state()
             return
         widget = self.field_widgets[name]
@@ -293,10 +297,13 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
 
     # -- observers ------------------------------------------------------------------------
 
-    @property
-    def seed_locked(self) -> bool:
-        """Whether every generation reuses the seed box's value."""
-        return bool(self.lock_seed.value)
+    def take_seed_switch(self) -> list[widgets.Widget]:
+        """The seed's state line and its lock switch, taken out of the Advanced section for a
+        studio to show next to Generate (the one lock control, always in view)."""
+        for line in self.advanced.children[0].children:
+            if isinstance(line, widgets.HBox) and self.seed_switch in line.children:
+                line.children = tuple(c for c in line.children if c is not self.seed_switch)
+        return [self.seed_state, self.seed_switch]
 
     def seed_text(self) -> str:
         """The seed state in words: ``"seed 1234, locked"`` or ``"random seed"``."""
@@ -305,7 +312,7 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
         try:
             return f"seed {self.seed_value}, locked"
         except ValueError as error:
-            return str(error)
+            return error_text(error)
 
     def _set_seed(self, seed: int) -> None:
         """Show a drawn seed without locking it (typing one locks, see ``_on_seed_typed``)."""
@@ -319,17 +326,11 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
         # A seed a person typed is a seed they want: lock it, so Generate never replaces it.
         # An emptied box means "no seed of mine": a random one each time.
         if not self._drawing:
-            self.lock_seed.value = bool(change["new"].strip())
+            self.seed_locked = bool(change["new"].strip())
         self._show_seed_state()
 
     def _switch_lock(self) -> None:
-        self.lock_seed.value = not self.lock_seed.value
-
-    def _on_lock(self, change: dict[str, Any]) -> None:
-        # Says what a click does, like the switch next to Generate ("unlock" when locked).
-        self.lock_seed.icon = "lock" if change["new"] else "unlock"
-        self.lock_seed.description = "unlock seed" if change["new"] else "lock seed"
-        self._show_seed_state()
+        self.seed_locked = not self.seed_locked
 
     def _show_seed_state(self) -> None:
         locked = self.seed_locked
@@ -337,7 +338,7 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
             seed: int | None = self.seed_value
             error = ""
         except ValueError as refused:
-            seed, error = None, str(refused)
+            seed, error = None, error_text(refused)
         # A refused seed is said at once, by the box, not first at Generate.
         self.seed.description = FIELDS["seed"].label + (" ⚠" if error and locked else "")
         with self.seed_state.hold_sync(), self.seed_switch.hold_sync():
@@ -375,6 +376,6 @@ class ParameterControls(widgets.VBox):  # type: ignore[misc]
     def _hold_all(self) -> Iterator[None]:
         # One batched message per widget instead of one per trait change.
         with contextlib.ExitStack() as stack:
-            for widget in (*self.field_widgets.values(), self.lock_seed):
+            for widget in self.field_widgets.values():
                 stack.enter_context(widget.hold_sync())
             yield

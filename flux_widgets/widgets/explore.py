@@ -24,8 +24,9 @@ import ipywidgets as widgets
 from ..prompts.progress import BatchProgress
 from ..prompts.styles import PROMPT_SLOT, Style, StyleError, StyleLibrary
 from ..spending.usage import UsageReport
+from ..wording import error_text
 from ._compat import set_tooltip, show
-from ._html import ERROR_COLOR, error_html
+from ._html import ERROR_COLOR, error_html, warning_html
 from ._tasks import on_home_loop
 
 NO_STYLE = "(no style)"
@@ -88,6 +89,11 @@ class StylePicker(widgets.VBox):  # type: ignore[misc]
             self.dropdown.options = options
             self.dropdown.value = current if current in options else NO_STYLE
         self._show_detail()
+        # A saved style that cannot be read must not just vanish from the list: say which, why.
+        skipped = "; ".join(
+            f"style file {name} skipped: {why}" for name, why in self.library.skipped.items()
+        )
+        self.message.value = f"<small>{warning_html(skipped)}</small>" if skipped else ""
 
     def save(self, name: str, template: str, params: dict[str, Any]) -> Style:
         """Save a style and select it; raises ``StyleError`` (also shown) when it is invalid."""
@@ -95,7 +101,7 @@ class StylePicker(widgets.VBox):  # type: ignore[misc]
             style = Style(name, template, params)
             self.library.save(style)
         except (StyleError, OSError) as error:
-            self.message.value = error_html(error)
+            self.message.value = error_html(error, "could not save the style")
             raise
         self.reload()
         self.dropdown.value = style.name
@@ -133,7 +139,7 @@ class EstimateLine(widgets.HTML):  # type: ignore[misc]
         self.value = f"<small>{html.escape(summary)}</small>" if summary else ""
 
     def show_error(self, error: BaseException) -> None:
-        self.text = str(error)
+        self.text = error_text(error)
         self.value = f"<small>{error_html(error)}</small>"
 
 

@@ -24,6 +24,7 @@ from ..prompts.progress import BatchProgress
 from ..prompts.styles import StyleLibrary, check_slot_filled
 from ..prompts.templates import PromptTemplate
 from ..spending.usage import HistoryEntry, UsageReport
+from ..wording import plural
 from ._compat import show
 from ._html import error_html
 from ._tasks import TaskSet
@@ -114,7 +115,7 @@ class ExplorePanel(widgets.VBox):  # type: ignore[misc]
             return
         each = client.estimate_cost(base)
         images = count * base.num_outputs
-        text_count = f"{count:,} generation{'s' if count != 1 else ''} · {images:,} images"
+        text_count = f"{plural(count, 'generation')} · {plural(images, 'image')}"
         if each is None:
             summary = f"{text_count} · price unknown on {client.provider}"
         else:

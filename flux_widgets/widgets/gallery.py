@@ -22,6 +22,7 @@ import traitlets
 from ..errors import ImageDecodeError
 from ..history.exporting import ExportReport
 from ..images import GeneratedImage, open_image
+from ..wording import plural
 from ._compat import set_tooltip, show
 from ._tasks import TaskSet
 from .sharing_exports import export_images_html, export_images_zip
@@ -317,7 +318,7 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
     def __repr__(self) -> str:
         # Small and cheap whatever is open (ipywidgets' repr lists every trait of every child).
         return (
-            f"<Gallery {len(self._images)} images, {len(self._tiles)} tiles, "
+            f"<Gallery {plural(len(self._images), 'image')}, {plural(len(self._tiles), 'tile')}, "
             f"{repr(self.viewer).strip('<>')}>"
         )
 

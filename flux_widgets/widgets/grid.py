@@ -36,6 +36,7 @@ from ..prompts.grid_plan import Cell, GridAxis, GridPlan, plan_grid, value_text
 from ..prompts.progress import BatchProgress
 from ..providers import Provider
 from ..schema import FIELDS
+from ..wording import error_text, plural
 from ._compat import StaticFallback, close_tree, set_tooltip
 from ._grid_compare import cell_caption, note_html
 from ._grid_export import draw_sheet, stack
@@ -161,7 +162,7 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
     def _make_controls(self) -> None:
         self.progress = widgets.HTML(self._progress_text(None))
         self.generate_button = widgets.Button(description="Generate grid", icon="th")
-        set_tooltip(self.generate_button, f"{len(self.cells)} images, one request each")
+        set_tooltip(self.generate_button, f"{plural(len(self.cells), 'image')}, one request each")
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True)
         # Clicks may arrive on another thread's event loop (a kernel subshell): see on_home_loop.
         self.generate_button.on_click(on_home_loop(lambda _: self._start()))
@@ -189,7 +190,7 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         (on a provider axis: ``"on cometapi, fal"``, the providers without a key named)."""
         count = len(self.cells)
         sheets = len(self.plan.page_values)
-        text = f"{count} image{'s' if count != 1 else ''}"
+        text = plural(count, "image")
         if sheets > 1:
             text += f" in {sheets} sheets"
         names = self.plan.provider_names
@@ -259,7 +260,9 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
             self._notes[cell].value = self._caption(cell, image, seconds)
         if error is not None:
             self.errors[cell] = error
-            note = warning_html(str(error)) if isinstance(error, MissingAPIKeyError) else None
+            note = (
+                warning_html(error_text(error)) if isinstance(error, MissingAPIKeyError) else None
+            )
             self._notes[cell].value = note_html(note or error_html(error))
         if self._started is not None:
             self.progress.value = self._progress_text(time.monotonic() - self._started)
@@ -273,7 +276,7 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         name = self.plan.providers.get(cell)
         error = self.providers.missing.get(name) if name is not None else None
         if error is not None:
-            return note_html(warning_html(str(error)))
+            return note_html(warning_html(error_text(error)))
         return self._caption(cell, None, None, head="waiting")
 
     def cancel(self) -> None:

@@ -14,17 +14,13 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..history.store import TrashBatch
+from ..wording import plural
 from ._compat import set_tooltip, show
 
 _WRAP = {"flex_flow": "row wrap", "align_items": "center"}
 _AUTO = {"width": "auto"}
 TRASH_ROWS = 8
 """Deletes listed in the trash view at once (the newest); restoring one shows the next."""
-
-
-def images(count: int) -> str:
-    """ "1 image", "3 images", "1,234 images"."""
-    return f"{count:,} image{'' if count == 1 else 's'}"
 
 
 def needs_asking(count: int, starred: int) -> bool:
@@ -41,7 +37,7 @@ def delete_question(count: int, starred: int) -> str:
     which = ""
     if starred:
         which = ", all starred" if starred == count else f", {starred:,} of them starred"
-    return f"Move {images(count)} to the trash{which}? <i>undo</i> brings them back."
+    return f"Move {plural(count, 'image')} to the trash{which}? <i>undo</i> brings them back."
 
 
 class DeleteQuestion(widgets.HBox):  # type: ignore[misc]
@@ -64,7 +60,7 @@ class DeleteQuestion(widgets.HBox):  # type: ignore[misc]
     def ask(self, stems: list[str], starred: int) -> None:
         self.pending = list(stems)
         self.question.value = delete_question(len(stems), starred)
-        self.confirm_button.description = f"move {images(len(stems))} to the trash"
+        self.confirm_button.description = f"move {plural(len(stems), 'image')} to the trash"
         show(self, True)
 
     def dismiss(self) -> None:
@@ -98,7 +94,7 @@ class _TrashRow(widgets.HBox):  # type: ignore[misc]
         if batch is not None:
             when = batch.deleted_at.astimezone()
             self.label.value = (
-                f"<small>deleted {when:%Y-%m-%d %H:%M:%S} · {images(batch.count)}</small>"
+                f"<small>deleted {when:%Y-%m-%d %H:%M:%S} · {plural(batch.count, 'image')}</small>"
             )
 
 
@@ -157,9 +153,9 @@ class TrashView(widgets.VBox):  # type: ignore[misc]
 
     def ask_empty(self, asking: bool) -> None:
         count = self.count
-        self.toggle.description = f"trash ({images(count)})"
+        self.toggle.description = f"trash ({plural(count, 'image')})"
         self.empty_button.description = f"empty trash ({count:,})"
-        self.confirm_empty_button.description = f"delete {images(count)} for good"
+        self.confirm_empty_button.description = f"delete {plural(count, 'image')} for good"
         show(self.empty_button, count > 0 and not asking)
         show(self.confirm_empty_button, asking)
         show(self.keep_button, asking)

@@ -23,10 +23,11 @@ import traitlets
 
 from ..history.store import THUMBNAIL_SIZE, History, HistoryFilter, HistoryRecord, TrashBatch
 from ..images import GeneratedImage
+from ..wording import plural
 from ._compat import set_tooltip, show
 from ._html import error_html
 from ._tasks import TaskSet
-from .history_actions import DeleteQuestion, TrashView, images, needs_asking
+from .history_actions import DeleteQuestion, TrashView, needs_asking
 from .history_card import HistoryCard, HistoryPreview
 from .history_filters import HistoryFilters, PagingRow
 from .history_sharing import HistorySharing
@@ -246,30 +247,30 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         """Bring back what the last delete moved to the trash; returns how many."""
         if self.last_batch is None:
             return 0
-        return await self.restore(self.last_batch)
-
-    async def restore(self, batch: str) -> int:
-        """Bring back one delete from the trash (a row of the trash view); returns how many."""
-        if batch == self.last_batch:
-            self._forget_undo()
-        try:
-            count = await asyncio.to_thread(self.history.undo, batch)
-        except ValueError:  # another view (Clear's undo, another notebook) was first
-            self.message.value = "already back, or deleted for good, elsewhere: nothing to restore"
-            await self.reload()
-            return 0
-        self.message.value = f"{images(count)} back from the trash"
-        await self.changed()
+        batch, self.last_batch = self.last_batch, None
+        count = await asyncio.to_thread(self.history.undo, batch)
+        self.message.value = f"{plural(count, 'image')} back from the trash"
+        show(self.undo_button, False)
+        await self.reload()
         return count
 
     async def empty_trash(self) -> int:
         """Delete the trash for good (what "delete for good" does); returns how many."""
         self.trash_view.ask_empty(False)
         count = await asyncio.to_thread(self.history.empty_trash)
-        self._forget_undo()
-        self.message.value = f"{images(count)} deleted for good"
-        await self.changed()
+        self.last_batch = None
+        show(self.undo_button, False)
+        self.message.value = f"{plural(count, 'image')} deleted for good"
+        await self.reload()
         return count
+
+    def _ask_empty(self, asking: bool) -> None:
+        count = self.trash_count
+        self.empty_trash_button.description = f"empty trash ({count:,})"
+        self.confirm_empty_button.description = f"delete {plural(count, 'image')} for good"
+        show(self.empty_trash_button, count > 0 and not asking)
+        show(self.confirm_empty_button, asking)
+        show(self.keep_trash_button, asking)
 
     def select_page(self) -> None:
         """Select every entry on the page (or unselect them if all already are)."""
@@ -354,7 +355,7 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         self.selected -= set(stems)
         count = len(stems) if batch is not None else 0
         self.last_batch = batch
-        self.message.value = f"moved {images(count)} to the trash"
+        self.message.value = f"moved {plural(count, 'image')} to the trash"
         show(self.undo_button, batch is not None)
         await self.changed()
         return count
@@ -391,7 +392,7 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         return data
 
     def _update_controls(self) -> None:
-        shown = f"{self.total:,} image{_s(self.total)}"
+        shown = plural(self.total, "image")
         if self.filter != HistoryFilter():
             shown += " match"
         self.status.value = (
@@ -406,13 +407,9 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
     def __repr__(self) -> str:
         # Cheap and small (never the thumbnails' bytes): what a notebook's text output shows.
         return (
-            f"HistoryBrowser({str(self.history.directory)!r}: {self.total:,} image"
-            f"{_s(self.total)}, page {self.page_number + 1:,} of {self.pages:,})"
+            f"HistoryBrowser({str(self.history.directory)!r}: {plural(self.total, 'image')}, "
+            f"page {self.page_number + 1:,} of {self.pages:,})"
         )
 
     def _report(self, error: BaseException) -> None:
         self.message.value = error_html(error)
-
-
-def _s(count: int) -> str:
-    return "" if count == 1 else "s"

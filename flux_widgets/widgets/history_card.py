@@ -38,7 +38,7 @@ class HistoryCard(widgets.VBox):  # type: ignore[misc]
         set_tooltip(self.select, "select (for delete selected)")
         # A plain button (a ToggleButton with an icon only shows a stray mark in Lab 4).
         self.star = widgets.Button(description="star", icon="star-o", layout=_ICON_BUTTON)
-        set_tooltip(self.star, "star / unstar (kept in the image's record)")
+        self.show_star(False)
         self.open_button = widgets.Button(
             description="open", icon="search-plus", layout=_ICON_BUTTON
         )
@@ -130,6 +130,14 @@ class HistoryCard(widgets.VBox):  # type: ignore[misc]
         self.star.icon = "star" if favourite else "star-o"
         self.star.description = "starred" if favourite else "star"
         self.star.button_style = "warning" if favourite else ""
+        # One word, one meaning: a starred image is what the browser's "starred" filter shows
+        # (``favourite`` in the record and in HistoryFilter).
+        set_tooltip(
+            self.star,
+            "starred: click to take the star away"
+            if favourite
+            else "star this image: the starred filter shows it (saved in its record)",
+        )
 
 
 class HistoryPreview(widgets.VBox):  # type: ignore[misc]

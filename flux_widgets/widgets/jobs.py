@@ -22,6 +22,7 @@ import ipywidgets as widgets
 import traitlets
 
 from ..params import FluxParams
+from ..wording import plural
 from ._compat import close_tree, set_tooltip, show
 from ._html import ACCENT_COLOR, ERROR_COLOR, MUTED_COLOR, SUCCESS_COLOR, error_html
 from ._tasks import on_home_loop
@@ -205,7 +206,7 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
         if len(prompt) > 60:
             prompt = prompt[:59] + "…"
         count = self.image_count if self.state == DONE else self.params.num_outputs
-        detail = f"{count} image{'s' if count != 1 else ''}, seed {self.params.seed}"
+        detail = f"{plural(count, 'image')}, seed {self.params.seed}"
         if self.from_history:
             detail += ", <b class='flux-from-history'>from history</b>, no cost"
         elif self.estimate:
@@ -240,17 +241,19 @@ def explain_queue(rows: Sequence[JobRow], client_of: Callable[[JobRow], FluxClie
     for group in by_client.values():
         slots = client_of(group[0]).max_concurrency
         busy = sum(1 for row in group if row.state != QUEUED)
-        holders = (
-            f"all {slots} busy here"
-            if busy >= slots
-            else f"{busy} busy here, the rest by other work on this client"
-        )
+        if slots == 1:  # "one of 1 slot (all 1 busy)" is not how people say it
+            wanted = "the one slot"
+            holders = "busy here" if busy else "held by other work on this client"
+        else:
+            wanted = f"one of {plural(slots, 'slot')}"
+            holders = (
+                f"all {slots} busy here"
+                if busy >= slots
+                else f"{busy} busy here, the rest by other work on this client"
+            )
         waiting = [row for row in group if row.state == QUEUED]
         for place, row in enumerate(waiting, start=1):
-            row.note = (
-                f"waiting for one of {slots} slot{'s' if slots != 1 else ''} "
-                f"({holders}); #{place} in line"
-            )
+            row.note = f"waiting for {wanted} ({holders}); #{place} in line"
         for row in group:
             if row.state != QUEUED:
                 row.note = ""  # a slow start the row says itself (SLOW_START)

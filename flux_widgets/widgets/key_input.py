@@ -23,7 +23,9 @@ from typing import Any
 import ipywidgets as widgets
 from traitlets import Unicode
 
+from ..transport.redaction import redact
 from ._compat import set_tooltip
+from ._html import error_html
 
 logger = logging.getLogger("flux_widgets")
 
@@ -130,9 +132,9 @@ class KeyInput(widgets.VBox):  # type: ignore[misc]
                 callback(self._api_key)
             except Exception as error:
                 logger.exception("API key callback failed")
-                self.status.value = (
-                    f"<span style='color:#b00020'>could not use the key: "
-                    f"{html.escape(str(error))}</span>"
+                # In words, and never the key itself, even if a message quoted it.
+                self.status.value = redact(
+                    error_html(error, "could not use the key"), self._api_key
                 )
 
     def _render(self) -> None:

@@ -1,11 +1,12 @@
 """Choosing the provider in the studio, and showing only what it can do.
 
-``ProviderPicker`` is a dropdown of the registered providers with a line saying what Cancel
-means there and what an image costs. ``apply_capabilities`` greys out (and resets to its default)
-every control the provider has no input for, narrows the choices it cannot honour (fal and
-Together: jpg or png), and says why in the tooltip; ``cancel_tooltip`` and ``price_text`` give
-the job row's hover text and estimate. No requests: a new provider means a new client, which
-the studio makes.
+``ProviderPicker`` is a dropdown of the registered providers with a line, for people, saying
+what an image costs there, what it cannot honour and whose key pays; what Cancel does there
+(and where the price comes from) is that line's hover text. ``apply_capabilities`` greys out
+(and resets to its default) every control the provider has no input for, narrows the choices
+it cannot honour (fal and Together: jpg or png), and says why in the tooltip;
+``cancel_tooltip`` and ``price_text`` give the job row's hover text and estimate. No requests:
+a new provider means a new client, which the studio makes.
 """
 
 from __future__ import annotations
@@ -146,15 +147,50 @@ def allowance_text(provider: Provider) -> str | None:
     return None if counter is None else counter.text()
 
 
-def provider_summary(provider: Provider) -> str:
-    """One line for the picker: the price per image, the free allowance left, what Cancel does."""
+def limits_text(provider: Provider) -> str:
+    """What ``provider`` cannot honour, in the controls' words: ``"format jpg or png only; no
+    quality or go fast (fp8) setting"``; "" when it honours every field."""
+    capabilities = provider.capabilities
+    parts, lacks = [], []
+    for name, field in FIELDS.items():
+        label = (field.short_label or field.label).lower()
+        if name in capabilities.lacks:
+            lacks.append(label)
+        elif name in capabilities.choices:
+            parts.append(f"{label} {' or '.join(capabilities.choices[name])} only")
+        elif name in capabilities.bounds and capabilities.bounds[name] != field.bounds:
+            low, high = capabilities.bounds[name]
+            parts.append(f"{label} {low} to {high}")
+    if lacks:
+        listed = ", ".join(lacks[:-1]) + " or " + lacks[-1] if len(lacks) > 1 else lacks[0]
+        parts.append(f"no {listed} setting")
+    return "; ".join(parts)
+
+
+def provider_summary(provider: Provider, key: str = "") -> str:
+    """One line for the picker, for people: the price per image, the free allowance left, what
+    the provider cannot honour, and ``key`` (whose key pays, from the studio). What Cancel does
+    is ``provider_details``, the line's hover text."""
     try:
         price = price_table().get(provider.name)
     except ValueError:
         price = None
-    cost = price.describe() if price is not None else "price not published"
-    free = allowance_text(provider)
-    return " · ".join(part for part in (cost, free, provider.cancel_note) if part)
+    if price is None:
+        cost = "price not published"
+    else:  # the source and date go to the hover text
+        cost = price.describe().removesuffix(f" ({price.source}, {price.as_of})")
+    parts = (cost, allowance_text(provider), limits_text(provider), key)
+    return " · ".join(part for part in parts if part)
+
+
+def provider_details(provider: Provider) -> str:
+    """The picker line's hover text: what Cancel does there, and where the price comes from."""
+    try:
+        price = price_table().get(provider.name)
+    except ValueError:
+        price = None
+    source = f"; price: {price.describe()}" if price is not None and price.known else ""
+    return f"{provider.cancel_note}{source}"
 
 
 class ProviderPicker(widgets.VBox):  # type: ignore[misc]
@@ -186,6 +222,7 @@ class ProviderPicker(widgets.VBox):  # type: ignore[misc]
         self.info = widgets.HTML()
         self._callbacks: list[Callable[[str], None]] = []
         self._quiet = False
+        self._key = ""
         super().__init__([self.dropdown, self.info], **kwargs)
         self.add_class("flux-provider")
         self.dropdown.observe(self._changed, names="value")
@@ -234,8 +271,15 @@ class ProviderPicker(widgets.VBox):  # type: ignore[misc]
         for callback in self._callbacks:
             callback(self.value)
 
+    def show_key(self, key: str) -> None:
+        """Say whose key pays on the line (``"key from FAL_KEY (environment variable)"``)."""
+        self._key = key
+        self._describe()
+
     def _describe(self) -> None:
-        text = provider_summary(self.provider)
+        provider = self.provider
+        text = provider_summary(provider, self._key)
         if self.dropdown.value == FREE_FIRST:
             text = f"{self._free_choice().reason} · {text}"
-        self.info.value = f"<small>{html.escape(text)}</small>"
+        details = html.escape(provider_details(provider), quote=True)
+        self.info.value = f"<small title='{details}'>{html.escape(text)}</small>"

@@ -26,6 +26,7 @@ import traitlets
 from ..images import GeneratedImage, file_name, image_file_bytes
 from ..recipes import code_snippet
 from ..schema import FIELDS, VIEWER_ORDER, in_order
+from ..wording import error_text
 from ._tasks import TaskSet
 
 
@@ -336,7 +337,9 @@ class Viewer(anywidget.AnyWidget):
             self.message = text
 
     def _report(self, error: BaseException) -> None:
-        self._say(f"{type(error).__name__}: {error}", "error")
+        # The viewer's background work is saving and downloading: a file error is a save's.
+        doing = "could not save the image" if isinstance(error, OSError) else ""
+        self._say(error_text(error, doing), "error")
 
     # -- messages from the front end -------------------------------------------------------
 

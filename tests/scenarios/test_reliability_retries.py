@@ -131,6 +131,9 @@ async def test_connection_refused_is_retried_then_names_the_base_url_not_the_key
     assert transport.attempts == 4  # connection refused: nothing was sent, so safe to retry
     assert url in str(caught.value)
     assert key not in str(caught.value) and key not in repr(caught.value)
+    # In words, naming what a person can change (the studio has no base_url field).
+    assert "(the connection failed); check your connection and the API address" in str(caught.value)
+    assert "FLUX_BASE_URL" in str(caught.value) and "ConnectError" not in str(caught.value)
 
 
 async def test_queries_retry_500_502_503_and_succeed(mock_server: MockServer) -> None:
@@ -164,6 +167,7 @@ async def test_queries_that_keep_timing_out_end_in_a_connection_error(
     async with client:
         with pytest.raises(FluxConnectionError, match="did not answer in time") as caught:
             await client.generate("a boat", **SMALL)
+    assert "(no answer in time)" in str(caught.value) and "ReadTimeout" not in str(caught.value)
     assert len(query_requests(mock_server)) == 3
     assert caught.value.prediction_id == next(iter(mock_server.state.predictions))
 

@@ -45,6 +45,11 @@ def test_summary_of_records_splits_spend_failures_and_latency() -> None:
     assert summary.spend == {"replicate": pytest.approx(0.012)}
     assert summary.unpriced == {"cometapi": 1}
     assert summary.failures == {"ContentFilteredError": 1, "InvalidRequestError": 1}
+    # The table a person reads says them in words (wording.failure_words).
+    report = UsageReport("replicate", summary, today=None, total=None)
+    text = str(report)
+    assert "refused by the safety filter 1, request refused 1" in text
+    assert "Error" not in text and "Error" not in report._repr_html_()
     assert summary.latency_p50 == 0.9 and summary.latency_p95 == 1.2
 
 

@@ -3,6 +3,7 @@ refuses them, and the seed: typed, locked, drawn, never rounded."""
 
 from __future__ import annotations
 
+import ipywidgets
 import pytest
 
 from flux_widgets.params import FIELD_NAMES, FluxParams
@@ -17,7 +18,7 @@ def test_every_field_has_a_control_that_maps_to_its_param() -> None:
     controls.num_outputs.value = 3
     controls.num_inference_steps.value = 2
     controls.seed.value = "1234"
-    controls.lock_seed.value = True
+    controls.seed_locked = True
     controls.output_format.value = "png"
     controls.output_quality.value = 55
     controls.megapixels.value = "0.25"
@@ -54,10 +55,10 @@ def test_set_params_round_trips_and_a_seed_locks() -> None:
     controls = ParameterControls()
     controls.set_params(params)
     assert controls.params() == params
-    assert controls.lock_seed.value is True
+    assert controls.seed_locked is True
 
     controls.set_params(params.replace(seed=None))
-    assert controls.lock_seed.value is False
+    assert controls.seed_locked is False
     assert controls.params().seed is None
 
 
@@ -109,7 +110,7 @@ def test_seed_unlocked_draws_a_fresh_one_each_time_locked_reuses() -> None:
     assert controls.next_params().seed == 7
     controls.randomize_seed.click()
     assert controls.seed.value != "7"
-    assert controls.lock_seed.value is True
+    assert controls.seed_locked is True
     assert controls.next_params().seed == int(controls.seed.value)
 
 
@@ -118,11 +119,11 @@ def test_typing_a_seed_locks_it_and_next_params_never_replaces_it() -> None:
     controls.prompt.value = "a fox"
     assert controls.seed_state.value == "<span>random seed</span>"
     drawn = controls.next_params().seed
-    assert controls.lock_seed.value is False  # a drawn seed is shown, not locked
+    assert controls.seed_locked is False  # a drawn seed is shown, not locked
     assert controls.seed.value == str(drawn)
 
     controls.seed.value = "1234"  # what the browser sends when a person types 1234
-    assert controls.lock_seed.value is True
+    assert controls.seed_locked is True
     assert controls.seed_text() == "seed 1234, locked"
     assert "1234" in controls.seed_state.value and "locked" in controls.seed_state.value
     assert [controls.next_params().seed for _ in range(3)] == [1234, 1234, 1234]
@@ -146,7 +147,7 @@ def test_a_typed_seed_that_is_not_a_64_bit_integer_is_refused_as_typed(
     controls = ParameterControls()
     controls.prompt.value = "a fox"
     controls.seed.value = typed
-    assert controls.lock_seed.value is True
+    assert controls.seed_locked is True
     assert refusal in controls.seed_state.value  # said at once, next to Generate
     assert "⚠" in controls.seed.description
     assert refusal in controls.seed_text()
@@ -188,21 +189,51 @@ def test_emptying_the_seed_box_means_a_random_seed() -> None:
     controls.prompt.value = "a fox"
     controls.seed.value = "42"
     controls.seed.value = "  "
-    assert controls.lock_seed.value is False and controls.seed_text() == "random seed"
+    assert controls.seed_locked is False and controls.seed_text() == "random seed"
     assert controls.next_params().seed is not None
 
 
-def test_the_seed_switch_next_to_generate_unlocks_and_locks() -> None:
+def test_the_seed_switch_unlocks_and_locks() -> None:
     controls = ParameterControls()
     controls.set("seed", 77)
     assert controls.seed_switch.description == "unlock"
-    assert controls.lock_seed.description == "unlock seed"  # the same word in Advanced
     controls.seed_switch.click()
-    assert controls.lock_seed.value is False and controls.seed_text() == "random seed"
+    assert controls.seed_locked is False and controls.seed_text() == "random seed"
     assert controls.seed_switch.description == "lock"
-    assert controls.lock_seed.description == "lock seed"
     controls.seed_switch.click()  # keeps the seed shown (the last one used)
     assert controls.get("seed") == 77 and controls.seed_text() == "seed 77, locked"
+
+
+def _shown(widget: ipywidgets.Widget) -> list[ipywidgets.Widget]:
+    """Every widget in ``widget``'s tree (what a front end draws)."""
+    children = getattr(widget, "children", ())
+    return [widget, *(w for child in children for w in _shown(child))]
+
+
+def _seed_row(controls: ParameterControls) -> ipywidgets.HBox:
+    [row] = [
+        w
+        for w in _shown(controls)
+        if isinstance(w, ipywidgets.HBox) and controls.seed in w.children
+    ]
+    return row
+
+
+def test_the_seed_has_one_lock_control_beside_the_seed_box_until_a_studio_takes_it() -> None:
+    controls = ParameterControls()
+    locks = [
+        w
+        for w in _shown(controls)
+        if isinstance(w, (ipywidgets.ToggleButton, ipywidgets.Button))
+        and "lock" in (w.description + str(w.icon))
+    ]
+    assert locks == [controls.seed_switch]  # no second toggle in the Advanced section
+    assert controls.seed_switch in _seed_row(controls).children
+    taken = controls.take_seed_switch()
+    assert taken == [controls.seed_state, controls.seed_switch]
+    assert controls.seed_switch not in _shown(controls)  # one place: next to Generate
+    assert controls.seed in _seed_row(controls).children  # the seed box and "new seed" stay
+    assert controls.randomize_seed in _seed_row(controls).children
 
 
 def test_new_seed_button_has_a_label_and_keeps_the_seed_it_draws() -> None:
@@ -212,5 +243,5 @@ def test_new_seed_button_has_a_label_and_keeps_the_seed_it_draws() -> None:
     assert controls.randomize_seed.icon == "random"
     controls.randomize_seed.click()
     shown = int(controls.seed.value)
-    assert controls.lock_seed.value is True
+    assert controls.seed_locked is True
     assert controls.next_params().seed == shown

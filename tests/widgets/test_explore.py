@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from html_text import hover_text, visible_text
 
 from flux_widgets.prompts.progress import BatchProgress
 from flux_widgets.prompts.styles import SHIPPED_STYLES, StyleError, StyleLibrary
@@ -41,8 +42,34 @@ def test_saving_a_style_writes_json_and_selects_it(tmp_path: Path) -> None:
     assert "saved in" in picker.message.value
     with pytest.raises(StyleError):
         picker.save("bad", "no slot here", {})
-    assert "StyleError" in picker.message.value
+    shown = visible_text(picker.message.value)
+    assert shown.startswith("could not save the style: ") and "{prompt}" in shown
+    assert "StyleError" not in shown  # the class name only in the hover text
+    assert hover_text(picker.message.value)[0].startswith("StyleError: ")
     assert StylePicker(library).names()[-1] == "chalk"
+
+
+def test_a_styles_folder_that_cannot_be_made_is_said_in_words(tmp_path: Path) -> None:
+    blocker = tmp_path / "styles"
+    blocker.write_text("a file where the folder should be")
+    picker = StylePicker(StyleLibrary(blocker))
+    with pytest.raises(FileExistsError):
+        picker.save("chalk", "a chalkboard drawing of {prompt}", {})
+    assert visible_text(picker.message.value) == (
+        f"could not save the style: {blocker} is a file, not a folder; choose another folder, "
+        "or move the file away"
+    )
+
+
+def test_a_style_file_that_cannot_be_read_is_named_not_dropped_in_silence(tmp_path: Path) -> None:
+    (tmp_path / "broken.json").write_text("{not json")
+    (tmp_path / "latin.json").write_bytes(b'{"name": "caf\xe9"}')
+    picker = StylePicker(StyleLibrary(tmp_path))
+    shown = visible_text(picker.message.value)
+    assert "style file broken.json skipped: Expecting property name" in shown
+    assert "style file latin.json skipped: " in shown and "save it as UTF-8" in shown
+    assert "Error" not in shown
+    assert picker.names() == [style.name for style in SHIPPED_STYLES]  # the rest still work
 
 
 def test_confirm_row_runs_the_action_only_on_send() -> None:

@@ -22,9 +22,30 @@ def test_queue_places_are_counted_per_client_and_event_loop() -> None:
     rows[0]._enter("processing")
     explain_queue(rows, lambda row: client)
     assert rows[0].note == ""
-    assert rows[1].note == "waiting for one of 1 slot (all 1 busy here); #1 in line"
+    assert rows[1].note == "waiting for the one slot (busy here); #1 in line"
     assert rows[2].note == (
-        "waiting for one of 1 slot (0 busy here, the rest by other work on this client); #1 in line"
+        "waiting for the one slot (held by other work on this client); #1 in line"
+    )
+
+
+def test_queue_notes_count_slots_in_words() -> None:
+    from types import SimpleNamespace
+
+    from flux_widgets.widgets.jobs import explain_queue
+
+    loop = object()
+    rows = [JobRow(FluxParams(prompt="x")) for _ in range(4)]
+    for row in rows:
+        row._task = SimpleNamespace(get_loop=lambda: loop)
+    for row in rows[:2]:
+        row._enter("processing")
+    explain_queue(rows, lambda row: SimpleNamespace(max_concurrency=2))
+    assert rows[2].note == "waiting for one of 2 slots (all 2 busy here); #1 in line"
+    assert rows[3].note == "waiting for one of 2 slots (all 2 busy here); #2 in line"
+    explain_queue(rows, lambda row: SimpleNamespace(max_concurrency=3))
+    assert rows[2].note == (
+        "waiting for one of 3 slots (2 busy here, the rest by other work on this client); "
+        "#1 in line"
     )
 
 

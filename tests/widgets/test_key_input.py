@@ -7,6 +7,7 @@ from typing import Any
 
 import ipywidgets as widgets
 import pytest
+from html_text import visible_text
 
 from flux_widgets.widgets import KeyInput
 from flux_widgets.widgets._compat import IPYWIDGETS_MAJOR
@@ -108,6 +109,20 @@ def test_a_failing_listener_is_shown_not_raised() -> None:
     assert key_input.field.value == ""
     assert "bad provider" in key_input.status.value
     assert KEY not in key_input.status.value
+
+
+def test_a_listener_that_fails_on_a_file_says_so_in_words() -> None:
+    def unreadable(key: str | None) -> None:
+        raise PermissionError(13, "Permission denied", "/etc/flux/token")
+
+    key_input = KeyInput(environ={})
+    key_input.on_change(unreadable)
+    key_input.field.value = KEY
+    shown = visible_text(key_input.status.value)
+    assert shown == (
+        "could not use the key: no permission to use /etc/flux/token; choose a folder you can "
+        "write to, or change its permissions"
+    )
 
 
 def test_short_keys_are_not_partly_revealed() -> None:

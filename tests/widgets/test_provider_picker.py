@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from html_text import hover_text, visible_text
 
 from flux_widgets import FluxParams
 from flux_widgets.providers import COMETAPI, FAL, PROVIDERS, TOGETHER
@@ -16,6 +17,7 @@ from flux_widgets.widgets.provider_picker import (
     apply_capabilities,
     cancel_tooltip,
     initial_provider,
+    limits_text,
     price_text,
 )
 
@@ -86,9 +88,35 @@ def test_picker_reports_changes_and_reverts_quietly() -> None:
     picker.on_change(seen.append)
     assert picker.value == "fal" and "per megapixel" in picker.info.value
     picker.dropdown.value = "together"
-    assert seen == ["together"] and "no server-side cancel" in picker.info.value
+    # What Cancel does is the hover text only; the line itself is for deciding.
+    assert seen == ["together"] and "no server-side cancel" in hover_text(picker.info.value)[0]
+    assert "cancel" not in visible_text(picker.info.value).lower()
     picker.revert("fal")
     assert seen == ["together"] and picker.value == "fal"
+
+
+@pytest.mark.parametrize("name", list(PROVIDERS))
+def test_the_provider_line_says_price_and_limits_and_the_tooltip_says_cancel(name: str) -> None:
+    picker = ProviderPicker(name)
+    provider = PROVIDERS[name]
+    line = visible_text(picker.info.value)
+    [hover] = hover_text(picker.info.value)
+    assert provider.cancel_note in hover and provider.cancel_note not in line
+    assert "POST" not in line and "PUT" not in line and "cancel" not in line.lower()
+    assert line.startswith(("$", "price not published")), line
+    assert "_" not in line  # the controls' words ("format"), not field names ("output_format")
+
+
+def test_the_provider_line_names_what_it_cannot_honour_in_the_controls_words() -> None:
+    assert limits_text(PROVIDERS["replicate"]) == ""
+    assert limits_text(FAL) == "format jpg or png only; no quality or go fast (fp8) setting"
+    assert limits_text(CLOUDFLARE) == (
+        "aspect ratio 1:1 only; format jpg only; megapixels 1 only; "
+        "no quality, safety checker or go fast (fp8) setting"
+    )
+    assert visible_text(ProviderPicker("fal").info.value) == (
+        "$0.003 per megapixel · format jpg or png only; no quality or go fast (fp8) setting"
+    )
 
 
 def test_free_first_has_a_short_label_that_fits_the_dropdown() -> None:

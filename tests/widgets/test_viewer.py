@@ -287,7 +287,11 @@ async def test_save_into_a_file_shows_the_error(
     _front_end(gallery.viewer, event="save", folder=str(not_a_folder))
     await gallery.wait()
     assert gallery.viewer.message_kind == "error"
-    assert "Error" in gallery.viewer.message  # FileExistsError / NotADirectoryError, by name
+    # In words: what failed, the file, what to do; no FileExistsError, no [Errno 17].
+    message = gallery.viewer.message
+    assert message.startswith("could not save the image: ") and str(not_a_folder) in message
+    assert "is a file, not a folder; choose another folder" in message
+    assert "Error" not in message and "[Errno" not in message
 
 
 def test_reprs_stay_small_with_an_image_open(gallery: Gallery, images: list[Any]) -> None:

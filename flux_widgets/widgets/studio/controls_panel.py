@@ -31,7 +31,7 @@ from ...prompts.styles import StyleLibrary, check_slot_filled
 from ...providers import Provider, get_provider
 from ...spending.usage import HistoryEntry
 from .._compat import close_tree, focus, set_tooltip, show
-from .._html import ERROR_COLOR, error_html, warning_html
+from .._html import error_html, warning_html
 from .._tasks import TaskSet, on_home_loop
 from ..controls import ParameterControls
 from ..explore_panel import ExplorePanel, KeepImages
@@ -104,7 +104,7 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
         # Ctrl/Cmd+Enter in the prompt generates (an invisible anywidget, scoped to this studio).
         self.shortcuts = Shortcuts()
         self.controls.prompt.add_class(self.shortcuts.scope)
-        row = [self.generate_button, self.controls.seed_state, self.controls.seed_switch]
+        row = [self.generate_button, *self.controls.take_seed_switch()]
         # What a click on Generate asks ("Send 12 generations?") and the batch rows it starts
         # show right under the button, where the user is looking, not above the usage view.
         explore = self.explore
@@ -244,7 +244,7 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
             control.observe(lambda _: self._refresh_estimate(), names="value")
         for control in self.controls.field_widgets.values():
             control.observe(self._input_changed, names="value")
-        self.controls.lock_seed.observe(self._input_changed, names="value")
+        self.controls.observe(self._input_changed, names="seed_locked")
         self.explore.styles.dropdown.observe(self._on_style, names="value")
         self.explore.styles.save_button.on_click(lambda _: self._save_style())
         self._state.observe(lambda _: self._show_running(), names="running")
@@ -258,9 +258,7 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
         except ValueError as error:
             # Something to type differently, said in words (no Python error name), until
             # the controls change (``_input_changed``).
-            self._state.notice = (
-                f"<span style='color:{ERROR_COLOR}'>{html.escape(str(error))}</span>"
-            )
+            self._state.notice = error_html(error)
             self.input_refused = True
             return
         repeat = self._state.history is None and self._finished.is_repeat(params)

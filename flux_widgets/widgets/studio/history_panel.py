@@ -23,6 +23,7 @@ import traitlets
 
 from ...history.store import History, StoredImage
 from ...images import GeneratedImage
+from ...wording import plural
 from .._compat import close_tree, is_shown, show
 from .._html import error_html
 from .._tasks import TaskSet
@@ -179,7 +180,7 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
             count = 0
             self._state.notice = "already back, or deleted for good, elsewhere: nothing to undo"
         else:
-            self._state.notice = f"{count:,} image{_s(count)} back in the history"
+            self._state.notice = f"{plural(count, 'image')} back in the history"
         await self._history_changed()
         return count
 
@@ -290,13 +291,13 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
     def _ask_clear(self, asking: bool) -> None:
         history = self._state.history
         count = self._state.history_count if history is not None else len(self._gallery.images)
-        self.confirm_button.description = f"delete {count:,} image{_s(count)}"
+        self.confirm_button.description = f"delete {plural(count, 'image')}"
         show(self.confirm_button, asking)
         show(self.keep_button, asking)
         show(self.clear_button, not asking)
         if asking and history is not None:
             self.label.value = (
-                f"Delete all {count:,} image{_s(count)} in "
+                f"Delete all {plural(count, 'image')} in "
                 f"<code>{html.escape(_home_short(history.directory))}</code>? "
                 "They go to its trash; <i>undo</i> brings them back."
             )
@@ -313,7 +314,7 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
         async def clear() -> None:
             count = self._state.history_count
             # ~0.1 ms per image: 100,000 take seconds, in a worker thread.
-            self._state.notice = f"moving {count:,} image{_s(count)} to the history's trash…"
+            self._state.notice = f"moving {plural(count, 'image')} to the history's trash…"
             try:
                 batch = await asyncio.to_thread(history.clear)
             except OSError as error:
@@ -333,7 +334,7 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
         self._state.history_count = 0
         self._gallery.clear()
         if batch is not None:
-            self._state.notice = f"moved {moved:,} image{_s(moved)} to the history's trash"
+            self._state.notice = f"moved {plural(moved, 'image')} to the history's trash"
         show(self.undo_button, batch is not None)
         if self.browser is not None:
             self._background.spawn(self.browser.reload())
@@ -348,17 +349,13 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
             self.label.value = (
                 f"<small>indexing the history in {where} (once per folder)…</small>"
                 if self.indexing
-                else f"<small>{count:,} image{_s(count)} in the history, {where}</small>"
+                else f"<small>{plural(count, 'image')} in the history, {where}</small>"
             )
-            self.section.set_title(0, f"History ({count:,} image{_s(count)})")
+            self.section.set_title(0, f"History ({plural(count, 'image')})")
         show(self.clear_button, history is not None and not is_shown(self.confirm_button))
 
     def _show_error(self, error: BaseException, prefix: str = "") -> None:
         self._state.notice = error_html(error, prefix)
-
-
-def _s(count: int) -> str:
-    return "" if count == 1 else "s"
 
 
 def _home_short(path: Path) -> str:

@@ -24,6 +24,7 @@ from ...images import GeneratedImage
 from ...params import FIELD_NAMES, FluxParams
 from ...prompts.plans import CONFIRM_ABOVE_GENERATIONS
 from ...spending.budget import SpendingCap
+from ...wording import plural
 from .._compat import StaticFallback, close_tree
 from .._html import STUDIO_CSS
 from .._sheet import WIDGET_VIEW, ContactSheet, PictureOutput
@@ -297,7 +298,7 @@ class PromptStudio(StaticFallback, StudioState, widgets.VBox):  # type: ignore[m
         """One deterministic line: how many images, and which API made them."""
         # The history's images count from the start, while their thumbnails are still made.
         count = len(self.images or self.history_panel.restoring)
-        return f"PromptStudio: {count} image{'s' if count != 1 else ''} ({_source(self.client)})"
+        return f"PromptStudio: {plural(count, 'image')} ({_source(self.client)})"
 
     def contact_sheet(self) -> bytes | None:
         """A PNG of the most recent images' thumbnails (None when there are none)."""

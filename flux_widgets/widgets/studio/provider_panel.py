@@ -17,6 +17,7 @@ import traitlets
 from ...client import FluxClient
 from ...errors import FluxError, MissingAPIKeyError
 from ...spending.budget import SpendingCap
+from ...wording import error_text
 from .._compat import close_tree, show
 from .._html import ERROR_COLOR, error_html
 from ..key_input import KeyInput
@@ -105,7 +106,9 @@ class ProviderPanel(widgets.VBox):  # type: ignore[misc]
         try:
             return FluxClient.mock()
         except FluxError as error:
-            self._state.client_note = f"no API key and no mock API ({error}): type a key below"
+            self._state.client_note = (
+                f"no API key and no mock API ({error_text(error)}): type a key below"
+            )
             return None
 
     def _use_key(self, key: str | None) -> None:
@@ -130,9 +133,21 @@ class ProviderPanel(widgets.VBox):  # type: ignore[misc]
         except MissingAPIKeyError:  # no key for it in the environment: its mock, and a banner
             return FluxClient.mock(provider=name)
 
-    def _render(self, _change: Any = None) -> None:
-        """The banner and the key field, from the current client."""
+    def _key_words(self) -> str:
+        """Whose key pays, for the line under the provider dropdown."""
         client = self._state.client
+        if client is None or client.is_mock:
+            return ""  # the banner says it: no key, or placeholder images
+        if self.from_key:
+            return "key typed here"
+        if client.has_api_key and client.key_source:
+            return f"key from {client.key_source}"
+        return "no key"
+
+    def _render(self, _change: Any = None) -> None:
+        """The banner, the key field and whose key pays, from the current client."""
+        client = self._state.client
+        self.provider_picker.show_key(self._key_words())
         if client is None:
             note = html.escape(self._state.client_note)
             self.banner.value = f"<b style='color:{ERROR_COLOR}'>{note}</b>"
@@ -142,11 +157,7 @@ class ProviderPanel(widgets.VBox):  # type: ignore[misc]
                 f"<div class='flux-mock-banner'><b>{MOCK_BANNER}</b>. "
                 "Type an API key to use the real API.</div>"
             )
-        elif client.has_api_key and not self.from_key and client.key_source:
-            # Which key pays, said where the key field would be (the field stays hidden).
-            source = html.escape(client.key_source)
-            self.banner.value = f"<span class='flux-key-source'>using the key from {source}</span>"
-        else:
+        else:  # whose key pays is on the provider line (provider_picker.py)
             self.banner.value = ""
         show(self.banner, bool(self.banner.value))
         show(

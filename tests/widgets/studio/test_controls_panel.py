@@ -9,6 +9,7 @@ from typing import Any
 
 import ipywidgets
 import pytest
+from html_text import visible_text
 
 from flux_widgets.client import FluxClient
 from flux_widgets.params import FluxParams
@@ -158,6 +159,20 @@ async def test_an_empty_prompt_is_said_in_words_and_the_message_goes_once_one_is
     assert studio.jobs == []
     studio.controls.prompt.value = "a fox"
     assert studio.message.value == ""
+
+
+async def test_a_value_the_provider_refuses_is_said_without_a_class_name(
+    studio: PromptStudio,
+) -> None:
+    studio.use_provider("cloudflare")
+    # Set from code past the narrowed dropdown: what the check before any request refuses.
+    studio.controls.output_format.options = ("jpg", "webp")
+    studio.controls.output_format.value = "webp"
+    studio.prompt = "a fox"
+    studio.generate_button.click()
+    shown = visible_text(studio.message.value)
+    assert shown.startswith("cloudflare cannot give output_format='webp': it supports 'jpg'")
+    assert "ValueError" not in shown and studio.jobs == []
 
 
 async def test_a_click_from_another_threads_loop_runs_on_the_studios_loop(

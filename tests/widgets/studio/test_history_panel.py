@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from factories import _T0, make_image
+from html_text import hover_text, visible_text
 
 from flux_widgets.client import FluxClient
 from flux_widgets.history.store import History
@@ -273,6 +274,24 @@ async def test_a_studio_reopened_on_a_history_has_its_picture_once_the_records_a
     assert picture["text/plain"] == "PromptStudio: 2 images (mock API)"
     assert picture["image/png"] == studio.contact_sheet()
     assert [image.seed for image in again.images] == [image.seed for image in images]
+
+
+async def test_a_history_folder_that_cannot_be_made_is_said_in_words_and_the_image_stays(
+    client: FluxClient, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "history"
+    blocker.write_text("a file where the folder should be")
+    studio = PromptStudio(client, history_dir=blocker)
+    studio.megapixels = "0.25"
+    studio.prompt = "a lantern"
+    [image] = await studio.generate()
+    assert studio.images == [image]  # paid for: in the gallery even though not stored
+    shown = visible_text(studio.message.value)
+    assert shown == (
+        f"not saved to the history: {blocker} is a file, not a folder; choose another folder, "
+        "or move the file away"
+    )
+    assert "FileExistsError" in hover_text(studio.message.value)[0]  # for a bug report
 
 
 async def test_a_studio_opened_on_a_folder_with_open_jobs_recovers_them_and_says_so(

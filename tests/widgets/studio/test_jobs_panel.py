@@ -13,6 +13,7 @@ from typing import Any
 
 import ipywidgets
 import pytest
+from html_text import visible_text
 
 from flux_widgets.client import FluxClient
 from flux_widgets.errors import ContentFilteredError, PredictionCanceledError
@@ -122,7 +123,8 @@ async def test_a_typed_error_is_shown_in_the_row_and_raised(studio: PromptStudio
     [row] = studio.jobs
     assert row.state == "failed"
     assert isinstance(row.error, ContentFilteredError)
-    assert "ContentFilteredError" in row.error_box.value
+    shown = visible_text(row.error_box.value)
+    assert "safety" in shown and "ContentFilteredError" not in shown
     assert "NSFW content detected" in row.error_box.value
     assert row.error_box.layout.display != "none"
 
@@ -172,11 +174,11 @@ async def test_a_queued_job_says_why_and_its_place_in_line(tmp_path: Path) -> No
         await _until(lambda: studio.jobs[0].state != "queued")
         first, second, third = studio.jobs
         assert "in line" not in first.note  # it holds the slot
-        assert second.note == "waiting for one of 1 slot (all 1 busy here); #1 in line"
-        assert third.note == "waiting for one of 1 slot (all 1 busy here); #2 in line"
+        assert second.note == "waiting for the one slot (busy here); #1 in line"
+        assert third.note == "waiting for the one slot (busy here); #2 in line"
         assert "#2 in line" in third.label.value
         await _until(lambda: second.state != "queued")
-        assert third.note == "waiting for one of 1 slot (all 1 busy here); #1 in line"
+        assert third.note == "waiting for the one slot (busy here); #1 in line"
         await asyncio.gather(*tasks)
         assert [row.note for row in studio.jobs] == ["", "", ""]
     finally:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from html_text import visible_text
 
 from flux_widgets.client import FluxClient
 from flux_widgets.mock import MockConfig, MockServer
@@ -206,9 +207,11 @@ async def test_the_key_line_says_where_the_key_came_from_never_the_key(
     try:
         assert client.key_source == source
         studio = PromptStudio(client, history=False)
-        assert f"using the key from {source}" in studio.banner.value
-        assert studio.banner.layout.display != "none"
-        assert secret not in studio.banner.value and secret not in repr(studio)
+        # Said on the line under the provider dropdown, with the price (the field stays hidden).
+        line = visible_text(studio.provider_picker.info.value)
+        assert line.endswith(f" · key from {source}"), line
+        assert studio.key_input.layout.display == "none"
+        assert secret not in studio.provider_picker.info.value and secret not in repr(studio)
         assert not any(secret in state for state in _all_widget_states())
     finally:
         await client.aclose()
