@@ -68,16 +68,18 @@ def describe_error(error: BaseException, doing: str = "") -> Words:
     """``error`` in words for a person, after ``doing`` (what failed: ``"could not read the
     history"``) when given. Never raises; the text holds no class name, no ``[Errno n]``."""
     detail = redact_secrets(f"{type(error).__name__}: {error}")
-    if isinstance(error, FluxError):  # its message is already written for people
+    if isinstance(error, ValueError) and str(error):
+        # Refused input (TemplateError and StyleError are ValueErrors too) says what was
+        # wrong, in words; its type would add nothing but a class name: no detail to hover.
+        said, detail = str(error), ""
+    elif isinstance(error, FluxError):  # its message is already written for people
         said = str(error)
         # What a provider's support asks for: which prediction, which request.
         ids = (("prediction", error.prediction_id), ("request", getattr(error, "request_id", None)))
         detail += "".join(f" ({kind} {value})" for kind, value in ids if value)
     elif isinstance(error, OSError):
         said = _os_words(error)
-    elif isinstance(error, (ValueError, RuntimeError)) and str(error):
-        # Refused input (and a widget used outside a kernel) says what was wrong, in words;
-        # its type would add nothing but a class name, so there is no detail to hover.
+    elif isinstance(error, RuntimeError) and str(error):  # a widget used outside a kernel
         said, detail = str(error), ""
     elif isinstance(error, sqlite3.Error):
         said = f"the history's index failed ({error}); try again, or reopen the history"
@@ -122,6 +124,7 @@ _FAILURE_WORDS = {
     "RecipeNotEmbeddedError": "recipe not embedded",
     "TemplateError": "bad template",
     "StyleError": "bad style",
+    "HistoryImportError": "import refused",
     "BudgetExceededError": "over the spending cap",
     "cancelled": "cancelled",
 }

@@ -73,10 +73,13 @@ def test_every_error_of_the_tree_is_said_by_its_message_without_its_class_name(
     words = describe_error(_error(cls), "could not generate")
     assert words.text == "could not generate: the server said no"
     assert_for_people(words.text)
-    assert words.detail == f"{cls.__name__}: the server said no"  # for the hover text
+    # Refused input (the ValueErrors: a template, a style, an import) is its message alone;
+    # the others keep their type for the hover text (a bug report's detail).
+    detail = "" if issubclass(cls, ValueError) else f"{cls.__name__}: the server said no"
+    assert words.detail == detail
     html = error_html(_error(cls))
     assert visible_text(html) == "the server said no"
-    assert hover_text(html) == [f"{cls.__name__}: the server said no"]
+    assert hover_text(html) == ([detail] if detail else [])
 
 
 @pytest.mark.parametrize(
@@ -225,9 +228,9 @@ def test_no_key_reaches_the_text_or_the_hover_text() -> None:
 
 
 def test_the_html_is_escaped_text_and_attribute() -> None:
-    html = error_html(errors.StyleError("a <b>bold</b> 'claim'"), "x & y")
+    html = error_html(errors.PredictionFailedError("a <b>bold</b> 'claim'"), "x & y")
     assert "<b>" not in html and visible_text(html) == "x & y: a <b>bold</b> 'claim'"
-    assert hover_text(html) == ["StyleError: a <b>bold</b> 'claim'"]
+    assert hover_text(html) == ["PredictionFailedError: a <b>bold</b> 'claim'"]
 
 
 @pytest.mark.parametrize(

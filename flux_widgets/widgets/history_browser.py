@@ -247,30 +247,30 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         """Bring back what the last delete moved to the trash; returns how many."""
         if self.last_batch is None:
             return 0
-        batch, self.last_batch = self.last_batch, None
-        count = await asyncio.to_thread(self.history.undo, batch)
+        return await self.restore(self.last_batch)
+
+    async def restore(self, batch: str) -> int:
+        """Bring back one delete from the trash (a row of the trash view); returns how many."""
+        if batch == self.last_batch:
+            self._forget_undo()
+        try:
+            count = await asyncio.to_thread(self.history.undo, batch)
+        except ValueError:  # another view (Clear's undo, another notebook) was first
+            self.message.value = "already back, or deleted for good, elsewhere: nothing to restore"
+            await self.reload()
+            return 0
         self.message.value = f"{plural(count, 'image')} back from the trash"
-        show(self.undo_button, False)
-        await self.reload()
+        await self.changed()
         return count
 
     async def empty_trash(self) -> int:
         """Delete the trash for good (what "delete for good" does); returns how many."""
         self.trash_view.ask_empty(False)
         count = await asyncio.to_thread(self.history.empty_trash)
-        self.last_batch = None
-        show(self.undo_button, False)
+        self._forget_undo()
         self.message.value = f"{plural(count, 'image')} deleted for good"
-        await self.reload()
+        await self.changed()
         return count
-
-    def _ask_empty(self, asking: bool) -> None:
-        count = self.trash_count
-        self.empty_trash_button.description = f"empty trash ({count:,})"
-        self.confirm_empty_button.description = f"delete {plural(count, 'image')} for good"
-        show(self.empty_trash_button, count > 0 and not asking)
-        show(self.confirm_empty_button, asking)
-        show(self.keep_trash_button, asking)
 
     def select_page(self) -> None:
         """Select every entry on the page (or unselect them if all already are)."""

@@ -95,6 +95,12 @@ def test_a_pick_of_more_choices_than_there_are_is_refused(wildcards: Wildcards) 
         PromptTemplate("{2$$a|a}", wildcards).expand()
 
 
+def test_an_impossible_pick_inside_an_alternative_leaves_the_others(wildcards: Wildcards) -> None:
+    # Found by the property below (the library itself stops on it with StopIteration).
+    made = PromptTemplate("<{a|a{2$$a|a}}", wildcards)
+    assert made.count() == 1 and made.expand() == ["<a"]
+
+
 def test_an_unset_variable_is_a_template_error(wildcards: Wildcards) -> None:
     with pytest.raises(TemplateError, match="never set"):
         PromptTemplate("a ${nothing} b {x|y}", wildcards).count()
@@ -122,7 +128,10 @@ def templates() -> st.SearchStrategy[str]:
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40,
+    deadline=None,
+    derandomize=True,  # the same 40 templates on every run: CI does not turn red by chance
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(template=templates())
 def test_count_equals_the_number_the_library_makes(wildcards: Wildcards, template: str) -> None:
@@ -133,8 +142,16 @@ def test_count_equals_the_number_the_library_makes(wildcards: Wildcards, templat
     try:
         # The library is slow per prompt: beyond 500 it is asked whether there are more.
         made = library_count(wildcards, template, limit=501)
-    except RuntimeError:  # its own fault on e.g. "{2$$a|a}" (a pick of two from one text)
-        assert count == 0
+    except RuntimeError:
+        # Its own fault on a pick of two from one text ("{2$$a|a}"), wherever it sits; here
+        # such a pick makes nothing and its alternatives still count ("{a|a{2$$a|a}}": 1).
+        assert "$$" in template
+        try:
+            made_here = len(PromptTemplate(template, wildcards).expand())
+        except TemplateError as error:
+            assert "makes no prompt" in str(error)
+            made_here = 0
+        assert count == made_here
         return
     if "~" in template:
         # A random pick's text is drawn at expansion: where it may equal a sibling's, the

@@ -44,7 +44,10 @@ def wildcards(tmp_path_factory: pytest.TempPathFactory) -> Wildcards:
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40,
+    deadline=None,
+    derandomize=True,  # the same 40 templates on every run: CI does not turn red by chance
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(template=templates())
 def test_fast_expansion_equals_the_library(wildcards: Wildcards, template: str) -> None:
