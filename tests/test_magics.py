@@ -13,7 +13,8 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 import flux_widgets
-from flux_widgets import FluxParams, GeneratedImage
+from flux_widgets import FluxParams
+from flux_widgets.history.store import StoredImage
 from flux_widgets.magics import parse_magic, run_in_worker_thread
 from flux_widgets.mock import MockConfig, MockServer
 
@@ -46,7 +47,8 @@ def test_cell_magic_returns_images_made_with_the_given_options(
         "a paper boat\non calm water\n",
     )
 
-    assert [type(image) for image in images] == [GeneratedImage, GeneratedImage]
+    # Kept in the history (the default folder) as they arrived: the stored copies.
+    assert [type(image) for image in images] == [StoredImage, StoredImage]
     assert images[0].params == FluxParams(
         prompt="a paper boat\non calm water",
         seed=7,
