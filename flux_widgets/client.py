@@ -30,10 +30,10 @@ from .generation import (
     Progress,
     StatusCallback,
     UnclaimedOutputs,
-    journal_for,
+    check_history,
     keep_failed,
     keep_finished,
-    keeper_for,
+    keeping,
     note_in_journal,
 )
 from .images import GeneratedImage
@@ -120,6 +120,7 @@ class FluxClient:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency!r}")
+        check_history(history)
         settings = resolve_settings(api_key=api_key, base_url=base_url, provider=provider)
         # The in-package mock this client talks to, in this process (transport/in_process.py).
         self._mock_server: InProcessMock | None = None
@@ -381,9 +382,10 @@ class FluxClient:
         provider = self._settings.provider
         # The parameters as they will be sent; ValueError before any request.
         flux_params = provider.prepare(to_params(prompt, params, provider.defaults()))
+        keeper, journal = keeping(self.history, self.journal, history)  # TypeError here too
         hold = self._ledger.hold(flux_params)
         progress = Progress(on_status, on_detail)
-        return await self._generate(flux_params, progress, hold, origin, history)
+        return await self._generate(flux_params, progress, hold, origin, keeper, journal)
 
     def generate_many(
         self,
@@ -411,11 +413,12 @@ class FluxClient:
         counts; a ``BatchProgress`` is fed instead. Each item's images (a failed item's paid
         ones too) are kept in the history as they arrive (``history``: as ``generate``'s).
         """
+        keeper, journal = keeping(self.history, self.journal, history)
         return batch_results(
             prompts,
             provider=self._settings.provider,
             ledger=self._ledger,
-            generate=functools.partial(self._generate, history=history),
+            generate=functools.partial(self._generate, keeper=keeper, journal=journal),
             concurrency=self.max_concurrency,
             style=style,
             random_count=random_count,
@@ -430,13 +433,12 @@ class FluxClient:
         progress: Progress,
         hold: Hold,
         origin: PromptOrigin | None,
-        history: HistorySetting | None,
+        keeper: ImageKeeper | None,
+        journal: JobJournal | None,
     ) -> list[GeneratedImage]:
-        """One generation, its hold settled however it ends (``spending/ledger.py``), its
-        paid images kept once where ``history`` (else the client's) says."""
+        """One generation, its hold settled however it ends (``spending/ledger.py``), its job
+        id written to ``journal`` and its paid images kept once by ``keeper``."""
         progress.on_status = hold.watch(progress.on_status)
-        keeper = keeper_for(self.history, history)
-        journal = journal_for(keeper, self.journal, call_named_it=history is not None)
         if journal is not None:
             note_in_journal(progress, journal, self.provider, params)
 

@@ -10,10 +10,10 @@ from .journal import JobJournal, note_in_journal
 from .keeper import (
     HistorySetting,
     ImageKeeper,
-    journal_for,
+    check_history,
     keep_failed,
     keep_finished,
-    keeper_for,
+    keeping,
     with_origin,
 )
 from .machine import Generation
@@ -35,10 +35,10 @@ __all__ = [
     "Progress",
     "StatusCallback",
     "UnclaimedOutputs",
-    "journal_for",
+    "check_history",
     "keep_failed",
     "keep_finished",
-    "keeper_for",
+    "keeping",
     "note_in_journal",
     "with_origin",
 ]

@@ -43,26 +43,31 @@ HistorySetting = ImageKeeper | bool
 False keeps nothing, an ``ImageKeeper`` (``History(path)``) keeps there."""
 
 
-def keeper_for(
-    setting: HistorySetting, override: HistorySetting | None = None
-) -> ImageKeeper | None:
-    """Where a call keeps its images: ``override`` (a call's ``history=``) unless None, else
-    the client's ``setting``; True is the default history folder, False nowhere."""
+def check_history(setting: object) -> None:
+    """``TypeError`` unless ``setting`` is a ``history=`` value (before any request: a folder
+    given as text would otherwise fail after the images were paid for)."""
+    if isinstance(setting, bool) or (hasattr(setting, "store") and hasattr(setting, "jobs")):
+        return
+    raise TypeError(
+        "history must be True (the default history folder), False (keep nothing) or a "
+        f"History (History(path) keeps in that folder), not {type(setting).__name__}"
+    )
+
+
+def keeping(
+    setting: HistorySetting, journal: JobJournal | None, override: HistorySetting | None
+) -> tuple[ImageKeeper | None, JobJournal | None]:
+    """Where a call keeps its images, and where it writes its job ids. The images: its own
+    ``history=`` (``override``) unless None, else the client's ``setting``; True is the
+    default history folder, False nowhere. The ids: the client's ``journal`` if it has one,
+    else the keeper's; but a call that names its history journals there, so that storing its
+    images closes their job. ``TypeError`` for a bad setting, before any request."""
     chosen = setting if override is None else override
-    if isinstance(chosen, bool):
-        return default_history() if chosen else None
-    return chosen
-
-
-def journal_for(
-    keeper: ImageKeeper | None, journal: JobJournal | None, *, call_named_it: bool
-) -> JobJournal | None:
-    """Where a generation writes its job ids: the client's ``journal`` if it has one, else its
-    keeper's; but a call that names its history (``call_named_it``) journals there, so that
-    storing its images closes their job."""
-    if keeper is not None and (call_named_it or journal is None):
-        return keeper.jobs
-    return journal
+    check_history(chosen)
+    keeper = (default_history() if chosen else None) if isinstance(chosen, bool) else chosen
+    if keeper is not None and (override is not None or journal is None):
+        return keeper, keeper.jobs
+    return keeper, journal
 
 
 _DEFAULTS: dict[Path, ImageKeeper] = {}

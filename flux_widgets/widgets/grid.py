@@ -28,6 +28,7 @@ import traitlets
 from PIL import Image
 
 from ..errors import FluxError, MissingAPIKeyError
+from ..generation import check_history
 from ..images import GeneratedImage
 from ..params import FluxParams
 from ..prompts.grid_compare import ProviderClients, price_parts, run_cells
@@ -104,6 +105,8 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         **kwargs: Any,
     ) -> None:
         self.client = client
+        if history is not None:
+            check_history(history)  # TypeError now, not once the cells are paid for
         self.history = history
         # Fields the base leaves out take the provider's defaults (fal and Together: jpg). A
         # stand-in client without a provider (tests drive the grid with one) gets the schema's.

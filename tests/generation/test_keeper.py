@@ -191,3 +191,14 @@ async def test_storing_an_image_the_client_kept_again_does_not_store_it_twice(
     assert sum(kept(tmp_path).values()) == 1
     assert isinstance(History(tmp_path / "other").store(image), StoredImage)  # another folder
     assert sum(kept(tmp_path / "other").values()) == 1
+
+
+async def test_a_history_that_is_not_one_is_refused_before_any_request(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match=r"History\(path\) keeps in that folder"):
+        FluxClient.mock(config=FAST, history=str(tmp_path))  # type: ignore[arg-type]
+    async with FluxClient.mock(config=FAST, history=False) as client:
+        with pytest.raises(TypeError, match="not str"):
+            await client.generate("a boat", history=str(tmp_path), **SMALL)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"not (Posix|Windows)Path"):
+            client.generate_many(["a boat"], history=tmp_path)  # type: ignore[arg-type]
+        assert client.usage.session.generations == 0  # nothing sent, nothing held

@@ -266,3 +266,8 @@ async def test_every_cell_is_kept_in_the_history_once_unless_history_false(
     assert [i.params.prompt for i in History(tmp_path / "there").load()] == ["there"] * 3
     assert len(there) == 3
     assert list((tmp_path / "mine" / ".jobs").glob("*.json")) == []
+
+
+def test_a_grid_refuses_a_history_that_is_not_one_at_once(client: FluxClient) -> None:
+    with pytest.raises(TypeError, match="history must be True"):
+        small_grid(client, history="my-history")
