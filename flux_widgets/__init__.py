@@ -25,6 +25,7 @@ from .errors import (
     FluxConnectionError,
     FluxError,
     FluxTimeoutError,
+    HistoryImportError,
     ImageDecodeError,
     InsufficientCreditError,
     InvalidRequestError,
@@ -41,7 +42,7 @@ from .errors import (
     StyleError,
     TemplateError,
 )
-from .history import History, HistoryFilter, HistoryRecord
+from .history import ExportReport, History, HistoryFilter, HistoryRecord, ImportReport
 from .images import GeneratedImage
 from .params import (
     ASPECT_RATIOS,
@@ -78,6 +79,7 @@ __all__ = [
     "ClientClosedError",
     "ContentFilteredError",
     "DownloadError",
+    "ExportReport",
     "FluxClient",
     "FluxConnectionError",
     "FluxError",
@@ -87,8 +89,10 @@ __all__ = [
     "History",
     "HistoryBrowser",
     "HistoryFilter",
+    "HistoryImportError",
     "HistoryRecord",
     "ImageDecodeError",
+    "ImportReport",
     "InsufficientCreditError",
     "InvalidRequestError",
     "MissingAPIKeyError",

@@ -26,6 +26,7 @@ FluxError
  +-- TemplateError               a prompt template cannot be expanded (syntax, missing wildcard)
  +-- StyleError                  a style cannot be used or saved (no {prompt} slot, bad field)
  +-- BudgetExceededError         the spending cap refused a generation before any request
+ +-- HistoryImportError          a file History.import_ refuses whole (not an export, unsafe)
 ```
 
 No message, repr or attribute here ever holds the API key: messages are built from the server's
@@ -263,3 +264,10 @@ class BudgetExceededError(FluxError):
         self.max_spend = max_spend
         self.spent = spent
         self.reserved = reserved
+
+
+class HistoryImportError(FluxError, ValueError):
+    """A file ``History.import_`` refuses as a whole, before writing anything: not a zip, a
+    damaged one, not a flux-widgets export (no manifest) or one of a newer format, a path that
+    would leave the history folder (zip slip), or sizes past the import's caps (a zip bomb).
+    One bad image inside a good export is not this: the report lists it as refused."""

@@ -233,6 +233,10 @@ class GeneratedImage:
     created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     origin: PromptOrigin | None = None
     """The template (and style) the prompt was made from, when it was not typed as sent."""
+    source: str | None = None
+    """Which service made it (``Provider.image_source``: "replicate", "mock/cometapi"); None
+    when unknown (images from before it was recorded): such an image is never served as a
+    repeat."""
 
     @classmethod
     def from_bytes(cls, data: bytes, params: FluxParams, **metadata: Any) -> GeneratedImage:

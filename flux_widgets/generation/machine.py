@@ -225,6 +225,8 @@ class Generation:
                 url=url,
                 predict_time=job.predict_time,
                 download_time=time.monotonic() - began,
+                # The mock has answered by now (its header seen on the create's answer).
+                source=self.policy.provider.image_source(mock=sender.sighting.seen),
             )
             progress.images[index] = image  # kept even if the deadline passes meanwhile
             return image

@@ -18,7 +18,9 @@ constraint, or an I/O error).
 
 Prompts are searched as search.py says (FTS5's trigram tokenizer where the sqlite3 module has
 it, else ``instr`` over a narrow index: the same answers). Thumbnails are cached here too, so a
-page of them is one query, not one decode per image.
+page of them is one query, not one decode per image. Each entry of a deterministic recipe has
+its recipe key (records.py ``recipe_key``), so an exact repeat is found in one query
+(``with_recipes``; repeats.py serves it). The tables themselves are in tables.py.
 """
 
 from __future__ import annotations
@@ -45,55 +47,16 @@ from .records import (
 )
 from .search import FilterSQL, filter_sql, searchable
 from .sharing import connect_shared, is_damage, is_moved, transaction
+from .tables import COLUMNS, ENTRIES, FTS, META, SAME_THUMBNAILS, SCHEMA_VERSION, THUMBNAILS
 
 logger = logging.getLogger("flux_widgets")
 
 INDEX_FOLDER = ".flux-index"
 INDEX_NAME = "index.sqlite3"
-# 4: a searchable (NFKC, case folded) copy of the prompt, trigram FTS5, WAL.
-SCHEMA_VERSION = "4"
 # What every entry's file name starts with (a fixed-width UTC timestamp: name order is time order).
 ENTRY_NAME = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-.+\.(json|webp|jpg|png)$")
 _T = TypeVar("_T")
-
-# Kept across rebuilds: its "changes" counter must never go back (cached counts check it).
-_META = "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-_SCHEMA = """
-CREATE TABLE entries(
-    id INTEGER PRIMARY KEY,
-    stem TEXT NOT NULL UNIQUE,
-    file TEXT NOT NULL,
-    format TEXT NOT NULL,
-    width INTEGER NOT NULL,
-    height INTEGER NOT NULL,
-    prompt TEXT NOT NULL,
-    aspect_ratio TEXT NOT NULL,
-    seed INTEGER,
-    created TEXT NOT NULL,
-    favourite INTEGER NOT NULL DEFAULT 0,
-    params TEXT NOT NULL,
-    search TEXT NOT NULL
-);
--- Narrow: skipping 100,000 entries to the oldest page reads this, not the wide rows.
-CREATE INDEX entries_order ON entries(id);
-CREATE INDEX entries_favourite ON entries(favourite);
-CREATE INDEX entries_aspect_ratio ON entries(aspect_ratio);
--- Terms FTS5 cannot answer scan this narrow index (every filter column, rowid included).
-CREATE INDEX entries_search ON entries(search, favourite, aspect_ratio);
-CREATE TABLE thumbnails(
-    stem TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY(stem, size)
-) WITHOUT ROWID;
-"""
-# The text is folded already (search.py): case-sensitive trigrams keep both modes' answers equal.
-_FTS_SCHEMA = "CREATE VIRTUAL TABLE prompts USING fts5(search, tokenize='trigram case_sensitive 1')"
-_TABLES = ("entries", "thumbnails", "prompts")
-_COLUMNS = (
-    "stem, file, format, width, height, prompt, aspect_ratio, seed, created, favourite, params"
-)
-_SELECT = ", ".join(f"entries.{name}" for name in _COLUMNS.split(", "))
+_SELECT = ", ".join(f"entries.{name}" for name in COLUMNS.split(", "))
 _FTS_JOIN = "prompts JOIN entries ON entries.id = prompts.rowid"
 
 
@@ -175,6 +138,23 @@ class HistoryIndex:
         query = f"SELECT {_SELECT} FROM entries WHERE stem = ?"
         rows = self._read_all(lambda db: db.execute(query, (stem,)))
         return record_of(rows[0]) if rows else None
+
+    def with_recipes(self, keys: Iterable[str]) -> dict[str, list[str]]:
+        """The stems of the entries made from each of ``keys`` (records.py ``recipe_key``),
+        newest first; a key no entry has is left out."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, list[str]] = {}
+        for start in range(0, len(wanted), 500):  # SQLite caps the number of parameters
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT recipe, stem FROM entries WHERE recipe IN ({marks}) ORDER BY id DESC"
+
+            def select(db: sqlite3.Connection, q: str = query, c: list[str] = chunk) -> Any:
+                return db.execute(q, c)
+
+            for key, stem in self._read_all(select):
+                found.setdefault(key, []).append(stem)
+        return found
 
     def stems(self) -> list[str]:
         """Every indexed stem, oldest first."""
@@ -353,9 +333,13 @@ class HistoryIndex:
                 return  # another process built it while this one waited for the lock
             self.rebuilds += 1
             self._counts.clear()
-            for table in _TABLES:
+            # The thumbnails are keyed by stem, which a rebuild keeps: an index of an older
+            # schema with the same thumbnails table keeps its cache (no 100,000 decodes again).
+            had_meta = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
+            keep = not force and had_meta and self._meta(db, "schema") in SAME_THUMBNAILS
+            for table in ("entries", "prompts") if keep else ("entries", "prompts", "thumbnails"):
                 db.execute(f"DROP TABLE IF EXISTS {table}")
-            schema = [_META, *_SCHEMA.split(";"), _FTS_SCHEMA if self.use_fts else ""]
+            schema = [META, *ENTRIES.split(";"), THUMBNAILS, FTS if self.use_fts else ""]
             for statement in schema:
                 if statement.strip():
                     db.execute(statement)
@@ -363,6 +347,8 @@ class HistoryIndex:
             self._set_meta(db, "schema", SCHEMA_VERSION)
             self._set_meta(db, "search", self._search_mode())
             self._sync(db)
+            if keep:  # entries gone while another version kept the index
+                db.execute("DELETE FROM thumbnails WHERE stem NOT IN (SELECT stem FROM entries)")
             self._set_meta(db, "folder_mtime", mtime)
             _bump_changes(db)
 
@@ -408,7 +394,7 @@ class HistoryIndex:
             db.execute("INSERT INTO prompts(prompts) VALUES ('optimize')")
 
     def _insert(self, db: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> None:
-        marks = ",".join("?" * 12)
+        marks = ",".join("?" * 13)
         for row in rows:
             if db.execute("SELECT 1 FROM entries WHERE stem = ?", (row[0],)).fetchone():
                 continue  # another process indexed it meanwhile: the same entry
@@ -422,8 +408,8 @@ class HistoryIndex:
             entry_id = next(i for i in range(first, first + ID_SLOTS + 1) if i not in taken)
             text = searchable(row[5])
             db.execute(
-                f"INSERT INTO entries(id, {_COLUMNS}, search) VALUES (?, {marks})",
-                (entry_id, *row, text),
+                f"INSERT INTO entries(id, {COLUMNS}, search, recipe) VALUES (?, {marks})",
+                (entry_id, *row[:-1], text, row[-1]),
             )
             if self.use_fts:
                 db.execute("INSERT INTO prompts(rowid, search) VALUES (?, ?)", (entry_id, text))

@@ -4,12 +4,18 @@ row each record is stored as (``index.py`` keeps the rows; the JSON records on d
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
+
+from ..params import FIELD_NAMES, FluxParams
+from ..schema import FIELDS
 
 RECORD_VERSION = 1
 # Row ids are creation times in µs x 1000 (+ a free slot for entries made in the same µs), so
@@ -68,6 +74,42 @@ def day_start_id(day: date) -> int:
     return time_id(datetime.combine(day, time()).astimezone())
 
 
+def recipe_key(params: FluxParams | Mapping[str, Any], source: str | None) -> str | None:
+    """The key every image of an exact repeat shares, or None where a repeat is not exact.
+
+    The one definition of "the same recipe": every input field (prompt, seed, aspect ratio,
+    megapixels, steps, format, quality, safety switch, count...) and the service that made it
+    (``Provider.image_source``: the provider, its route, whether it was the mock). Only a
+    deterministic recipe has a key: a fixed seed (None lets the server pick one), go_fast off
+    (fp8 is not deterministic even with a seed), and a known source (older images have none).
+    ``params`` as requested: a ``FluxParams``, or a record's dict (``ValueError`` for a field
+    this version does not know).
+    """
+    if source is None:
+        return None
+    if isinstance(params, FluxParams):
+        fields = dataclasses.asdict(params)
+    else:
+        # A record's parameters were a validated FluxParams when written: fill what an older
+        # version did not write with the defaults, without validating again (a rebuild reads
+        # 100,000 records; FluxParams would double its time).
+        unknown = set(params) - set(FIELD_NAMES)
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}")
+        fields = {name: params.get(name, FIELDS[name].default) for name in FIELD_NAMES}
+    if fields["seed"] is None or fields["go_fast"] is not False:
+        return None
+    text = json.dumps([source, fields], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _record_key(params: dict[str, Any], source: Any) -> str | None:
+    try:
+        return recipe_key(params, source if isinstance(source, str) else None)
+    except (ValueError, TypeError):  # a recipe this version refuses: never served, still listed
+        return None
+
+
 def row_from_record(stem: str, record: Any) -> tuple[Any, ...]:
     """The index row of a parsed JSON record; ValueError/KeyError/TypeError if it is not one."""
     if not isinstance(record, dict) or record.get("version") != RECORD_VERSION:
@@ -95,6 +137,11 @@ def row_from_record(stem: str, record: Any) -> tuple[Any, ...]:
         created.astimezone(timezone.utc).isoformat(),
         1 if record.get("favourite") else 0,
         json.dumps(params, ensure_ascii=False, separators=(",", ":")),
+        # The recipe: a seed the server picked makes the image again as well as a fixed one.
+        _record_key(
+            {**params, "seed": seed if params.get("seed") is None else params["seed"]},
+            record.get("source"),
+        ),
     )
 
 

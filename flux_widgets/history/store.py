@@ -12,13 +12,12 @@ folder of 100,000 images pages and searches in milliseconds and ``len`` does not
 It is derived from the records and rebuilt from them when missing or damaged: an existing
 folder is migrated in place the first time it is opened, without rewriting a file.
 Deleting moves the entry's two files into ``.trash/<batch>/``, from which ``undo`` puts them
-back; only ``empty_trash`` deletes for good. A star is written into the record itself (the
-source of truth), then into the index.
+back; only ``empty_trash`` deletes for good (trash.py). A star is written into the record
+itself (the source of truth), then into the index.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -26,7 +25,6 @@ import logging
 import os
 import re
 import secrets
-import shutil
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,18 +38,26 @@ from .jobs import JobFiles, RecoveryReport, Resumer, recover
 from .jobs import atomic_write as _atomic_write
 from .jobs import fsync_directory as _fsync_directory
 from .records import RECORD_VERSION, HistoryFilter, HistoryRecord, row_from_record
+from .share_and_reopen import ShareAndReopen
+from .trash import TRASH_FOLDER, Trash, TrashBatch
 
-__all__ = ["History", "HistoryFilter", "HistoryRecord", "StoredImage", "default_directory"]
+__all__ = [
+    "TRASH_FOLDER",
+    "History",
+    "HistoryFilter",
+    "HistoryRecord",
+    "StoredImage",
+    "TrashBatch",
+    "default_directory",
+]
 
 logger = logging.getLogger("flux_widgets")
 
 HISTORY_DIR_ENV = "FLUX_WIDGETS_HISTORY_DIR"
-TRASH_FOLDER = ".trash"
 THUMBNAIL_SIZE = 256
 _RECORD_VERSION = RECORD_VERSION
 _TEMP_PREFIX = ".tmp-"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.]+")
-_BATCH_NAME = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{8}$")
 
 
 def default_directory() -> Path:
@@ -85,7 +91,7 @@ class StoredImage(GeneratedImage):
         return data
 
 
-class History:
+class History(ShareAndReopen):
     """The on-disk store of generated images, with an index for paging and search.
 
     ``add``, ``load``, ``clear``, ``len`` as before; ``page``/``count`` list light records
@@ -104,7 +110,8 @@ class History:
         self.index = HistoryIndex(
             self.directory, use_fts=None if search is None else search == "fts5"
         )
-        self._trash_counts: dict[str, tuple[int, int]] = {}  # batch: (its mtime, entries)
+        # Deleting, undoing and emptying: moves between the folder and .trash/ (trash.py).
+        self.trash = Trash(self.directory, self.index)
         # The jobs paid for and not yet stored here (history/jobs.py): FluxClient(journal=).
         self.jobs = JobFiles(self.directory)
 
@@ -282,114 +289,34 @@ class History:
     def delete(self, stems: Sequence[str] | str) -> str | None:
         """Move entries (their record, then their image) into a new trash batch; returns the
         batch's name for ``undo`` (None when nothing was moved)."""
-        stems = [stems] if isinstance(stems, str) else list(stems)
-        if not stems or not self.directory.is_dir():
-            return None
-        batch = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S.%fZ}-{secrets.token_hex(4)}"
-        folder = self.directory / TRASH_FOLDER / batch
-        moved = []
-        with self.index.changing_folder():
-            indexed = self.index.files(stems)
-            folder.mkdir(parents=True)
-            for stem in stems:
-                record = self.directory / f"{stem}.json"
-                known = indexed.get(stem)
-                image_names = [known] if known else self._image_names(record)
-                try:
-                    # The record first: from then on the entry is gone, even if we stop here.
-                    os.replace(record, folder / record.name)
-                except FileNotFoundError:
-                    continue
-                for name in image_names:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.replace(self.directory / name, folder / name)
-                moved.append(stem)
-            self.index.remove(moved)
-        if not moved:
-            folder.rmdir()
-            return None
-        return batch
+        return self.trash.delete([stems] if isinstance(stems, str) else list(stems))
 
     def undo(self, batch: str | None = None) -> int:
         """Put a trash batch (default: the latest) back; returns how many entries came back.
-        An entry whose name was taken again meanwhile stays in the trash."""
-        batches = self.trash_batches()
-        if batch is None:
-            if not batches:
-                return 0
-            batch = batches[-1]
-        if batch not in batches:
-            raise ValueError(f"no trash batch {batch!r} in {self.directory / TRASH_FOLDER}")
-        folder = self.directory / TRASH_FOLDER / batch
-        rows = []
-        with self.index.changing_folder():
-            # Two listings, not three stats per entry: a cleared history is 100,000 entries.
-            present = set(os.listdir(self.directory))
-            trashed = set(os.listdir(folder))
-            for name in sorted(name for name in trashed if name.endswith(".json")):
-                record_path = folder / name
-                try:
-                    record = json.loads(record_path.read_bytes())
-                    row = row_from_record(record_path.stem, record)
-                except (OSError, ValueError, KeyError, TypeError) as error:
-                    logger.warning("trashed entry %s is damaged (%s)", name, error)
-                    continue
-                target = self.directory / name
-                image = folder / row[1]
-                if name in present or row[1] in present or row[1] not in trashed:
-                    continue  # its name was taken again meanwhile, or its image is missing
-                # The image first, so a record never points at a missing image.
-                os.replace(image, self.directory / row[1])
-                os.replace(record_path, target)
-                rows.append(row)
-            self.index.insert(rows)
-        if not any(folder.iterdir()):
-            folder.rmdir()
-        return len(rows)
+        An entry whose name was taken again meanwhile stays in the trash. ValueError for a
+        batch that is not in the trash (restored or emptied meanwhile)."""
+        return self.trash.undo(batch)
 
     def trash_batches(self) -> list[str]:
         """The trash's batches, oldest first."""
-        trash = self.directory / TRASH_FOLDER
-        if not trash.is_dir():
-            return []
-        return sorted(p.name for p in trash.iterdir() if _BATCH_NAME.match(p.name) and p.is_dir())
+        return self.trash.batches()
+
+    def trash_list(self) -> list[TrashBatch]:
+        """The trash's batches, newest first, each with when it was deleted and how many
+        entries it holds: what the history browser's trash view lists."""
+        return self.trash.listing()
 
     def trash_count(self) -> int:
-        """How many entries the trash holds (a batch is counted again only when it changed:
-        the browser asks for every page, and a cleared history is one batch of 100,000)."""
-        trash = self.directory / TRASH_FOLDER
-        total = 0
-        for batch in self.trash_batches():
-            try:
-                changed = (trash / batch).stat().st_mtime_ns
-            except FileNotFoundError:
-                continue
-            known = self._trash_counts.get(batch)
-            if known is None or known[0] != changed:
-                count = sum(1 for _ in (trash / batch).glob("*.json"))
-                known = self._trash_counts[batch] = (changed, count)
-            total += known[1]
-        return total
+        """How many entries the trash holds."""
+        return self.trash.count()
 
     def empty_trash(self) -> int:
         """Delete the trash for good; returns how many entries it held."""
-        count = self.trash_count()
-        for batch in self.trash_batches():
-            shutil.rmtree(self.directory / TRASH_FOLDER / batch)
-        return count
+        return self.trash.empty()
 
     def reindex(self) -> None:
         """Rebuild the index from the records (it does this itself when it finds it damaged)."""
         self.index.rebuild()
-
-    def _image_names(self, record_path: Path) -> list[str]:
-        try:
-            name = str(json.loads(record_path.read_bytes())["file"])
-        except (OSError, ValueError, KeyError, TypeError):
-            # No usable record: take the image files sharing its stem.
-            stem = record_path.stem
-            return [f"{stem}.{fmt}" for fmt in ("webp", "jpg", "png")]
-        return [name] if Path(name).name == name else []
 
     def _record_paths(self) -> list[Path]:
         if not self.directory.is_dir():
@@ -431,6 +358,8 @@ def _record(image: GeneratedImage, file_name: str, data: bytes) -> dict[str, Any
         "created_at": image.created_at.isoformat(),
         # Absent for images typed as sent; read back by _load_entry (reuse restores it).
         **({"origin": image.origin.to_json()} if image.origin is not None else {}),
+        # Absent when unknown; with the recipe, the key of an exact repeat (records.py).
+        **({"source": image.source} if image.source is not None else {}),
     }
 
 
@@ -461,6 +390,7 @@ def _load_entry(record_path: Path) -> GeneratedImage:
         download_time=record["download_time"],
         created_at=created_at,
         origin=PromptOrigin.from_json(record.get("origin")),
+        source=record.get("source"),
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..params import FIELD_NAMES, FluxParams
 from ..spending.prices import Price, estimate_cost
-from .styles import Style, StyleLibrary, resolve_style
+from .styles import Style, StyleLibrary, check_slot_filled, resolve_style
 from .templates import MAX_COMBINATIONS, PromptOrigin, PromptTemplate, Wildcards, default_wildcards
 
 CONFIRM_ABOVE_GENERATIONS = 10
@@ -113,6 +113,7 @@ def plan_batch(
     unknown = sorted(set(params) - set(FIELD_NAMES))
     if unknown:
         raise ValueError(f"unknown parameter(s) {', '.join(unknown)}")
+    check_slot_filled(template)  # with a style or without: "{prompt}" would send "prompt"
     chosen = resolve_style(style, styles)
     text = template
     fields = {**(defaults or {}), **params}

@@ -32,6 +32,9 @@ PROMPT_SLOT = "{prompt}"
 """Where a style puts the user's prompt (the A1111 styles convention)."""
 _MAX_NAME = 60
 _UNSAFE = re.compile(r"[^a-z0-9]+")
+# The slot as people may type it: ``{prompt}``, ``{ prompt }``, ``{Prompt}``. The template
+# syntax reads it as a one-option variant, so left in a prompt it sends the word "prompt".
+_SLOT_LEFT = re.compile(r"\{\s*prompt\s*\}", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class Style:
         variants or wildcards). Raises ``StyleError`` for an empty prompt."""
         if not prompt.strip():
             raise StyleError(f"write a prompt: the style {self.name!r} only wraps it")
+        check_slot_filled(prompt)
         return self.template.replace(PROMPT_SLOT, prompt.strip())
 
     def merged(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -152,6 +156,21 @@ SHIPPED_STYLES: tuple[Style, ...] = (
         description="tiny 3D diorama",
     ),
 )
+
+
+def check_slot_filled(prompt: str) -> None:
+    """Refuse a prompt that still holds a style's ``{prompt}`` slot, before anything is sent.
+
+    Left there (a style's template typed or saved, then Generate), the template syntax would
+    send the word "prompt" and pay for "a blueprint drawing of prompt". Raises ``StyleError``
+    saying what to do instead.
+    """
+    found = _SLOT_LEFT.search(prompt)
+    if found is not None:
+        raise StyleError(
+            f"the prompt still holds {found.group(0)}, the place where a style puts a subject: "
+            "write what to draw in its place (or save this prompt as a style and pick it)"
+        )
 
 
 def user_styles_dir() -> Path:

@@ -19,12 +19,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import (
-    ContentFilteredError,
-    FluxError,
-    PredictionFailedError,
-    ProtocolError,
-)
+from ..errors import ContentFilteredError, FluxError, PredictionFailedError, ProtocolError
 from ..params import FluxParams, random_seed
 from ..schema import FIELDS, RANDOM_SEED_RANGE, SEED_RANGE, quoted, range_problem
 from ..transport.auth import OriginAuth
@@ -347,6 +342,12 @@ class Provider(ABC):
         it. ``own_host``: requests go to ``default_base_url`` (not a mock or a proxy), where a
         missing setting raises ``MissingAPIKeyError`` naming where to find it."""
         return self
+
+    def image_source(self, *, mock: bool = False) -> str | None:
+        """Which service made an image, as the history records it ("replicate", "mock/fal"):
+        an exact repeat is served only from the same one (history/records.py). None where one
+        request may reach different models (Hugging Face's route auto)."""
+        return f"mock/{self.name}" if mock else self.name
 
     # -- the key's quota ----------------------------------------------------------------
 

@@ -132,6 +132,11 @@ class HuggingFaceRouter(Provider):
     def key_file(self, environ: Mapping[str, str]) -> Path | None:
         return token_file(environ)
 
+    def image_source(self, *, mock: bool = False) -> str | None:
+        # Auto picks a serving provider per process (the Hub's answer): not one source.
+        source = super().image_source(mock=mock)
+        return None if self.route == AUTO else f"{source}/{self.route}"
+
     def __repr__(self) -> str:
         return f"<HuggingFaceRouter {self.name!r} route={self.route!r} {self.default_base_url}>"
 

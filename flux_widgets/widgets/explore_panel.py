@@ -21,7 +21,7 @@ from ..images import GeneratedImage
 from ..params import FluxParams
 from ..prompts.plans import CONFIRM_ABOVE_GENERATIONS, BatchPlan, plan_batch
 from ..prompts.progress import BatchProgress
-from ..prompts.styles import StyleLibrary
+from ..prompts.styles import StyleLibrary, check_slot_filled
 from ..prompts.templates import PromptTemplate
 from ..spending.usage import HistoryEntry, UsageReport
 from ._compat import show
@@ -105,6 +105,7 @@ class ExplorePanel(widgets.VBox):  # type: ignore[misc]
             self.estimate.show_summary("")
             return
         try:
+            check_slot_filled(prompt)  # asked here, in view, before Generate refuses it
             style = self.styles.selected()
             text = style.apply(prompt) if style is not None else prompt
             template = PromptTemplate(text)
@@ -131,15 +132,19 @@ class ExplorePanel(widgets.VBox):  # type: ignore[misc]
     # -- batches ----------------------------------------------------------------------
 
     def submit(
-        self, plan: BatchPlan, *, ask: bool = True
+        self, plan: BatchPlan, *, ask: bool = True, served: str = ""
     ) -> asyncio.Task[list[GeneratedImage]] | None:
         """Run ``plan`` as a batch, asking first (unless ``ask`` is False) above
-        ``confirm_above`` generations.
+        ``confirm_above`` generations. ``served``: what the history served of a larger batch
+        ("3 of 8 from history"), said in the question.
 
         Returns the batch's task, or None while the question is shown (send starts it).
         """
         if ask and plan.needs_confirmation(self.confirm_above):
-            self.confirm.ask(f"Send {plan.summary()}?", lambda: self._launch(plan))
+            question = f"Send {plan.summary()}?"
+            if served:
+                question = f"{served}, {plan.generations} to make: send {plan.summary()}?"
+            self.confirm.ask(question, lambda: self._launch(plan))
             return None
         return self._launch(plan)
 

@@ -20,9 +20,11 @@ import ipywidgets as widgets
 import traitlets
 
 from ..errors import ImageDecodeError
+from ..history.exporting import ExportReport
 from ..images import GeneratedImage, open_image
 from ._compat import set_tooltip, show
 from ._tasks import TaskSet
+from .sharing_exports import export_images_html, export_images_zip
 from .viewer import ReuseCallback, Viewer
 
 THUMBNAIL_SIZE = 256
@@ -66,7 +68,11 @@ class Tile(widgets.VBox):  # type: ignore[misc]
     """
 
     def __init__(
-        self, image: GeneratedImage | None, size: int = THUMBNAIL_SIZE, order: int = 0
+        self,
+        image: GeneratedImage | None,
+        size: int = THUMBNAIL_SIZE,
+        order: int = 0,
+        note: str = "",
     ) -> None:
         self.image = image
         # Its own size and aspect ratio, shrunk to the column but never upscaled; no side
@@ -77,7 +83,7 @@ class Tile(widgets.VBox):  # type: ignore[misc]
         )
         # CSS hooks (tests/browser/test_studio.py) given at creation: no extra message per tile.
         self.open_button = widgets.Button(
-            description=self._label(image),
+            description=self._label(image, note),
             # Sized to its label: a 10-digit seed does not fit the default button width.
             layout={"width": "auto", "max_width": "100%", "margin": "2px 0"},
             _dom_classes=("flux-open",),
@@ -92,18 +98,20 @@ class Tile(widgets.VBox):  # type: ignore[misc]
             [self.thumbnail, self.open_button], layout=layout, _dom_classes=("flux-thumb",)
         )
 
-    def show(self, image: GeneratedImage, thumbnail: bytes, order: int) -> None:
-        """Show another image in this tile (at ``order`` in the grid)."""
+    def show(self, image: GeneratedImage, thumbnail: bytes, order: int, note: str = "") -> None:
+        """Show another image in this tile (at ``order`` in the grid; ``note`` after its seed)."""
         self.image = image
         with self.thumbnail.hold_sync(), self.open_button.hold_sync(), self.layout.hold_sync():
             self.thumbnail.value = thumbnail
-            self.open_button.description = self._label(image)
+            self.open_button.description = self._label(image, note)
             self.layout.order = str(order)
             self.layout.display = None
 
     @staticmethod
-    def _label(image: GeneratedImage | None) -> str:
-        return f"open · seed {image.seed}" if image is not None else ""
+    def _label(image: GeneratedImage | None, note: str = "") -> str:
+        if image is None:
+            return ""
+        return f"open · seed {image.seed}" + (f" · {note}" if note else "")
 
     def close(self) -> None:
         """Close the tile with its children and their layouts and styles."""
@@ -142,6 +150,7 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
         self._tiles: dict[int, Tile] = {}  # id(image) -> tile, for the tiles made so far
         self._spare: Tile | None = None  # hidden in the grid, for the next image
         self._pending: set[int] = set()  # ids whose thumbnails are being made
+        self._notes: dict[int, str] = {}  # id(image) -> what its tile and the viewer add
         self._tasks = TaskSet()
         self.viewer = Viewer(
             save_dir=save_dir,
@@ -165,27 +174,43 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
         """Every image in the gallery, oldest first."""
         return list(self._images)
 
+    def export_html(self, path: str | os.PathLike[str], **options: Any) -> ExportReport:
+        """Every image here, oldest first, as one offline web page (``options``: ``title``,
+        ``full_size``, ``thumbnail_size``, as ``History.export_html``). Decodes every image."""
+        return export_images_html(self.images, path, **options)
+
+    def export_zip(self, path: str | os.PathLike[str]) -> ExportReport:
+        """Every image here as a zip that ``History.import_`` re-opens in another notebook."""
+        return export_images_zip(self.images, path)
+
     @property
     def tiles(self) -> list[Tile]:
         """The tiles on screen, newest first (their order on screen, not in ``grid.children``)."""
         return [self._tiles[id(image)] for image in self._visible() if id(image) in self._tiles]
 
-    async def add(self, images: Sequence[GeneratedImage]) -> None:
-        """Add new images at the top (thumbnails made in worker threads).
+    async def add(self, images: Sequence[GeneratedImage], note: str = "") -> None:
+        """Add new images at the top (thumbnails made in worker threads); ``note`` is said on
+        their tiles and in the viewer's title ("from history").
 
         The page does not grow: older images move behind "show older", and their tiles show
         the new images, so a long session keeps one page of widgets alive, not one per image.
         """
+        if note:
+            self._notes.update((id(image), note) for image in images)
         self._images.extend(images)
         self.count = len(self._images)
         self.shown = min(len(self._images), max(self.page_size, self.shown))
         await self._render()
 
-    def add_soon(self, images: Sequence[GeneratedImage]) -> asyncio.Task[None]:
+    def add_soon(self, images: Sequence[GeneratedImage], note: str = "") -> asyncio.Task[None]:
         """``add`` as a task started now, so that making the thumbnails overlaps whatever the
         caller does next (the studio writes the history meanwhile); await it to know they
         are shown."""
-        return self._tasks.start(self.add(images))
+        return self._tasks.start(self.add(images, note))
+
+    def note(self, image: GeneratedImage) -> str:
+        """What the gallery says of ``image`` besides its seed ("from history"), or ""."""
+        return self._notes.get(id(image), "")
 
     def swap(self, replacements: Sequence[tuple[GeneratedImage, GeneratedImage]]) -> None:
         """Put each ``(old, new)`` pair's new image where the old one is (by identity): the
@@ -243,7 +268,10 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
     def position(self, image: GeneratedImage) -> str:
         """``"3 of 24"``: where ``image`` is in the gallery's order (newest first), or ""."""
         index = self._newest_first_index(image)
-        return "" if index is None else f"{index + 1} of {len(self._images)}"
+        if index is None:
+            return ""
+        note = self._notes.get(id(image))
+        return f"{index + 1} of {len(self._images)}" + (f" · {note}" if note else "")
 
     def _newest_first_index(self, image: GeneratedImage) -> int | None:
         # Identity, not equality: two images may share a recipe. Newest first is the common
@@ -295,6 +323,8 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
 
     def _replace(self, images: Sequence[GeneratedImage]) -> None:
         self._images = list(images)
+        kept = {id(image) for image in self._images}
+        self._notes = {key: note for key, note in self._notes.items() if key in kept}
         self.count = len(self._images)
         self.grid.children = (self._spare,) if self._spare is not None else ()
         for tile in self._tiles.values():
@@ -354,10 +384,10 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
         if stale:
             key, tile = stale[0]
             del self._tiles[key]
-            tile.show(image, thumbnail, order)
+            tile.show(image, thumbnail, order, self.note(image))
         elif self._spare is not None:
             tile, self._spare = self._spare, None
-            tile.show(image, thumbnail, order)
+            tile.show(image, thumbnail, order, self.note(image))
         else:
             tile = self._new_tile(image, order)
             tile.thumbnail.value = thumbnail
@@ -365,7 +395,8 @@ class Gallery(widgets.VBox):  # type: ignore[misc]
         self._tiles[id(image)] = tile
 
     def _new_tile(self, image: GeneratedImage | None, order: int) -> Tile:
-        tile = Tile(image, self.thumbnail_size, order)
+        note = self.note(image) if image is not None else ""
+        tile = Tile(image, self.thumbnail_size, order, note)
         tile.open_button.on_click(lambda _: self._open_tile(tile))
         return tile
 

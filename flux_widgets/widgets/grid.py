@@ -29,6 +29,7 @@ from PIL import Image
 
 from ..errors import FluxError, MissingAPIKeyError
 from ..generation import check_history
+from ..history.exporting import ExportReport
 from ..images import GeneratedImage
 from ..params import FluxParams
 from ..prompts.grid_compare import ProviderClients, price_parts, run_cells
@@ -41,6 +42,7 @@ from ._grid_compare import cell_caption, note_html
 from ._grid_export import draw_sheet, stack
 from ._html import STUDIO_CSS, error_html, warning_html
 from ._tasks import TaskSet, on_home_loop
+from .sharing_exports import export_grid_html, export_images_zip
 
 if TYPE_CHECKING:
     from ..client import FluxClient
@@ -357,6 +359,16 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
             sheet.save(name)
             written.append(name)
         return written
+
+    def export_html(self, path: str | Path, **options: Any) -> ExportReport:
+        """The grid as one offline web page: each sheet as a table of thumbnails (why a cell
+        has none, too), then every image's recipe, copy as code and compare (``options``:
+        ``title``, ``full_size``, ``thumbnail_size``, as ``History.export_html``)."""
+        return export_grid_html(self.plan, self.images, self.errors, path, **options)
+
+    def export_zip(self, path: str | Path) -> ExportReport:
+        """The grid's images as a zip that ``History.import_`` re-opens in another notebook."""
+        return export_images_zip(list(self.images.values()), path)
 
     # -- display -----------------------------------------------------------------------
 

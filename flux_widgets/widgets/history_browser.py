@@ -1,11 +1,13 @@
 """HistoryBrowser: every image in the history, newest first, a page at a time.
 
 Search the prompts, filter by star, aspect ratio and date; star / unstar; delete one or a
-selection to the trash and undo it; open an image or reuse its parameters. Only a page of
-light records is in the kernel at a time (the history's SQLite index answers), and only that
-page's thumbnails (cached in the index, made in worker threads when missing) go to the
-browser; an image's bytes are read when it is opened or reused. The cards are made once and
-refilled page after page, so turning pages creates no widgets.
+selection to the trash (asking first for more than one image or a starred one) and undo it,
+or restore any earlier delete from the trash view (history_actions.py); open an image or
+reuse its parameters. Only a page of light records is in the kernel at a time (the history's
+SQLite index answers), and only that page's thumbnails (cached in the index, made in worker
+threads when missing) go to the browser; an image's bytes are read when it is opened or
+reused. The cards are made once and refilled page after page, so turning pages creates no
+widgets.
 """
 
 from __future__ import annotations
@@ -19,32 +21,18 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
-from ..history.store import THUMBNAIL_SIZE, History, HistoryFilter, HistoryRecord
+from ..history.store import THUMBNAIL_SIZE, History, HistoryFilter, HistoryRecord, TrashBatch
 from ..images import GeneratedImage
-from ..params import ASPECT_RATIOS
 from ._compat import set_tooltip, show
 from ._html import error_html
 from ._tasks import TaskSet
+from .history_actions import DeleteQuestion, TrashView, images, needs_asking
 from .history_card import HistoryCard, HistoryPreview
+from .history_filters import HistoryFilters, PagingRow
+from .history_sharing import HistorySharing
 
 ImageCallback = Callable[[GeneratedImage], None]
-ANY_RATIO = "any aspect ratio"
 _WRAP = {"flex_flow": "row wrap", "align_items": "center"}
-_ROW = {"flex_flow": "row nowrap", "align_items": "center", "width": "100%"}
-_SEARCH = {"width": "auto", "flex": "1 1 160px", "min_width": "100px"}  # the one giving way
-_FIXED = {"width": "auto", "flex": "0 0 auto"}
-_RATIO = {"width": "140px", "flex": "0 0 auto"}
-_DATE = {"width": "auto", "flex": "0 1 auto", "min_width": "0"}
-# Labels as wide as their word: the default 80 px label pushed "from" and "to" apart.
-_SHORT_LABEL = {"description_width": "initial"}
-
-
-def _filter_rows(look: list[widgets.Widget], when: list[widgets.Widget]) -> widgets.VBox:
-    """The filter bar: two rows by design, each on one line from a 700 px page up: what to
-    look for, then when. Five controls on one wrapping row broke at random places (850 px:
-    the dates fell to a line of their own, "from" indented by its label's 80 px)."""
-    rows = [widgets.HBox(look, layout=_ROW), widgets.HBox(when, layout=_ROW)]
-    return widgets.VBox(rows, _dom_classes=("flux-history-filters",))
 
 
 class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
@@ -52,7 +40,9 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
 
     ``on_open``/``on_reuse`` receive the entry's ``GeneratedImage`` (bytes read then); without
     ``on_open``, the browser shows the image itself under the cards. Call ``await
-    browser.reload()`` after adding images elsewhere; ``await browser.wait()`` in tests.
+    browser.reload()`` after adding images elsewhere (or click *refresh*); ``on_change`` is
+    called after every change the browser makes (delete, undo, restore, star, empty trash), so
+    other views of the history can follow; ``await browser.wait()`` in tests.
     """
 
     history = traitlets.Instance(History, help="the history browsed")
@@ -76,6 +66,7 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         on_open: ImageCallback | None = None,
         on_reuse: ImageCallback | None = None,
         on_count: Callable[[int], Any] | None = None,
+        on_change: Callable[[], Any] | None = None,
         **kwargs: Any,
     ) -> None:
         if page_size < 1:
@@ -86,12 +77,15 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         # Told the whole history's size each time a page is read (after a delete, an undo,
         # emptying the trash), so counts shown elsewhere (the studio's) never go stale.
         self.on_count = on_count
+        self.on_change = on_change
         self._on_open = on_open
         self._on_reuse = on_reuse
         self._tasks = TaskSet(self._report)
-        self._filling = False  # True while cards are refilled: not a user's click
         self._generation = 0  # which load is current; older ones drop their results
-        filters = self._make_filters()
+        filters = HistoryFilters()
+        self.filters = filters
+        self.search, self.favourites = filters.search, filters.favourites
+        self.aspect_ratio, self.since, self.until = filters.controls[2:]
         self.status = widgets.HTML()
         self.cards = [HistoryCard(thumbnail_size) for _ in range(page_size)]
         column = min(thumbnail_size, 210)
@@ -103,52 +97,22 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
                 "grid_gap": "6px",
             },
         )
-        paging = self._make_paging()
+        self.paging = paging = PagingRow()
+        self.newest_button, self.newer_button = paging.newest_button, paging.newer_button
+        self.older_button, self.oldest_button = paging.older_button, paging.oldest_button
+        self.page_label, self.refresh_button = paging.page_label, paging.refresh_button
         actions = self._make_actions()
         # Where an entry opens without ``on_open``: under the cards.
         self.preview_box = HistoryPreview()
         self.preview, self.preview_close = self.preview_box.image, self.preview_box.close_button
-        super().__init__(
-            [filters, self.status, self.grid, paging, actions, self.preview_box], **kwargs
-        )
+        self.sharing = HistorySharing(self)  # export and import: history_sharing.py
+        rows = [filters, self.status, self.grid, paging, actions, self.sharing, self.preview_box]
+        super().__init__(rows, **kwargs)
         self.add_class("flux-history")
         self._wire()
         self._update_controls()
 
-    def _make_filters(self) -> widgets.VBox:
-        self.search = widgets.Text(
-            placeholder="search prompts", continuous_update=False, layout=_SEARCH
-        )
-        self.favourites = widgets.ToggleButton(description="starred", icon="star", layout=_FIXED)
-        set_tooltip(self.favourites, "show starred images only")
-        ratios = [ANY_RATIO, *ASPECT_RATIOS]
-        self.aspect_ratio = widgets.Dropdown(options=ratios, value=ANY_RATIO, layout=_RATIO)
-        self.since = widgets.DatePicker(description="from", style=_SHORT_LABEL, layout=_DATE)
-        self.until = widgets.DatePicker(description="to", style=_SHORT_LABEL, layout=_DATE)
-        return _filter_rows(
-            [self.search, self.favourites, self.aspect_ratio], [self.since, self.until]
-        )
-
-    def _make_paging(self) -> widgets.HBox:
-        self.newest_button = widgets.Button(icon="angle-double-left", layout={"width": "40px"})
-        set_tooltip(self.newest_button, "newest page")
-        self.newer_button = widgets.Button(description="newer", icon="angle-left")
-        self.page_label = widgets.HTML()
-        self.older_button = widgets.Button(description="older", icon="angle-right")
-        self.oldest_button = widgets.Button(icon="angle-double-right", layout={"width": "40px"})
-        set_tooltip(self.oldest_button, "oldest page")
-        return widgets.HBox(
-            [
-                self.newest_button,
-                self.newer_button,
-                self.page_label,
-                self.older_button,
-                self.oldest_button,
-            ],
-            layout=_WRAP,
-        )
-
-    def _make_actions(self) -> widgets.HBox:
+    def _make_actions(self) -> widgets.VBox:
         auto = {"width": "auto"}  # sized to the label: "delete selected (1,234)" is not clipped
         self.select_page_button = widgets.Button(
             description="select page", icon="check-square-o", layout=auto
@@ -158,43 +122,38 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         )
         set_tooltip(self.delete_button, "move the selected images to the trash")
         self.undo_button = widgets.Button(description="undo", icon="undo", layout={"width": "auto"})
-        # The trash is emptied only on request, in two steps: the only permanent deletion.
-        self.empty_trash_button = widgets.Button(
-            description="empty trash", icon="recycle", layout={"width": "auto"}
-        )
-        self.confirm_empty_button = widgets.Button(
-            description="delete for good", button_style="danger", layout={"width": "auto"}
-        )
-        self.keep_trash_button = widgets.Button(description="keep", layout={"width": "auto"})
         self.message = widgets.HTML()
-        return widgets.HBox(
-            [
-                self.select_page_button,
-                self.delete_button,
-                self.undo_button,
-                self.empty_trash_button,
-                self.confirm_empty_button,
-                self.keep_trash_button,
-                self.message,
-            ],
-            layout=_WRAP,
+        # Asked under the buttons, where the click was: "Move 3 images to the trash?".
+        self.question = DeleteQuestion(lambda stems: self._tasks.spawn(self._delete(stems)))
+        self.trash_view = TrashView(
+            on_restore=lambda batch: self._tasks.spawn(self.restore(batch)),
+            on_empty=lambda: self._tasks.spawn(self.empty_trash()),
         )
+        view = self.trash_view
+        self.empty_trash_button, self.confirm_empty_button = (
+            view.empty_button,
+            view.confirm_empty_button,
+        )
+        self.keep_trash_button = view.keep_button
+        # One row of buttons (another action, e.g. an export, goes in it), then what they say.
+        buttons = [self.select_page_button, self.delete_button, self.undo_button, self.message]
+        self.action_buttons = widgets.HBox(buttons, layout=_WRAP)
+        return widgets.VBox([self.action_buttons, self.question, view])
 
     def _wire(self) -> None:
         show(self.undo_button, False)
-        for control in (self.search, self.favourites, self.aspect_ratio, self.since, self.until):
+        for control in self.filters.controls:
             control.observe(lambda _: self._go(0), names="value")
         self.newest_button.on_click(lambda _: self._go(0))
         self.newer_button.on_click(lambda _: self._go(self.page_number - 1))
         self.older_button.on_click(lambda _: self._go(self.page_number + 1))
         self.oldest_button.on_click(lambda _: self._go(self.pages - 1))
         self.select_page_button.on_click(lambda _: self.select_page())
-        self.delete_button.on_click(lambda _: self._tasks.spawn(self.delete_selected()))
+        self.refresh_button.on_click(lambda _: self._tasks.spawn(self.reload()))
+        self.delete_button.on_click(
+            lambda _: self._tasks.spawn(self.ask_delete(sorted(self.selected)))
+        )
         self.undo_button.on_click(lambda _: self._tasks.spawn(self.undo()))
-        self.empty_trash_button.on_click(lambda _: self._ask_empty(True))
-        self.keep_trash_button.on_click(lambda _: self._ask_empty(False))
-        self.confirm_empty_button.on_click(lambda _: self._tasks.spawn(self.empty_trash()))
-        self._ask_empty(False)
         for card in self.cards:
             self._wire_card(card)
 
@@ -203,14 +162,7 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
     @property
     def filter(self) -> HistoryFilter:
         """The filters as the controls show them."""
-        ratio = self.aspect_ratio.value
-        return HistoryFilter(
-            text=str(self.search.value),
-            favourite=bool(self.favourites.value),
-            aspect_ratio=None if ratio == ANY_RATIO else str(ratio),
-            since=self.since.value,
-            until=self.until.value,
-        )
+        return self.filters.value
 
     @property
     def pages(self) -> int:
@@ -234,18 +186,24 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         where, size = self.filter, self.page_size
         history = self.history
 
-        def query() -> tuple[int, int, list[HistoryRecord], dict[str, bytes], int, int]:
+        def query() -> tuple[
+            int, int, list[HistoryRecord], dict[str, bytes], list[TrashBatch], int
+        ]:
             total = history.count(where)
             page = min(max(0, number), max(0, -(-total // size) - 1))
             records = history.page(page * size, size, where)
             cached = history.cached_thumbnails(records, self.thumbnail_size)
             everything = total if where == HistoryFilter() else history.count()
-            return total, page, records, cached, history.trash_count(), everything
+            return total, page, records, cached, history.trash_list(), everything
 
         total, page, records, cached, trash, everything = await asyncio.to_thread(query)
         if generation != self._generation:
             return  # another page was asked for meanwhile
-        self.total, self.page_number, self.trash_count = total, page, trash
+        self.total, self.page_number = total, page
+        self.trash_view.show_batches(trash)
+        self.trash_count = self.trash_view.count
+        if self.last_batch not in {batch.name for batch in trash}:
+            self._forget_undo()  # restored from the trash view, or emptied, meanwhile
         self.history_total = everything
         if self.on_count is not None:
             self.on_count(everything)
@@ -262,37 +220,56 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
             )
 
     async def delete_selected(self) -> int:
-        """Move the selected entries to the trash; returns how many."""
+        """Move the selected entries to the trash without asking (from code); returns how
+        many. The *delete selected* button asks first (``ask_delete``)."""
         return await self._delete(sorted(self.selected))
+
+    async def ask_delete(self, stems: list[str]) -> int:
+        """What a delete click does: move ``stems`` to the trash at once when it is one
+        unstarred image, else ask first, naming the count ("Move 3 images to the trash, 1 of
+        them starred?"); returns how many moved now (0 while asking)."""
+        if not stems:
+            return 0
+        history = self.history
+
+        def starred() -> int:
+            records = (history.record(stem) for stem in stems)
+            return sum(1 for record in records if record is not None and record.favourite)
+
+        count = await asyncio.to_thread(starred)
+        if needs_asking(len(stems), count):
+            self.question.ask(stems, count)
+            return 0
+        return await self._delete(stems)
 
     async def undo(self) -> int:
         """Bring back what the last delete moved to the trash; returns how many."""
         if self.last_batch is None:
             return 0
-        batch, self.last_batch = self.last_batch, None
-        count = await asyncio.to_thread(self.history.undo, batch)
-        self.message.value = f"{count:,} image{_s(count)} back from the trash"
-        show(self.undo_button, False)
-        await self.reload()
+        return await self.restore(self.last_batch)
+
+    async def restore(self, batch: str) -> int:
+        """Bring back one delete from the trash (a row of the trash view); returns how many."""
+        if batch == self.last_batch:
+            self._forget_undo()
+        try:
+            count = await asyncio.to_thread(self.history.undo, batch)
+        except ValueError:  # another view (Clear's undo, another notebook) was first
+            self.message.value = "already back, or deleted for good, elsewhere: nothing to restore"
+            await self.reload()
+            return 0
+        self.message.value = f"{images(count)} back from the trash"
+        await self.changed()
         return count
 
     async def empty_trash(self) -> int:
         """Delete the trash for good (what "delete for good" does); returns how many."""
-        self._ask_empty(False)
+        self.trash_view.ask_empty(False)
         count = await asyncio.to_thread(self.history.empty_trash)
-        self.last_batch = None
-        show(self.undo_button, False)
-        self.message.value = f"{count:,} image{_s(count)} deleted for good"
-        await self.reload()
+        self._forget_undo()
+        self.message.value = f"{images(count)} deleted for good"
+        await self.changed()
         return count
-
-    def _ask_empty(self, asking: bool) -> None:
-        count = self.trash_count
-        self.empty_trash_button.description = f"empty trash ({count:,})"
-        self.confirm_empty_button.description = f"delete {count:,} image{_s(count)} for good"
-        show(self.empty_trash_button, count > 0 and not asking)
-        show(self.confirm_empty_button, asking)
-        show(self.keep_trash_button, asking)
 
     def select_page(self) -> None:
         """Select every entry on the page (or unselect them if all already are)."""
@@ -301,13 +278,9 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
             self.selected -= stems
         else:
             self.selected |= stems
-        self._filling = True
-        try:
-            for card in self.cards:
-                if card.record is not None:
-                    card.select.value = card.record.stem in self.selected
-        finally:
-            self._filling = False
+        for card in self.cards:
+            if card.record is not None:
+                card.show_selected(card.record.stem in self.selected)
         self._update_controls()
 
     async def star(self, record: HistoryRecord, favourite: bool) -> None:
@@ -315,11 +288,13 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         await asyncio.to_thread(self.history.star, record.stem, favourite)
         if self.favourites.value and not favourite:
             await self.reload()  # it leaves the starred-only view
-            return
-        for card in self.cards:
-            if card.record is not None and card.record.stem == record.stem:
-                card.record = dataclasses.replace(card.record, favourite=favourite)
-                card.show_star(favourite)
+        else:
+            for card in self.cards:
+                if card.record is not None and card.record.stem == record.stem:
+                    card.record = dataclasses.replace(card.record, favourite=favourite)
+                    card.show_star(favourite)
+        if self.on_change is not None:
+            self.on_change()
 
     async def open_record(self, record: HistoryRecord) -> GeneratedImage:
         """Read the entry's image and open it (``on_open``, else the preview here)."""
@@ -353,55 +328,55 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
         self._tasks.spawn(self.show_page(number))
 
     def _wire_card(self, card: HistoryCard) -> None:
-        def on_select(change: dict[str, Any]) -> None:
-            if self._filling or card.record is None:
-                return
-            if change["new"]:
-                self.selected.add(card.record.stem)
+        def on_select(record: HistoryRecord, selected: bool) -> None:
+            if selected:
+                self.selected.add(record.stem)
             else:
-                self.selected.discard(card.record.stem)
+                self.selected.discard(record.stem)
             self._update_controls()
 
-        def on_star(_: Any) -> None:
-            if card.record is not None:
-                self._tasks.spawn(self.star(card.record, not card.record.favourite))
+        def spawn(action: Callable[[HistoryRecord], Any]) -> Callable[[HistoryRecord], None]:
+            return lambda record: self._tasks.spawn(action(record))
 
-        def act(action: Callable[[HistoryRecord], Any]) -> Callable[[Any], None]:
-            def click(_: Any) -> None:
-                if card.record is not None:
-                    self._tasks.spawn(action(card.record))
-
-            return click
-
-        card.select.observe(on_select, names="value")
-        card.star.on_click(on_star)
-        card.open_button.on_click(act(self.open_record))
-        card.reuse_button.on_click(act(self.reuse_record))
-        card.delete_button.on_click(act(lambda record: self._delete([record.stem])))
+        card.connect(
+            on_select,
+            star=spawn(lambda record: self.star(record, not record.favourite)),
+            open_=spawn(self.open_record),
+            reuse=spawn(self.reuse_record),
+            delete=spawn(lambda record: self.ask_delete([record.stem])),
+        )
 
     async def _delete(self, stems: list[str]) -> int:
         if not stems:
             return 0
+        self.question.dismiss()
         batch = await asyncio.to_thread(self.history.delete, stems)
         self.selected -= set(stems)
         count = len(stems) if batch is not None else 0
         self.last_batch = batch
-        self.message.value = f"moved {count:,} image{_s(count)} to the trash"
+        self.message.value = f"moved {images(count)} to the trash"
         show(self.undo_button, batch is not None)
-        await self.reload()
+        await self.changed()
         return count
 
+    async def changed(self) -> None:
+        """After a change made here (a delete, a restore, an import): this page again, then
+        every other view of the history (``on_change``)."""
+        await self.reload()
+        if self.on_change is not None:
+            self.on_change()
+
+    def _forget_undo(self) -> None:
+        self.last_batch = None
+        show(self.undo_button, False)
+
     def _fill(self, records: list[HistoryRecord], cached: dict[str, bytes]) -> None:
-        self._filling = True
-        try:
-            with self.hold_sync():
-                for n, card in enumerate(self.cards):
-                    record = records[n] if n < len(records) else None
-                    card.fill(record, record is not None and record.stem in self.selected)
-                    if record is not None and record.stem in cached:
-                        card.thumbnail.value = cached[record.stem]
-        finally:
-            self._filling = False
+        with self.hold_sync():
+            for n, card in enumerate(self.cards):
+                record = records[n] if n < len(records) else None
+                card.fill(record, record is not None and record.stem in self.selected)
+                if record is not None and record.stem in cached:
+                    card.thumbnail.value = cached[record.stem]
         self._update_controls()
 
     async def _make_thumbnail(self, record: HistoryRecord, generation: int) -> bytes:
@@ -423,14 +398,10 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
             f"<small>{shown} · newest first · "
             f"<code>{html.escape(str(self.history.directory))}</code></small>"
         )
-        self.page_label.value = f"page {self.page_number + 1:,} of {self.pages:,}"
-        self.newer_button.disabled = self.newest_button.disabled = self.page_number == 0
-        last = self.page_number >= self.pages - 1
-        self.older_button.disabled = self.oldest_button.disabled = last
+        self.paging.show(self.page_number, self.pages)
         count = len(self.selected)
         self.delete_button.description = f"delete selected ({count:,})"
         self.delete_button.disabled = count == 0
-        self._ask_empty(False)
 
     def __repr__(self) -> str:
         # Cheap and small (never the thumbnails' bytes): what a notebook's text output shows.

@@ -4,6 +4,8 @@ HistoryPreview, where the browser opens an entry when nobody else shows it."""
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
+from typing import Any
 
 import ipywidgets as widgets
 
@@ -23,6 +25,7 @@ class HistoryCard(widgets.VBox):  # type: ignore[misc]
 
     def __init__(self, size: int) -> None:
         self.record: HistoryRecord | None = None
+        self._filling = False  # True while the card is refilled: not a user's click
         # Natural size, never upscaled; at most the card's width, aspect ratio kept.
         self.thumbnail = widgets.Image(
             format="webp",
@@ -70,6 +73,39 @@ class HistoryCard(widgets.VBox):  # type: ignore[misc]
             _dom_classes=("flux-history-card",),
         )
 
+    def connect(
+        self,
+        on_select: Callable[[HistoryRecord, bool], Any],
+        *,
+        star: Callable[[HistoryRecord], Any],
+        open_: Callable[[HistoryRecord], Any],
+        reuse: Callable[[HistoryRecord], Any],
+        delete: Callable[[HistoryRecord], Any],
+    ) -> None:
+        """Hand each click to the browser with this card's entry (``on_select`` also gets
+        whether it is selected now); nothing fires for an empty card or while it is refilled."""
+
+        def selected(change: dict[str, Any]) -> None:
+            if not self._filling and self.record is not None:
+                on_select(self.record, bool(change["new"]))
+
+        def clicked(action: Callable[[HistoryRecord], Any]) -> Callable[[Any], None]:
+            return lambda _: action(self.record) if self.record is not None else None
+
+        self.select.observe(selected, names="value")
+        self.star.on_click(clicked(star))
+        self.open_button.on_click(clicked(open_))
+        self.reuse_button.on_click(clicked(reuse))
+        self.delete_button.on_click(clicked(delete))
+
+    def show_selected(self, selected: bool) -> None:
+        """Tick or untick the box from code (selecting a page): not a user's click."""
+        self._filling = True
+        try:
+            self.select.value = selected
+        finally:
+            self._filling = False
+
     def fill(self, record: HistoryRecord | None, selected: bool) -> None:
         self.record = record
         if record is None:
@@ -86,7 +122,7 @@ class HistoryCard(widgets.VBox):  # type: ignore[misc]
             f"<span title='{html.escape(record.prompt)}'>{html.escape(prompt)}</span></div>"
         )
         self.show_star(record.favourite)
-        self.select.value = selected
+        self.show_selected(selected)
         self.thumbnail.value = b""
         show(self, True)
 

@@ -62,6 +62,9 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
         "", help="the provider's word on progress: fal's queue position or its last log line"
     )
     estimate = traitlets.Unicode("", help="what the generation is estimated to cost, e.g. ≈ $0.006")
+    from_history = traitlets.Bool(
+        False, help="an exact repeat shown from the history: no request, no cost (``serve``)"
+    )
 
     def __init__(self, params: FluxParams, **kwargs: Any) -> None:
         self.params = params
@@ -71,6 +74,7 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
         self._ended: float | None = None
         self._task: asyncio.Task[Any] | None = None
         self._ticker: asyncio.Task[None] | None = None
+        self.make_again_button: widgets.Button | None = None  # made by ``serve``
         # The label takes what is left and wraps; the button never shrinks (a long "queued
         # (waiting for ...)" line clipped it to "Can…").
         self.label = widgets.HTML(layout={"flex": "1 1 auto", "min_width": "0"})
@@ -153,6 +157,26 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
         self._enter(state)  # last: observers of ``state`` see a row that is complete
         self._render()
 
+    def serve(self, image_count: int, make_again: Callable[[], object]) -> None:
+        """End the row as an exact repeat shown from the history (nothing sent, nothing paid),
+        with a "make again" button that calls ``make_again`` (a fresh, paid generation)."""
+        self.from_history = True
+        button = widgets.Button(
+            description="make again", icon="refresh", layout={"width": "auto", "flex": "0 0 auto"}
+        )
+        button.add_class("flux-make-again")
+        set_tooltip(button, "pay for a fresh generation of this exact recipe")
+
+        def clicked(_: Any) -> None:
+            button.disabled = True  # one click, one generation
+            make_again()
+
+        button.on_click(on_home_loop(clicked))
+        self.make_again_button = button
+        head = self.children[0]
+        head.children = (*head.children, button)
+        self.finish(DONE, image_count=image_count)
+
     def close(self) -> None:
         """Stop the ticker; close the row with every child, layout and style."""
         if self._ticker is not None:
@@ -182,7 +206,9 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
             prompt = prompt[:59] + "…"
         count = self.image_count if self.state == DONE else self.params.num_outputs
         detail = f"{count} image{'s' if count != 1 else ''}, seed {self.params.seed}"
-        if self.estimate:
+        if self.from_history:
+            detail += ", <b class='flux-from-history'>from history</b>, no cost"
+        elif self.estimate:
             detail += f", {html.escape(self.estimate)}"
         # The provider's own word (fal: "in queue, position 2") says more than the studio's.
         why = self.detail or self.note

@@ -39,12 +39,16 @@ def _recipe_rows() -> tuple[tuple[str, str], ...]:
         if field.name == "output_format":
             rows.append(("size", "size"))
         rows.append((field.name, field.viewer_label))
+        if field.name == "prompt":
+            # The style that wrapped the prompt, shown only for images made with one.
+            rows.append(("style", "style"))
     return tuple(rows)
 
 
 RECIPE_ROWS: tuple[tuple[str, str], ...] = _recipe_rows()
 """What the user reads in the recipe table, in that order: (key, label). "size" and
-"output_format" describe the file, the rest are FluxParams fields (the seed is the one used)."""
+"output_format" describe the file, "style" the style that wrapped the prompt (with the prompt as
+typed), the rest are FluxParams fields (the seed is the one used)."""
 COMPARE_VIEWS = ("slider", "side-by-side")
 
 # (image) -> a message, or None for the default one.
@@ -62,6 +66,8 @@ def recipe_values(image: GeneratedImage) -> dict[str, str]:
     for key, _label in RECIPE_ROWS:
         if key == "size":
             values[key] = f"{image.width}×{image.height}"
+        elif key == "style":
+            values[key] = _style_value(image)
         elif key == "output_format":
             values[key] = image.format
         else:
@@ -73,6 +79,14 @@ def recipe_values(image: GeneratedImage) -> dict[str, str]:
             else:
                 values[key] = str(value)
     return values
+
+
+def _style_value(image: GeneratedImage) -> str:
+    """'watercolor, on "a lighthouse"': the style and the prompt as typed; "" without one."""
+    origin = image.origin
+    if origin is None or origin.style is None:
+        return ""
+    return f'{origin.style}, on "{origin.template}"'
 
 
 def differing_fields(a: GeneratedImage, b: GeneratedImage) -> list[str]:
@@ -313,6 +327,7 @@ class Viewer(anywidget.AnyWidget):
                 "differs": right is not None and a[key] != b[key],
             }
             for key, label in RECIPE_ROWS
+            if key != "style" or a[key] or b.get(key)  # no empty style row
         ]
 
     def _say(self, text: str, kind: str = "info") -> None:

@@ -2,7 +2,8 @@
 
 Runs notebooks/02_studio.ipynb with Run All in a 900 px wide window, opens the History section,
 and checks what the browser shows: a page of decoded thumbnails at their own size, a search
-that narrows it, a star that lights up, and nothing wider than the notebook.
+that narrows it, a star that lights up, nothing wider than the notebook, and an export of the
+search whose link serves the page through the files route.
 """
 
 from __future__ import annotations
@@ -83,3 +84,23 @@ def test_history_section_pages_searches_and_stars_in_jupyterlab(tmp_path: Path) 
             overflow = section.evaluate("e => e.scrollWidth - e.clientWidth")
             assert overflow <= 0, (width, overflow)
             browser.screenshot(page, f"history-{width}", at=section)
+
+        # Share and re-open: export the search as a page into the notebook's folder; the
+        # link it shows serves that page through the Jupyter server's files route.
+        page.set_viewport_size({"width": 900, "height": 1000})
+        sharing = section.locator(".flux-history-sharing")
+        sharing.get_by_text("share and re-open").click()
+        sharing.locator("input[placeholder^='save as']").fill("lanterns.html")
+        sharing.get_by_role("button", name="Export").click()
+        link = sharing.locator("a", has_text="open lanterns.html")
+        link.wait_for(timeout=30_000)
+        assert "exported 5 images" in sharing.inner_text()
+        overflow = section.evaluate("e => e.scrollWidth - e.clientWidth")
+        assert overflow <= 0, f"the History section is {overflow} px wider than its cell"
+        browser.screenshot(page, "history-sharing", at=sharing)
+        href = link.get_attribute("href") or ""
+        assert "/files/lanterns.html" in href, href
+        answer = page.request.get(href if href.startswith("http") else f"{lab.url}{href}")
+        assert answer.status == 200
+        assert "lantern" in answer.text() and '<article class="card"' in answer.text()
+        assert (root / "lanterns.html").is_file()

@@ -58,6 +58,8 @@ async def test_a_generation_creates_polls_downloads_and_reports_each_status() ->
     assert statuses[0] == "starting" and statuses[-2:] == ["downloading", "succeeded"]
     assert generation.progress.prediction_id == images[0].prediction_id
     assert sender.sighting.seen  # the mock's header was noticed
+    # ... by the downloads, so each image says the mock made it (never served as a real one's).
+    assert [image.source for image in images] == ["mock/cometapi", "mock/cometapi"]
     assert policy.estimate.observations == 1 and policy.unclaimed_outputs == []
     assert not resources.runs  # its task is owned only while it runs
     assert mock.state.creates == 1

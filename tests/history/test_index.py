@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sqlite3
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -137,3 +139,52 @@ def test_pages_are_newest_first_and_cover_everything_once(tmp_path: Path) -> Non
     assert record.params["prompt"] == "boat 6" and not record.favourite
     opened = history.open(record)
     assert opened.seed == 1006 and opened.data == (tmp_path / record.file).read_bytes()
+
+
+# The entries table as schema version 4 made it (before each entry's recipe key).
+_V4_ENTRIES = """CREATE TABLE entries(id INTEGER PRIMARY KEY, stem TEXT NOT NULL UNIQUE,
+    file TEXT NOT NULL, format TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
+    prompt TEXT NOT NULL, aspect_ratio TEXT NOT NULL, seed INTEGER, created TEXT NOT NULL,
+    favourite INTEGER NOT NULL DEFAULT 0, params TEXT NOT NULL, search TEXT NOT NULL)"""
+_V4_COLUMNS = (
+    "id, stem, file, format, width, height, prompt, aspect_ratio, seed, created, favourite, "
+    "params, search"
+)
+
+
+def _as_older_version(index: Path, version: str) -> None:
+    """Turn an index into one an older flux-widgets wrote: no recipe column, ``version``."""
+    db = sqlite3.connect(index)
+    with db:
+        db.execute("DROP INDEX entries_recipe")
+        db.execute("ALTER TABLE entries RENAME TO newer")
+        db.execute(_V4_ENTRIES)
+        db.execute(f"INSERT INTO entries SELECT {_V4_COLUMNS} FROM newer")
+        db.execute("DROP TABLE newer")
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (version,))
+    db.close()
+
+
+@pytest.mark.parametrize("version", ["4", "3"])
+def test_an_index_of_an_older_version_opens_and_learns_the_recipe_keys(
+    tmp_path: Path, version: str
+) -> None:
+    from flux_widgets.history.repeats import find_repeat
+
+    history = History(tmp_path)
+    made = [replace(make_image(n, seed=40 + n, go_fast=False), source="replicate") for n in (0, 2)]
+    for image in made:
+        history.add(image)
+    stem = history.page()[0].stem
+    history.cache_thumbnails({stem: b"thumb"})
+    history.index.close()
+    _as_older_version(tmp_path / ".flux-index" / "index.sqlite3", version)
+
+    again = History(tmp_path)
+    found = find_repeat(again, made[1].params, "replicate")
+    assert found is not None and [image.seed for image in found] == [1002]
+    assert again.index.rebuilds == 1
+    assert len(again) == 2 and again.count(HistoryFilter(text="boat 2")) == 1
+    # Version 4's thumbnail cache is this version's: kept (a big folder decodes none again).
+    kept = again.cached_thumbnails([again.page()[0]])
+    assert kept == ({stem: b"thumb"} if version == "4" else {})

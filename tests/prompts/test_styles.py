@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from flux_widgets.errors import FluxError
-from flux_widgets.prompts.styles import SHIPPED_STYLES, Style, StyleError, StyleLibrary
+from flux_widgets.prompts.plans import plan_batch
+from flux_widgets.prompts.styles import (
+    SHIPPED_STYLES,
+    Style,
+    StyleError,
+    StyleLibrary,
+    check_slot_filled,
+)
 
 
 def test_style_puts_the_prompt_in_its_slot() -> None:
@@ -115,3 +122,17 @@ def test_saving_never_overwrites_a_damaged_file_of_the_same_slug(tmp_path: Path)
     (tmp_path / "ink.json").write_text("{not json")
     path = StyleLibrary(tmp_path).save(Style("ink", "ink of {prompt}"))
     assert path.name == "ink-2.json" and (tmp_path / "ink.json").read_text() == "{not json"
+
+
+@pytest.mark.parametrize("prompt", ["a blueprint drawing of {prompt}", "{ Prompt } at dusk"])
+def test_a_prompt_still_holding_the_slot_is_refused_with_or_without_a_style(prompt: str) -> None:
+    # The template syntax reads {prompt} as a one-option variant: it would send "prompt".
+    with pytest.raises(StyleError, match=r"still holds .*write what to draw in its place"):
+        check_slot_filled(prompt)
+    for style in (None, "watercolor"):
+        with pytest.raises(StyleError, match="still holds"):
+            plan_batch(prompt, provider="cometapi", style=style)
+    with pytest.raises(StyleError, match="still holds"):
+        Style("ink", "ink of {prompt}").apply(prompt)
+    check_slot_filled("a {red|blue} prompter")  # variants and the word itself are fine
+    assert plan_batch("a {red|blue} kite", provider="cometapi").generations == 2

@@ -141,6 +141,10 @@ async def test_delete_one_or_a_selection_then_undo(tmp_path: Path) -> None:
     assert browser.delete_button.description == "delete selected (2)"
     browser.delete_button.click()
     await browser.wait()
+    # Two images: asked first (test_history_actions.py has the questions), nothing moved yet.
+    assert len(history) == 6 and browser.question.layout.display != "none"
+    browser.question.confirm_button.click()
+    await browser.wait()
     assert len(history) == 4 and history.trash_count() == 2
     assert seeds(browser) == [1004, 1002, 1001, 1000]
     assert browser.message.value == "moved 2 images to the trash"

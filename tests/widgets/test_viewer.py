@@ -151,6 +151,24 @@ def test_the_safety_checker_row_says_whether_the_checker_ran() -> None:
     assert recipe_values(unchecked)["disable_safety_checker"] == "off"
 
 
+def test_the_recipe_names_the_style_an_image_was_made_with(gallery: Gallery) -> None:
+    import dataclasses
+
+    from flux_widgets.params import PromptOrigin
+
+    plain = _image(1)
+    origin = PromptOrigin("a lighthouse", style="watercolor", style_template="w of {prompt}")
+    styled = dataclasses.replace(_image(2, prompt="w of a lighthouse"), origin=origin)
+    assert recipe_values(styled)["style"] == 'watercolor, on "a lighthouse"'
+    gallery.open_image(styled)
+    rows = {row["key"]: row["a"] for row in gallery.viewer.rows}
+    assert rows["style"] == 'watercolor, on "a lighthouse"'
+    assert [key for key, _ in RECIPE_ROWS][:2] == ["prompt", "style"]  # read with the prompt
+    gallery.open_image(plain)  # no style: no empty row
+    assert "style" not in {row["key"] for row in gallery.viewer.rows}
+    assert "style" in differing_fields(plain, styled)
+
+
 def test_compare_button_pins_the_image_and_arrows_move_the_other(
     gallery: Gallery, images: list[Any]
 ) -> None:

@@ -4,14 +4,16 @@ The parameters (``ParameterControls``) and what a prompt will send (``ExplorePan
 count and cost, usage) sit above the Generate row, which shows the seed's state next to the
 button (a locked seed silently repeats paid images); a batch's question and its rows sit under
 it, with the message line, in view of the click that made them. Generate reads the controls, refuses
-a bad input in words, warns before an exact paid repeat, and starts one generation (a row in the
-jobs panel) or a batch (a template or style with variants). The message line under the row
-shows ``state.notice``, which every panel writes.
+a bad input in words, serves an exact repeat from the history (repeats.py; without a history it
+warns before one), and starts one generation (a row in the jobs panel) or a batch (a template or
+style with variants; the items the history holds are served, the rest made). The message line
+under the row shows ``state.notice``, which every panel writes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import html
 import os
 from collections.abc import Callable, Iterable
@@ -24,24 +26,26 @@ from ...client import FluxClient
 from ...errors import FluxError, MissingAPIKeyError, StyleError
 from ...images import GeneratedImage
 from ...params import FIELD_NAMES, FluxParams, PromptOrigin
-from ...prompts.plans import plain_fields
-from ...prompts.styles import StyleLibrary
+from ...prompts.plans import BatchPlan, plain_fields
+from ...prompts.styles import StyleLibrary, check_slot_filled
 from ...providers import Provider, get_provider
 from ...spending.usage import HistoryEntry
 from .._compat import close_tree, focus, set_tooltip, show
 from .._html import ERROR_COLOR, error_html, warning_html
-from .._tasks import on_home_loop
+from .._tasks import TaskSet, on_home_loop
 from ..controls import ParameterControls
 from ..explore_panel import ExplorePanel, KeepImages
 from ..provider_picker import apply_capabilities, fit_params
 from ..shortcuts import Shortcuts
-from .repeats import FinishedRecipes
+from .jobs_panel import ServeImages
+from .repeats import FinishedRecipes, served
 from .state import StudioState
+from .style_params import StyleParameters
 
 StartJob = Callable[
-    [FluxClient, FluxParams, PromptOrigin | None], asyncio.Task[list[GeneratedImage]]
+    [FluxClient, FluxParams, PromptOrigin | None, bool], asyncio.Task[list[GeneratedImage]]
 ]
-"""Runs one generation in a job row (``JobsPanel.start``) and returns its task."""
+"""Runs one generation in a job row (``JobsPanel.start``; True: make again) and returns its task."""
 # Fields under "Advanced" (the seed's state is shown next to Generate: no need to open it).
 _ADVANCED_FIELDS = frozenset(FIELD_NAMES) - {"prompt", "aspect_ratio", "num_outputs", "seed"}
 
@@ -62,6 +66,7 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
         *,
         start_job: StartJob,
         keep: KeepImages,
+        serve: ServeImages,
         usage_records: Callable[[], Iterable[HistoryEntry] | None],
         cancel_all: Callable[[], None],
         finished: FinishedRecipes,
@@ -71,7 +76,10 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
         self._state = state
         self._start_job = start_job
         self._finished = finished
+        self._serve = serve
+        self._tasks = TaskSet(on_error=lambda error: None)  # batches' repeats shown, then made
         self.controls = ParameterControls()
+        self._style_params = StyleParameters(self.controls)  # given back on another choice
         self._narrowed: dict[str, Any] = {}  # full option lists of dropdowns a provider narrows
         self._switch_note = ""  # what the last provider switch changed, as shown
         # Styles, what the prompt will send and cost, batches of a template, usage.
@@ -132,7 +140,7 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
     # -- what the studio asks -------------------------------------------------------------
 
     def start(
-        self, *, confirmed: bool = False, **params: Any
+        self, *, confirmed: bool = False, make_again: bool = False, **params: Any
     ) -> asyncio.Task[list[GeneratedImage]] | None:
         """``PromptStudio.start``: one generation (or a batch) from the controls."""
         try:
@@ -144,7 +152,7 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
             plan = self.explore.plan(flux_params.prompt, plain_fields(flux_params))
             if plan.generations > 1:
                 self._state.notice = ""
-                return self.explore.submit(plan, ask=not confirmed)
+                return self._start_batch(client, plan, ask=not confirmed, make_again=make_again)
             if plan.base != flux_params:  # a style changed the prompt
                 flux_params = plan.base
                 client.provider_info.check(flux_params)
@@ -153,7 +161,7 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
             self._state.notice = error_html(error)
             raise
         self._state.notice = ""
-        return self._start_job(client, flux_params, origin)
+        return self._start_job(client, flux_params, origin, make_again)
 
     def reuse(self, image: GeneratedImage) -> None:
         """``PromptStudio.reuse``: an image's parameters and seed back into the controls."""
@@ -164,8 +172,9 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
         origin = image.origin
         if origin is not None:  # the template as typed, not one of its expansions
             recipe = recipe.replace(prompt=origin.template)
-        self.controls.set_params(recipe)
         style_note = self._restore_style(origin)
+        self._style_params.forget()  # the image's recipe, not the style, sets them here
+        self.controls.set_params(recipe)
         changes: list[str] = []
         changed: set[str] = set()
         for name in FIELD_NAMES:
@@ -189,11 +198,37 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
 
     async def wait(self) -> None:
         """Wait for batches and the usage view."""
+        await self._tasks.wait()
         await self.explore.wait()
 
     def cancel(self) -> None:
         """Cancel every running batch (each generation is cancelled on the server too)."""
+        self._tasks.cancel_all()
         self.explore.cancel_all()
+
+    # -- a batch, less what the history holds ---------------------------------------------
+
+    def _start_batch(
+        self, client: FluxClient, plan: BatchPlan, *, ask: bool, make_again: bool
+    ) -> asyncio.Task[list[GeneratedImage]] | None:
+        """Serve the items of ``plan`` the history holds (exact repeats: no cost), make the
+        rest as a batch (asking first as ``explore.submit`` does, with the split in its
+        question); the task returns the served images, then the made ones."""
+        found = {} if make_again else served(self._state.history, client, list(plan.params()))
+        if not found:
+            return self.explore.submit(plan, ask=ask)
+        rest = dataclasses.replace(
+            plan, prompts=[p for i, p in enumerate(plan.prompts) if i not in found]
+        )
+        images: list[GeneratedImage] = [i for n in sorted(found) for i in found[n]]
+        shown = self._tasks.start(self._serve(images))
+        split = f"{len(found)} of {plan.generations} from history"
+        if not rest.prompts:
+            self._state.notice = f"{split}: nothing to make, no cost"
+            return shown
+        self._state.notice = f"{split} (no cost), {rest.generations} to make"
+        made = self.explore.submit(rest, ask=ask, served=split)
+        return None if made is None else self._tasks.start(_in_turn(shown, made))
 
     def close(self) -> None:
         self.cancel()
@@ -220,6 +255,7 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
     def _on_generate(self, _button: Any) -> None:
         try:
             params = self.controls.params()
+            check_slot_filled(params.prompt)  # a StyleError is a ValueError: said in words
         except ValueError as error:
             # Something to type differently, said in words (no Python error name), until
             # the controls change (``_input_changed``).
@@ -228,8 +264,10 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
             )
             self.input_refused = True
             return
-        if self._finished.is_repeat(params) and self.repeat_confirmed != params:
-            # Same seed, same recipe, go_fast off: the images would be the same ones, paid again.
+        repeat = self._state.history is None and self._finished.is_repeat(params)
+        if repeat and self.repeat_confirmed != params:
+            # Same seed, same recipe, go_fast off: the images would be the same ones, paid again
+            # (with a history, they are shown from it instead: repeats.py).
             self.repeat_confirmed = params
             self._state.notice = warning_html(
                 f"This repeats a finished generation exactly (seed {params.seed}, go fast off): "
@@ -302,27 +340,34 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
 
     def _on_style(self, change: dict[str, Any]) -> None:
         """A style chosen: its parameters go into the controls, where they show (and where
-        a change of yours then wins)."""
+        a change of yours then wins); the last style's parameters go back to what they were."""
         try:
-            style = self.explore.styles.selected()
-            if style is not None:
-                for name, value in style.params.items():
-                    self.controls.set(name, value)
+            notes = self._style_params.switch(self.explore.styles.selected())
         except (ValueError, FluxError) as error:
             self._state.notice = error_html(error)
+        else:
+            if notes:
+                style = self.explore.styles.value or "no style"
+                self._state.notice = html.escape(f"{style}: " + ", ".join(notes))
         self._refresh_estimate()
 
     def _save_style(self) -> None:
         """Save the prompt (holding ``{prompt}``) and the shown aspect ratio and format as a
-        style under the typed name."""
+        style under the typed name, then empty the prompt for a subject: the template left
+        there would be wrapped in itself ("a drawing of a drawing of prompt")."""
         values = self.controls.values()
         params = {"aspect_ratio": values["aspect_ratio"], "output_format": values["output_format"]}
         try:
-            self.explore.styles.save(
+            style = self.explore.styles.save(
                 self.explore.styles.name_box.value, str(values["prompt"]), params
             )
         except (StyleError, OSError):
             return  # shown next to the button
+        self.controls.set("prompt", "")
+        self._state.notice = html.escape(
+            f"style {style.name} saved and chosen: type a subject for it and Generate"
+        )
+        focus(self.controls.prompt)
 
     def _restore_style(self, origin: PromptOrigin | None) -> str:
         """Reuse: select the style an image was made with; a note for the message line."""
@@ -336,3 +381,8 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
             styles.value = None
             return f"style {name} (no longer saved: shown without it)"
         return f"style {name}" if name is not None else "no style"
+
+
+async def _in_turn(*tasks: asyncio.Task[list[GeneratedImage]]) -> list[GeneratedImage]:
+    """The images of ``tasks``, in turn (the served ones first)."""
+    return [image for task in tasks for image in await task]

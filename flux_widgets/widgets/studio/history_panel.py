@@ -4,7 +4,9 @@ Every new image is written to the history at once, while the gallery shows it (`
 kernel restart loses nothing; a reopened studio shows the history's newest page (``restore``),
 read in a worker thread so the studio opens at once. The History section browses everything a
 page at a time (``HistoryBrowser``, built when first opened); Clear history asks first, moves
-the images to the history's trash, and can be undone.
+the images to the history's trash, and can be undone. Every change to the history, wherever it
+is made (Clear, its undo, a delete, a restore or a star in the browser, new images), refreshes
+every view of it: the count line, the gallery and the browser (``_history_changed``).
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
-from ...history.store import History
+from ...history.store import History, StoredImage
 from ...images import GeneratedImage
 from .._compat import close_tree, is_shown, show
 from .._html import error_html
 from .._tasks import TaskSet
 from ..gallery import Gallery
 from ..history_browser import HistoryBrowser
-from .repeats import FinishedRecipes
+from .repeats import FROM_HISTORY, FinishedRecipes
 from .state import StudioState
 
 
@@ -145,6 +147,15 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
         self._gallery.swap(list(zip(shown, kept, strict=True)))
         return kept
 
+    async def serve(self, images: Sequence[GeneratedImage]) -> list[GeneratedImage]:
+        """Show images served from the history (an exact repeat) in the gallery, labelled
+        "from history": nothing is written and nothing was paid. Returns them."""
+        shown = list(images)
+        if shown:
+            await self._gallery.add(shown, note=FROM_HISTORY)
+            await self._update_picture()
+        return shown
+
     def clear(self) -> str | None:
         """Move every image in the history folder to its trash (``undo_clear`` brings them
         back) and empty the gallery; returns the trash batch. Blocks: the button runs it in a
@@ -162,9 +173,14 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
         self.last_clear = None
         show(self.undo_button, False)
         self._state.notice = "bringing the images back from the trash…"
-        count = await asyncio.to_thread(history.undo, batch)
-        self._state.notice = f"{count:,} image{_s(count)} back in the history"
-        await self._show_restored()
+        try:
+            count = await asyncio.to_thread(history.undo, batch)
+        except ValueError:  # restored in the browser's trash view (or emptied) meanwhile
+            count = 0
+            self._state.notice = "already back, or deleted for good, elsewhere: nothing to undo"
+        else:
+            self._state.notice = f"{count:,} image{_s(count)} back in the history"
+        await self._history_changed()
         return count
 
     async def wait(self) -> None:
@@ -184,14 +200,35 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
 
     # -- internals ------------------------------------------------------------------------
 
+    async def _history_changed(self, *, from_browser: bool = False) -> None:
+        """Show the history as it is now everywhere: the count, the gallery (deleted images
+        leave it, restored ones come back) and the browser (unless it made the change: it
+        has read its page again already); the clear's undo goes if its images came back."""
+        history = self._state.history
+        if history is None:
+            return
+        if self.last_clear is not None:
+            batches = await asyncio.to_thread(history.trash_batches)
+            if self.last_clear not in batches:  # restored in the browser's trash view
+                self.last_clear = None
+                show(self.undo_button, False)
+        await self._show_restored()
+        if self.browser is not None and not from_browser:
+            await self.browser.reload()
+
     async def _show_restored(self) -> None:
         history = self._state.history
         if history is None:
             return
+        # Images made here whose entries were deleted since (in the browser) leave the gallery.
+        shown = self._gallery.images
+
+        def read() -> tuple[list[StoredImage], int, set[tuple[object, ...]]]:
+            gone = {_identity(image) for image in shown if not _still_in(history, image)}
+            return history.recent(self._gallery.page_size), len(history), gone
+
         try:
-            images, count = await asyncio.to_thread(
-                lambda: (history.recent(self._gallery.page_size), len(history))
-            )
+            images, count, gone = await asyncio.to_thread(read)
         except Exception as error:  # a damaged folder must not stop the studio from opening
             self._show_error(error, prefix="could not read the history")
             return
@@ -201,13 +238,15 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
         for image in images:
             self._finished.remember(image.params)
         # Images made while the history was read are in the gallery already: keep them last.
-        made_here = self._gallery.images
+        made_here = [image for image in self._gallery.images if _identity(image) not in gone]
         keys = {_identity(image) for image in made_here}
         restored = [image for image in images if _identity(image) not in keys] + made_here
-        # Until the gallery has them, the static picture and summary use them from here.
-        self.restoring = restored
-        await self._gallery.load(restored)
-        self.restoring = []
+        shown_now = [_identity(image) for image in self._gallery.images]
+        if [_identity(image) for image in restored] != shown_now:  # a star changes nothing here
+            # Until the gallery has them, the static picture and summary use them from here.
+            self.restoring = restored
+            await self._gallery.load(restored)
+            self.restoring = []
         self._render()
         await self._update_picture()
 
@@ -228,13 +267,17 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
 
     def _open_section(self, change: dict[str, Any]) -> None:
         history = self._state.history
-        if change["new"] is None or self.browser is not None or history is None:
+        if change["new"] is None or history is None:
+            return
+        if self.browser is not None:  # opened again: what changed meanwhile shows
+            self._background.spawn(self.browser.reload())
             return
         self.browser = HistoryBrowser(
             history,
             on_open=self._gallery.open_image,
             on_reuse=self._reuse,
             on_count=self._counted,
+            on_change=lambda: self._background.spawn(self._history_changed(from_browser=True)),
         )
         self.section.children = [self.browser]
         self._background.spawn(self.browser.reload())
@@ -319,6 +362,13 @@ def _home_short(path: Path) -> str:
         return str(Path("~") / path.resolve().relative_to(Path.home().resolve()))
     except (ValueError, RuntimeError):
         return str(path)
+
+
+def _still_in(history: History, image: GeneratedImage) -> bool:
+    """Whether a gallery image is still in the history (one not stored there stays shown)."""
+    if not isinstance(image, StoredImage) or image.history is None or not image.stem:
+        return True
+    return history.record(image.stem) is not None
 
 
 def _identity(image: GeneratedImage) -> tuple[object, ...]:

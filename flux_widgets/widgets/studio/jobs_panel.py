@@ -9,7 +9,7 @@ says when the client's concurrency is more than the query-rate cap can feed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import ipywidgets as widgets
@@ -24,11 +24,13 @@ from .._html import warning_html
 from .._tasks import TaskSet
 from ..jobs import CANCELLED, DONE, FAILED, JobList, JobRow, explain_queue
 from ..provider_picker import cancel_tooltip, price_text
-from .repeats import FinishedRecipes
+from .repeats import FinishedRecipes, served
 from .state import StudioState
 
 KeepImages = Callable[[Sequence[GeneratedImage]], Awaitable[list[GeneratedImage]]]
 """Files new images (history and gallery) and returns them as kept."""
+ServeImages = Callable[[Sequence[GeneratedImage]], Coroutine[Any, Any, list[GeneratedImage]]]
+"""Shows images served from the history (an exact repeat) and returns them."""
 
 
 class JobsPanel(widgets.VBox):  # type: ignore[misc]
@@ -39,11 +41,13 @@ class JobsPanel(widgets.VBox):  # type: ignore[misc]
         state: StudioState,
         *,
         keep: KeepImages,
+        serve: ServeImages,
         finished: FinishedRecipes,
         update_picture: Callable[[], Awaitable[None]],
     ) -> None:
         self._state = state
         self._keep = keep
+        self._serve = serve
         self._finished = finished
         self._update_picture = update_picture
         self._job_clients: dict[int, FluxClient] = {}  # id(row) -> the client running it
@@ -62,13 +66,21 @@ class JobsPanel(widgets.VBox):  # type: ignore[misc]
         return self.job_list.rows[::-1]
 
     def start(
-        self, client: FluxClient, params: FluxParams, origin: PromptOrigin | None = None
+        self,
+        client: FluxClient,
+        params: FluxParams,
+        origin: PromptOrigin | None = None,
+        make_again: bool = False,
     ) -> asyncio.Task[list[GeneratedImage]]:
-        """Run one generation of ``params`` on ``client`` in a new row; returns its task."""
+        """Run one generation of ``params`` on ``client`` in a new row; returns its task.
+
+        An exact repeat of a deterministic recipe the history holds is shown from it instead
+        (no request, nothing reserved or paid; the row says "from history" and offers "make
+        again"), unless ``make_again``."""
         row = JobRow(params)
         row.estimate = price_text(client.provider, params)
         set_tooltip(row.cancel_button, cancel_tooltip(client.provider_info))
-        task = self._tasks.start(self._run(client, params, row, origin))
+        task = self._tasks.start(self._run(client, params, row, origin, make_again))
         row.attach(task)
         self._job_clients[id(row)] = client
         self.job_list.add(row)
@@ -105,9 +117,19 @@ class JobsPanel(widgets.VBox):  # type: ignore[misc]
         close_tree(self)
 
     async def _run(
-        self, client: FluxClient, params: FluxParams, row: JobRow, origin: PromptOrigin | None
+        self,
+        client: FluxClient,
+        params: FluxParams,
+        row: JobRow,
+        origin: PromptOrigin | None,
+        make_again: bool,
     ) -> list[GeneratedImage]:
         try:
+            found = None if make_again else await self._served(client, params)
+            if found is not None:
+                images = await self._serve(found)
+                row.serve(len(images), lambda: self.start(client, params, origin, True))
+                return images
             images = await client.generate(
                 params,
                 on_status=row.client_status,
@@ -136,6 +158,11 @@ class JobsPanel(widgets.VBox):  # type: ignore[misc]
         # Before returning: a notebook run by nbclient records the picture within this cell.
         await self._update_picture()
         return images
+
+    async def _served(self, client: FluxClient, params: FluxParams) -> list[GeneratedImage] | None:
+        """The history's images of ``params`` when this is an exact repeat, else None."""
+        found = await asyncio.to_thread(served, self._state.history, client, [params])
+        return list(found[0]) if found else None
 
     def _on_job_state(self, change: dict[str, Any]) -> None:
         row = change["owner"]

@@ -148,14 +148,15 @@ class PromptStudio(StaticFallback, StudioState, widgets.VBox):  # type: ignore[m
             reuse=self.reuse,
             update_picture=update_picture,
         )
-        keep = self.history_panel.keep
+        keep, serve = self.history_panel.keep, self.history_panel.serve
         self.jobs_panel = JobsPanel(
-            self, keep=keep, finished=self.finished, update_picture=update_picture
+            self, keep=keep, serve=serve, finished=self.finished, update_picture=update_picture
         )
         self.controls_panel = ControlsPanel(
             self,
             start_job=self.jobs_panel.start,
             keep=keep,
+            serve=serve,
             usage_records=self._usage_records,
             cancel_all=self.cancel_all,
             finished=self.finished,
@@ -199,13 +200,14 @@ class PromptStudio(StaticFallback, StudioState, widgets.VBox):  # type: ignore[m
         self.controls_panel.reuse(image)
 
     def is_repeat(self, params: FluxParams) -> bool:
-        """Whether ``params`` would exactly repeat a finished generation: same recipe, same
-        seed, and go_fast off (fp8's non-determinism is what makes a repeat worth paying for
-        with go_fast on)."""
+        """Whether ``params`` would exactly repeat a generation finished in this session: same
+        recipe, same seed, and go_fast off (fp8's non-determinism is what makes a repeat worth
+        paying for with go_fast on). Without a history the studio warns before such a repeat;
+        with one, it serves it from there (across sessions: ``history.repeats``)."""
         return self.finished.is_repeat(params)
 
     def start(
-        self, *, confirmed: bool = False, **params: Any
+        self, *, confirmed: bool = False, make_again: bool = False, **params: Any
     ) -> asyncio.Task[list[GeneratedImage]] | None:
         """Start a generation from the controls (after applying ``params`` to them).
 
@@ -213,19 +215,24 @@ class PromptStudio(StaticFallback, StudioState, widgets.VBox):  # type: ignore[m
         used, or a cap it would pass) raise (also shown) and send nothing. A prompt with
         variants or wildcards starts a batch, one row for all of it; above ``confirm_above``
         generations it asks first and returns None (*send* starts it) unless ``confirmed``.
-        What the Generate button does.
+        An exact repeat the history holds (fixed seed, go_fast off, same provider) is shown
+        from it at no cost, labelled "from history", unless ``make_again`` (pay for a fresh
+        one; a batch: only its other items are made). What the Generate button does.
         """
-        return self.controls_panel.start(confirmed=confirmed, **params)
+        return self.controls_panel.start(confirmed=confirmed, make_again=make_again, **params)
 
-    async def generate(self, *, confirmed: bool = False, **params: Any) -> list[GeneratedImage]:
-        """Generate from the controls and return the new images (a template's: all of them).
+    async def generate(
+        self, *, confirmed: bool = False, make_again: bool = False, **params: Any
+    ) -> list[GeneratedImage]:
+        """Generate from the controls and return the new images (a template's: all of them;
+        an exact repeat's: the history's, unless ``make_again``: see ``start``).
 
         A failure is shown in the job row, then raised (a FluxError subclass); a job
         cancelled with its Cancel button raises PredictionCanceledError. A template above
         ``confirm_above`` generations raises ValueError unless ``confirmed`` (the studio
         shows its question too).
         """
-        task = self.start(confirmed=confirmed, **params)
+        task = self.start(confirmed=confirmed, make_again=make_again, **params)
         if task is None:
             raise ValueError(
                 f"{self.explore.estimate.text}: the studio asks before sending more than "

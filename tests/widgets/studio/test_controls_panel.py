@@ -4,6 +4,7 @@ the warning before an exact paid repeat, reuse, and clicks from another thread's
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import ipywidgets
@@ -74,9 +75,12 @@ async def test_the_studio_shows_the_seed_state_next_to_generate(studio: PromptSt
     assert "random seed" in studio.controls.seed_state.value
 
 
-async def test_generate_click_warns_before_an_exact_repeat_with_go_fast_off(
-    studio: PromptStudio,
+async def test_without_a_history_generate_click_warns_before_an_exact_repeat_with_go_fast_off(
+    client: FluxClient, tmp_path: Path
 ) -> None:
+    # With a history, an exact repeat is served from it instead (test_repeats.py).
+    studio = PromptStudio(client, history=False, save_dir=tmp_path / "saved")
+    studio.megapixels = "0.25"
     studio.prompt = "a lighthouse"
     studio.go_fast = False
     studio.seed = 99
@@ -97,6 +101,7 @@ async def test_generate_click_warns_before_an_exact_repeat_with_go_fast_off(
     assert "repeats" not in studio.message.value
     assert studio.is_repeat(first.params) is True
     assert studio.is_repeat(first.params.replace(seed=100)) is False
+    studio.close()
 
 
 async def test_reuse_says_what_it_changed_and_brings_the_controls_into_view(
