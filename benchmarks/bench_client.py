@@ -101,7 +101,8 @@ async def single_generations(
     """Alternate the two clients (each warm) on one server; the order flips every round."""
     mine, theirs = Series(), Series()
     with MockProcess(generation_time=generation_time, cometapi_sync_wait=sync_wait) as mock:
-        client = FluxClient(api_key=KEY, base_url=mock.url, provider="cometapi")
+        # The client alone, as the official one: nothing kept in a history (nor in yours).
+        client = FluxClient(api_key=KEY, base_url=mock.url, provider="cometapi", history=False)
         replicate = ReplicateClient(api_token=KEY, base_url=mock.cometapi_url)
         async with Admin(mock) as admin:
             try:
@@ -134,7 +135,11 @@ class Batch:
 
 async def batch_ours(mock: MockProcess, admin: Admin, count: int, concurrency: int) -> Batch:
     client = FluxClient(
-        api_key=KEY, base_url=mock.url, provider="cometapi", max_concurrency=concurrency
+        api_key=KEY,
+        base_url=mock.url,
+        provider="cometapi",
+        max_concurrency=concurrency,
+        history=False,  # the client alone, as the official one
     )
     try:
         await client.generate(PROMPT, seed=1)  # warm: connections, and the duration estimate
@@ -180,7 +185,11 @@ async def stress_query_rate(count: int, generation_time: float) -> Batch:
     with MockProcess(generation_time=generation_time) as mock:
         async with Admin(mock) as admin:
             client = FluxClient(
-                api_key=KEY, base_url=mock.url, provider="cometapi", max_concurrency=count
+                api_key=KEY,
+                base_url=mock.url,
+                provider="cometapi",
+                max_concurrency=count,
+                history=False,  # placeholders: nothing for the user's history
             )
             began = time.perf_counter()
             try:

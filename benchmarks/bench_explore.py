@@ -95,6 +95,7 @@ class CountingServer:
             base_url="https://api.fake",
             transport=httpx.MockTransport(self.handler),
             max_concurrency=200,
+            history=False,  # what is measured is the batch, not the history's disk
             **kwargs,
         )
 

@@ -52,7 +52,9 @@ def api_requests(records: list[dict[str, object]]) -> int:
 
 async def measure(mock: MockProcess, provider: str, iterations: int) -> Measured:
     """Median seconds per generation, and API requests per image at 1 and at MANY images."""
-    async with Admin(mock) as admin, FluxClient(base_url=mock.url, provider=provider) as client:
+    # history=False: the protocol's cost alone, and no placeholders in the user's history.
+    client = FluxClient(base_url=mock.url, provider=provider, history=False)
+    async with Admin(mock) as admin, client:
         await client.generate(PROMPT, seed=0)  # warm the pool
         await admin.reset()
         latencies = []
@@ -90,7 +92,7 @@ async def grid_seconds(
         grid.close()
         return took
 
-    async with FluxClient(base_url=mock.url, provider=names[0]) as client:
+    async with FluxClient(base_url=mock.url, provider=names[0], history=False) as client:
         await once(client, names, 0)  # warm: every provider's client made once
         side, single = [], []
         for seed in range(1, iterations + 1):

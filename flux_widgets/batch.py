@@ -29,8 +29,11 @@ from .spending.ledger import Hold, Ledger
 logger = logging.getLogger("flux_widgets")
 _NO_JOB = Job(id=None, status="succeeded")
 
-GenerateOne = Callable[[FluxParams, Progress, Hold], Awaitable[list[GeneratedImage]]]
-"""Runs one generation with its hold settled (``FluxClient``'s own)."""
+GenerateOne = Callable[
+    [FluxParams, Progress, Hold, PromptOrigin | None], Awaitable[list[GeneratedImage]]
+]
+"""Runs one generation with its hold settled, its images with their origin, kept in the
+history where the client keeps them (``FluxClient``'s own)."""
 
 
 @dataclass
@@ -124,22 +127,15 @@ async def _one(
         None if counts is None else (lambda status: counts.status(index, status))
     )
     try:
-        result.images = await generate(item, Progress(report), hold)
+        # With ``origin`` in their recipe and kept in the history, by the client.
+        result.images = await generate(item, Progress(report), hold, origin)
     except FluxError as error:
         result.error = error
         if isinstance(error, DownloadError | FluxTimeoutError):
-            result.images = kept_images(error)
-    result.images = with_origin(result.images, origin)
+            result.images = kept_images(error)  # paid for, and kept as the others
     if counts is not None:
         counts.finish(index, ok=result.error is None)
     return result
-
-
-def with_origin(images: list[GeneratedImage], origin: PromptOrigin | None) -> list[GeneratedImage]:
-    """The images with ``origin`` (the template and style they came from) in their recipe."""
-    if origin is None:
-        return images
-    return [dataclasses.replace(image, origin=origin) for image in images]
 
 
 RunOne = Callable[[FluxParams, Progress], Awaitable[list[GeneratedImage]]]

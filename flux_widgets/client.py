@@ -4,28 +4,36 @@ The client holds the settings (provider, base URL, key), its resources per event
 ledger (prices, the spending cap, usage) and the public calls. One generation's life (create,
 hold or poll, download, cancel, the deadline) is ``generation/``'s; a batch's workers are
 ``batch.py``'s; how requests travel is ``transport/``'s; which protocol it speaks is the
-provider's (``providers/``). Never imports the widgets, the mock or the history.
+provider's (``providers/``). Every paid image is kept where ``history=`` says
+(``generation/keeper.py``). Never imports the widgets, the mock or the history.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from typing import Any
 
 import httpx
 
-from .batch import BatchResult, batch_results, run_calls, with_origin
+from .batch import BatchResult, batch_results, run_calls
 from .errors import ClientClosedError
 from .generation import (
     DetailCallback,
     Generation,
     GenerationPolicy,
+    HistorySetting,
+    ImageKeeper,
     JobJournal,
     Progress,
     StatusCallback,
     UnclaimedOutputs,
+    check_history,
+    keep_failed,
+    keep_finished,
+    keeping,
     note_in_journal,
 )
 from .images import GeneratedImage
@@ -57,6 +65,7 @@ __all__ = [
     "BatchResult",
     "DetailCallback",
     "FluxClient",
+    "ImageKeeper",
     "JobJournal",
     "StatusCallback",
     "to_params",
@@ -83,8 +92,10 @@ class FluxClient:
     request a generation that would pass it (``BudgetExceededError``). ``ValueError`` for a
     non-positive ``timeout`` or ``max_concurrency``, an unknown provider or a bad base URL;
     ``MissingAPIKeyError`` when the provider's own host is meant and no key is found.
-    ``journal`` (a ``JobJournal``, such as ``History().jobs``) notes every job id as it arrives,
-    so that ``History.recover`` in a new kernel finds the paid jobs this one did not finish.
+    ``history`` keeps every paid image once, as it arrives (a failed write is a warning): True
+    in the default folder (``History()``'s), an ``ImageKeeper`` (``History(path)``) there,
+    False nowhere; a call's ``history=`` wins. Its journal notes each job id as it arrives, for
+    ``History.recover`` in a new kernel; ``journal`` (``History(path).jobs``) notes elsewhere.
     ``key_source`` says where the key came from, for people (``"HF_TOKEN (Colab secret)"``,
     ``"COMETAPI_KEY (environment variable)"``, ``"argument"``; "" with none), never the key.
     """
@@ -103,11 +114,13 @@ class FluxClient:
         max_spend: float | None = None,
         prices: Mapping[str, Price] | None = None,
         journal: JobJournal | None = None,
+        history: HistorySetting = True,
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency!r}")
+        check_history(history)
         settings = resolve_settings(api_key=api_key, base_url=base_url, provider=provider)
         # The in-package mock this client talks to, in this process (transport/in_process.py).
         self._mock_server: InProcessMock | None = None
@@ -133,7 +146,8 @@ class FluxClient:
         # (job id, outputs) of jobs that succeeded after their generation was given up (a
         # cancel or close during the create): paid for, so never silently dropped.
         self.unclaimed_outputs: UnclaimedOutputs = []
-        self.journal = journal  # where each job id is written as it arrives (None: nowhere)
+        self.journal = journal  # where each job id is written (None: the history's journal)
+        self.history = history  # where each paid image is kept (generation/keeper.py)
         # Where the key came from, for people ("HF_TOKEN (Colab secret)"); "" with no key.
         self.key_source: str = settings.key_source
         self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopResources]
@@ -184,6 +198,7 @@ class FluxClient:
             transport=self._transport,
             prices=self.prices,
             journal=self.journal,
+            history=self.history,
         )
         if self.spending_cap is not None:
             client.set_budget(self.spending_cap)  # the same cap: a switch does not reset it
@@ -349,6 +364,7 @@ class FluxClient:
         on_status: StatusCallback | None = None,
         on_detail: DetailCallback | None = None,
         origin: PromptOrigin | None = None,
+        history: HistorySetting | None = None,
         **params: Any,
     ) -> list[GeneratedImage]:
         """Generate images for a prompt plus keyword parameters, or for a ``FluxParams``.
@@ -360,14 +376,16 @@ class FluxClient:
         generation that would pass the spending cap ``BudgetExceededError``, before any request.
         Failures raise a ``FluxError`` subclass. Cancelling the awaiting task cancels the job on
         the server too, where the provider has a cancel (Together has none).
-        ``on_status``/``on_detail``: see their types.
+        ``on_status``/``on_detail``: see their types. The images come back as kept in the
+        history (``history``: this call's, else the client's; a failure's paid images too).
         """
         provider = self._settings.provider
         # The parameters as they will be sent; ValueError before any request.
         flux_params = provider.prepare(to_params(prompt, params, provider.defaults()))
+        keeper, journal = keeping(self.history, self.journal, history)  # TypeError here too
         hold = self._ledger.hold(flux_params)
-        images = await self._generate(flux_params, Progress(on_status, on_detail), hold)
-        return with_origin(images, origin)
+        progress = Progress(on_status, on_detail)
+        return await self._generate(flux_params, progress, hold, origin, keeper, journal)
 
     def generate_many(
         self,
@@ -378,6 +396,7 @@ class FluxClient:
         random_count: int | None = None,
         seed_template: int | None = None,
         progress: bool | BatchProgress = False,
+        history: HistorySetting | None = None,
         **params: Any,
     ) -> AsyncIterator[BatchResult]:
         """Yield a ``BatchResult`` per generation as each completes, with at most
@@ -391,13 +410,15 @@ class FluxClient:
         before the first request (``ValueError``/``BudgetExceededError``, raised by the first
         iteration); one failure does not stop the rest. Each image's recipe keeps the template
         it came from. ``progress=True`` shows a ``tqdm.auto`` bar with done / failed / running
-        counts; a ``BatchProgress`` is fed instead.
+        counts; a ``BatchProgress`` is fed instead. Each item's images (a failed item's paid
+        ones too) are kept in the history as they arrive (``history``: as ``generate``'s).
         """
+        keeper, journal = keeping(self.history, self.journal, history)
         return batch_results(
             prompts,
             provider=self._settings.provider,
             ledger=self._ledger,
-            generate=self._generate,
+            generate=functools.partial(self._generate, keeper=keeper, journal=journal),
             concurrency=self.max_concurrency,
             style=style,
             random_count=random_count,
@@ -407,12 +428,19 @@ class FluxClient:
         )
 
     async def _generate(
-        self, params: FluxParams, progress: Progress, hold: Hold
+        self,
+        params: FluxParams,
+        progress: Progress,
+        hold: Hold,
+        origin: PromptOrigin | None,
+        keeper: ImageKeeper | None,
+        journal: JobJournal | None,
     ) -> list[GeneratedImage]:
-        """One generation, its hold settled however it ends (``spending/ledger.py``)."""
+        """One generation, its hold settled however it ends (``spending/ledger.py``), its job
+        id written to ``journal`` and its paid images kept once by ``keeper``."""
         progress.on_status = hold.watch(progress.on_status)
-        if self.journal is not None:
-            note_in_journal(progress, self.journal, self.provider, params)
+        if journal is not None:
+            note_in_journal(progress, journal, self.provider, params)
 
         def run_one(part: FluxParams, part_progress: Progress) -> Awaitable[list[GeneratedImage]]:
             return _new_generation(self, part, part_progress).run()
@@ -424,7 +452,12 @@ class FluxClient:
             provider = self._settings.provider
             return run_calls(params, progress, provider, run_one, self.unclaimed_outputs)
 
-        return await self._ledger.accounted(hold, progress, start)
+        try:
+            images = await self._ledger.accounted(hold, progress, start)
+        except Exception as error:
+            await keep_failed(keeper, error, origin)  # what arrived was paid for: kept too
+            raise
+        return await keep_finished(keeper, images, origin)
 
     async def resume(
         self, job_id: str, params: FluxParams, *, cancel_running: bool = False

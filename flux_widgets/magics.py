@@ -121,6 +121,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--mock", action="store_true", help="use the built-in mock API")
     parser.add_argument("--save", metavar="DIR", help="also save the images (recipe embedded)")
+    parser.add_argument(
+        "--no-history",
+        dest="history",
+        action="store_false",
+        help="keep these images out of the history (by default every image is kept there)",
+    )
     return parser
 
 
@@ -189,7 +195,7 @@ def flux(line: str, cell: str) -> list[GeneratedImage] | None:
         return None
     if len(options.providers) > 1:
         return _compare(params, options)
-    client = _client(force_mock=options.mock, provider=options.provider)
+    client = _client(force_mock=options.mock, provider=options.provider, history=options.history)
     try:
         plan = _plan(client, params, options)
     except ValueError as error:  # TemplateError, StyleError: before anything is sent
@@ -247,13 +253,14 @@ def _provider(options: argparse.Namespace) -> Provider:
     return get_provider(provider_name(options.provider))
 
 
-def _client(*, force_mock: bool, provider: str | None = None) -> FluxClient:
+def _client(*, force_mock: bool, provider: str | None = None, history: bool = True) -> FluxClient:
+    # Every image kept in the default history folder, as the studio's (--no-history: none).
     if force_mock:
-        return FluxClient.mock(provider=provider_name(provider))
+        return FluxClient.mock(provider=provider_name(provider), history=history)
     try:
-        return FluxClient(provider=provider)
+        return FluxClient(provider=provider, history=history)
     except MissingAPIKeyError:
-        return FluxClient.mock(provider=provider_name(provider))
+        return FluxClient.mock(provider=provider_name(provider), history=history)
 
 
 async def _generate(client: FluxClient, params: FluxParams) -> list[GeneratedImage]:
@@ -339,6 +346,7 @@ def _compare(params: FluxParams, options: argparse.Namespace) -> list[GeneratedI
     names: list[str] = options.providers
     plan = _compare_plan(params, options)
     client = _compare_client(options.mock, names)
+    client.history = options.history  # and the clients made from it (with_provider)
     clients = ProviderClients(client, names)
     keys = list(plan.cells)
 

@@ -14,7 +14,8 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 import flux_widgets
-from flux_widgets import FluxParams, GeneratedImage
+from flux_widgets import FluxParams
+from flux_widgets.history.store import History, StoredImage
 from flux_widgets.magics import parse_magic, run_in_worker_thread
 from flux_widgets.mock import MockConfig, MockServer
 
@@ -47,7 +48,8 @@ def test_cell_magic_returns_images_made_with_the_given_options(
         "a paper boat\non calm water\n",
     )
 
-    assert [type(image) for image in images] == [GeneratedImage, GeneratedImage]
+    # Kept in the history (the default folder) as they arrived: the stored copies.
+    assert [type(image) for image in images] == [StoredImage, StoredImage]
     assert images[0].params == FluxParams(
         prompt="a paper boat\non calm water",
         seed=7,
@@ -183,3 +185,30 @@ def test_an_interrupt_cancels_the_generation_in_its_thread() -> None:
     with pytest.raises(KeyboardInterrupt):
         run_in_worker_thread(slow)
     assert cancelled.wait(2)
+
+
+def test_every_image_of_the_magic_is_kept_in_the_history_once_unless_no_history(
+    shell: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLUX_WIDGETS_HISTORY_DIR", str(tmp_path))
+    small = "--seed 7 --megapixels 0.25 --provider replicate"  # answers at once: fast
+    compare = "--seed 7 --provider replicate,together"
+    made = [
+        *shell.run_cell_magic("flux", small, "a kept boat\n"),
+        *shell.run_cell_magic("flux", small, "a {red|blue} kept boat\n"),  # a batch
+        *shell.run_cell_magic("flux", compare, "a compared boat\n"),
+    ]
+    assert len(shell.run_cell_magic("flux", f"{small} --no-history", "an unkept boat\n")) == 1
+    shell.run_cell_magic("flux", f"{compare} --no-history", "unkept\n")
+
+    stored = History(tmp_path).load()
+    assert sorted((i.prediction_id, i.index) for i in stored) == sorted(
+        (i.prediction_id, i.index) for i in made
+    )
+    assert sorted({i.params.prompt for i in stored}) == [
+        "a blue kept boat",
+        "a compared boat",
+        "a kept boat",
+        "a red kept boat",
+    ]
+    assert list((tmp_path / ".jobs").glob("*.json")) == []  # journaled, then closed

@@ -15,7 +15,8 @@ from IPython.core.interactiveshell import InteractiveShell
 from PIL import Image
 
 import flux_widgets
-from flux_widgets import FluxClient, GeneratedImage
+from flux_widgets import FluxClient
+from flux_widgets.history.store import StoredImage
 from flux_widgets.magics import parse_magic
 from flux_widgets.mock import MockConfig, MockServer
 from flux_widgets.providers import PROVIDERS
@@ -60,7 +61,8 @@ def test_several_providers_run_the_prompt_on_each_with_captions(
     line = f"--provider {','.join(NAMES)} --seed 40 -n 2 --megapixels 0.25 --format webp"
     images = shell.run_cell_magic("flux", line, "a paper boat\n")
 
-    assert [type(image) for image in images] == [GeneratedImage] * 2 * len(NAMES)
+    # Kept in the history (the default folder) as they arrived: the stored copies.
+    assert [type(image) for image in images] == [StoredImage] * 2 * len(NAMES)
     # Row by row: seeds 40 then 41, each on every provider in the order given.
     assert [image.seed for image in images] == [40] * len(NAMES) + [41] * len(NAMES)
     out = capsys.readouterr().out

@@ -28,7 +28,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..errors import RecipeNotEmbeddedError
 from ..images import GeneratedImage
@@ -147,10 +147,24 @@ class History(ShareAndReopen):
         return image_path
 
     def store(self, image: GeneratedImage) -> StoredImage:
-        """``add``, then the same image as stored: its thumbnails are cached in the history."""
+        """``add``, then the same image as stored: its thumbnails are cached in the history.
+        An image already stored in this folder (the client keeps every image it was paid
+        for: ``FluxClient(history=)``) is returned as it is, not stored twice."""
+        if self.holds(image):
+            return image
         path = self.add(image)
         fields = {f.name: getattr(image, f.name) for f in dataclasses.fields(GeneratedImage)}
         return StoredImage(**fields, stem=path.stem, history=self)
+
+    def holds(self, image: GeneratedImage) -> TypeGuard[StoredImage]:
+        """Whether ``image`` is an entry of this folder as stored (``store`` returned it, here
+        or through another ``History`` of the same folder) and still there."""
+        if not isinstance(image, StoredImage) or image.history is None or not image.stem:
+            return False
+        where = image.history.directory
+        if image.history is not self and where.resolve() != self.directory.resolve():
+            return False
+        return (self.directory / f"{image.stem}.json").exists()
 
     async def recover(self, client: Resumer, *, cancel_running: bool = False) -> RecoveryReport:
         """Find the jobs a kernel left open in this folder (``FluxClient(journal=history.jobs)``

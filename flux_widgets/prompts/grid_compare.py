@@ -128,11 +128,13 @@ async def run_cells(
     clients: ProviderClients,
     counts: BatchProgress,
     show: ShowCell,
+    history: Any = None,
 ) -> None:
     """Run every cell of ``keys`` (``counts`` indices are positions in it): on a provider axis
     each on its provider's client, all providers at once; without one on ``base``. A provider
     without a key: its cells end at once with its ``MissingAPIKeyError``. On a provider axis a
-    ``FluxError`` that refuses one provider's whole batch (the spending cap) ends its cells."""
+    ``FluxError`` that refuses one provider's whole batch (the spending cap) ends its cells.
+    ``history`` (unless None: the clients' own) is where every client keeps the images."""
     batches: dict[Any, list[int]] = {}
     for index, cell in enumerate(keys):
         name = plan.providers.get(cell)
@@ -144,8 +146,10 @@ async def run_cells(
         client = base if name is None else clients.clients[name]
         batches.setdefault(id(client), []).append(index)
     owners = {id(c): c for c in [base, *clients.clients.values()]}
+    # Passed only when given: a stand-in client (tests) need not know history=.
+    keep = {} if history is None else {"history": history}
     jobs = [
-        _run_batch(plan, keys, owners[owner], indices, counts, show)
+        _run_batch(plan, keys, owners[owner], indices, counts, show, keep)
         for owner, indices in batches.items()
     ]
     try:
@@ -161,11 +165,12 @@ async def _run_batch(
     indices: list[int],
     counts: BatchProgress,
     show: ShowCell,
+    keep: dict[str, Any],
 ) -> None:
     clock = CellClock(counts, indices)
     try:
         async for result in client.generate_many(
-            [plan.cells[keys[i]] for i in indices], progress=clock
+            [plan.cells[keys[i]] for i in indices], progress=clock, **keep
         ):
             index = indices[result.index]
             seconds = clock.seconds(index)

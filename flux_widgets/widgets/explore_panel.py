@@ -32,6 +32,7 @@ from .explore import BatchRow, ConfirmRow, EstimateLine, StylePicker, UsageView
 
 if TYPE_CHECKING:
     from ..client import FluxClient
+    from ..generation import HistorySetting
 
 KeepImages = Callable[[Sequence[GeneratedImage]], Awaitable[Sequence[GeneratedImage]]]
 """Files images (history, gallery) and returns them as kept."""
@@ -53,6 +54,7 @@ class ExplorePanel(widgets.VBox):  # type: ignore[misc]
         client: Callable[[], FluxClient | None],
         keep: KeepImages,
         history: Callable[[], Iterable[HistoryEntry] | None] = lambda: None,
+        keep_in: Callable[[], HistorySetting | None] = lambda: None,
         styles: StyleLibrary | None = None,
         confirm_above: int = CONFIRM_ABOVE_GENERATIONS,
         **kwargs: Any,
@@ -60,6 +62,7 @@ class ExplorePanel(widgets.VBox):  # type: ignore[misc]
         self._client = client
         self._keep = keep
         self._history = history
+        self._keep_in = keep_in  # where the client keeps a batch's images (None: its own)
         self.confirm_above = confirm_above
         self.styles = StylePicker(styles or StyleLibrary())
         self.estimate = EstimateLine()
@@ -165,7 +168,8 @@ class ExplorePanel(widgets.VBox):  # type: ignore[misc]
         images: list[GeneratedImage] = []
         state = "done"
         try:
-            async for result in client.generate_many(plan, progress=counts):
+            batch = client.generate_many(plan, progress=counts, history=self._keep_in())
+            async for result in batch:
                 if result.images:
                     images.extend(await self._keep(result.images))
                 if result.error is not None:

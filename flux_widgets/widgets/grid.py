@@ -28,6 +28,7 @@ import traitlets
 from PIL import Image
 
 from ..errors import FluxError, MissingAPIKeyError
+from ..generation import check_history
 from ..history.exporting import ExportReport
 from ..images import GeneratedImage
 from ..params import FluxParams
@@ -46,6 +47,7 @@ from .sharing_exports import export_grid_html, export_images_zip
 
 if TYPE_CHECKING:
     from ..client import FluxClient
+    from ..generation import HistorySetting
 
 __all__ = ["Cell", "PromptGrid"]
 
@@ -68,7 +70,10 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
     ``client.with_provider``; a provider without a key fills its cells with "no key for fal:
     set FAL_KEY" and the others still run). Raises ``ValueError`` naming the field if any
     cell is invalid. ``await grid.generate()`` runs it from code; the Generate button does too.
-    Cells are keyed ``(row, column)``, or ``(page, row, column)`` with pages.
+    Cells are keyed ``(row, column)``, or ``(page, row, column)`` with pages. Every image is
+    kept in the history where the client keeps its images (``FluxClient(history=)``, by
+    default the default history folder); ``history=False`` keeps none of this grid's, a
+    ``History(path)`` keeps them there.
     """
 
     # Kernel-side state (no sync=True): the browser gets the thumbnails, not these.
@@ -85,6 +90,9 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         BatchProgress, allow_none=True, help="the last run's done / failed / running counts"
     )
     done = traitlets.Bool(False, help="whether the last run went through every cell")
+    history = traitlets.Any(
+        None, allow_none=True, help="where the images are kept: None, the client's; False, nowhere"
+    )
 
     def __init__(
         self,
@@ -96,9 +104,13 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         matrix: str | None = None,
         base: FluxParams | Mapping[str, Any] | None = None,
         thumbnail_size: int = 192,
+        history: HistorySetting | None = None,
         **kwargs: Any,
     ) -> None:
         self.client = client
+        if history is not None:
+            check_history(history)  # TypeError now, not once the cells are paid for
+        self.history = history
         # Fields the base leaves out take the provider's defaults (fal and Together: jpg). A
         # stand-in client without a provider (tests drive the grid with one) gets the schema's.
         provider: Provider | None = getattr(client, "provider_info", None)
@@ -229,7 +241,9 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
         self.progress.value = self._progress_text(0.0)
         self.generate_button.disabled, self.cancel_button.disabled = True, False
         try:
-            await run_cells(self.plan, keys, self.client, self.providers, counts, self._show)
+            await run_cells(
+                self.plan, keys, self.client, self.providers, counts, self._show, self.history
+            )
             self.done = True
         except asyncio.CancelledError:
             for cell in keys:

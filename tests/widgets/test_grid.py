@@ -11,6 +11,7 @@ from html_text import visible_text
 from PIL import Image
 
 from flux_widgets import FluxClient, FluxParams
+from flux_widgets.history.store import History
 from flux_widgets.mock import MockConfig
 from flux_widgets.schema import FIELDS
 from flux_widgets.widgets.grid import PromptGrid
@@ -241,3 +242,34 @@ async def test_grid_uses_one_random_seed_range_and_says_cancelled(
     await stuck.wait()
     assert "cancelled" in stuck.progress.value
     assert "canceled" not in stuck.progress.value
+
+
+async def test_every_cell_is_kept_in_the_history_once_unless_history_false(
+    tmp_path: Path,
+) -> None:
+    mine = History(tmp_path / "mine")
+    config = MockConfig(generation_time=0.02, sync_wait_cometapi=True)
+    async with FluxClient.mock(config=config, history=mine) as client:
+        made = await small_grid(client).generate()
+        await small_grid(client, history=False).generate()
+        there = await small_grid(
+            client, rows=("prompt", ["there"]), history=History(tmp_path / "there")
+        ).generate()
+        compared = small_grid(
+            client,
+            rows=("provider", ["cometapi", "fal"]),
+            base={"prompt": "a provider's boat", "megapixels": "0.25"},
+        )
+        made |= {("compared", *cell): image for cell, image in (await compared.generate()).items()}
+    assert sorted((i.prediction_id, i.index) for i in mine.load()) == sorted(
+        (i.prediction_id, i.index) for i in made.values()
+    )
+    assert len(mine) == 6 + 6  # each cell once; nothing of the history=False grid
+    assert [i.params.prompt for i in History(tmp_path / "there").load()] == ["there"] * 3
+    assert len(there) == 3
+    assert list((tmp_path / "mine" / ".jobs").glob("*.json")) == []
+
+
+def test_a_grid_refuses_a_history_that_is_not_one_at_once(client: FluxClient) -> None:
+    with pytest.raises(TypeError, match="history must be True"):
+        small_grid(client, history="my-history")

@@ -86,6 +86,7 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
         self.explore = ExplorePanel(
             client=lambda: state.client,
             keep=keep,
+            keep_in=state.keep_in,
             history=usage_records,
             styles=StyleLibrary(styles_dir),
             confirm_above=confirm_above,

@@ -82,10 +82,9 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
         self.undo_button.on_click(lambda _: self._background.spawn(self.undo_clear()))
         self.section.observe(self._open_section, names="selected_index")
         show(self.undo_button, False)
+        # The studio's generations are kept there, and their jobs journaled there, by the
+        # client (each call's history=, StudioState.keep_in): keep() only shows them.
         state.history = History(directory) if enabled else None
-        # Every client the studio uses notes its jobs in the history (history/jobs.py).
-        state.observe(lambda _: self._journal_jobs(), names="client")
-        self._journal_jobs()
         state.observe(lambda _: self._render(), names="history_count")
         self.observe(lambda _: self._render(), names="indexing")
         self._ask_clear(False)
@@ -118,8 +117,9 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
             self._background.spawn(self._restore_then_recover())
 
     async def keep(self, images: Sequence[GeneratedImage]) -> list[GeneratedImage]:
-        """Write new images to the history and show them, both at once; returns them as
-        stored (their thumbnails cached in the history, so a reopened studio decodes none)."""
+        """Show new images and file them in the history (the client kept them there already:
+        ``store`` writes only what it could not); returns them as stored (their thumbnails
+        cached in the history, so a reopened studio decodes none)."""
         shown = list(images)
         if not shown:
             return shown
@@ -265,11 +265,6 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
         self._state.notice = html.escape(str(report))
         if report.images:
             await self._show_restored()
-
-    def _journal_jobs(self) -> None:
-        history, client = self._state.history, self._state.client
-        if history is not None and client is not None and client.journal is None:
-            client.journal = history.jobs
 
     def _open_section(self, change: dict[str, Any]) -> None:
         history = self._state.history

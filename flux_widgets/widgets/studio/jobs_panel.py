@@ -131,7 +131,11 @@ class JobsPanel(widgets.VBox):  # type: ignore[misc]
                 row.serve(len(images), lambda: self.start(client, params, origin, True))
                 return images
             images = await client.generate(
-                params, on_status=row.client_status, on_detail=row.client_detail, origin=origin
+                params,
+                on_status=row.client_status,
+                on_detail=row.client_detail,
+                origin=origin,
+                history=self._state.keep_in(),  # kept there by the client, once
             )
             images = await self._keep(images)
         except asyncio.CancelledError:

@@ -40,6 +40,11 @@ class StudioState(traitlets.HasTraits):
         "", help="the message line's HTML: the last error, note or question, or empty"
     )
 
+    def keep_in(self) -> History | bool:
+        """Where the studio's generations keep their images (each call's ``history=``): its
+        history, or nowhere with ``history=False``, whatever its client's own setting."""
+        return self.history if self.history is not None else False
+
 
 class Panel(Protocol):
     """What the studio asks of each of its panels (a widget shown in its column)."""

@@ -299,13 +299,66 @@ async def test_a_studio_opened_on_a_folder_with_open_jobs_recovers_them_and_says
 ) -> None:
     # A kernel before this one got a job's images but died before storing them.
     # Both on the process's shared mock: the same server, as after a restart.
-    async with FluxClient.mock(journal=History(tmp_path).jobs) as earlier:
+    async with FluxClient.mock(journal=History(tmp_path).jobs, history=False) as earlier:
         await earlier.generate("a recovered comet", seed=5)
     client = FluxClient.mock()
     studio = PromptStudio(client, history_dir=tmp_path)
-    assert client.journal is not None  # its own jobs are written down too
+    # The client is left as it was: the studio's own calls journal in its history (history=).
+    assert client.journal is None
     await studio.wait()
     assert "recovered 1 image from 1 job" in studio.message.value
     assert [image.params.prompt for image in studio.images] == ["a recovered comet"]
     assert studio.history is not None and list(studio.history.jobs.folder.glob("*.json")) == []
     await client.aclose()
+
+
+def _spy_journal(history: History, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    opened: list[str] = []
+    write = history.jobs.opened
+
+    def spy(provider: str, job_id: str, params: object) -> None:
+        opened.append(job_id)
+        write(provider, job_id, params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(history.jobs, "opened", spy)
+    return opened
+
+
+async def test_the_studios_images_are_kept_once_in_its_history_by_its_client(
+    client: FluxClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The client keeps in the default folder; the studio's calls name the studio's own.
+    monkeypatch.setenv("FLUX_WIDGETS_HISTORY_DIR", str(tmp_path / "default"))
+    studio = PromptStudio(client, history_dir=tmp_path / "studio")
+    await studio.wait()
+    assert studio.history is not None
+    opened = _spy_journal(studio.history, monkeypatch)
+    one = await studio.generate(prompt="a kept kite", megapixels="0.25")
+    batch = await studio.generate(prompt="a {red|blue} kept kite", megapixels="0.25")
+    await studio.wait()
+    made = [*one, *batch]
+    stored = History(tmp_path / "studio").load()
+    assert sorted((i.prediction_id, i.index) for i in stored) == sorted(
+        (i.prediction_id, i.index) for i in made
+    )  # each once: the client stored it, the panel only showed it
+    assert sorted(i.params.prompt for i in stored) == [
+        "a blue kept kite",
+        "a kept kite",
+        "a red kept kite",
+    ]
+    assert sorted(opened) == sorted(str(i.prediction_id) for i in made)
+    assert list(studio.history.jobs.folder.glob("*.json")) == []
+    assert len(History(tmp_path / "default")) == 0
+    assert "3 images in the history" in studio.history_label.value
+
+
+async def test_a_studio_without_history_keeps_nothing_whatever_its_clients_setting(
+    client: FluxClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLUX_WIDGETS_HISTORY_DIR", str(tmp_path))
+    studio = PromptStudio(client, history=False)
+    await studio.generate(prompt="an unkept kite", megapixels="0.25")
+    await studio.generate(prompt="an unkept {red|blue} kite", megapixels="0.25")
+    await studio.wait()
+    assert len(studio.images) == 3
+    assert len(History(tmp_path)) == 0 and not (tmp_path / ".jobs").exists()
