@@ -233,6 +233,11 @@ class GeneratedImage:
     created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     origin: PromptOrigin | None = None
     """The template (and style) the prompt was made from, when it was not typed as sent."""
+    provider: str | None = None
+    """The provider that made it (``"replicate"``...); None for images from before it was kept."""
+    price: float | None = None
+    """What this one image was estimated to cost when it was made, in US dollars, at its
+    provider's price then (``spending/prices.py``); None where that price was unknown."""
 
     @classmethod
     def from_bytes(cls, data: bytes, params: FluxParams, **metadata: Any) -> GeneratedImage:

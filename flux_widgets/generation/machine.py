@@ -225,6 +225,8 @@ class Generation:
                 url=url,
                 predict_time=job.predict_time,
                 download_time=time.monotonic() - began,
+                provider=self.policy.provider.name,
+                price=self.policy.price_each(params),
             )
             progress.images[index] = image  # kept even if the deadline passes meanwhile
             return image

@@ -50,8 +50,8 @@ logger = logging.getLogger("flux_widgets")
 
 INDEX_FOLDER = ".flux-index"
 INDEX_NAME = "index.sqlite3"
-# 4: a searchable (NFKC, case folded) copy of the prompt, trigram FTS5, WAL.
-SCHEMA_VERSION = "4"
+# 4: a searchable (NFKC, case folded) copy of the prompt, trigram FTS5, WAL; 5: provider, price.
+SCHEMA_VERSION = "5"
 # What every entry's file name starts with (a fixed-width UTC timestamp: name order is time order).
 ENTRY_NAME = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-.+\.(json|webp|jpg|png)$")
 _T = TypeVar("_T")
@@ -72,6 +72,8 @@ CREATE TABLE entries(
     created TEXT NOT NULL,
     favourite INTEGER NOT NULL DEFAULT 0,
     params TEXT NOT NULL,
+    provider TEXT,
+    price REAL,
     search TEXT NOT NULL
 );
 -- Narrow: skipping 100,000 entries to the oldest page reads this, not the wide rows.
@@ -91,7 +93,8 @@ CREATE TABLE thumbnails(
 _FTS_SCHEMA = "CREATE VIRTUAL TABLE prompts USING fts5(search, tokenize='trigram case_sensitive 1')"
 _TABLES = ("entries", "thumbnails", "prompts")
 _COLUMNS = (
-    "stem, file, format, width, height, prompt, aspect_ratio, seed, created, favourite, params"
+    "stem, file, format, width, height, prompt, aspect_ratio, seed, created, favourite, params, "
+    "provider, price"
 )
 _SELECT = ", ".join(f"entries.{name}" for name in _COLUMNS.split(", "))
 _FTS_JOIN = "prompts JOIN entries ON entries.id = prompts.rowid"
@@ -408,7 +411,7 @@ class HistoryIndex:
             db.execute("INSERT INTO prompts(prompts) VALUES ('optimize')")
 
     def _insert(self, db: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> None:
-        marks = ",".join("?" * 12)
+        marks = ",".join("?" * (len(_COLUMNS.split(", ")) + 1))  # the columns, then search
         for row in rows:
             if db.execute("SELECT 1 FROM entries WHERE stem = ?", (row[0],)).fetchone():
                 continue  # another process indexed it meanwhile: the same entry

@@ -39,7 +39,14 @@ from .index import ENTRY_NAME, HistoryIndex
 from .jobs import JobFiles, RecoveryReport, Resumer, recover
 from .jobs import atomic_write as _atomic_write
 from .jobs import fsync_directory as _fsync_directory
-from .records import RECORD_VERSION, HistoryFilter, HistoryRecord, row_from_record
+from .records import (
+    RECORD_VERSION,
+    HistoryFilter,
+    HistoryRecord,
+    record_price,
+    record_provider,
+    row_from_record,
+)
 
 __all__ = ["History", "HistoryFilter", "HistoryRecord", "StoredImage", "default_directory"]
 
@@ -417,6 +424,10 @@ def _record(image: GeneratedImage, file_name: str, data: bytes) -> dict[str, Any
         "created_at": image.created_at.isoformat(),
         # Absent for images typed as sent; read back by _load_entry (reuse restores it).
         **({"origin": image.origin.to_json()} if image.origin is not None else {}),
+        # Who made it and its estimated dollars then (None: price unknown), so usage prices it
+        # as made, not at whichever provider is selected later (records.py reads these).
+        "provider": image.provider,
+        "price": image.price,
     }
 
 
@@ -447,6 +458,8 @@ def _load_entry(record_path: Path) -> GeneratedImage:
         download_time=record["download_time"],
         created_at=created_at,
         origin=PromptOrigin.from_json(record.get("origin")),
+        provider=record_provider(record),
+        price=record_price(record),
     )
 
 
