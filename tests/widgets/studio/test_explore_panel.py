@@ -143,7 +143,9 @@ async def test_budget_refuses_before_any_request(tmp_path: Path) -> None:
     with pytest.raises(BudgetExceededError, match="batch of 4"):
         await studio.generate()
     assert client._mock_server.state.creates == 0
-    assert "BudgetExceededError" in studio.explore.batch_rows[0].label.value
+    # Said on the message line at Generate: no batch row is started to fail.
+    assert "would pass the spending cap of $0.01" in studio.message.value
+    assert studio.explore.batch_rows == []
     studio.prompt = "a red car"
     await studio.generate()
     assert client.spending_cap is not None
@@ -201,4 +203,19 @@ async def test_switching_provider_keeps_the_studio_budget_and_reprices(tmp_path:
     assert studio.client is not None and studio.client.provider == "replicate"
     assert studio.client.spending_cap is studio.spending_cap
     assert "about $0.0060 on replicate" in studio.explore.estimate.text
+    await client.aclose()
+
+
+async def test_over_the_cap_generate_says_so_instead_of_asking_to_send(tmp_path: Path) -> None:
+    client = FluxClient.mock(config=MockConfig(generation_time=0.02), prices=PRICES)
+    studio = PromptStudio(client, history=False, budget=0.01, styles_dir=tmp_path, confirm_above=2)
+    studio.prompt = "a {red|green|blue|pink} car"  # more than confirm_above: it would ask
+    studio.generate_button.click()
+    await studio.wait()
+    assert not is_shown(studio.explore.confirm) and not studio.explore.confirm.asking
+    assert "this batch of 4 generations (about $0.0120) was refused" in studio.message.value
+    assert client._mock_server.state.creates == 0
+    studio.prompt = "a {red|green|blue} car"  # fits: asked as before
+    studio.generate_button.click()
+    assert studio.explore.confirm.asking
     await client.aclose()
