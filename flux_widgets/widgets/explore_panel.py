@@ -23,6 +23,7 @@ from ..prompts.plans import CONFIRM_ABOVE_GENERATIONS, BatchPlan, plan_batch
 from ..prompts.progress import BatchProgress
 from ..prompts.styles import StyleLibrary
 from ..prompts.templates import PromptTemplate
+from ..spending.prices import dollars
 from ..spending.usage import HistoryEntry, UsageReport
 from ._compat import show
 from ._html import error_html
@@ -119,7 +120,7 @@ class ExplorePanel(widgets.VBox):  # type: ignore[misc]
         if each is None:
             summary = f"{text_count} · price unknown on {client.provider}"
         else:
-            summary = f"{text_count} · about ${each * count:.4f} on {client.provider}"
+            summary = f"{text_count} · about {dollars(each * count)} on {client.provider}"
         if count > self.confirm_above:
             summary += " · asks before sending"
         summary += cap_note(client, None if each is None else each * count)

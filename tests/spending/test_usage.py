@@ -6,7 +6,6 @@ import dataclasses
 import io
 import re
 from datetime import datetime, timedelta, timezone
-
 from pathlib import Path
 
 import httpx
@@ -255,8 +254,10 @@ def test_a_mock_report_labels_itself_and_its_key_quota_as_the_mocks() -> None:
     session = UsageSummary.of_records([GenerationRecord("cometapi", 1, None, 0.5)])
     quota = KeyQuota(total_granted=500000, total_used=1500, total_available=498500)
     mock = UsageReport("cometapi", session, quota=quota, mock=True)
-    assert str(mock).splitlines()[0].startswith(
-        "usage on cometapi (mock API: placeholders, nothing billed)"
+    assert (
+        str(mock)
+        .splitlines()[0]
+        .startswith("usage on cometapi (mock API: placeholders, nothing billed)")
     )
     assert "the mock API's key quota (made-up numbers)" in str(mock)
     assert "mock API" in mock._repr_html_()

@@ -11,6 +11,7 @@ import pytest
 
 from flux_widgets.client import FluxClient
 from flux_widgets.params import FluxParams
+from flux_widgets.spending.prices import dollars
 from flux_widgets.widgets import PromptStudio
 
 
@@ -230,7 +231,7 @@ async def test_every_control_that_changes_the_price_updates_the_estimate(
         assert after != before and after.startswith("1 generation")
         params = studio.params()
         expected = client.estimate_cost(params)
-        assert expected is not None and f"${expected:.4f}" in after
+        assert expected is not None and dollars(expected) in after
         studio.close()
 
 

@@ -300,3 +300,14 @@ async def test_a_row_prices_its_job_as_the_estimate_line_and_the_cap_do(tmp_path
     [row] = studio.jobs
     assert row.estimate == "≈ $0.02"
     await client.aclose()
+
+
+async def test_a_cloudflare_row_and_the_estimate_line_show_the_same_price(tmp_path: Path) -> None:
+    client = FluxClient.mock(config=FAST, provider="cloudflare", timeout=30)
+    studio = PromptStudio(client, history=False, styles_dir=tmp_path)
+    studio.prompt = "a boat"  # 1 MP, 4 steps: 4 tiles and 4 steps, about $0.00065
+    await studio.generate()
+    [row] = studio.jobs
+    assert row.estimate == "≈ $0.00065"
+    assert studio.explore.estimate.text.endswith("about $0.00065 on cloudflare")
+    await client.aclose()
