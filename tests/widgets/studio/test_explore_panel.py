@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -219,3 +221,30 @@ async def test_over_the_cap_generate_says_so_instead_of_asking_to_send(tmp_path:
     studio.generate_button.click()
     assert studio.explore.confirm.asking
     await client.aclose()
+
+
+async def test_a_batch_stopped_on_a_provider_without_cancel_says_what_is_still_billed(
+    tmp_path: Path,
+) -> None:
+    client = FluxClient.mock(config=MockConfig(generation_time=0.02), provider="together")
+    studio = PromptStudio(client, history=False, styles_dir=tmp_path)
+    studio.megapixels = "0.25"
+    studio.prompt = "[mock:stuck] a {red|green} boat"
+    studio.generate_button.click()
+    await _until(lambda: studio.explore.batch_rows and "2 running" in _label(studio))
+    studio.explore.batch_rows[0].cancel_button.click()
+    await studio.wait()
+    assert "stopped waiting (2 sent: still billed)" in _label(studio)
+    await client.aclose()
+
+
+def _label(studio: PromptStudio) -> str:
+    return str(studio.explore.batch_rows[0].label.value)
+
+
+async def _until(predicate: Any, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.01)
