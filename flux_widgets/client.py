@@ -181,8 +181,8 @@ class FluxClient:
         On the mock (or another keyless server, such as ``FLUX_BASE_URL``'s), it stays on the
         same server, which serves every provider's routes; otherwise the key and base URL are
         that provider's own, from the environment (``MissingAPIKeyError`` if it has no key).
-        Running generations keep their client. The price table and the spending cap (the same
-        cap: what was spent counts) come along.
+        Running generations keep their client. The price table, the session's usage and the
+        spending cap (the same cap: what was spent counts) come along.
         """
         settings = self._settings
         local = self.is_mock or (
@@ -202,6 +202,7 @@ class FluxClient:
         )
         if self.spending_cap is not None:
             client.set_budget(self.spending_cap)  # the same cap: a switch does not reset it
+        client.share_session(self)  # and the same session: its usage and prices
         client._mock_server = self._mock_server  # the same mock, through the same transport
         client._mock_sighting.seen = self._mock_sighting.seen
         return client
@@ -247,6 +248,18 @@ class FluxClient:
         negative amount or a non-number."""
         self._ledger.set_cap(max_spend)
 
+    def set_price(self, per_image: float) -> None:
+        """Estimate this client's provider at ``per_image`` US dollars from now on (CometAPI
+        publishes none: set yours so a spending cap can count it). Clients sharing this one's
+        session (``with_provider``, ``share_session``) see it too. ``ValueError`` for a
+        negative amount or a non-number."""
+        self._ledger.set_price(per_image)
+
+    def share_session(self, other: FluxClient) -> None:
+        """Count this client's generations in ``other``'s session and use its price table, as
+        ``with_provider`` does: a studio that switches provider keeps one session's usage."""
+        self._ledger.share(other._ledger)
+
     def estimate_cost(self, params: FluxParams) -> float | None:
         """Estimated US dollars of one generation of ``params`` (all its images) on this
         client's provider; None when its price is unknown (``spending/prices.py``)."""
@@ -265,7 +278,7 @@ class FluxClient:
         folder's index, when it exists)."""
         if history is None:
             history = default_history_entries()
-        return self._ledger.report(history)
+        return self._ledger.report(history, mock=self.is_mock)
 
     async def key_quota(self) -> KeyQuota | None:
         """The key's quota as the provider reports it: CometAPI's ``GET /api/usage/token``
@@ -492,5 +505,6 @@ def _new_generation(client: FluxClient, params: FluxParams, progress: Progress) 
         sync_wait=client.sync_wait,
         estimate=client._estimate,
         unclaimed_outputs=client.unclaimed_outputs,
+        price=client.prices.get(settings.provider.name),
     )
     return Generation(params, progress, policy=policy, sender=sender, resources=resources)

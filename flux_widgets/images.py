@@ -246,6 +246,11 @@ class GeneratedImage:
     """Which service made it (``Provider.image_source``: "replicate", "mock/cometapi"); None
     when unknown (images from before it was recorded): such an image is never served as a
     repeat."""
+    provider: str | None = None
+    """The provider that made it (``"replicate"``...); None for images from before it was kept."""
+    price: float | None = None
+    """What this one image was estimated to cost when it was made, in US dollars, at its
+    provider's price then (``spending/prices.py``); None where that price was unknown."""
 
     @classmethod
     def from_bytes(cls, data: bytes, params: FluxParams, **metadata: Any) -> GeneratedImage:

@@ -220,3 +220,53 @@ async def test_another_provider_keeps_the_prices_and_the_same_cap() -> None:
         assert fal.spending_cap is client.spending_cap
         assert fal.prices["cometapi"].per_image == 0.01
         assert fal.estimate_cost(FluxParams(prompt="x", megapixels="0.25")) == pytest.approx(0.003)
+
+
+@pytest.mark.parametrize(
+    ("provider", "prices", "each"),
+    [
+        ("replicate", None, 0.003),
+        ("fal", None, 0.003),  # 1 MP: one megapixel
+        ("cometapi", None, None),  # no published price: recorded as unknown, never 0
+        ("cometapi", {"cometapi": Price(per_image=0.01)}, 0.01),  # the client's own price
+    ],
+)
+async def test_each_image_records_the_provider_and_the_price_it_was_made_at(
+    provider: str, prices: dict[str, Price] | None, each: float | None
+) -> None:
+    async with FluxClient.mock(
+        config=MockConfig(generation_time=0.01), provider=provider, prices=prices
+    ) as client:
+        images = await client.generate("a red car", num_outputs=2, megapixels="1")
+    assert [(image.provider, image.price) for image in images] == [(provider, each)] * 2
+
+
+async def test_a_price_set_on_the_client_is_what_its_images_and_the_cap_use() -> None:
+    async with FluxClient.mock(
+        config=MockConfig(generation_time=0.01), provider="cometapi", max_spend=0.05
+    ) as client:
+        with pytest.raises(BudgetExceededError, match="price is unknown"):
+            await client.generate("a red car")
+        client.set_price(0.02)
+        [image] = await client.generate("a red car")
+        assert image.price == 0.02
+        assert client.spending_cap is not None and client.spending_cap.spent == 0.02
+        with pytest.raises(ValueError, match="dollars"):
+            client.set_price(-1)
+
+
+async def test_usage_of_a_session_survives_a_switch_of_provider() -> None:
+    async with FluxClient.mock(
+        config=MockConfig(generation_time=0.01), provider="replicate"
+    ) as client:
+        await client.generate("a red car", megapixels="0.25")
+        other = client.with_provider("together")
+        await other.generate("a red car", megapixels="0.25")
+        for either in (client, other):
+            session = either.usage_report(history=[]).session
+            assert session.generations == 2
+            assert session.spend == {
+                "replicate": pytest.approx(0.003),
+                "together": pytest.approx(0.0027),
+            }
+        await other.aclose()

@@ -227,6 +227,8 @@ class Generation:
                 download_time=time.monotonic() - began,
                 # The mock has answered by now (its header seen on the create's answer).
                 source=self.policy.provider.image_source(mock=sender.sighting.seen),
+                provider=self.policy.provider.name,
+                price=self.policy.price_each(params),
             )
             progress.images[index] = image  # kept even if the deadline passes meanwhile
             return image

@@ -11,7 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..images import GeneratedImage
+from ..params import FluxParams
 from ..providers.base import Job, Output, Provider
+from ..providers.pricing import Price
 from ..transport.polling import DurationEstimate
 from ..transport.sending import CreateAttempt
 
@@ -42,6 +44,13 @@ class GenerationPolicy:
     sync_wait: bool
     estimate: DurationEstimate
     unclaimed_outputs: UnclaimedOutputs
+    price: Price | None = None
+    """The provider's price as the client's ledger has it (overrides included): each image
+    records what it cost when it was made, so usage never prices it at another provider's."""
+
+    def price_each(self, params: FluxParams) -> float | None:
+        """Estimated US dollars of one image of ``params``; None when the price is unknown."""
+        return None if self.price is None else self.price.per_output(params)
 
 
 @dataclass

@@ -394,7 +394,7 @@ class HistoryIndex:
             db.execute("INSERT INTO prompts(prompts) VALUES ('optimize')")
 
     def _insert(self, db: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> None:
-        marks = ",".join("?" * 13)
+        marks = ",".join("?" * (len(COLUMNS.split(", ")) + 2))  # the columns, search, recipe
         for row in rows:
             if db.execute("SELECT 1 FROM entries WHERE stem = ?", (row[0],)).fetchone():
                 continue  # another process indexed it meanwhile: the same entry

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,6 +44,10 @@ class HistoryRecord:
     created_at: datetime
     favourite: bool
     params: dict[str, Any]
+    provider: str | None = None
+    """The provider that made it; None in records written before it was kept."""
+    price: float | None = None
+    """Its estimated US dollars when made (None: unknown then, or an older record)."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,8 @@ def row_from_record(stem: str, record: Any) -> tuple[Any, ...]:
         created.astimezone(timezone.utc).isoformat(),
         1 if record.get("favourite") else 0,
         json.dumps(params, ensure_ascii=False, separators=(",", ":")),
+        record_provider(record),
+        record_price(record),
         # The recipe: a seed the server picked makes the image again as well as a fixed one.
         _record_key(
             {**params, "seed": seed if params.get("seed") is None else params["seed"]},
@@ -145,8 +152,24 @@ def row_from_record(stem: str, record: Any) -> tuple[Any, ...]:
     )
 
 
+def record_provider(record: dict[str, Any]) -> str | None:
+    """The provider a record names, or None (older records; anything that is not a name)."""
+    provider = record.get("provider")
+    return provider if isinstance(provider, str) and provider else None
+
+
+def record_price(record: dict[str, Any]) -> float | None:
+    """A record's price per image in US dollars, or None (unknown, missing, or not a
+    non-negative finite number: a hand-edited record must not break usage)."""
+    price = record.get("price")
+    if isinstance(price, bool) or not isinstance(price, int | float):
+        return None
+    return float(price) if math.isfinite(price) and price >= 0 else None
+
+
 def record_of(row: sqlite3.Row | tuple[Any, ...]) -> HistoryRecord:
-    stem, file, fmt, width, height, prompt, ratio, seed, created, favourite, params = row
+    stem, file, fmt, width, height, prompt, ratio, seed, created, favourite, params, *rest = row
+    provider, price = rest
     return HistoryRecord(
         stem=stem,
         file=file,
@@ -159,4 +182,6 @@ def record_of(row: sqlite3.Row | tuple[Any, ...]) -> HistoryRecord:
         created_at=datetime.fromisoformat(created),
         favourite=bool(favourite),
         params=json.loads(params),
+        provider=provider,
+        price=price,
     )

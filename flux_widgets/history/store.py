@@ -37,7 +37,14 @@ from .index import ENTRY_NAME, HistoryIndex
 from .jobs import JobFiles, RecoveryReport, Resumer, recover
 from .jobs import atomic_write as _atomic_write
 from .jobs import fsync_directory as _fsync_directory
-from .records import RECORD_VERSION, HistoryFilter, HistoryRecord, row_from_record
+from .records import (
+    RECORD_VERSION,
+    HistoryFilter,
+    HistoryRecord,
+    record_price,
+    record_provider,
+    row_from_record,
+)
 from .share_and_reopen import ShareAndReopen
 from .trash import TRASH_FOLDER, Trash, TrashBatch
 
@@ -360,6 +367,10 @@ def _record(image: GeneratedImage, file_name: str, data: bytes) -> dict[str, Any
         **({"origin": image.origin.to_json()} if image.origin is not None else {}),
         # Absent when unknown; with the recipe, the key of an exact repeat (records.py).
         **({"source": image.source} if image.source is not None else {}),
+        # Who made it and its estimated dollars then (None: price unknown), so usage prices it
+        # as made, not at whichever provider is selected later (records.py reads these).
+        "provider": image.provider,
+        "price": image.price,
     }
 
 
@@ -391,6 +402,8 @@ def _load_entry(record_path: Path) -> GeneratedImage:
         created_at=created_at,
         origin=PromptOrigin.from_json(record.get("origin")),
         source=record.get("source"),
+        provider=record_provider(record),
+        price=record_price(record),
     )
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 # 4: a searchable (NFKC, case folded) copy of the prompt, trigram FTS5, WAL.
 # 5: each entry's recipe key (records.py ``recipe_key``): exact repeats are served from here.
-SCHEMA_VERSION = "5"
+# 6: the provider that made each entry and its price per image then (usage prices it as made).
+SCHEMA_VERSION = "6"
 # Versions whose thumbnails table is this one's: a rebuild from them keeps the cached thumbnails.
-SAME_THUMBNAILS = frozenset({"4", "5"})
+SAME_THUMBNAILS = frozenset({"4", "5", "6"})
 
 # Kept across rebuilds: its "changes" counter must never go back (cached counts check it).
 META = "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -28,6 +29,8 @@ CREATE TABLE entries(
     created TEXT NOT NULL,
     favourite INTEGER NOT NULL DEFAULT 0,
     params TEXT NOT NULL,
+    provider TEXT,
+    price REAL,
     search TEXT NOT NULL,
     recipe TEXT
 );
@@ -52,5 +55,6 @@ CREATE TABLE IF NOT EXISTS thumbnails(
 FTS = "CREATE VIRTUAL TABLE prompts USING fts5(search, tokenize='trigram case_sensitive 1')"
 # What a record's row holds (records.py ``row_from_record``), in order, before ``search``.
 COLUMNS = (
-    "stem, file, format, width, height, prompt, aspect_ratio, seed, created, favourite, params"
+    "stem, file, format, width, height, prompt, aspect_ratio, seed, created, favourite, params, "
+    "provider, price"
 )

@@ -27,7 +27,7 @@ from ..errors import FluxError, MissingAPIKeyError
 from ..images import GeneratedImage
 from ..params import FluxParams
 from ..providers.settings import get_provider
-from ..spending.prices import estimate_cost
+from ..spending.prices import dollars, estimate_cost
 from ..wording import error_text
 from .grid_plan import Cell, GridPlan
 from .progress import BatchProgress
@@ -235,7 +235,7 @@ def caption(
     if seconds is not None:
         parts.append(f"{seconds:.1f} s")
     if showing_price:
-        parts.append("price unknown" if cost is None else f"${cost:.4f}")
+        parts.append("price unknown" if cost is None else dollars(cost))
     return " · ".join(parts)
 
 
@@ -254,7 +254,7 @@ def price_parts(plan: GridPlan, clients: ProviderClients, cost: CellCost) -> lis
             priced[name] = sum(value or 0.0 for value in costs)
     parts = []
     if priced:
-        parts.append(f"about ${sum(priced.values()):.4f} on {', '.join(priced)}")
+        parts.append(f"about {dollars(sum(priced.values()))} on {', '.join(priced)}")
     if unknown:
         parts.append(f"price unknown on {', '.join(unknown)}")
     keyless = [n for n, e in clients.missing.items() if isinstance(e, MissingAPIKeyError)]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..params import FIELD_NAMES, FluxParams
-from ..spending.prices import Price, estimate_cost
+from ..spending.prices import Price, dollars, estimate_cost
 from ..wording import plural
 from .styles import Style, StyleLibrary, check_slot_filled, resolve_style
 from .templates import MAX_COMBINATIONS, PromptOrigin, PromptTemplate, Wildcards, default_wildcards
@@ -66,7 +66,7 @@ class BatchPlan:
         cost = self.cost
         if cost is None:
             return f"{text} · price unknown on {self.provider}"
-        return f"{text} · about ${cost:.4f} on {self.provider}"
+        return f"{text} · about {dollars(cost)} on {self.provider}"
 
     def __repr__(self) -> str:
         return f"<BatchPlan {self.summary()}: {self.origin.template!r}>"

@@ -97,11 +97,27 @@ class SpendingCap:
             if estimate is not None and spent + reserved + estimate <= limit + _EPSILON:
                 self._reserved = reserved + estimate
                 return Reservation(estimate)
+        raise self._refusal(estimate, what, spent, reserved, limit)
+
+    def check(self, estimate: float | None, *, what: str = "this generation") -> None:
+        """Raise the ``BudgetExceededError`` that ``reserve`` would raise now, holding nothing:
+        what the studio asks before it offers to send (a batch may still be refused at
+        ``reserve`` if other generations take the money meanwhile)."""
+        with self._lock:
+            spent, reserved, limit = self._spent, self._reserved, self._max_spend
+        if estimate is None or spent + reserved + estimate > limit + _EPSILON:
+            raise self._refusal(estimate, what, spent, reserved, limit)
+
+    @staticmethod
+    def _refusal(
+        estimate: float | None, what: str, spent: float, reserved: float, limit: float
+    ) -> BudgetExceededError:
         if estimate is None:
             message = (
                 f"{what} was refused: its price is unknown, so the spending cap of "
-                f"${limit:.2f} cannot count it. Set a price (FLUX_PRICES, or "
-                "prices= on the client), or remove the cap"
+                f"${limit:.2f} cannot count it. Set a price (FLUX_PRICES, prices= or "
+                "set_price() on the client, or the studio's price box), pick a provider with "
+                "a published price, or remove the cap"
             )
         else:
             left = max(0.0, limit - spent - reserved)
@@ -110,7 +126,7 @@ class SpendingCap:
                 f"${limit:.2f} (${spent:.4f} spent, ${reserved:.4f} held by running "
                 f"generations, ${left:.4f} left). Raise the cap or make fewer images"
             )
-        raise BudgetExceededError(
+        return BudgetExceededError(
             message, estimate=estimate, max_spend=limit, spent=spent, reserved=reserved
         )
 

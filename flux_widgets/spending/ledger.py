@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Protocol, TypeVar
 
 from ..params import FluxParams
@@ -137,6 +138,22 @@ class Ledger:
         hold.reservation = cap.adopt(hold.estimate)
         hold.cap = cap
 
+    def set_price(self, per_image: float) -> None:
+        """Price this ledger's provider at ``per_image`` US dollars (``ValueError`` for a
+        negative amount or a non-number), in the table ledgers sharing it read too."""
+        if isinstance(per_image, bool) or not isinstance(per_image, int | float):
+            raise ValueError(f"a price must be a number of US dollars, got {per_image!r}")
+        self.prices[self.provider] = Price(
+            per_image=float(per_image), source="set in this session", as_of=date.today().isoformat()
+        )
+
+    def share(self, other: Ledger) -> None:
+        """Use ``other``'s usage records and price table (the same objects, not copies): a
+        client that replaces another one (another provider, a typed key) continues its
+        session. Records name their provider, so per-provider spend stays apart."""
+        self.tracker = other.tracker
+        self.prices = other.prices
+
     def estimate(self, params: FluxParams) -> float | None:
         """Estimated US dollars of one generation (all its images); None when unknown."""
         price = self.prices.get(self.provider)
@@ -236,17 +253,15 @@ class Ledger:
             )
 
     def report(
-        self,
-        history: Iterable[HistoryEntry] | None = None,
+        self, history: Iterable[HistoryEntry] | None = None, *, mock: bool = False
     ) -> UsageReport:
-        """The usage report: this session, plus today and the whole history when given."""
+        """The usage report: this session, plus today and the whole history when given (each
+        image at the provider and price it recorded when made); ``mock`` labels it the mock's."""
         today = total = None
         if history is not None:
             entries = list(history)
-            total = UsageSummary.of_history(entries, provider=self.provider, prices=self.prices)
-            today = UsageSummary.of_history(
-                entries, provider=self.provider, prices=self.prices, since=start_of_today()
-            )
+            total = UsageSummary.of_history(entries)
+            today = UsageSummary.of_history(entries, since=start_of_today())
         cap = self.cap
         return UsageReport(
             provider=self.provider,
@@ -257,6 +272,7 @@ class Ledger:
             spent=None if cap is None else cap.spent,
             quota=self.quota,
             allowance=None if self.allowance is None else self.allowance.text(),
+            mock=mock,
         )
 
 

@@ -16,7 +16,7 @@ from ..params import FluxParams
 from ..providers import PROVIDERS
 from ..providers.pricing import Price
 
-__all__ = ["DEFAULT_PRICES", "Price", "estimate_cost", "price_table"]
+__all__ = ["DEFAULT_PRICES", "Price", "dollars", "estimate_cost", "price_table"]
 
 # Each provider carries its own price, with its source and date (providers/: docs/protocol.md,
 # "Prices per image"); this is the table of them by provider name.
@@ -52,6 +52,15 @@ def estimate_cost(
     price = price_table(prices).get(provider)
     each = price.per_output(params) if price is not None else None
     return None if each is None else each * params.num_outputs
+
+
+def dollars(amount: float) -> str:
+    """An estimate as every line shows it: ``"$0.0720"``; below a tenth of a cent two
+    significant digits (``"$0.00065"``, a Cloudflare image), never ``"$0.0007"`` beside a job
+    row's ``"≈ $0.00065"`` for the same image."""
+    if 0 < abs(amount) < 0.001:
+        return f"${amount:.2g}" if "e" not in f"{amount:.2g}" else f"${amount:.8f}".rstrip("0")
+    return f"${amount:.4f}"
 
 
 def _parse_env_prices(raw: str) -> dict[str, Price]:

@@ -20,11 +20,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import APIError
-from ..params import FluxParams
 from ..providers import DEFAULT_PROVIDER, Provider, get_provider
 from ..providers.quota import KeyQuota as KeyQuota  # re-exported: it lived here
 from ..wording import failure_words
-from .prices import Price, estimate_cost
 
 if TYPE_CHECKING:
     import httpx
@@ -50,16 +48,6 @@ def _generation_key(entry: Any) -> str:
     if isinstance(stem, str) and stem.count("-") >= 2:
         return stem.split("-", 1)[1].rsplit("-", 1)[0]
     return f"entry-{id(entry)}"
-
-
-def _params_of(entry: Any) -> FluxParams | None:
-    params = entry.params
-    if isinstance(params, FluxParams):
-        return params
-    try:
-        return FluxParams.from_input(params)
-    except (TypeError, ValueError):
-        return None
 
 
 def may_have_started(status: str, prediction_id: str | None, error: BaseException | None) -> bool:
@@ -115,6 +103,9 @@ class UsageSummary:
     """Failed generations by error type."""
     latency_p50: float | None = None
     latency_p95: float | None = None
+    unrecorded: int = 0
+    """Stored images from before records kept their provider and price: not priced, since
+    pricing them at the provider selected now would be a guess that changes with it."""
 
     @property
     def total_spend(self) -> float:
@@ -150,35 +141,37 @@ class UsageSummary:
 
     @classmethod
     def of_history(
-        cls,
-        entries: Iterable[HistoryEntry],
-        *,
-        provider: str,
-        prices: Mapping[str, Price] | None = None,
-        since: datetime | None = None,
+        cls, entries: Iterable[HistoryEntry], *, since: datetime | None = None
     ) -> UsageSummary:
         """Counts of stored images (created at or after ``since``): a generation per prediction
-        id, spend estimated at ``provider``'s price (the history does not say who made them)."""
-        generations: dict[str, FluxParams | None] = {}
-        images = 0
+        id; spend at the provider and price each image recorded when it was made, so the same
+        images read the same whichever provider is selected now. An image whose price was
+        unknown then counts in ``unpriced`` (by generation); one from before records kept a
+        provider and price counts in ``unrecorded``, never priced at another provider's."""
+        generations: set[str] = set()
+        unpriced: dict[str, set[str]] = {}
+        spend: dict[str, float] = {}
+        images = unrecorded = 0
         for entry in entries:
             if since is not None and entry.created_at < since:
                 continue
             images += 1
-            generations.setdefault(_generation_key(entry), _params_of(entry))
-        total = 0.0
-        unpriced = 0
-        for params in generations.values():
-            cost = None if params is None else estimate_cost(provider, params, prices=prices)
-            if cost is None:
-                unpriced += 1
+            key = _generation_key(entry)
+            generations.add(key)
+            provider = getattr(entry, "provider", None)
+            price = getattr(entry, "price", None)
+            if not isinstance(provider, str) or not provider:
+                unrecorded += 1
+            elif price is None:
+                unpriced.setdefault(provider, set()).add(key)
             else:
-                total += cost
+                spend[provider] = spend.get(provider, 0.0) + float(price)
         return cls(
             generations=len(generations),
             images=images,
-            spend={provider: total} if len(generations) > unpriced else {},
-            unpriced={provider: unpriced} if unpriced else {},
+            spend=spend,
+            unpriced={provider: len(keys) for provider, keys in unpriced.items()},
+            unrecorded=unrecorded,
         )
 
 
@@ -242,6 +235,34 @@ class UsageReport:
     allowance: str | None = None
     """What is left of the provider's free allowance, as this session counted it
     (``allowance.py``): ``"free today: about 150 images left (resets 00:00 UTC)"``."""
+    mock: bool = False
+    """The client talks to the mock API: its images are placeholders and its key quota is
+    the mock's own made-up numbers, so the report says so rather than look like a bill."""
+
+    @property
+    def title(self) -> str:
+        """``"usage on replicate"``, saying when that is the mock API's."""
+        where = (
+            f"{self.provider} (mock API: placeholders, nothing billed)"
+            if self.mock
+            else (self.provider)
+        )
+        return f"usage on {where}"
+
+    def notes(self) -> list[str]:
+        """The lines under the table: the cap, the key's quota, the free allowance."""
+        notes = []
+        if self.max_spend is not None:
+            notes.append(
+                f"spending cap: ${self.spent or 0:.4f} of ${self.max_spend:.2f} "
+                f"(${self.remaining or 0:.4f} left)"
+            )
+        if self.quota is not None:
+            whose = "the mock API's key quota (made-up numbers)" if self.mock else "key quota"
+            notes.append(f"{whose} (provider's units): {_quota_text(self.quota)}")
+        if self.allowance is not None:
+            notes.append(self.allowance)
+        return notes
 
     @property
     def remaining(self) -> float | None:
@@ -276,21 +297,12 @@ class UsageReport:
 
     def lines(self) -> list[str]:
         """The report as plain text lines (what ``repr`` and the terminal show)."""
-        lines = [f"usage on {self.provider} (estimates from the price table, not a bill)"]
+        lines = [f"{self.title} (estimates from the price table, not a bill)"]
         width = max(len(r[0]) for r in self.rows())
         lines.append(f"{'':<{width}}  session | today | whole history")
         for measure, *values in self.rows():
             lines.append(f"{measure:<{width}}  {' | '.join(values)}")
-        if self.max_spend is not None:
-            lines.append(
-                f"spending cap: ${self.spent or 0:.4f} of ${self.max_spend:.2f} "
-                f"(${self.remaining or 0:.4f} left)"
-            )
-        if self.quota is not None:
-            lines.append(f"key quota (provider's units): {_quota_text(self.quota)}")
-        if self.allowance is not None:
-            lines.append(self.allowance)
-        return lines
+        return lines + self.notes()
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
@@ -301,26 +313,18 @@ class UsageReport:
             "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
             for row in self.rows()
         )
-        notes = []
-        if self.max_spend is not None:
-            notes.append(
-                f"spending cap: ${self.spent or 0:.4f} of ${self.max_spend:.2f} "
-                f"(${self.remaining or 0:.4f} left)"
-            )
-        if self.quota is not None:
-            notes.append(f"key quota (provider's units): {_quota_text(self.quota)}")
-        if self.allowance is not None:
-            notes.append(self.allowance)
-        note = "".join(f"<div><small>{html.escape(n)}</small></div>" for n in notes)
-        title = (
-            f"<b>Usage</b> on {html.escape(self.provider)} <small>(estimates, not a bill)</small>"
-        )
+        note = "".join(f"<div><small>{html.escape(n)}</small></div>" for n in self.notes())
+        title = html.escape(self.title[0].upper() + self.title[1:])
+        title = f"<b>{title}</b> <small>(estimates, not a bill)</small>"
         return f"<div>{title}<table>{head}{body}</table>{note}</div>"
 
 
 def _spend_text(summary: UsageSummary) -> str:
     parts = [f"${cost:.4f} {provider}" for provider, cost in sorted(summary.spend.items())]
     parts += [f"{n} unpriced ({provider})" for provider, n in sorted(summary.unpriced.items())]
+    if summary.unrecorded:
+        n = summary.unrecorded
+        parts.append(f"{n} image{'s' if n != 1 else ''} made before prices were recorded")
     return ", ".join(parts) or "$0"
 
 

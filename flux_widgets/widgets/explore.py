@@ -133,6 +133,8 @@ class EstimateLine(widgets.HTML):  # type: ignore[misc]
         super().__init__(**kwargs)
         self.add_class("flux-estimate")
         self.text = ""
+        self.prompt = ""  # the prompt the line was last worked out for
+        self.generations = 0  # how many generations that prompt makes (0: none, or an error)
 
     def show_summary(self, summary: str) -> None:
         self.text = summary

@@ -23,6 +23,7 @@ from ..prompts.plans import CONFIRM_ABOVE_GENERATIONS, BatchPlan, plan_batch
 from ..prompts.progress import BatchProgress
 from ..prompts.styles import StyleLibrary, check_slot_filled
 from ..prompts.templates import PromptTemplate
+from ..spending.prices import dollars
 from ..spending.usage import HistoryEntry, UsageReport
 from ..wording import plural
 from ._compat import show
@@ -102,6 +103,7 @@ class ExplorePanel(widgets.VBox):  # type: ignore[misc]
         """Show what the prompt will send: counts and cost, or why it cannot be sent. Counting
         does not expand the template (a million combinations count instantly)."""
         client = self._client()
+        self.estimate.prompt, self.estimate.generations = prompt, 0
         if not prompt.strip() or client is None:
             self.estimate.show_summary("")
             return
@@ -116,18 +118,17 @@ class ExplorePanel(widgets.VBox):  # type: ignore[misc]
         except (ValueError, FluxError) as error:
             self.estimate.show_error(error)
             return
+        self.estimate.generations = count
         each = client.estimate_cost(base)
         images = count * base.num_outputs
         text_count = f"{plural(count, 'generation')} · {plural(images, 'image')}"
         if each is None:
             summary = f"{text_count} · price unknown on {client.provider}"
         else:
-            summary = f"{text_count} · about ${each * count:.4f} on {client.provider}"
+            summary = f"{text_count} · about {dollars(each * count)} on {client.provider}"
         if count > self.confirm_above:
             summary += " · asks before sending"
-        cap = client.spending_cap
-        if cap is not None and (each is None or each * count > cap.remaining):
-            summary += f" · over the spending cap (${cap.remaining:.4f} left)"
+        summary += cap_note(client, None if each is None else each * count)
         self.estimate.show_summary(summary)
 
     # -- batches ----------------------------------------------------------------------
@@ -140,7 +141,12 @@ class ExplorePanel(widgets.VBox):  # type: ignore[misc]
         ("3 of 8 from history"), said in the question.
 
         Returns the batch's task, or None while the question is shown (send starts it).
+        ``BudgetExceededError`` before asking, when the batch would pass the spending cap or
+        its price is unknown while a cap is set.
         """
+        cap = self._require_client().spending_cap
+        if cap is not None:  # refused in words before asking, not after "send"
+            cap.check(plan.cost, what=f"this batch of {plan.generations} generations")
         if ask and plan.needs_confirmation(self.confirm_above):
             question = f"Send {plan.summary()}?"
             if served:
@@ -176,6 +182,9 @@ class ExplorePanel(widgets.VBox):  # type: ignore[misc]
                     row.errors.append(result.error)
         except asyncio.CancelledError:
             state = "cancelled"
+            if counts.running and not client.provider_info.can_cancel:
+                # Without a server-side cancel, what was sent is still made and billed.
+                state = f"stopped waiting ({counts.running} sent: still billed)"
             raise
         except Exception as error:
             state = "failed"
@@ -236,3 +245,19 @@ class ExplorePanel(widgets.VBox):  # type: ignore[misc]
         if client is None:
             raise FluxError("no client: type an API key above")
         return client
+
+
+def cap_note(client: FluxClient, cost: float | None) -> str:
+    """What the estimate line adds about the spending cap: "" when the cost fits under it."""
+    cap = client.spending_cap
+    if cap is None:
+        return ""
+    if cost is None:
+        title = client.provider_info.title
+        return (
+            f" · {title}'s price per image is not known, so the ${cap.max_spend:.2f} cap can't "
+            "check it: set a price or pick a priced provider"
+        )
+    if cost > cap.remaining + 1e-9:
+        return f" · over the spending cap (${cap.remaining:.4f} left)"
+    return ""

@@ -37,6 +37,7 @@ from ..prompts.grid_plan import Cell, GridAxis, GridPlan, plan_grid, value_text
 from ..prompts.progress import BatchProgress
 from ..providers import Provider
 from ..schema import FIELDS
+from ..spending.prices import dollars
 from ..wording import error_text, plural
 from ._compat import StaticFallback, close_tree, set_tooltip
 from ._grid_compare import cell_caption, note_html
@@ -211,7 +212,7 @@ class PromptGrid(StaticFallback, widgets.VBox):  # type: ignore[misc]
             provider = getattr(self.client, "provider", "the provider")
             if cost is None:
                 return f"{text} · price unknown on {provider}"
-            return f"{text} · about ${cost:.4f} on {provider}"
+            return f"{text} · about {dollars(cost)} on {provider}"
         return " · ".join([text, *price_parts(self.plan, self.providers, self.cell_cost)])
 
     def _runnable(self) -> list[Cell]:

@@ -66,6 +66,11 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
     from_history = traitlets.Bool(
         False, help="an exact repeat shown from the history: no request, no cost (``serve``)"
     )
+    outcome = traitlets.Unicode(
+        "",
+        help="the end said in words where the state word would mislead: a cancel on a provider "
+        "without one is 'stopped waiting (still billed)'",
+    )
 
     def __init__(self, params: FluxParams, **kwargs: Any) -> None:
         self.params = params
@@ -139,8 +144,16 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
         if not self.finished:
             self.detail = detail
 
-    def finish(self, state: str, error: BaseException | None = None, image_count: int = 0) -> None:
-        """Record how the job ended; stops the ticker and the Cancel button."""
+    def finish(
+        self,
+        state: str,
+        error: BaseException | None = None,
+        image_count: int = 0,
+        *,
+        outcome: str = "",
+    ) -> None:
+        """Record how the job ended; stops the ticker and the Cancel button. ``outcome`` is
+        shown instead of the state word (``"stopped waiting (still billed)"``)."""
         if state not in FINAL_STATES:
             raise ValueError(f"a job ends {', '.join(sorted(FINAL_STATES))}, not {state!r}")
         if self.finished:
@@ -155,6 +168,7 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
             self.error_box.value = error_html(error)
             show(self.error_box, True)
         self.note = self.detail = ""
+        self.outcome = outcome
         self._enter(state)  # last: observers of ``state`` see a row that is complete
         self._render()
 
@@ -216,8 +230,9 @@ class JobRow(widgets.VBox):  # type: ignore[misc]
         if not why and self.state == STARTING and self._in_state() > SLOW_START_SECONDS:
             why = SLOW_START
         note = f" <span class='flux-job-note'>({html.escape(why)})</span>" if why else ""
+        said = html.escape(self.outcome or self.state)
         self.label.value = (
-            f"<span style='color:{color};font-weight:bold'>{self.state}</span>{note} "
+            f"<span style='color:{color};font-weight:bold'>{said}</span>{note} "
             f"{self.elapsed:.1f} s · {detail} · <i>{html.escape(prompt)}</i>"
         )
 

@@ -132,6 +132,13 @@ def price_text(provider: str, params: FluxParams) -> str:
         cost = estimate_cost(provider, params)
     except ValueError:  # a malformed FLUX_PRICES: say so rather than break the studio
         return "price unknown (FLUX_PRICES is not valid)"
+    return cost_text(cost)
+
+
+def cost_text(cost: float | None) -> str:
+    """``"≈ $0.006"`` for an estimate in US dollars, or ``"price unknown"`` for None: what a
+    job row shows of its client's own estimate (``FluxClient.estimate_cost``, the number the
+    estimate line and the spending cap use)."""
     if cost is None:
         return "price unknown"
     text = f"{cost:.2g}"  # two significant digits: an estimate, not an invoice

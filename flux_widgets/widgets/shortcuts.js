@@ -4,7 +4,11 @@
 // ipywidgets Textarea that syncs only when it loses focus, so the text travels with the event.
 // The listener sits on window in the capture phase: it sees the key before JupyterLab's own
 // shortcuts (Ctrl+Enter runs the cell there), and only acts inside an element carrying this
-// studio's own class, so two studios on a page never trigger each other.
+// studio's own class, so two studios on a page never trigger each other. Two views of one
+// studio may both send the same "typing" text: the estimate it refreshes is the same.
+
+// Quiet time after the last key before the typed text is sent for the estimate.
+const TYPING_MS = 250;
 
 function render({ model, el }) {
   el.classList.add("flux-shortcuts");
@@ -22,8 +26,25 @@ function render({ model, el }) {
     event.stopPropagation();
     model.send({ event: "generate", prompt: target.value });
   };
+  // While typing, the text (debounced) so the count and cost line follows the words before
+  // the box syncs: a template's count is shown before Ctrl+Enter can send it.
+  let timer = null;
+  const onInput = (event) => {
+    const scope = model.get("scope");
+    const target = event.target;
+    if (!scope || !(target instanceof HTMLTextAreaElement) || !target.closest("." + scope)) {
+      return;
+    }
+    clearTimeout(timer);
+    timer = setTimeout(() => model.send({ event: "typing", prompt: target.value }), TYPING_MS);
+  };
   window.addEventListener("keydown", onKey, true);
-  return () => window.removeEventListener("keydown", onKey, true);
+  window.addEventListener("input", onInput, true);
+  return () => {
+    clearTimeout(timer);
+    window.removeEventListener("keydown", onKey, true);
+    window.removeEventListener("input", onInput, true);
+  };
 }
 
 export default { render };

@@ -1,9 +1,10 @@
 """Shortcuts: the studio's keyboard shortcuts that standard ipywidgets cannot have.
 
 A tiny anywidget (``shortcuts.js`` ships in the package) with no visible part: Ctrl+Enter
-(Cmd+Enter on a Mac) in the prompt generates. It acts only on text areas inside an element
-carrying its ``scope`` class, which the studio adds to its prompt box. The viewer's own keys
-(left/right, Esc) live in ``viewer.js``.
+(Cmd+Enter on a Mac) in the prompt generates, and the text being typed is sent (debounced,
+250 ms) so the studio's count and cost line follows it before the box syncs on blur. It acts
+only on text areas inside an element carrying its ``scope`` class, which the studio adds to
+its prompt box. The viewer's own keys (left/right, Esc) live in ``viewer.js``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Shortcuts(anywidget.AnyWidget):
         kwargs.setdefault("scope", f"flux-keys-{secrets.token_hex(4)}")
         super().__init__(**kwargs)
         self._on_generate: list[GenerateCallback] = []
+        self._on_typing: list[GenerateCallback] = []
         # Nothing to see: the element only hosts the listener.
         self.layout.display = "none"
         self.on_msg(self._on_front_end_message)
@@ -41,14 +43,22 @@ class Shortcuts(anywidget.AnyWidget):
         """Call ``callback(prompt)`` when Ctrl/Cmd+Enter is pressed in a scoped text area."""
         self._on_generate.append(callback)
 
+    def on_typing(self, callback: GenerateCallback) -> None:
+        """Call ``callback(prompt)`` with the text of a scoped text area while it is typed in
+        (250 ms after the last key), before the text area itself syncs."""
+        self._on_typing.append(callback)
+
     def __repr__(self) -> str:
         return f"<Shortcuts scope={self.scope!r}>"
 
     def _on_front_end_message(self, _widget: Any, content: Any, _buffers: Sequence[Any]) -> None:
-        if not isinstance(content, dict) or content.get("event") != "generate":
+        if not isinstance(content, dict):
             return
+        callbacks = {"generate": self._on_generate, "typing": self._on_typing}.get(
+            str(content.get("event"))
+        )
         prompt = content.get("prompt")
-        if not isinstance(prompt, str):
+        if callbacks is None or not isinstance(prompt, str):
             return
-        for callback in self._on_generate:
+        for callback in callbacks:
             callback(prompt)

@@ -268,3 +268,53 @@ def test_undo_never_overwrites_an_entry_that_took_the_name_meanwhile(tmp_path: P
     assert sorted(r.stem for r in history.page()) == sorted(stems)
     assert history.open(stems[0]).data == again.read_bytes()
     assert history.trash_count() == 1
+
+
+def test_a_record_keeps_its_provider_and_price_and_older_records_read_none(
+    tmp_path: Path,
+) -> None:
+    import dataclasses
+    import json
+
+    history = History(tmp_path)
+    priced = dataclasses.replace(make_image(0), provider="fal", price=0.006)
+    unpriced = dataclasses.replace(make_image(1), provider="cometapi", price=None)
+    history.add(priced)
+    history.add(unpriced)
+    old = make_image(2)  # a record from before provider and price were written
+    history.add(old)
+    old_record = max(tmp_path.glob("*.json"))
+    data = json.loads(old_record.read_text())
+    assert (data["provider"], data["price"]) == (None, None)
+    del data["provider"], data["price"]
+    old_record.write_text(json.dumps(data))
+    history.reindex()
+
+    fresh = History(tmp_path)  # read back from disk: the records, then the index
+    by_prompt = {image.params.prompt: image for image in fresh.load()}
+    assert (by_prompt["boat 0"].provider, by_prompt["boat 0"].price) == ("fal", 0.006)
+    assert (by_prompt["boat 1"].provider, by_prompt["boat 1"].price) == ("cometapi", None)
+    assert (by_prompt["boat 2"].provider, by_prompt["boat 2"].price) == (None, None)
+    listed = {record.prompt: (record.provider, record.price) for record in fresh.page(0, 10)}
+    assert listed == {
+        "boat 0": ("fal", 0.006),
+        "boat 1": ("cometapi", None),
+        "boat 2": (None, None),
+    }
+
+
+@pytest.mark.parametrize("price", ["0.003", -1, float("nan"), True, [1]])
+def test_a_hand_edited_price_that_is_not_dollars_reads_as_unknown(
+    tmp_path: Path, price: object
+) -> None:
+    import json
+
+    history = History(tmp_path)
+    history.add(make_image(0))
+    record = next(tmp_path.glob("*.json"))
+    data = json.loads(record.read_text())
+    data.update(provider="replicate", price=price)
+    record.write_text(json.dumps(data))
+    history.reindex()
+    [listed] = History(tmp_path).page(0, 10)
+    assert (listed.provider, listed.price) == ("replicate", None)

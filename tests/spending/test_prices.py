@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flux_widgets import FluxParams
-from flux_widgets.spending.prices import DEFAULT_PRICES, Price, estimate_cost, price_table
+from flux_widgets.spending.prices import DEFAULT_PRICES, Price, dollars, estimate_cost, price_table
 
 
 def test_per_image_price_counts_every_output() -> None:
@@ -61,3 +61,11 @@ def test_bad_env_prices_raise_a_clear_error(raw: str) -> None:
 def test_invalid_prices_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         Price(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("amount", "text"),
+    [(0.072, "$0.0720"), (0.0013, "$0.0013"), (0.00065, "$0.00065"), (0.000053, "$0.000053")],
+)
+def test_dollars_keep_the_digits_that_tell_a_tiny_price_apart(amount: float, text: str) -> None:
+    assert dollars(amount) == text

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import httpx
 import pytest
+from factories import make_image
 
 from flux_widgets.images import GeneratedImage
 from flux_widgets.mock.cometapi import GRANTED_UNITS, key_usage_json
 from flux_widgets.params import FluxParams
 from flux_widgets.prompts.progress import BatchProgress
-from flux_widgets.spending.prices import Price
+from flux_widgets.spending.ledger import Ledger
 from flux_widgets.spending.usage import (
     GenerationRecord,
     KeyQuota,
@@ -53,7 +56,15 @@ def test_summary_of_records_splits_spend_failures_and_latency() -> None:
     assert summary.latency_p50 == 0.9 and summary.latency_p95 == 1.2
 
 
-def _image(prediction: str, index: int, when: datetime, n: int = 2) -> GeneratedImage:
+def _image(
+    prediction: str,
+    index: int,
+    when: datetime,
+    n: int = 2,
+    *,
+    provider: str | None = "replicate",
+    price: float | None = 0.003,
+) -> GeneratedImage:
     return GeneratedImage(
         data=b"",
         format="webp",
@@ -63,6 +74,8 @@ def _image(prediction: str, index: int, when: datetime, n: int = 2) -> Generated
         prediction_id=prediction,
         index=index,
         created_at=when,
+        provider=provider,
+        price=price,
     )
 
 
@@ -70,17 +83,48 @@ def test_history_periods_count_generations_by_prediction() -> None:
     now = datetime.now(timezone.utc)
     old = now - timedelta(days=3)
     entries = [_image("a", 0, old), _image("a", 1, old), _image("b", 0, now), _image("b", 1, now)]
-    total = UsageSummary.of_history(entries, provider="replicate")
-    today = UsageSummary.of_history(entries, provider="replicate", since=now - timedelta(hours=1))
+    total = UsageSummary.of_history(entries)
+    today = UsageSummary.of_history(entries, since=now - timedelta(hours=1))
     assert (total.generations, total.images) == (2, 4)
-    assert total.spend == {"replicate": pytest.approx(2 * 2 * 0.003)}
+    assert total.spend == {"replicate": pytest.approx(4 * 0.003)}
     assert (today.generations, today.images) == (1, 2)
-    unpriced = UsageSummary.of_history(entries, provider="cometapi")
-    assert unpriced.spend == {} and unpriced.unpriced == {"cometapi": 2}
-    priced = UsageSummary.of_history(
-        entries, provider="cometapi", prices={"cometapi": Price(per_image=0.01)}
+    assert today.spend == {"replicate": pytest.approx(2 * 0.003)}
+
+
+def _mixed_history() -> list[GeneratedImage]:
+    """Images of three providers at their prices then, one unpriced, two from older records."""
+    now = datetime.now(timezone.utc)
+    return [
+        _image("r", 0, now, provider="replicate", price=0.003),
+        _image("r", 1, now, provider="replicate", price=0.003),
+        _image("f", 0, now, 1, provider="fal", price=0.006),  # 2 MP at $0.003 per megapixel
+        _image("c", 0, now, 1, provider="cometapi", price=None),
+        _image("o", 0, now, provider=None, price=None),
+        _image("o", 1, now, provider=None, price=None),
+    ]
+
+
+@pytest.mark.parametrize("selected", ["replicate", "fal", "cometapi", "together"])
+def test_history_is_priced_as_made_whatever_provider_is_selected(selected: str) -> None:
+    report = Ledger(selected).report(_mixed_history())
+    assert report.total is not None
+    assert report.total.spend == {"replicate": pytest.approx(0.006), "fal": pytest.approx(0.006)}
+    assert report.total.unpriced == {"cometapi": 1}
+    assert report.total.unrecorded == 2
+    assert report.rows()[2][3] == (
+        "$0.0060 fal, $0.0060 replicate, 1 unpriced (cometapi), "
+        "2 images made before prices were recorded"
     )
-    assert priced.total_spend == pytest.approx(0.04)
+
+
+def test_old_records_are_never_priced_at_the_selected_providers_price() -> None:
+    now = datetime.now(timezone.utc)
+    old = [_image("o", i, now, provider=None, price=None) for i in range(44)]
+    for selected in ("replicate", "fal"):
+        summary = Ledger(selected).report(old).total
+        assert summary is not None
+        assert summary.spend == {} and summary.total_spend == 0
+        assert summary.unrecorded == 44 and summary.images == 44
 
 
 def test_report_text_shows_periods_cap_and_quota() -> None:
@@ -189,6 +233,38 @@ def test_history_index_records_count_by_the_prediction_in_their_stem() -> None:
         SimpleNamespace(stem="20260101T000000.000002Z-abc-1", params=params, created_at=now),
         SimpleNamespace(stem="20260101T000001.000000Z-def-0", params=params, created_at=now),
     ]
-    summary = UsageSummary.of_history(records, provider="replicate")
+    summary = UsageSummary.of_history(records)
     assert (summary.generations, summary.images) == (2, 3)
-    assert summary.total_spend == pytest.approx(2 * 2 * 0.003)
+    assert summary.unrecorded == 3 and summary.total_spend == 0  # records before prices
+
+
+def test_history_index_records_are_priced_by_their_own_provider_and_price(
+    tmp_path: Path,
+) -> None:
+    from flux_widgets.history.store import History
+
+    history = History(tmp_path)
+    made = [
+        dataclasses.replace(make_image(0), provider="fal", price=0.006),
+        dataclasses.replace(make_image(1), provider="cometapi", price=None),
+    ]
+    for image in made:
+        history.add(image)
+    summary = UsageSummary.of_history(history.page(0, 10))
+    assert summary.spend == {"fal": pytest.approx(0.006)}
+    assert summary.unpriced == {"cometapi": 1} and summary.unrecorded == 0
+
+
+def test_a_mock_report_labels_itself_and_its_key_quota_as_the_mocks() -> None:
+    session = UsageSummary.of_records([GenerationRecord("cometapi", 1, None, 0.5)])
+    quota = KeyQuota(total_granted=500000, total_used=1500, total_available=498500)
+    mock = UsageReport("cometapi", session, quota=quota, mock=True)
+    assert (
+        str(mock)
+        .splitlines()[0]
+        .startswith("usage on cometapi (mock API: placeholders, nothing billed)")
+    )
+    assert "the mock API's key quota (made-up numbers)" in str(mock)
+    assert "mock API" in mock._repr_html_()
+    real = UsageReport("cometapi", session, quota=quota)
+    assert "mock" not in str(real) and "key quota (provider's units)" in str(real)

@@ -27,6 +27,7 @@ from flux_widgets.params import FluxParams, pixel_size
 from flux_widgets.providers import PROVIDERS, FieldMap, Job, Output, Provider, Request
 from flux_widgets.providers.base import json_object
 from flux_widgets.providers.pricing import Price
+from flux_widgets.spending.prices import dollars
 from flux_widgets.widgets.grid import PromptGrid
 
 NAMES = list(PROVIDERS)
@@ -97,7 +98,7 @@ async def test_provider_columns_run_the_same_recipe_on_every_registered_provider
         assert f"seed {seed}" in note
         assert re.search(r"\d+\.\d s", note), note  # its latency, in seconds
         cost = grid.cell_cost((seed, name))
-        assert ("price unknown" if cost is None else f"${cost:.4f}") in note
+        assert ("price unknown" if cost is None else dollars(cost)) in note
         # What the provider cannot honour comes from its field map, not from a list here.
         if webp_allowed(name):
             assert params.output_format == "webp" and "not webp" not in note

@@ -157,6 +157,8 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
                 flux_params = plan.base
                 client.provider_info.check(flux_params)
             origin = plan.origin if plan.origin.style is not None else None
+            if client.spending_cap is not None:  # said here, before a row is made
+                client.spending_cap.check(client.estimate_cost(flux_params))
         except (ValueError, AttributeError, FluxError) as error:
             self._state.notice = error_html(error)
             raise
@@ -241,15 +243,16 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
         self.generate_button.on_click(on_home_loop(self._on_generate))
         self.shortcuts.on_generate(on_home_loop(self._generate_typed))
         self.cancel_all_button.on_click(on_home_loop(lambda _: cancel_all()))
-        for control in (self.controls.prompt, self.controls.num_outputs, self.controls.megapixels):
-            control.observe(lambda _: self._refresh_estimate(), names="value")
+        # Every control can change the count or the price (steps and size: Cloudflare, fal).
         for control in self.controls.field_widgets.values():
+            control.observe(lambda _: self._refresh_estimate(), names="value")
             control.observe(self._input_changed, names="value")
+        self.shortcuts.on_typing(on_home_loop(self._refresh_estimate))
         self.controls.observe(self._input_changed, names="seed_locked")
         self.explore.styles.dropdown.observe(self._on_style, names="value")
         self.explore.styles.save_button.on_click(lambda _: self._save_style())
         self._state.observe(lambda _: self._show_running(), names="running")
-        self._state.observe(lambda _: self._refresh_estimate(), names="client")
+        self._state.observe(lambda _: self._refresh_estimate(), names=["client", "prices_set"])
         self._state.observe(self._on_provider, names="provider")
 
     def _on_generate(self, _button: Any) -> None:
@@ -286,7 +289,16 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
 
     def _generate_typed(self, prompt: str) -> None:
         # Ctrl/Cmd+Enter: the text as typed (the Textarea syncs only on blur), then Generate.
+        # A batch whose count the line had not shown yet (pasted, then Ctrl+Enter at once)
+        # is shown first: the next Ctrl+Enter or Generate sends it.
+        unseen = prompt != self.explore.estimate.prompt
         self.controls.set("prompt", prompt)
+        self._refresh_estimate()
+        if unseen and self.explore.estimate.generations > 1:
+            self._state.notice = warning_html(
+                f"{self.explore.estimate.text}. Press Ctrl+Enter again (or Generate) to send."
+            )
+            return
         self._on_generate(None)
 
     def _show_running(self) -> None:
@@ -331,10 +343,13 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
 
     # -- styles and the estimate ----------------------------------------------------------
 
-    def _refresh_estimate(self) -> None:
+    def _refresh_estimate(self, typed: str | None = None) -> None:
+        """The count and cost line for the controls, or for ``typed``: the prompt as it is
+        being typed (the box syncs on blur; ``Shortcuts`` sends it while typing)."""
         values = self.controls.values()
         fields = {k: v for k, v in values.items() if k not in ("prompt", "seed")}
-        self.explore.refresh_estimate(str(values["prompt"]), fields)
+        prompt = str(values["prompt"]) if typed is None else typed
+        self.explore.refresh_estimate(prompt, fields)
 
     def _on_style(self, change: dict[str, Any]) -> None:
         """A style chosen: its parameters go into the controls, where they show (and where

@@ -22,8 +22,18 @@ from ...transport.polling import useful_concurrency
 from .._compat import close_tree, set_tooltip, show
 from .._html import warning_html
 from .._tasks import TaskSet
-from ..jobs import CANCELLED, DONE, FAILED, JobList, JobRow, explain_queue
-from ..provider_picker import cancel_tooltip, price_text
+from ..jobs import (
+    CANCELLED,
+    DONE,
+    DOWNLOADING,
+    FAILED,
+    PROCESSING,
+    STARTING,
+    JobList,
+    JobRow,
+    explain_queue,
+)
+from ..provider_picker import cancel_tooltip, cost_text
 from .repeats import FinishedRecipes, served
 from .state import StudioState
 
@@ -78,7 +88,8 @@ class JobsPanel(widgets.VBox):  # type: ignore[misc]
         (no request, nothing reserved or paid; the row says "from history" and offers "make
         again"), unless ``make_again``."""
         row = JobRow(params)
-        row.estimate = price_text(client.provider, params)
+        # The client's own estimate: the same price as the estimate line and the cap.
+        row.estimate = cost_text(client.estimate_cost(params))
         set_tooltip(row.cancel_button, cancel_tooltip(client.provider_info))
         task = self._tasks.start(self._run(client, params, row, origin, make_again))
         row.attach(task)
@@ -139,7 +150,7 @@ class JobsPanel(widgets.VBox):  # type: ignore[misc]
             )
             images = await self._keep(images)
         except asyncio.CancelledError:
-            row.finish(CANCELLED)
+            row.finish(CANCELLED, outcome=_cancel_outcome(client, row))
             raise
         except PredictionCanceledError as error:
             row.finish(CANCELLED, error)
@@ -187,3 +198,12 @@ class JobsPanel(widgets.VBox):  # type: ignore[misc]
         capacity = self.capacity_warning()
         self.capacity_note.value = warning_html(capacity) if capacity else ""
         show(self.capacity_note, bool(capacity))
+
+
+def _cancel_outcome(client: FluxClient, row: JobRow) -> str:
+    """What a cancelled row says when "cancelled" would mislead: a provider with no cancel
+    (Together, Hugging Face, Cloudflare) makes and bills a request already sent."""
+    sent = any(state in row.states for state in (STARTING, PROCESSING, DOWNLOADING))
+    if sent and not client.provider_info.can_cancel:
+        return "stopped waiting (still billed)"
+    return ""

@@ -23,6 +23,7 @@ from .._html import ERROR_COLOR, error_html
 from ..key_input import KeyInput
 from ..provider_picker import ProviderPicker
 from .state import StudioState
+from .unpriced_cap import UnpricedCapRow
 
 MOCK_BANNER = "Mock API: images are placeholders, not FLUX output"
 
@@ -49,7 +50,9 @@ class ProviderPanel(widgets.VBox):  # type: ignore[misc]
         provider = self.provider_picker.provider
         self.key_input = KeyInput(env_vars=provider.key_env_vars)
         self.key_input.set_provider(provider.title, provider.console)
-        super().__init__([self.banner, self.provider_picker, self.key_input])
+        # A cap on a provider without a price refuses everything: said at once, with the fixes.
+        self.unpriced_cap = UnpricedCapRow(state, self.use_provider)
+        super().__init__([self.banner, self.provider_picker, self.key_input, self.unpriced_cap])
         # Stable hooks for CSS and the browser tests (tests/browser/test_studio.py).
         self.banner.add_class("flux-banner")
         self.key_input.on_change(self._use_key)
@@ -79,6 +82,8 @@ class ProviderPanel(widgets.VBox):  # type: ignore[misc]
             raise
         if self._spending_cap is not None:
             client.set_budget(self._spending_cap)  # one budget across the studio's providers
+        if current is not None and client is not current:
+            client.share_session(current)  # and one session: usage, prices set here
         self._initial_client = client
         if self.from_key:
             self.key_input.api_key = None  # a typed key belongs to the provider it was for
@@ -119,6 +124,8 @@ class ProviderPanel(widgets.VBox):  # type: ignore[misc]
             client, from_key = FluxClient(api_key=key, provider=provider), True
             if self._spending_cap is not None:
                 client.set_budget(self._spending_cap)
+            if self._state.client is not None:
+                client.share_session(self._state.client)
         self.from_key = from_key
         self._state.client = client
 

@@ -36,6 +36,9 @@ class StudioState(traitlets.HasTraits):
     history_count = traitlets.Int(0, help="images in the history folder, as last counted")
     running = traitlets.Int(0, help="job rows whose generation has not finished (not batches)")
     batches = traitlets.Int(0, help="batches (templates, styles with variants) running now")
+    prices_set = traitlets.Int(
+        0, help="counts prices set in the studio (the unknown-price row): estimates read again"
+    )
     notice = traitlets.Unicode(
         "", help="the message line's HTML: the last error, note or question, or empty"
     )

@@ -13,6 +13,7 @@ from html_text import visible_text
 
 from flux_widgets.client import FluxClient
 from flux_widgets.params import FluxParams
+from flux_widgets.spending.prices import dollars
 from flux_widgets.widgets import PromptStudio
 
 
@@ -220,3 +221,49 @@ async def test_a_batchs_question_and_rows_show_under_generate(studio: PromptStud
     explore.confirm.send_button.click()
     await studio.wait()
     assert explore.batches.children == (explore.batch_rows[0],)
+
+
+async def test_the_count_and_cost_follow_the_prompt_as_it_is_typed(studio: PromptStudio) -> None:
+    studio.prompt = "a car"
+    # What shortcuts.js sends while typing (debounced): the box itself has not synced yet.
+    studio.shortcuts._handle_custom_msg({"event": "typing", "prompt": "a {red|green} car"}, [])
+    assert studio.prompt == "a car"
+    assert studio.explore.estimate.text.startswith("2 generations · 2 images")
+
+
+@pytest.mark.parametrize(
+    ("provider", "name", "value"),
+    [
+        ("cloudflare", "num_inference_steps", 2),  # billed per step
+        ("replicate", "num_outputs", 3),
+    ],
+)
+async def test_every_control_that_changes_the_price_updates_the_estimate(
+    tmp_path: Any, provider: str, name: str, value: object
+) -> None:
+    async with FluxClient.mock(provider=provider) as client:
+        studio = PromptStudio(client, history=False, styles_dir=tmp_path)
+        studio.megapixels = "0.25" if provider != "cloudflare" else "1"
+        studio.prompt = "a red car"
+        before = studio.explore.estimate.text
+        studio.controls.set(name, value)
+        after = studio.explore.estimate.text
+        assert after != before and after.startswith("1 generation")
+        params = studio.params()
+        expected = client.estimate_cost(params)
+        assert expected is not None and dollars(expected) in after
+        studio.close()
+
+
+async def test_ctrl_enter_shows_a_batch_it_had_not_counted_before_sending(
+    studio: PromptStudio,
+) -> None:
+    pasted = "a {red|green|blue} car"
+    studio.shortcuts._handle_custom_msg({"event": "generate", "prompt": pasted}, [])
+    await studio.wait()
+    assert studio.jobs == [] and studio.explore.batch_rows == []
+    assert "3 generations · 3 images" in studio.message.value
+    assert "Press Ctrl+Enter again" in studio.message.value
+    studio.shortcuts._handle_custom_msg({"event": "generate", "prompt": pasted}, [])
+    await studio.wait()
+    assert len(studio.explore.batch_rows) == 1  # seen now: sent

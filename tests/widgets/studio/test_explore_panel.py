@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from html_text import visible_text
@@ -145,8 +147,10 @@ async def test_budget_refuses_before_any_request(tmp_path: Path) -> None:
     with pytest.raises(BudgetExceededError, match="batch of 4"):
         await studio.generate()
     assert client._mock_server.state.creates == 0
-    shown = visible_text(studio.explore.batch_rows[0].label.value)
-    assert "spending cap" in shown and "BudgetExceededError" not in shown
+    # Said on the message line at Generate: no batch row is started to fail.
+    assert "would pass the spending cap of $0.01" in studio.message.value
+    assert studio.explore.batch_rows == []
+    assert "BudgetExceededError" not in visible_text(studio.message.value)
     studio.prompt = "a red car"
     await studio.generate()
     assert client.spending_cap is not None
@@ -205,3 +209,45 @@ async def test_switching_provider_keeps_the_studio_budget_and_reprices(tmp_path:
     assert studio.client.spending_cap is studio.spending_cap
     assert "about $0.0060 on replicate" in studio.explore.estimate.text
     await client.aclose()
+
+
+async def test_over_the_cap_generate_says_so_instead_of_asking_to_send(tmp_path: Path) -> None:
+    client = FluxClient.mock(config=MockConfig(generation_time=0.02), prices=PRICES)
+    studio = PromptStudio(client, history=False, budget=0.01, styles_dir=tmp_path, confirm_above=2)
+    studio.prompt = "a {red|green|blue|pink} car"  # more than confirm_above: it would ask
+    studio.generate_button.click()
+    await studio.wait()
+    assert not is_shown(studio.explore.confirm) and not studio.explore.confirm.asking
+    assert "this batch of 4 generations (about $0.0120) was refused" in studio.message.value
+    assert client._mock_server.state.creates == 0
+    studio.prompt = "a {red|green|blue} car"  # fits: asked as before
+    studio.generate_button.click()
+    assert studio.explore.confirm.asking
+    await client.aclose()
+
+
+async def test_a_batch_stopped_on_a_provider_without_cancel_says_what_is_still_billed(
+    tmp_path: Path,
+) -> None:
+    client = FluxClient.mock(config=MockConfig(generation_time=0.02), provider="together")
+    studio = PromptStudio(client, history=False, styles_dir=tmp_path)
+    studio.megapixels = "0.25"
+    studio.prompt = "[mock:stuck] a {red|green} boat"
+    studio.generate_button.click()
+    await _until(lambda: studio.explore.batch_rows and "2 running" in _label(studio))
+    studio.explore.batch_rows[0].cancel_button.click()
+    await studio.wait()
+    assert "stopped waiting (2 sent: still billed)" in _label(studio)
+    await client.aclose()
+
+
+def _label(studio: PromptStudio) -> str:
+    return str(studio.explore.batch_rows[0].label.value)
+
+
+async def _until(predicate: Any, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.01)

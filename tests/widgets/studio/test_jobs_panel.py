@@ -260,3 +260,56 @@ async def test_a_start_the_provider_does_not_answer_says_what_may_hold_it(
     assert "its rate limit" in row.label.value
     await task
     assert "no answer yet" not in row.label.value
+
+
+@pytest.mark.parametrize(
+    ("provider", "said"),
+    [
+        ("together", "stopped waiting (still billed)"),  # no server-side cancel
+        ("cloudflare", "stopped waiting (still billed)"),
+        ("replicate", "cancelled"),  # the server cancels the prediction
+    ],
+)
+async def test_a_cancelled_row_says_whether_the_provider_still_bills_it(
+    tmp_path: Path, provider: str, said: str
+) -> None:
+    client = FluxClient.mock(config=FAST, provider=provider, timeout=30, sync_wait=False)
+    studio = PromptStudio(client, history=False, styles_dir=tmp_path)
+    studio.megapixels = "1" if provider == "cloudflare" else "0.25"
+    studio.prompt = "[mock:stuck] a boat"
+    studio.generate_button.click()
+    await _until(lambda: studio.jobs and studio.jobs[0].state in ("starting", "processing"))
+    [row] = studio.jobs
+    row.cancel_button.click()
+    await studio.wait()
+    assert row.state == "cancelled" and row.outcome == ("" if said == "cancelled" else said)
+    assert f">{said}</span>" in row.label.value
+    await client.aclose()
+
+
+async def test_a_row_prices_its_job_as_the_estimate_line_and_the_cap_do(tmp_path: Path) -> None:
+    from flux_widgets.spending.prices import Price
+
+    # A price the client was given (not in the default table): the row used to say "unknown".
+    prices = {"cometapi": Price(per_image=0.01, source="my invoice")}
+    client = FluxClient.mock(config=FAST, prices=prices, timeout=30)
+    studio = PromptStudio(client, history=False, styles_dir=tmp_path)
+    studio.megapixels = "0.25"
+    studio.prompt = "a boat"
+    studio.num_outputs = 2
+    assert "about $0.0200 on cometapi" in studio.explore.estimate.text
+    await studio.generate()
+    [row] = studio.jobs
+    assert row.estimate == "≈ $0.02"
+    await client.aclose()
+
+
+async def test_a_cloudflare_row_and_the_estimate_line_show_the_same_price(tmp_path: Path) -> None:
+    client = FluxClient.mock(config=FAST, provider="cloudflare", timeout=30)
+    studio = PromptStudio(client, history=False, styles_dir=tmp_path)
+    studio.prompt = "a boat"  # 1 MP, 4 steps: 4 tiles and 4 steps, about $0.00065
+    await studio.generate()
+    [row] = studio.jobs
+    assert row.estimate == "≈ $0.00065"
+    assert studio.explore.estimate.text.endswith("about $0.00065 on cloudflare")
+    await client.aclose()

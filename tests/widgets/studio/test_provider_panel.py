@@ -215,3 +215,27 @@ async def test_the_key_line_says_where_the_key_came_from_never_the_key(
         assert not any(secret in state for state in _all_widget_states())
     finally:
         await client.aclose()
+
+
+async def test_usage_survives_provider_switches_and_prices_each_image_as_made(
+    studio: PromptStudio, tmp_path: Path
+) -> None:
+    studio.use_provider("replicate")
+    await studio.generate(prompt="a paper boat")
+    studio.use_provider("fal")
+    await studio.generate(prompt="a paper boat")
+    studio.key_input.api_key = KEY  # a typed key makes a new client: the same session
+    studio.use_provider("cometapi")  # no price: counted as unpriced, never at another's
+    await studio.generate(prompt="a paper boat")
+    expected_spend = {"replicate": pytest.approx(0.003), "fal": pytest.approx(0.003)}
+    for name in ("together", "cometapi"):  # whichever provider is selected, the same numbers
+        studio.use_provider(name)
+        report = studio.explore.usage_report()
+        assert report is not None
+        assert report.session.generations == 3
+        assert report.session.spend == expected_spend
+        assert report.session.unpriced == {"cometapi": 1}
+        assert report.total is not None and report.total.images == 3
+        assert report.total.spend == expected_spend
+        assert report.total.unpriced == {"cometapi": 1}
+        assert report.title.endswith("(mock API: placeholders, nothing billed)")
