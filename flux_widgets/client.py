@@ -55,9 +55,8 @@ from .spending.usage import (
     fetch_key_quota,
 )
 from .transport.in_process import InProcessMock, in_process_mock, shared_mock
-from .transport.lifecycle import ClientState, LoopResources, close_resources
-from .transport.network import ProxyRoutes, RoutingTransport
-from .transport.polling import DurationEstimate, RateLimiter
+from .transport.lifecycle import ClientState, LoopResources, close_resources, open_resources
+from .transport.polling import DurationEstimate
 from .transport.retry import Backoff
 from .transport.sending import MockSighting, Sender, Timeouts
 
@@ -70,8 +69,6 @@ __all__ = [
     "StatusCallback",
     "to_params",
 ]
-
-_USER_AGENT = "flux-widgets/0.1 (+https://github.com/flux-widgets/flux-widgets)"
 
 
 class FluxClient:
@@ -316,28 +313,7 @@ class FluxClient:
         loop = asyncio.get_running_loop()
         resources = self._per_loop.get(loop)
         if resources is None:
-            connections = max(10, self.max_concurrency * 5)
-            limits = httpx.Limits(
-                max_connections=connections, max_keepalive_connections=connections
-            )
-            transport = self._transport
-            if transport is None:
-                # Proxies from the environment, but never for loopback or NO_PROXY
-                # (transport/network.py).
-                transport = RoutingTransport(ProxyRoutes(), limits=limits)
-            resources = LoopResources(
-                loop=weakref.ref(loop),
-                http=httpx.AsyncClient(
-                    transport=transport,
-                    trust_env=False,  # RoutingTransport reads the proxy variables itself
-                    follow_redirects=False,
-                    headers={"User-Agent": _USER_AGENT},
-                    limits=limits,
-                    timeout=self._timeouts.for_read(self._timeouts.create),
-                ),
-                slots=asyncio.Semaphore(self.max_concurrency),
-                queries=RateLimiter(),
-            )
+            resources = open_resources(loop, self._transport, self.max_concurrency, self._timeouts)
             self._per_loop[loop] = resources
         self._state = ClientState.OPENED
         return resources

@@ -22,9 +22,12 @@ from typing import Any
 
 import httpx
 
+from .network import ProxyRoutes, RoutingTransport
 from .polling import RateLimiter
+from .sending import Timeouts
 
 logger = logging.getLogger("flux_widgets")
+USER_AGENT = "flux-widgets/0.1 (+https://github.com/flux-widgets/flux-widgets)"
 
 
 class ClientState(enum.Enum):
@@ -122,3 +125,31 @@ def being_cancelled() -> bool:
     task = asyncio.current_task()
     cancelling = getattr(task, "cancelling", None)
     return bool(cancelling()) if cancelling is not None else False
+
+
+def open_resources(
+    loop: asyncio.AbstractEventLoop,
+    transport: httpx.AsyncBaseTransport | None,
+    max_concurrency: int,
+    timeouts: Timeouts,
+) -> LoopResources:
+    """A client's pool, slots and rate limiter on ``loop`` (the running one): ``transport``
+    when given (the in-process mock, a test's), else proxies from the environment but never
+    for loopback or NO_PROXY (network.py)."""
+    connections = max(10, max_concurrency * 5)
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    if transport is None:
+        transport = RoutingTransport(ProxyRoutes(), limits=limits)
+    return LoopResources(
+        loop=weakref.ref(loop),
+        http=httpx.AsyncClient(
+            transport=transport,
+            trust_env=False,  # RoutingTransport reads the proxy variables itself
+            follow_redirects=False,
+            headers={"User-Agent": USER_AGENT},
+            limits=limits,
+            timeout=timeouts.for_read(timeouts.create),
+        ),
+        slots=asyncio.Semaphore(max_concurrency),
+        queries=RateLimiter(),
+    )

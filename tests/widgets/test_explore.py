@@ -45,7 +45,7 @@ def test_saving_a_style_writes_json_and_selects_it(tmp_path: Path) -> None:
     shown = visible_text(picker.message.value)
     assert shown.startswith("could not save the style: ") and "{prompt}" in shown
     assert "StyleError" not in shown  # the class name only in the hover text
-    assert hover_text(picker.message.value)[0].startswith("StyleError: ")
+    assert hover_text(picker.message.value) == []  # refused input: its message is all there is
     assert StylePicker(library).names()[-1] == "chalk"
 
 
