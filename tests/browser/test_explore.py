@@ -49,6 +49,8 @@ def test_exploring_notebook_runs_in_jupyterlab(
     assert browser.notebook_errors(page) == []
     grid = page.locator(".flux-grid").first
     grid.wait_for(timeout=30_000)
+    # JupyterLab skips rendering cells out of view (content-visibility): look at it first.
+    browser.scroll_to_top_of(grid)
     tabs = grid.locator(".lm-TabBar-tab, .p-TabBar-tab")
     assert tabs.count() == 2
     assert "aspect_ratio = 16:9" in tabs.nth(1).inner_text()
