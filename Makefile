@@ -9,7 +9,7 @@ VENV7  ?= .venv-ipywidgets7
 STAMP7 := $(VENV7)/.installed
 WIDGET_TESTS := tests/widgets/studio tests/widgets/test_controls.py tests/widgets/test_jobs.py tests/widgets/test_key_input.py tests/widgets/test_grid.py tests/widgets/test_viewer.py \
 	tests/widgets/test_history_browser.py tests/widgets/test_history_actions.py tests/widgets/test_tasks.py tests/widgets/test_grid_pages.py tests/widgets/test_explore.py \
-	tests/widgets/test_gallery.py
+	tests/widgets/test_gallery.py tests/widgets/test_history_sharing.py tests/widgets/test_sharing_exports.py tests/widgets/test_history_card.py
 
 .PHONY: demo test lint typecheck pytest pytest-ipywidgets7 bench notebooks clean venv fonts
 
