@@ -199,6 +199,7 @@ async def test_a_second_studio_on_the_same_folder_shows_earlier_images(
     studio.prompt = "a lantern"
     studio.num_outputs = 2
     images = await studio.generate()
+    await studio.wait()  # its history writes run in the background: done before reopening
 
     again = PromptStudio(client, history_dir=tmp_path / "history")
     await again.wait()
@@ -265,6 +266,7 @@ async def test_a_studio_reopened_on_a_history_has_its_picture_once_the_records_a
     studio.prompt = "a lantern"
     studio.num_outputs = 2
     images = await studio.generate()
+    await studio.wait()  # its history writes run in the background: done before reopening
 
     again = PromptStudio(client, history_dir=tmp_path / "history")
     # The history is read off the event loop (a studio on 100,000 images opens at once); once
