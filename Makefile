@@ -11,7 +11,7 @@ WIDGET_TESTS := tests/widgets/studio tests/widgets/test_controls.py tests/widget
 	tests/widgets/test_history_browser.py tests/widgets/test_history_actions.py tests/widgets/test_tasks.py tests/widgets/test_grid_pages.py tests/widgets/test_explore.py \
 	tests/widgets/test_gallery.py tests/widgets/test_history_sharing.py tests/widgets/test_sharing_exports.py tests/widgets/test_history_card.py
 
-.PHONY: demo test lint typecheck pytest pytest-ipywidgets7 bench notebooks clean venv fonts
+.PHONY: demo test lint typecheck pytest pytest-in-process pytest-out-of-process pytest-ipywidgets7 bench notebooks clean venv fonts
 
 venv: $(STAMP)
 
@@ -29,13 +29,13 @@ demo: $(STAMP)
 		$$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 ## test: lint, type-check and every test (unit, protocol, widgets, notebooks, ipywidgets 7)
-# The two venvs build side by side, and the ipywidgets 7 run (mostly waiting on widgets, not the
-# CPU) goes beside the main one: on 2 cores that keeps `make test` near 10 minutes. -O keeps
-# each run's output in one piece.
+# The two venvs build side by side, and the three test runs (in-process, out-of-process,
+# ipywidgets 7: much of each is waiting, not CPU) go side by side: on 2 cores that keeps
+# `make test` under 10 minutes. -O keeps each run's output in one piece.
 test:
 	$(MAKE) -j2 -O $(STAMP) $(STAMP7)
 	$(MAKE) lint typecheck
-	$(MAKE) -j2 -O pytest pytest-ipywidgets7
+	$(MAKE) -j3 -O pytest-in-process pytest-out-of-process pytest-ipywidgets7
 
 $(STAMP7): pyproject.toml
 	$(PYTHON) -m venv $(VENV7)
@@ -53,8 +53,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-pytest: $(STAMP) fonts
-	$(PY) -m pytest
+# The main run as two processes side by side: the tests that mostly wait on other processes
+# (browsers, Jupyter servers, notebook kernels, a fresh Binder venv) beside the in-process ones;
+# each process has its own session mock (conftest.py).
+OUT_OF_PROCESS := tests/browser tests/project notebooks
+
+pytest: pytest-in-process pytest-out-of-process
+
+pytest-in-process: $(STAMP) fonts
+	$(PY) -m pytest $(addprefix --ignore=,$(OUT_OF_PROCESS))
+
+pytest-out-of-process: $(STAMP) fonts
+	$(PY) -m pytest $(OUT_OF_PROCESS)
 
 # The grid's exported sheets draw labels in any script with fonts found on the machine
 # (flux_widgets/widgets/_grid_export.py); the tests draw Latin, Greek, Cyrillic and CJK, so
