@@ -191,7 +191,10 @@ class HistorySharing(widgets.Accordion):  # type: ignore[misc]
             {
                 "output_type": "display_data",
                 "data": {
-                    "text/html": f"<a href='{href}' target='_blank' download>open {name}</a>",
+                    # A download, said so: JupyterLab would open the page in its sandboxed
+                    # viewer, where the page's copy and compare scripts do not run.
+                    "text/html": f"<a href='{href}' target='_blank' download>download {name}</a>"
+                    + (" (opens in any browser, offline)" if path.suffix == ".html" else ""),
                     "text/plain": relative,
                 },
                 "metadata": {},

@@ -72,7 +72,8 @@ async def test_the_selection_exports_as_a_zip_at_the_typed_path(
     assert sharing.last_export == str(Path.cwd() / "shared" / "boats.zip")
     assert _stems_in(tmp_path / "shared" / "boats.zip") == sorted([first.stem, third.stem])
     # Under the notebook's folder: a relative link, which the files route serves.
-    assert "<a href='shared/boats.zip'" in sharing.link.outputs[0]["data"]["text/html"]
+    link = sharing.link.outputs[0]["data"]["text/html"]
+    assert "<a href='shared/boats.zip'" in link and ">download boats.zip</a>" in link
 
 
 async def test_exporting_no_selection_says_what_to_do_and_writes_nothing(tmp_path: Path) -> None:
