@@ -234,13 +234,20 @@ class RecoveryReport:
             return "no open jobs to recover"
         recovered = self.recovered
         images = sum(job.images for job in recovered)
-        text = f"recovered {plural(images, 'image')} from {plural(len(recovered), 'job')}"
         others = [
             f"{job.provider} job {job.job_id}: {job.reason}"
             for job in self.jobs
             if job.outcome != "recovered"
         ]
-        return "; ".join([text, *others])
+        parts = []
+        if recovered:
+            parts.append(
+                f"recovered {plural(images, 'image')} from {plural(len(recovered), 'job')}"
+            )
+        if others:
+            # "recovered 0 images from 0 jobs; replicate job ..." read as if no job was named.
+            parts.append(f"{plural(len(others), 'job')} not recovered: " + "; ".join(others))
+        return "; ".join(parts)
 
 
 async def recover(

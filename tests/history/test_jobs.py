@@ -202,7 +202,8 @@ async def test_each_job_that_cannot_be_recovered_says_why_in_words(tmp_path: Pat
     assert not by_id["nokey"].closed
     assert by_id["newer"].outcome == "error" and "unknown provider" in by_id["newer"].reason
     assert ("old", False) not in client.asked  # an expired job costs no request
-    assert str(report).startswith("recovered 0 images from 0 jobs; ")
+    # Nothing recovered: the report names the jobs it could not recover, and how many.
+    assert str(report).startswith(f"{len(report.jobs)} jobs not recovered: ")
     left = sorted(job.job_id for job in journal.open_jobs())
     assert left == ["down", "newer", "nokey"]  # asked again next time; the others are settled
 
