@@ -23,6 +23,7 @@ from ..providers import DEFAULT_PROVIDER, PROVIDERS, Provider, get_provider
 from ..schema import FIELDS
 from ..spending.allowance import FreeChoice, FreeFirst, session_allowance
 from ..spending.prices import estimate_cost, price_table
+from ..wording import setting
 from ._compat import set_tooltip
 
 _WIDE = {"description_width": "initial"}
@@ -88,7 +89,10 @@ def apply_capabilities(
         else:
             set_tooltip(widget, field.help)
         if widget.value != before and field.kind != "seed":
-            notes.append(f"{field.label.lower()} {before} → {widget.value} ({provider.name})")
+            notes.append(
+                f"{field.label.lower()} {setting(before)} → {setting(widget.value)} "
+                f"({provider.name})"
+            )
     quality, output_format = field_widgets.get("output_quality"), field_widgets.get("output_format")
     if quality is not None and output_format is not None and output_format.value == "png":
         quality.disabled = True  # docs/protocol.md: quality is ignored for png on every provider
@@ -112,7 +116,8 @@ def fit_params(params: FluxParams, provider: Provider) -> tuple[FluxParams, list
             if not low <= value <= high:
                 changes[name] = min(max(value, low), high)
     notes = [
-        f"{name.replace('_', ' ')} {getattr(params, name)} → {new} ({provider.name})"
+        f"{name.replace('_', ' ')} {setting(getattr(params, name))} → {setting(new)} "
+        f"({provider.name})"
         for name, new in changes.items()
     ]
     return (params.replace(**changes) if changes else params), notes
