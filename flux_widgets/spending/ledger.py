@@ -22,6 +22,7 @@ from datetime import date
 from typing import Protocol, TypeVar
 
 from ..params import FluxParams
+from ..providers.pricing import SET_HERE
 from ..wording import plural
 from .allowance import AllowanceCounter
 from .budget import Reservation, SpendingCap
@@ -151,7 +152,7 @@ class Ledger:
                 f"a price must be more than $0 per image (in US dollars), got {per_image!r}"
             )
         self.prices[self.provider] = Price(
-            per_image=float(per_image), source="set in this session", as_of=date.today().isoformat()
+            per_image=float(per_image), source=SET_HERE, as_of=date.today().isoformat()
         )
 
     def share(self, other: Ledger) -> None:

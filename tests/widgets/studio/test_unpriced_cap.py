@@ -69,9 +69,12 @@ async def test_a_price_typed_in_the_row_lets_the_cap_count_and_generate(
     row.use_price.click()
     assert "Type a price in US dollars per image" in row.error.value and is_shown(row)
     studio.prompt = "a {red|green} car"
+    assert "price not published" in studio.provider_picker.info.value
     row.price_box.value = "0.004"
     row.use_price.click()
     assert not is_shown(row) and row.error.value == ""
+    info = studio.provider_picker.info.value
+    assert "your price: $0.004 per image" in info and "not published" not in info
     assert "about $0.0080 on cometapi" in studio.explore.estimate.text
     assert "can't check" not in studio.explore.estimate.text
     images = await studio.generate()
