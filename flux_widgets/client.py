@@ -248,8 +248,8 @@ class FluxClient:
     def set_price(self, per_image: float) -> None:
         """Estimate this client's provider at ``per_image`` US dollars from now on (CometAPI
         publishes none: set yours so a spending cap can count it). Clients sharing this one's
-        session (``with_provider``, ``share_session``) see it too. ``ValueError`` for a
-        negative amount or a non-number."""
+        session (``with_provider``, ``share_session``) see it too. ``ValueError`` for zero,
+        a negative amount or a non-number (a price of 0 would turn a spending cap off)."""
         self._ledger.set_price(per_image)
 
     def share_session(self, other: FluxClient) -> None:

@@ -31,6 +31,14 @@ def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
     return f"{count:,} {word}"
 
 
+def setting(value: object) -> str:
+    """A setting's value as people read it: ``"on"``/``"off"`` for a switch (go fast), else
+    the value as typed (``"16:9"``, ``28``), never Python's ``True``/``False``."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
 class Words(NamedTuple):
     """An error as people read it: ``text`` (one sentence, no class names) and ``detail``
     (the technical form, for a tooltip or the log; the key redacted; "" when the text is all

@@ -13,6 +13,8 @@ from datetime import datetime, timedelta, timezone
 
 from ..params import FluxParams
 
+SET_HERE = "set in this session"  # a Price's source when the user typed it (client.set_price)
+
 # Pixels in one billed megapixel: 1024 x 1024 [guess, see Price.per_output].
 _MEGAPIXEL = 1024 * 1024
 _RATES = ("per_image", "per_megapixel", "per_tile", "per_step")

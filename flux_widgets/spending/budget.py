@@ -25,6 +25,7 @@ import threading
 from dataclasses import dataclass
 
 from ..errors import BudgetExceededError as BudgetExceededError  # re-exported
+from .prices import dollars
 
 
 @dataclass
@@ -117,14 +118,14 @@ class SpendingCap:
                 f"{what} was refused: its price is unknown, so the spending cap of "
                 f"${limit:.2f} cannot count it. Set a price (FLUX_PRICES, prices= or "
                 "set_price() on the client, or the studio's price box), pick a provider with "
-                "a published price, or remove the cap"
+                "a published price, or remove the cap."
             )
         else:
             left = max(0.0, limit - spent - reserved)
             message = (
-                f"{what} (about ${estimate:.4f}) was refused: it would pass the spending cap of "
-                f"${limit:.2f} (${spent:.4f} spent, ${reserved:.4f} held by running "
-                f"generations, ${left:.4f} left). Raise the cap or make fewer images"
+                f"{what} (about {dollars(estimate)}) was refused: it would pass the spending cap "
+                f"of ${limit:.2f} ({dollars(spent)} spent, {dollars(reserved)} held by running "
+                f"generations, {dollars(left)} left). Raise the cap or make fewer images."
             )
         return BudgetExceededError(
             message, estimate=estimate, max_spend=limit, spent=spent, reserved=reserved

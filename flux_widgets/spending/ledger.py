@@ -13,6 +13,7 @@ was none, or a different ``SpendingCap``, takes over the running holds' reservat
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -21,6 +22,7 @@ from datetime import date
 from typing import Protocol, TypeVar
 
 from ..params import FluxParams
+from ..providers.pricing import SET_HERE
 from ..wording import plural
 from .allowance import AllowanceCounter
 from .budget import Reservation, SpendingCap
@@ -139,12 +141,18 @@ class Ledger:
         hold.cap = cap
 
     def set_price(self, per_image: float) -> None:
-        """Price this ledger's provider at ``per_image`` US dollars (``ValueError`` for a
-        negative amount or a non-number), in the table ledgers sharing it read too."""
+        """Price this ledger's provider at ``per_image`` US dollars (``ValueError`` for zero, a
+        negative amount, infinity or a non-number), in the table ledgers sharing it read too."""
         if isinstance(per_image, bool) or not isinstance(per_image, int | float):
             raise ValueError(f"a price must be a number of US dollars, got {per_image!r}")
+        # A price of 0 would let a spending cap count every image as free: the cap would be
+        # quietly off. A provider that is really free needs no price for that.
+        if not math.isfinite(per_image) or per_image <= 0:
+            raise ValueError(
+                f"a price must be more than $0 per image (in US dollars), got {per_image!r}"
+            )
         self.prices[self.provider] = Price(
-            per_image=float(per_image), source="set in this session", as_of=date.today().isoformat()
+            per_image=float(per_image), source=SET_HERE, as_of=date.today().isoformat()
         )
 
     def share(self, other: Ledger) -> None:

@@ -55,9 +55,12 @@ def estimate_cost(
 
 
 def dollars(amount: float) -> str:
-    """An estimate as every line shows it: ``"$0.0720"``; below a tenth of a cent two
-    significant digits (``"$0.00065"``, a Cloudflare image), never ``"$0.0007"`` beside a job
-    row's ``"≈ $0.00065"`` for the same image."""
+    """US dollars as every line shows them: cents from $1 up (``"$120.00"``, ``"$1,234.50"``),
+    four decimals below (``"$0.0720"``: images cost fractions of a cent), and below a tenth of
+    a cent two significant digits (``"$0.00065"``, a Cloudflare image), never ``"$0.0007"``
+    beside a job row's ``"≈ $0.00065"`` for the same image."""
+    if abs(amount) >= 1:
+        return f"${amount:,.2f}"
     if 0 < abs(amount) < 0.001:
         return f"${amount:.2g}" if "e" not in f"{amount:.2g}" else f"${amount:.8f}".rstrip("0")
     return f"${amount:.4f}"

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..errors import APIError
 from ..providers import DEFAULT_PROVIDER, Provider, get_provider
 from ..providers.quota import KeyQuota as KeyQuota  # re-exported: it lived here
-from ..wording import failure_words
+from ..wording import failure_words, plural
+from .prices import dollars
 
 if TYPE_CHECKING:
     import httpx
@@ -254,8 +255,8 @@ class UsageReport:
         notes = []
         if self.max_spend is not None:
             notes.append(
-                f"spending cap: ${self.spent or 0:.4f} of ${self.max_spend:.2f} "
-                f"(${self.remaining or 0:.4f} left)"
+                f"spending cap: {dollars(self.spent or 0)} of ${self.max_spend:.2f} "
+                f"({dollars(self.remaining or 0)} left)"
             )
         if self.quota is not None:
             whose = "the mock API's key quota (made-up numbers)" if self.mock else "key quota"
@@ -320,8 +321,11 @@ class UsageReport:
 
 
 def _spend_text(summary: UsageSummary) -> str:
-    parts = [f"${cost:.4f} {provider}" for provider, cost in sorted(summary.spend.items())]
-    parts += [f"{n} unpriced ({provider})" for provider, n in sorted(summary.unpriced.items())]
+    parts = [f"{dollars(cost)} {provider}" for provider, cost in sorted(summary.spend.items())]
+    parts += [
+        f"{plural(n, 'generation')} unpriced ({provider})"
+        for provider, n in sorted(summary.unpriced.items())
+    ]
     if summary.unrecorded:
         n = summary.unrecorded
         parts.append(f"{n} image{'s' if n != 1 else ''} made before prices were recorded")

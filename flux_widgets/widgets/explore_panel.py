@@ -259,5 +259,5 @@ def cap_note(client: FluxClient, cost: float | None) -> str:
             "check it: set a price or pick a priced provider"
         )
     if cost > cap.remaining + 1e-9:
-        return f" · over the spending cap (${cap.remaining:.4f} left)"
+        return f" · over the spending cap ({dollars(cap.remaining)} left)"
     return ""

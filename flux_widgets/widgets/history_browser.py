@@ -394,7 +394,7 @@ class HistoryBrowser(widgets.VBox):  # type: ignore[misc]
     def _update_controls(self) -> None:
         shown = plural(self.total, "image")
         if self.filter != HistoryFilter():
-            shown += " match"
+            shown += " matches" if self.total == 1 else " match"
         self.status.value = (
             f"<small>{shown} · newest first · "
             f"<code>{html.escape(str(self.history.directory))}</code></small>"

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import html
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import ipywidgets as widgets
 
 from ..params import FluxParams
 from ..providers import DEFAULT_PROVIDER, PROVIDERS, Provider, get_provider
+from ..providers.pricing import SET_HERE, Price
 from ..schema import FIELDS
 from ..spending.allowance import FreeChoice, FreeFirst, session_allowance
 from ..spending.prices import estimate_cost, price_table
+from ..wording import setting
 from ._compat import set_tooltip
 
 _WIDE = {"description_width": "initial"}
@@ -88,7 +90,10 @@ def apply_capabilities(
         else:
             set_tooltip(widget, field.help)
         if widget.value != before and field.kind != "seed":
-            notes.append(f"{field.label.lower()} {before} → {widget.value} ({provider.name})")
+            notes.append(
+                f"{field.label.lower()} {setting(before)} → {setting(widget.value)} "
+                f"({provider.name})"
+            )
     quality, output_format = field_widgets.get("output_quality"), field_widgets.get("output_format")
     if quality is not None and output_format is not None and output_format.value == "png":
         quality.disabled = True  # docs/protocol.md: quality is ignored for png on every provider
@@ -112,7 +117,8 @@ def fit_params(params: FluxParams, provider: Provider) -> tuple[FluxParams, list
             if not low <= value <= high:
                 changes[name] = min(max(value, low), high)
     notes = [
-        f"{name.replace('_', ' ')} {getattr(params, name)} → {new} ({provider.name})"
+        f"{name.replace('_', ' ')} {setting(getattr(params, name))} → {setting(new)} "
+        f"({provider.name})"
         for name, new in changes.items()
     ]
     return (params.replace(**changes) if changes else params), notes
@@ -174,15 +180,20 @@ def limits_text(provider: Provider) -> str:
     return "; ".join(parts)
 
 
-def provider_summary(provider: Provider, key: str = "") -> str:
+def provider_summary(
+    provider: Provider, key: str = "", prices: Mapping[str, Price] | None = None
+) -> str:
     """One line for the picker, for people: the price per image, the free allowance left, what
-    the provider cannot honour, and ``key`` (whose key pays, from the studio). What Cancel does
-    is ``provider_details``, the line's hover text."""
+    the provider cannot honour, and ``key`` (whose key pays, from the studio). ``prices`` is
+    the client's table (a price set in this session reads "your price: $0.003 per image");
+    the published table without it. What Cancel does is ``provider_details``, the hover text."""
     try:
-        price = price_table().get(provider.name)
+        price = (prices if prices is not None else price_table()).get(provider.name)
     except ValueError:
         price = None
-    if price is None:
+    if price is not None and price.source == SET_HERE and price.per_image is not None:
+        cost = f"your price: ${price.per_image:g} per image"
+    elif price is None or not price.known:
         cost = "price not published"
     else:  # the source and date go to the hover text
         cost = price.describe().removesuffix(f" ({price.source}, {price.as_of})")
@@ -230,6 +241,7 @@ class ProviderPicker(widgets.VBox):  # type: ignore[misc]
         self._callbacks: list[Callable[[str], None]] = []
         self._quiet = False
         self._key = ""
+        self._prices: Mapping[str, Price] | None = None
         super().__init__([self.dropdown, self.info], **kwargs)
         self.add_class("flux-provider")
         self.dropdown.observe(self._changed, names="value")
@@ -278,14 +290,16 @@ class ProviderPicker(widgets.VBox):  # type: ignore[misc]
         for callback in self._callbacks:
             callback(self.value)
 
-    def show_key(self, key: str) -> None:
-        """Say whose key pays on the line (``"key from FAL_KEY (environment variable)"``)."""
+    def show_key(self, key: str, prices: Mapping[str, Price] | None = None) -> None:
+        """Say whose key pays on the line (``"key from FAL_KEY (environment variable)"``), and
+        the price from ``prices`` (the client's table: a price set in the studio shows)."""
         self._key = key
+        self._prices = prices
         self._describe()
 
     def _describe(self) -> None:
         provider = self.provider
-        text = provider_summary(provider, self._key)
+        text = provider_summary(provider, self._key, self._prices)
         if self.dropdown.value == FREE_FIRST:
             text = f"{self._free_choice().reason} · {text}"
         details = html.escape(provider_details(provider), quote=True)

@@ -94,3 +94,15 @@ def test_may_have_started_counts_only_what_the_provider_could_have_run() -> None
     assert may_have_started("starting", None, FluxConnectionError("no answer to the create"))
     assert may_have_started("starting", None, None)  # cancelled while the create was in flight
     assert may_have_started("failed", "abc", APIError("x"))
+
+
+def test_a_refusal_is_a_sentence_in_one_dollar_format() -> None:
+    cap = SpendingCap(100)
+    with pytest.raises(BudgetExceededError) as caught:
+        cap.check(120.0, what="this batch")
+    message = str(caught.value)
+    assert "(about $120.00) was refused" in message and "$120.0000" not in message
+    assert message.endswith("Raise the cap or make fewer images.")
+    with pytest.raises(BudgetExceededError) as unknown:
+        cap.check(None)
+    assert str(unknown.value).endswith("or remove the cap.")

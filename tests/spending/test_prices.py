@@ -69,3 +69,18 @@ def test_invalid_prices_are_refused(kwargs: dict[str, float]) -> None:
 )
 def test_dollars_keep_the_digits_that_tell_a_tiny_price_apart(amount: float, text: str) -> None:
     assert dollars(amount) == text
+
+
+@pytest.mark.parametrize(
+    ("amount", "text"),
+    [
+        (120.0, "$120.00"),
+        (1.0, "$1.00"),
+        (1234.5, "$1,234.50"),
+        (0.9999, "$0.9999"),
+        (0.0, "$0.0000"),
+    ],
+)
+def test_dollars_from_one_up_are_cents(amount: float, text: str) -> None:
+    # "$120.0000" read as a price to the hundredth of a cent: large amounts are cents.
+    assert dollars(amount) == text

@@ -112,7 +112,7 @@ def test_history_is_priced_as_made_whatever_provider_is_selected(selected: str) 
     assert report.total.unpriced == {"cometapi": 1}
     assert report.total.unrecorded == 2
     assert report.rows()[2][3] == (
-        "$0.0060 fal, $0.0060 replicate, 1 unpriced (cometapi), "
+        "$0.0060 fal, $0.0060 replicate, 1 generation unpriced (cometapi), "
         "2 images made before prices were recorded"
     )
 

@@ -89,12 +89,13 @@ async def test_search_and_filters_narrow_the_pages(tmp_path: Path) -> None:
     browser = await opened(fill(tmp_path, 10))
     browser.search.value = "boat 7"
     await browser.wait()
-    assert seeds(browser) == [1007] and "1 image match" in browser.status.value
+    assert seeds(browser) == [1007] and "1 image matches ·" in browser.status.value
 
     browser.search.value = ""
     browser.aspect_ratio.value = "16:9"
     await browser.wait()
     assert seeds(browser) == [1009, 1006, 1003, 1000]
+    assert "4 images match ·" in browser.status.value
 
     browser.aspect_ratio.value = "any aspect ratio"
     browser.since.value = (_T0 + timedelta(minutes=8)).astimezone().date()

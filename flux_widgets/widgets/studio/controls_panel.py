@@ -30,6 +30,7 @@ from ...prompts.plans import BatchPlan, plain_fields
 from ...prompts.styles import StyleLibrary, check_slot_filled
 from ...providers import Provider, get_provider
 from ...spending.usage import HistoryEntry
+from ...wording import setting
 from .._compat import close_tree, focus, set_tooltip, show
 from .._html import error_html, warning_html
 from .._tasks import TaskSet, on_home_loop
@@ -187,7 +188,9 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
             elif old != new:
                 changed.add(name)
                 label = name.replace("_", " ")
-                changes.append(label if name == "prompt" else f"{label} {old} → {new}")
+                changes.append(
+                    label if name == "prompt" else f"{label} {setting(old)} → {setting(new)}"
+                )
         if style_note:
             changes.append(style_note)
         text = "reuse: " + (", ".join(changes) if changes else "the controls already match")

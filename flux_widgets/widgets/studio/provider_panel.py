@@ -59,7 +59,9 @@ class ProviderPanel(widgets.VBox):  # type: ignore[misc]
         self.provider_picker.on_change(self.use_provider)
         # A client learns from the server's answers that it is the mock: look again whenever a
         # generation or batch starts or ends.
-        state.observe(lambda _: self._render(), names=["client", "running", "batches"])
+        state.observe(
+            lambda _: self._render(), names=["client", "running", "batches", "prices_set"]
+        )
         self.observe(lambda _: self._render(), names="from_key")
         state.client = initial
         state.provider = self.provider_picker.value
@@ -154,7 +156,7 @@ class ProviderPanel(widgets.VBox):  # type: ignore[misc]
     def _render(self, _change: Any = None) -> None:
         """The banner, the key field and whose key pays, from the current client."""
         client = self._state.client
-        self.provider_picker.show_key(self._key_words())
+        self.provider_picker.show_key(self._key_words(), None if client is None else client.prices)
         if client is None:
             note = html.escape(self._state.client_note)
             self.banner.value = f"<b style='color:{ERROR_COLOR}'>{note}</b>"

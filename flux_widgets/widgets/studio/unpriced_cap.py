@@ -10,6 +10,7 @@ the client: ``FluxClient.set_price``) or a provider with a published price.
 from __future__ import annotations
 
 import html
+import math
 import os
 from collections.abc import Callable
 
@@ -77,13 +78,16 @@ class UnpricedCapRow(widgets.VBox):  # type: ignore[misc]
             return
         try:
             value = float(text.strip().lstrip("$"))
-            client.set_price(value)
         except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or value <= 0:
+            # 0 would count every image as free: the cap would quietly stop counting.
             self.error.value = (
                 f"<span style='color:{ERROR_COLOR}'>Type a price in US dollars per image, "
-                "such as 0.003.</span>"
+                "above $0, such as 0.003: the spending cap counts from it.</span>"
             )
             return
+        client.set_price(value)
         self.error.value = ""
         self.price_box.value = ""
         title = html.escape(client.provider_info.title)

@@ -82,6 +82,15 @@ async def test_reusing_a_webp_image_on_fal_says_what_changed(studio: PromptStudi
     studio.reuse(image)
     assert studio.output_format == "jpg" and studio.go_fast is True
     assert "not available here: output format webp → jpg (fal)" in studio.message.value
+    assert "go fast off → on (fal)" in studio.message.value  # not Python's False → True
+
+
+async def test_a_switch_that_turns_go_fast_on_says_on_and_off(studio: PromptStudio) -> None:
+    studio.use_provider("replicate")
+    studio.controls.go_fast.value = False
+    studio.use_provider("together")
+    assert "go fast (fp8) off → on (together)" in studio.message.value
+    assert "False" not in studio.message.value and "True" not in studio.message.value
 
 
 async def test_flux_provider_sets_the_dropdown(

@@ -12,6 +12,7 @@ from flux_widgets import BudgetExceededError, FluxClient
 from flux_widgets.mock import MockConfig
 from flux_widgets.widgets import PromptStudio
 from flux_widgets.widgets._compat import is_shown
+from flux_widgets.widgets.studio.unpriced_cap import price_unknown_under_cap
 
 
 @pytest.fixture
@@ -68,15 +69,35 @@ async def test_a_price_typed_in_the_row_lets_the_cap_count_and_generate(
     row.use_price.click()
     assert "Type a price in US dollars per image" in row.error.value and is_shown(row)
     studio.prompt = "a {red|green} car"
+    assert "price not published" in studio.provider_picker.info.value
     row.price_box.value = "0.004"
     row.use_price.click()
     assert not is_shown(row) and row.error.value == ""
+    info = studio.provider_picker.info.value
+    assert "your price: $0.004 per image" in info and "not published" not in info
     assert "about $0.0080 on cometapi" in studio.explore.estimate.text
     assert "can't check" not in studio.explore.estimate.text
     images = await studio.generate()
     assert [image.price for image in images] == [0.004, 0.004]
     assert studio.spending_cap is not None
     assert studio.spending_cap.spent == pytest.approx(0.008)
+
+
+@pytest.mark.parametrize("typed", ["0", "$0", "-0.003", "0.0", "inf", "nan"])
+async def test_a_price_of_zero_or_less_is_refused_and_the_cap_stays_on(
+    studio: PromptStudio, typed: str
+) -> None:
+    # A price of 0 counted every image as free: the cap notice went away, the cap was off.
+    row = studio.provider_panel.unpriced_cap
+    studio.prompt = "a red car"
+    row.price_box.value = typed
+    row.use_price.click()
+    assert "above $0" in row.error.value and is_shown(row)
+    assert studio.client is not None and price_unknown_under_cap(studio.client)
+    assert "the $0.50 cap can't check it" in studio.explore.estimate.text
+    for value in (0, -0.003, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match=r"more than \$0"):
+            studio.client.set_price(value)
 
 
 async def test_a_priced_provider_button_switches_and_the_cap_then_counts(
