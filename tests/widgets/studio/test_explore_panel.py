@@ -273,3 +273,18 @@ async def test_an_open_usage_view_follows_generations_providers_and_the_history(
     await studio.wait()
     report = studio.explore.usage.report
     assert report is not None and report.total is not None and report.total.images == 0
+
+
+async def test_a_burst_of_usage_changes_rebuilds_the_view_once_not_100_times(
+    studio: PromptStudio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    studio.explore.usage_box.selected_index = 0
+    await studio.wait()
+    reads: list[int] = []
+    read = studio.explore.usage_report
+    monkeypatch.setattr(studio.explore, "usage_report", lambda: reads.append(1) or read())
+    for _ in range(100):  # a batch of 100 ending, one by one
+        studio.explore.usage_changed()
+    await studio.wait()
+    # One read: all 100 changes came before the refresh started, so it saw them all.
+    assert len(reads) == 1
