@@ -195,12 +195,16 @@ class History(ShareAndReopen):
                 logger.warning("history entry %s is damaged (%s); skipped", record_path.name, error)
         return images
 
-    def clear(self) -> str | None:
-        """Move every entry to the trash (``undo`` brings them back) and delete leftovers of
-        interrupted writes; other files stay. Returns the trash batch (None if empty)."""
+    def clear(self, stems: list[str] | None = None) -> str | None:
+        """Move every entry (or only ``stems``: what a "delete all" question named, so an
+        image stored after it stays) to the trash (``undo`` brings them back); clearing all
+        also deletes leftovers of interrupted writes. Other files stay. Returns the trash
+        batch (None if nothing moved)."""
         if not self.directory.is_dir():
             return None
-        batch = self.delete(self.index.stems())
+        batch = self.delete(self.index.stems() if stems is None else stems)
+        if stems is not None:  # a write may be under way: its temporary file is not a leftover
+            return batch
         with self.index.changing_folder():
             for path in self.directory.iterdir():
                 if path.is_file() and path.name.startswith(_TEMP_PREFIX):

@@ -79,6 +79,9 @@ class ExplorePanel(widgets.VBox):  # type: ignore[misc]
         self.usage_box.set_title(0, "Usage")
         self.batch_rows: list[BatchRow] = []
         self._tasks = TaskSet(on_error=lambda error: None)
+        # usage_changed: one refresh at a time, and one more if something changed meanwhile.
+        self._usage_refreshing = False
+        self._usage_stale = False
         self.usage_box.observe(self._on_usage_opened, names="selected_index")
         super().__init__(
             [self.styles, self.estimate, self.confirm, self.batches, self.usage_box], **kwargs
@@ -193,8 +196,7 @@ class ExplorePanel(widgets.VBox):  # type: ignore[misc]
         finally:
             row.finish(state)
             self._show_rows()
-            if self.usage_box.selected_index == 0:  # only while it is open
-                self._tasks.spawn(self.refresh_usage(quota=False))
+            self.usage_changed()
         return images
 
     def _show_rows(self) -> None:
@@ -235,6 +237,29 @@ class ExplorePanel(widgets.VBox):  # type: ignore[misc]
             self.usage.table.value = error_html(error, "usage")
             return
         self.usage.show_report(report)
+
+    def usage_changed(self) -> None:
+        """Something usage counts changed (a generation ended, the provider, a price or cap,
+        the history): refresh the open Usage view. Debounced: while a refresh runs, changes
+        only mark it stale, so a batch of 100 rebuilds it a few times, not 100."""
+        if self.usage_box.selected_index != 0:  # read when opened
+            return
+        if self._usage_refreshing:
+            self._usage_stale = True
+            return
+        self._usage_refreshing = True
+
+        async def refresh() -> None:
+            try:
+                while True:
+                    self._usage_stale = False
+                    await self.refresh_usage(quota=False)
+                    if not self._usage_stale:
+                        return
+            finally:
+                self._usage_refreshing = False
+
+        self._tasks.spawn(refresh())
 
     def _on_usage_opened(self, change: dict[str, Any]) -> None:
         if change["new"] == 0:

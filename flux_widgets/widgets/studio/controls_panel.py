@@ -256,6 +256,10 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
         self.explore.styles.save_button.on_click(lambda _: self._save_style())
         self._state.observe(lambda _: self._show_running(), names="running")
         self._state.observe(lambda _: self._refresh_estimate(), names=["client", "prices_set"])
+        # The open Usage view follows what it counts: a generation ending, another provider,
+        # a price, the history's images (a clear, an undo, a delete, an import).
+        changes = ["client", "prices_set", "history_count", "running"]
+        self._state.observe(lambda _: self.explore.usage_changed(), names=changes)
         self._state.observe(self._on_provider, names="provider")
 
     def _on_generate(self, _button: Any) -> None:

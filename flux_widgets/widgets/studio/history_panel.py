@@ -21,6 +21,7 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
+from ...history.records import HistoryFilter
 from ...history.store import History, StoredImage
 from ...images import GeneratedImage
 from ...wording import plural
@@ -59,6 +60,11 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
         self._update_picture = update_picture
         # The history's images while the gallery makes their thumbnails (see ``restoring``).
         self.restoring: list[GeneratedImage] = []
+        # What the open "delete all" question named (stems, starred count): Clear moves
+        # exactly these, so an image finished while the question was open stays.
+        self._asked: tuple[list[str], int] | None = None
+        # How many images the gallery held before the last Clear: its undo shows as many.
+        self._shown_before_clear = 0
         self._background = TaskSet(lambda error: self._show_error(error, prefix="history"))
         # History.add picks a free file name, then writes: one add at a time.
         self._lock = asyncio.Lock()
@@ -181,7 +187,8 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
             self._state.notice = "already back, or deleted for good, elsewhere: nothing to undo"
         else:
             self._state.notice = f"{plural(count, 'image')} back in the history"
-        await self._history_changed()
+        # The gallery as it was before the clear: its "show older" counts the same again.
+        await self._history_changed(at_least=self._shown_before_clear)
         return count
 
     async def wait(self) -> None:
@@ -201,7 +208,7 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
 
     # -- internals ------------------------------------------------------------------------
 
-    async def _history_changed(self, *, from_browser: bool = False) -> None:
+    async def _history_changed(self, *, from_browser: bool = False, at_least: int = 0) -> None:
         """Show the history as it is now everywhere: the count, the gallery (deleted images
         leave it, restored ones come back) and the browser (unless it made the change: it
         has read its page again already); the clear's undo goes if its images came back."""
@@ -213,11 +220,13 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
             if self.last_clear not in batches:  # restored in the browser's trash view
                 self.last_clear = None
                 show(self.undo_button, False)
-        await self._show_restored()
+        await self._show_restored(at_least)
         if self.browser is not None and not from_browser:
             await self.browser.reload()
 
-    async def _show_restored(self) -> None:
+    async def _show_restored(self, at_least: int = 0) -> None:
+        """Show the history's newest images (a page, or ``at_least`` of them) in the gallery
+        with the ones made here, and the count."""
         history = self._state.history
         if history is None:
             return
@@ -226,7 +235,8 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
 
         def read() -> tuple[list[StoredImage], int, set[tuple[object, ...]]]:
             gone = {_identity(image) for image in shown if not _still_in(history, image)}
-            return history.recent(self._gallery.page_size), len(history), gone
+            wanted = max(self._gallery.page_size, at_least)
+            return history.recent(wanted), len(history), gone
 
         try:
             images, count, gone = await asyncio.to_thread(read)
@@ -286,13 +296,20 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
     def _ask_clear(self, asking: bool) -> None:
         history = self._state.history
         count = self._state.history_count if history is not None else len(self._gallery.images)
+        self._asked = None
+        if asking and history is not None:
+            # Two index queries (~50 ms for 100,000 entries): the question names what it moves.
+            stems = history.index.stems()
+            starred = history.index.count(HistoryFilter(favourite=True))
+            self._asked, count = (stems, starred), len(stems)
         self.confirm_button.description = f"delete {plural(count, 'image')}"
         show(self.confirm_button, asking)
         show(self.keep_button, asking)
         show(self.clear_button, not asking)
-        if asking and history is not None:
+        if self._asked is not None and history is not None:
+            which = _starred_words(count, self._asked[1])
             self.label.value = (
-                f"Delete all {plural(count, 'image')} in "
+                f"Delete all {plural(count, 'image')}{which} in "
                 f"<code>{html.escape(_home_short(history.directory))}</code>? "
                 "They go to its trash; <i>undo</i> brings them back."
             )
@@ -300,22 +317,37 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
             self._render()
 
     def _confirm_clear(self) -> None:
+        asked = self._asked
         self._ask_clear(False)
         history = self._state.history
-        if history is None:
+        if history is None or asked is None:
             self.clear()
             return
+        stems = asked[0]
 
         async def clear() -> None:
-            count = self._state.history_count
+            count = len(stems)
             # ~0.1 ms per image: 100,000 take seconds, in a worker thread.
             self._state.notice = f"moving {plural(count, 'image')} to the history's trash…"
+            shown = len(self._gallery.images)
             try:
-                batch = await asyncio.to_thread(history.clear)
+                batch = await asyncio.to_thread(history.clear, stems)
+                left = await asyncio.to_thread(len, history)
             except OSError as error:
                 self._show_error(error, prefix="could not clear the history")
                 return
-            self._cleared(batch)
+            if not left:
+                self._cleared(batch, count)
+                return
+            # Images stored after the question stay: in the history and in the gallery.
+            self.last_clear = batch
+            self._shown_before_clear = shown
+            show(self.undo_button, batch is not None)
+            await self._history_changed()
+            self._state.notice = (
+                f"moved {plural(count, 'image')} to the history's trash; "
+                f"{plural(left, 'image')} made since the question stayed"
+            )
 
         self._background.spawn(clear())
 
@@ -323,9 +355,10 @@ class HistoryPanel(widgets.VBox):  # type: ignore[misc]
         # The browser read the index (a delete, an undo, a page): one count everywhere.
         self._state.history_count = count
 
-    def _cleared(self, batch: str | None) -> None:
-        moved = self._state.history_count
+    def _cleared(self, batch: str | None, moved: int | None = None) -> None:
+        moved = self._state.history_count if moved is None else moved
         self.last_clear = batch
+        self._shown_before_clear = len(self._gallery.images)
         self._state.history_count = 0
         self._gallery.clear()
         if batch is not None:
@@ -371,3 +404,12 @@ def _still_in(history: History, image: GeneratedImage) -> bool:
 def _identity(image: GeneratedImage) -> tuple[object, ...]:
     # The same image read back from the history is another object with the same identity.
     return (image.prediction_id, image.index, image.seed, image.created_at)
+
+
+def _starred_words(count: int, starred: int) -> str:
+    """The words after "Delete all 10 images": ", 2 of them starred," (none: nothing)."""
+    if not starred:
+        return ""
+    if starred >= count:
+        return ", all starred," if count > 1 else ", starred,"
+    return f", {starred:,} of them starred,"

@@ -251,3 +251,40 @@ async def _until(predicate: Any, timeout: float = 5.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.01)
+
+
+async def test_an_open_usage_view_follows_generations_providers_and_the_history(
+    studio: PromptStudio,
+) -> None:
+    studio.explore.usage_box.selected_index = 0
+    await studio.wait()
+    first = studio.explore.usage.report
+    assert first is not None and first.session.generations == 0
+    studio.prompt = "a red car"
+    await studio.generate()  # no "refresh usage" click from here on
+    await studio.wait()
+    report = studio.explore.usage.report
+    assert report is not None and report.session.generations == 1
+    studio.use_provider("replicate")
+    await studio.wait()
+    report = studio.explore.usage.report
+    assert report is not None and "replicate" in report.title.lower()
+    studio.clear_history()
+    await studio.wait()
+    report = studio.explore.usage.report
+    assert report is not None and report.total is not None and report.total.images == 0
+
+
+async def test_a_burst_of_usage_changes_rebuilds_the_view_once_not_100_times(
+    studio: PromptStudio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    studio.explore.usage_box.selected_index = 0
+    await studio.wait()
+    reads: list[int] = []
+    read = studio.explore.usage_report
+    monkeypatch.setattr(studio.explore, "usage_report", lambda: reads.append(1) or read())
+    for _ in range(100):  # a batch of 100 ending, one by one
+        studio.explore.usage_changed()
+    await studio.wait()
+    # One read: all 100 changes came before the refresh started, so it saw them all.
+    assert len(reads) == 1

@@ -364,3 +364,58 @@ async def test_a_studio_without_history_keeps_nothing_whatever_its_clients_setti
     await studio.wait()
     assert len(studio.images) == 3
     assert len(History(tmp_path)) == 0 and not (tmp_path / ".jobs").exists()
+
+
+async def test_clear_moves_what_the_question_named_and_says_so_with_the_stars(
+    client: FluxClient, tmp_path: Path
+) -> None:
+    history = fill(tmp_path, 10)
+    for stem in history.index.stems()[:2]:
+        history.star(stem)
+    studio = PromptStudio(client, history_dir=tmp_path)
+    await studio.wait()
+    studio.clear_history_button.click()
+    assert studio.confirm_clear_button.description == "delete 10 images"
+    assert "Delete all 10 images, 2 of them starred, in" in studio.history_label.value
+    # A job finishes (here, or in another kernel) while the question is open.
+    late = history.add(dataclasses.replace(make_image(99), created_at=_T0 + timedelta(days=1)))
+    studio.confirm_clear_button.click()
+    await studio.wait()
+    assert studio.message.value == (
+        "moved 10 images to the history's trash; 1 image made since the question stayed"
+    )
+    assert studio.history is not None and studio.history.trash_count() == 10
+    assert studio.history.index.stems() == [late.stem]
+    assert [image.seed for image in studio.images] == [1099]
+    assert "1 image in the history" in studio.history_label.value
+
+    studio.undo_clear_button.click()
+    await studio.wait()
+    assert len(studio.history) == 11 and len(studio.images) == 11
+
+
+async def test_undo_of_a_clear_shows_as_many_images_as_before_it(
+    client: FluxClient, tmp_path: Path
+) -> None:
+    fill(tmp_path, 30)
+    studio = PromptStudio(client, history_dir=tmp_path)
+    await studio.wait()
+    page = studio.gallery.page_size
+    made = [
+        dataclasses.replace(make_image(n), created_at=_T0 + timedelta(hours=1, minutes=n))
+        for n in range(30, 60)
+    ]
+    await studio.history_panel.keep(made)  # this session's images: 30 more in the gallery
+    await studio.wait()
+    assert len(studio.images) == page + 30
+    before = studio.gallery.more_button.description
+    assert before == f"show older ({30})"
+    studio.clear_history_button.click()
+    studio.confirm_clear_button.click()
+    await studio.wait()
+    assert studio.images == []
+
+    studio.undo_clear_button.click()
+    await studio.wait()
+    assert len(studio.images) == page + 30
+    assert studio.gallery.more_button.description == before
