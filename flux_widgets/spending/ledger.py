@@ -34,8 +34,10 @@ from .usage import (
     UsageReport,
     UsageSummary,
     UsageTracker,
+    billed_without_images,
     may_have_started,
     start_of_today,
+    with_billed,
 )
 
 T = TypeVar("T")
@@ -268,8 +270,13 @@ class Ledger:
         today = total = None
         if history is not None:
             entries = list(history)
-            total = UsageSummary.of_history(entries)
-            today = UsageSummary.of_history(entries, since=start_of_today())
+            # Billed without an image to store (Together's cancel...): counted from the session.
+            billed = billed_without_images(self.tracker.records)
+            total = with_billed(UsageSummary.of_history(entries), billed)
+            midnight = start_of_today()
+            today = with_billed(
+                UsageSummary.of_history(entries, since=midnight), billed, since=midnight.timestamp()
+            )
         cap = self.cap
         return UsageReport(
             provider=self.provider,

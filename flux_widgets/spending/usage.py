@@ -9,6 +9,7 @@ docs/protocol.md), the key's own quota, in the provider's units.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import math
 import threading
@@ -174,6 +175,39 @@ class UsageSummary:
             unpriced={provider: len(keys) for provider, keys in unpriced.items()},
             unrecorded=unrecorded,
         )
+
+
+def billed_without_images(records: Iterable[GenerationRecord]) -> list[GenerationRecord]:
+    """This session's generations that may have been billed but left no image to store: a
+    cancel on a provider without a server-side cancel (Together: "stopped waiting (still
+    billed)"), a failure after the create was sent. The history holds no record of them, so
+    today's and the whole history's counts add them (from this session only: a later kernel
+    no longer knows them)."""
+    return [
+        record
+        for record in records
+        if record.images == 0 and record.error is not None and record.cost != 0
+    ]
+
+
+def with_billed(
+    summary: UsageSummary, billed: Iterable[GenerationRecord], *, since: float | None = None
+) -> UsageSummary:
+    """``summary`` (of stored images) plus ``billed`` generations made at or after ``since``
+    (seconds since the epoch), so that a period's spend is never less than this session's."""
+    chosen = [record for record in billed if since is None or record.at >= since]
+    if not chosen:
+        return summary
+    spend = dict(summary.spend)
+    unpriced = dict(summary.unpriced)
+    for record in chosen:
+        if record.cost is None:
+            unpriced[record.provider] = unpriced.get(record.provider, 0) + 1
+        else:
+            spend[record.provider] = spend.get(record.provider, 0.0) + record.cost
+    return dataclasses.replace(
+        summary, generations=summary.generations + len(chosen), spend=spend, unpriced=unpriced
+    )
 
 
 async def fetch_key_quota(

@@ -268,3 +268,28 @@ def test_a_mock_report_labels_itself_and_its_key_quota_as_the_mocks() -> None:
     assert "mock API" in mock._repr_html_()
     real = UsageReport("cometapi", session, quota=quota)
     assert "mock" not in str(real) and "key quota (provider's units)" in str(real)
+
+
+async def test_a_generation_billed_without_images_counts_today_as_in_the_session() -> None:
+    # Together has no server-side cancel: a cancelled generation is still billed, yet leaves no
+    # image in the history, whose records today's and the whole history's counts come from.
+    import asyncio
+    import contextlib
+
+    from flux_widgets import FluxClient
+    from flux_widgets.mock import MockConfig
+
+    client = FluxClient.mock(
+        config=MockConfig(generation_time=0.02), provider="together", history=False, timeout=30
+    )
+    task = asyncio.ensure_future(client.generate("[mock:stuck] a boat", megapixels="0.25"))
+    await asyncio.sleep(0.3)  # sent: the mock holds it
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    report = client.usage_report([])
+    assert report.session.total_spend > 0
+    assert report.today is not None and report.total is not None
+    assert report.today.total_spend == report.session.total_spend
+    assert report.total.generations == report.today.generations == 1
+    await client.aclose()
