@@ -191,7 +191,10 @@ class ExplorePanel(widgets.VBox):  # type: ignore[misc]
             state = f"cancelled: {counts.done} done, {counts.queued} not sent"
             if counts.running and not client.provider_info.can_cancel:
                 # Without a server-side cancel, what was sent is still made and billed.
-                state = f"stopped waiting ({counts.running} sent: still billed)"
+                state = (
+                    f"stopped waiting ({counts.running} sent: still billed), "
+                    f"{counts.done} done, {counts.queued} not sent"
+                )
             raise
         except Exception as error:
             state = "failed"

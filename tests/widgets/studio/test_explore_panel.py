@@ -237,7 +237,7 @@ async def test_a_batch_stopped_on_a_provider_without_cancel_says_what_is_still_b
     await _until(lambda: studio.explore.batch_rows and "2 running" in _label(studio))
     studio.explore.batch_rows[0].cancel_button.click()
     await studio.wait()
-    assert "stopped waiting (2 sent: still billed)" in _label(studio)
+    assert "stopped waiting (2 sent: still billed), 0 done, 0 not sent" in _label(studio)
     await client.aclose()
 
 
