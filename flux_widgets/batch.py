@@ -3,8 +3,10 @@
 ``FluxClient.generate_many`` (``client.py``) hands the batch here: it is expanded, validated
 and held against the spending cap whole, then a few workers share one iterator of items (a
 batch of 10,000 holds 10,000 small items, not tasks), each result is queued as it ends, and
-whatever ends the iteration (done, a break, an error) cancels the workers and releases the
-holds of items never started.
+whatever ends the iteration (done, ``aclose()``, an error, or the consuming task cancelled
+or failed with the generator still open: a cancel landing in the loop's body) cancels the
+workers, so no queued item is sent and the running ones are cancelled on the server, and
+releases the holds of items never started.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,7 +65,7 @@ async def batch_results(
     seed_template: int | None,
     progress: bool | BatchProgress,
     params: Mapping[str, Any],
-) -> AsyncIterator[BatchResult]:
+) -> AsyncGenerator[BatchResult, None]:
     """Yield a ``BatchResult`` per item as each completes, at most ``concurrency`` in flight
     (``FluxClient.generate_many`` documents the arguments). Every item is validated, and the
     whole batch held on ``ledger``, before the first request; one failure does not stop the
@@ -97,7 +99,24 @@ async def batch_results(
                 queue.put_nowait(error)
                 return
 
+    def release(_: object = None) -> None:
+        for hold in holds:  # items never started hold nothing any more
+            ledger.settle(hold, images=0, status="queued", prediction_id=None, error=None)
+
+    def consumer_ended(consumer: asyncio.Task[Any]) -> None:
+        # Its task was cancelled or failed (in the loop's body) with the generator left open,
+        # which only the garbage collector would close: stop the workers now, as aclose does.
+        # A task that ends well may be a helper that awaited one item (wait_for on 3.10).
+        if not consumer.cancelled() and consumer.exception() is None:
+            return
+        for task in workers:
+            task.cancel()
+        asyncio.gather(*workers, return_exceptions=True).add_done_callback(release)
+
     workers = [asyncio.create_task(worker()) for _ in range(min(len(items), concurrency))]
+    consumer = asyncio.current_task()
+    if consumer is not None:
+        consumer.add_done_callback(consumer_ended)
     try:
         for _ in items:
             result = await queue.get()
@@ -105,11 +124,12 @@ async def batch_results(
                 raise result
             yield result
     finally:
+        if consumer is not None:
+            consumer.remove_done_callback(consumer_ended)
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
-        for hold in holds:  # items never started hold nothing any more
-            ledger.settle(hold, images=0, status="queued", prediction_id=None, error=None)
+        release()
         if counts is not None and counts is not progress:
             counts.close()
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -387,7 +387,7 @@ class FluxClient:
         progress: bool | BatchProgress = False,
         history: HistorySetting | None = None,
         **params: Any,
-    ) -> AsyncIterator[BatchResult]:
+    ) -> AsyncGenerator[BatchResult, None]:
         """Yield a ``BatchResult`` per generation as each completes, with at most
         ``max_concurrency`` in flight (a batch of 10,000 holds 10,000 small items, not tasks).
 

@@ -308,8 +308,9 @@ def _run_plan(client: FluxClient, plan: BatchPlan) -> list[GeneratedImage]:
 
     async def run() -> list[tuple[int, list[GeneratedImage]]]:
         done = []
-        async with client:
-            async for result in client.generate_many(plan, progress=counts):
+        batch = client.generate_many(plan, progress=counts)
+        async with client, contextlib.aclosing(batch):  # a stop sends nothing more
+            async for result in batch:
                 done.append((result.index, result.images))
                 if result.error is not None:
                     error = result.error

@@ -270,3 +270,84 @@ async def test_usage_of_a_session_survives_a_switch_of_provider() -> None:
                 "together": pytest.approx(0.0027),
             }
         await other.aclose()
+
+
+_STUCK_AFTER_ONE = ["a boat", *(f"[mock:stuck] boat {n}" for n in range(7))]
+
+
+def _stuck_client() -> FluxClient:
+    return FluxClient.mock(
+        config=MockConfig(generation_time=0.02),
+        prices={"cometapi": Price(per_image=0.01, source="test")},
+        max_spend=1.0,
+        max_concurrency=2,
+    )
+
+
+async def _cancelled_on_the_server(client: FluxClient, count: int) -> None:
+    """Wait (bounded) until ``count`` predictions were cancelled on the mock."""
+    state = client._mock_server.state
+    for _ in range(500):
+        if sum(p.canceled_at is not None for p in state.predictions.values()) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the running items were not cancelled on the server")
+
+
+async def test_aclose_on_generate_many_sends_nothing_queued_and_cancels_the_running() -> None:
+    async with _stuck_client() as client:
+        batch = client.generate_many(_STUCK_AFTER_ONE)
+        first = await anext(batch)  # "a boat"; then 2 stuck items run, 5 wait
+        assert first.ok
+        await asyncio.sleep(0.05)  # the two running items reach the server
+        await batch.aclose()
+        state = client._mock_server.state
+        assert state.creates == 3
+        await _cancelled_on_the_server(client, 2)
+        assert client.spending_cap is not None
+        assert client.spending_cap.reserved == pytest.approx(0.0)  # unsent items: released
+
+
+async def test_a_cancelled_task_iterating_generate_many_stops_the_batch() -> None:
+    async with _stuck_client() as client:
+        seen: list[int] = []
+
+        async def consume() -> None:
+            async for result in client.generate_many(_STUCK_AFTER_ONE):
+                seen.append(result.index)
+
+        task = asyncio.ensure_future(consume())
+        for _ in range(500):  # until item 0 is done, two stuck items running
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # the two running items reach the server
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await asyncio.sleep(0.05)  # a generation's time: nothing more is sent
+        assert seen == [0]
+        assert client._mock_server.state.creates == 3
+        await _cancelled_on_the_server(client, 2)
+
+
+async def test_a_task_cancelled_in_its_loop_body_stops_the_generate_many_it_left_open() -> None:
+    # The studio's case: the cancel lands while a result is handled (filed, shown), outside
+    # the generator, which stays open; its workers went on sending the whole batch.
+    async with _stuck_client() as client:
+        handling = asyncio.Event()
+
+        async def consume() -> None:
+            batch = client.generate_many(_STUCK_AFTER_ONE)
+            async for _ in batch:
+                handling.set()
+                await asyncio.sleep(10)  # handling a result: cancelled here
+
+        task = asyncio.ensure_future(consume())
+        await handling.wait()
+        await asyncio.sleep(0.05)  # the two stuck items reach the server
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await _cancelled_on_the_server(client, 2)
+        assert client._mock_server.state.creates == 3
+        assert client.spending_cap is not None
+        assert client.spending_cap.reserved == pytest.approx(0.0)

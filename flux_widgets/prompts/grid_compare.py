@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import html
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -169,13 +170,15 @@ async def _run_batch(
 ) -> None:
     clock = CellClock(counts, indices)
     try:
-        async for result in client.generate_many(
-            [plan.cells[keys[i]] for i in indices], progress=clock, **keep
-        ):
-            index = indices[result.index]
-            seconds = clock.seconds(index)
-            await show(keys[index], list(result.images), result.error, seconds)
-            clock.finish(result.index, ok=result.error is None)  # (the client may have)
+        batch = client.generate_many([plan.cells[keys[i]] for i in indices], progress=clock, **keep)
+        # Closed however the loop ends: a cancel landing in ``show`` (outside the generator)
+        # would leave its workers sending the rest of the cells.
+        async with contextlib.aclosing(batch):
+            async for result in batch:
+                index = indices[result.index]
+                seconds = clock.seconds(index)
+                await show(keys[index], list(result.images), result.error, seconds)
+                clock.finish(result.index, ok=result.error is None)  # (the client may have)
     except FluxError as error:
         if not plan.providers:
             raise  # one client: the caller's error, as before

@@ -200,7 +200,10 @@ class BatchRow(widgets.HBox):  # type: ignore[misc]
         self.update(BatchProgress(total, bar=False))
 
     def update(self, progress: BatchProgress) -> None:
-        """Show ``progress`` (its listener calls this on every change)."""
+        """Show ``progress`` (its listener calls this on every change); once the batch has
+        ended its last words stay (a late report must not hide "cancelled")."""
+        if self.finished:
+            return
         with self.bar.hold_sync():
             self.bar.value = progress.done + progress.failed
             if progress.failed:
@@ -210,7 +213,8 @@ class BatchRow(widgets.HBox):  # type: ignore[misc]
         )
 
     def finish(self, state: str) -> None:
-        """The batch ended (``done``, ``cancelled`` or ``failed``): stop offering Cancel."""
+        """The batch ended (``done``, ``failed``, or a cancel in words: ``cancelled: 3 done, 9
+        not sent``): stop offering Cancel."""
         self.finished = True
         show(self.cancel_button, False)
         if state == "done" and self.bar.bar_style != "warning":

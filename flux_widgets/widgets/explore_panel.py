@@ -10,6 +10,7 @@ template of 10,000 prompts is 10,000 short strings and one row, never 10,000 wid
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -178,16 +179,22 @@ class ExplorePanel(widgets.VBox):  # type: ignore[misc]
         state = "done"
         try:
             batch = client.generate_many(plan, progress=counts, history=self._keep_in())
-            async for result in batch:
-                if result.images:
-                    images.extend(await self._keep(result.images))
-                if result.error is not None:
-                    row.errors.append(result.error)
+            # Closed however the loop ends: a cancel landing while images are filed (outside
+            # the generator) left its workers sending the rest of the batch.
+            async with contextlib.aclosing(batch):
+                async for result in batch:
+                    if result.images:
+                        images.extend(await self._keep(result.images))
+                    if result.error is not None:
+                        row.errors.append(result.error)
         except asyncio.CancelledError:
-            state = "cancelled"
+            state = f"cancelled: {counts.done} done, {counts.queued} not sent"
             if counts.running and not client.provider_info.can_cancel:
                 # Without a server-side cancel, what was sent is still made and billed.
-                state = f"stopped waiting ({counts.running} sent: still billed)"
+                state = (
+                    f"stopped waiting ({counts.running} sent: still billed), "
+                    f"{counts.done} done, {counts.queued} not sent"
+                )
             raise
         except Exception as error:
             state = "failed"

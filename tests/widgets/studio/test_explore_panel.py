@@ -237,7 +237,7 @@ async def test_a_batch_stopped_on_a_provider_without_cancel_says_what_is_still_b
     await _until(lambda: studio.explore.batch_rows and "2 running" in _label(studio))
     studio.explore.batch_rows[0].cancel_button.click()
     await studio.wait()
-    assert "stopped waiting (2 sent: still billed)" in _label(studio)
+    assert "stopped waiting (2 sent: still billed), 0 done, 0 not sent" in _label(studio)
     await client.aclose()
 
 
@@ -288,3 +288,40 @@ async def test_a_burst_of_usage_changes_rebuilds_the_view_once_not_100_times(
     await studio.wait()
     # One read: all 100 changes came before the refresh started, so it saw them all.
     assert len(reads) == 1
+
+
+async def test_cancel_on_a_batch_row_stops_the_batch(
+    studio: PromptStudio, client: FluxClient
+) -> None:
+    # As the tester found it: Cancel while images are being filed (history on) sent the rest.
+    client._mock_server.state.config.generation_time = 0.1
+    studio.prompt = "a {a|b|c|d|e|f|g|h|i|j|k|l} boat"
+    studio.generate_button.click()
+    studio.explore.confirm.send_button.click()
+    await _until(lambda: studio.explore.batch_rows and "2/12" in _label(studio))
+    studio.explore.batch_rows[0].cancel_button.click()
+    await studio.wait()
+    state = client._mock_server.state
+    sent = state.creates
+    assert sent < 12  # none queued was sent
+    await asyncio.sleep(0.3)  # three generations' time: still nothing more, the row stays
+    assert state.creates == sent
+    assert f"done, {12 - sent} not sent" in visible_text(_label(studio))
+    assert "cancelled: " in visible_text(_label(studio))
+    assert studio.explore.batch_rows[0].bar.bar_style == "danger"
+
+
+async def test_a_batch_cancel_cancels_the_running_items_on_the_server(tmp_path: Path) -> None:
+    client = FluxClient.mock(config=MockConfig(generation_time=0.02), max_concurrency=2)
+    studio = PromptStudio(client, history=False, styles_dir=tmp_path, confirm_above=100)
+    studio.megapixels = "0.25"
+    studio.prompt = "[mock:stuck] a {a|b|c|d|e|f} boat"
+    studio.generate_button.click()
+    await _until(lambda: studio.explore.batch_rows and "2 running" in _label(studio))
+    studio.controls_panel.cancel_all_button.click()
+    await studio.wait()
+    state = client._mock_server.state
+    await _until(lambda: all(p.canceled_at for p in state.predictions.values()))
+    assert state.creates == 2
+    assert "cancelled: 0 done, 4 not sent" in visible_text(_label(studio))
+    await client.aclose()
