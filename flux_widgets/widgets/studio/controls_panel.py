@@ -255,7 +255,16 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
         self.explore.styles.save_button.on_click(lambda _: self._save_style())
         self._state.observe(lambda _: self._show_running(), names="running")
         self._state.observe(lambda _: self._refresh_estimate(), names=["client", "prices_set"])
+        # What the history holds changed: the line's "from history" with it. Once all work is
+        # done, not per image kept (a batch's line would be looked up again for each item).
+        self._state.observe(
+            self._on_history_changed, names=["history", "history_count", "running", "batches"]
+        )
         self._state.observe(self._on_provider, names="provider")
+
+    def _on_history_changed(self, _change: Any) -> None:
+        if self._state.running == 0 and self._state.batches == 0:
+            self._refresh_estimate()
 
     def _on_generate(self, _button: Any) -> None:
         try:
