@@ -9,7 +9,7 @@ and images it makes and what they are estimated to cost. Items are built lazily,
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +53,11 @@ class BatchPlan:
     def needs_confirmation(self, above: int = CONFIRM_ABOVE_GENERATIONS) -> bool:
         """True when the batch has more than ``above`` generations."""
         return self.generations > above
+
+    def without(self, indexes: Collection[int]) -> BatchPlan:
+        """This plan less the items at ``indexes`` (the ones the history serves)."""
+        kept = [prompt for i, prompt in enumerate(self.prompts) if i not in indexes]
+        return dataclasses.replace(self, prompts=kept)
 
     def params(self) -> Iterator[FluxParams]:
         """One validated ``FluxParams`` per prompt, built as they are asked for."""

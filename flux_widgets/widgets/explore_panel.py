@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import traitlets
 
 from ..errors import FluxError
+from ..history.records import recipe_key
 from ..images import GeneratedImage
 from ..params import FluxParams
 from ..prompts.plans import CONFIRM_ABOVE_GENERATIONS, BatchPlan, plan_batch
 from ..prompts.progress import BatchProgress
 from ..prompts.styles import StyleLibrary, check_slot_filled
-from ..prompts.templates import PromptTemplate
 from ..spending.prices import dollars
 from ..spending.usage import HistoryEntry, UsageReport
 from ..wording import plural
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 KeepImages = Callable[[Sequence[GeneratedImage]], Awaitable[Sequence[GeneratedImage]]]
 """Files images (history, gallery) and returns them as kept."""
+FindServed = Callable[["FluxClient", Sequence[FluxParams]], Mapping[int, object]]
+"""The items (by position) of a batch the history would serve (``repeats.served``); blocking."""
 _KEEP_BATCH_ROWS = 4
 
 
@@ -59,9 +61,12 @@ class ExplorePanel(widgets.VBox):  # type: ignore[misc]
         keep_in: Callable[[], HistorySetting | None] = lambda: None,
         styles: StyleLibrary | None = None,
         confirm_above: int = CONFIRM_ABOVE_GENERATIONS,
+        served: FindServed = lambda client, recipes: {},
         **kwargs: Any,
     ) -> None:
         self._client = client
+        self._served = served
+        self._estimate_seq = 0  # which refresh the line shows (a late lookup is dropped)
         self._keep = keep
         self._history = history
         self._keep_in = keep_in  # where the client keeps a batch's images (None: its own)
@@ -104,36 +109,58 @@ class ExplorePanel(widgets.VBox):  # type: ignore[misc]
         )
 
     def refresh_estimate(self, prompt: str, params: dict[str, Any]) -> None:
-        """Show what the prompt will send: counts and cost, or why it cannot be sent. Counting
-        does not expand the template (a million combinations count instantly)."""
+        """Show what Generate would do with ``prompt``: how many generations the history
+        serves at no cost, how many are made and their cost, whether it asks first; or why
+        it refuses (the same plan and checks Generate runs). Expanding the largest template
+        allowed (100,000 prompts) takes ~0.1 s; the history lookup runs in a worker thread,
+        and an answer for an older prompt never replaces a newer line."""
         client = self._client()
+        self._estimate_seq += 1
         self.estimate.prompt, self.estimate.generations = prompt, 0
         if not prompt.strip() or client is None:
-            self.estimate.show_summary("")
+            self.estimate.show_summary("")  # and the last prompt's error with it
             return
         try:
             check_slot_filled(prompt)  # asked here, in view, before Generate refuses it
-            style = self.styles.selected()
-            text = style.apply(prompt) if style is not None else prompt
-            template = PromptTemplate(text)
-            count = template.count()
-            fields = style.merged(params) if style is not None else params
-            base = FluxParams(prompt=text, **fields)
+            plan = self.plan(prompt, params)
+            client.provider_info.check(plan.base)
         except (ValueError, FluxError) as error:
             self.estimate.show_error(error)
             return
-        self.estimate.generations = count
-        each = client.estimate_cost(base)
-        images = count * base.num_outputs
-        text_count = f"{plural(count, 'generation')} · {plural(images, 'image')}"
-        if each is None:
-            summary = f"{text_count} · price unknown on {client.provider}"
+        self.estimate.generations = plan.generations
+        self._show_estimate(client, plan, {})
+        if recipe_key(plan.base, client.provider_info.image_source(mock=client.is_mock)):
+            # A fixed seed with go_fast off: some items may be served from the history.
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:  # no loop (built outside one): nothing to keep responsive
+                self._show_estimate(client, plan, self._served(client, list(plan.params())))
+                return
+            self._tasks.start(self._look_up_served(client, plan, self._estimate_seq))
+
+    async def _look_up_served(self, client: FluxClient, plan: BatchPlan, seq: int) -> None:
+        found = await asyncio.to_thread(lambda: self._served(client, list(plan.params())))
+        if seq == self._estimate_seq and found:  # still the line's prompt
+            self._show_estimate(client, plan, found)
+
+    def _show_estimate(self, client: FluxClient, plan: BatchPlan, found: Collection[int]) -> None:
+        rest = plan.without(found)
+        if not found:
+            summary = plan.summary()
+        elif not rest.prompts:
+            made = f"{plural(plan.generations, 'generation')} · {plural(plan.images, 'image')}"
+            summary = f"{made} from history, no cost"
         else:
-            summary = f"{text_count} · about {dollars(each * count)} on {client.provider}"
-        if count > self.confirm_above:
+            split = f"{len(found)} of {plan.generations} from history (no cost)"
+            summary = f"{split} · to make: {rest.summary()}"
+        if plan.generations > 1 and self.asks(rest):  # one generation is never asked about
             summary += " · asks before sending"
-        summary += cap_note(client, None if each is None else each * count)
-        self.estimate.show_summary(summary)
+        self.estimate.show_summary(summary + cap_note(client, rest.cost if rest.prompts else 0))
+
+    def asks(self, plan: BatchPlan) -> bool:
+        """Whether Generate asks before sending the batch ``plan`` (what is left to make of
+        it once the history served its repeats): above ``confirm_above`` generations."""
+        return plan.needs_confirmation(self.confirm_above)
 
     # -- batches ----------------------------------------------------------------------
 
@@ -151,7 +178,7 @@ class ExplorePanel(widgets.VBox):  # type: ignore[misc]
         cap = self._require_client().spending_cap
         if cap is not None:  # refused in words before asking, not after "send"
             cap.check(plan.cost, what=f"this batch of {plan.generations} generations")
-        if ask and plan.needs_confirmation(self.confirm_above):
+        if ask and self.asks(plan):
             question = f"Send {plan.summary()}?"
             if served:
                 question = f"{served}, {plan.generations} to make: send {plan.summary()}?"

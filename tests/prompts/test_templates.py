@@ -294,3 +294,12 @@ def test_a_prompt_without_template_syntax_is_sent_as_typed(wildcards: Wildcards)
         assert not template.is_dynamic
         assert template.expand() == [text]
         assert template.sample(2) == [text, text]
+
+
+def test_a_plan_without_the_served_items_keeps_the_rest_in_order_and_prices_them() -> None:
+    plan = plan_batch("a {red|green|blue|white} car", provider="replicate", num_outputs=2)
+    rest = plan.without({0, 2})
+    assert list(rest.prompts) == ["a green car", "a white car"]
+    assert rest.images == 4 and rest.cost == pytest.approx(plan.cost / 2)  # type: ignore[operator]
+    assert rest.base == plan.base and rest.origin == plan.origin
+    assert plan.generations == 4  # the plan itself is unchanged

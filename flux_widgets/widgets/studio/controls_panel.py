@@ -13,7 +13,6 @@ under the row shows ``state.notice``, which every panel writes.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import html
 import os
 from collections.abc import Callable, Iterable
@@ -91,6 +90,8 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
             history=usage_records,
             styles=StyleLibrary(styles_dir),
             confirm_above=confirm_above,
+            # What Generate would serve from the history: the line says it (one rule).
+            served=lambda client, recipes: served(state.history, client, recipes),
         )
         self.generate_button = widgets.Button(
             description="Generate",
@@ -222,9 +223,7 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
         found = {} if make_again else served(self._state.history, client, list(plan.params()))
         if not found:
             return self.explore.submit(plan, ask=ask)
-        rest = dataclasses.replace(
-            plan, prompts=[p for i, p in enumerate(plan.prompts) if i not in found]
-        )
+        rest = plan.without(found)
         images: list[GeneratedImage] = [i for n in sorted(found) for i in found[n]]
         shown = self._tasks.start(self._serve(images))
         split = f"{len(found)} of {plan.generations} from history"
@@ -250,7 +249,7 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
         for control in self.controls.field_widgets.values():
             control.observe(lambda _: self._refresh_estimate(), names="value")
             control.observe(self._input_changed, names="value")
-        self.shortcuts.on_typing(on_home_loop(self._refresh_estimate))
+        self.shortcuts.on_typing(on_home_loop(self._on_typing))
         self.controls.observe(self._input_changed, names="seed_locked")
         self.explore.styles.dropdown.observe(self._on_style, names="value")
         self.explore.styles.save_button.on_click(lambda _: self._save_style())
@@ -260,7 +259,16 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
         # a price, the history's images (a clear, an undo, a delete, an import).
         changes = ["client", "prices_set", "history_count", "running"]
         self._state.observe(lambda _: self.explore.usage_changed(), names=changes)
+        # What the history holds changed: the line's "from history" with it. Once all work is
+        # done, not per image kept (a batch's line would be looked up again for each item).
+        self._state.observe(
+            self._on_history_changed, names=["history", "history_count", "running", "batches"]
+        )
         self._state.observe(self._on_provider, names="provider")
+
+    def _on_history_changed(self, _change: Any) -> None:
+        if self._state.running == 0 and self._state.batches == 0:
+            self._refresh_estimate()
 
     def _on_generate(self, _button: Any) -> None:
         try:
@@ -288,11 +296,17 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
             self.start()
         except (ValueError, AttributeError, FluxError, RuntimeError) as error:
             self._state.notice = error_html(error)  # start() showed it, except a missing loop
+            # A template or field refused (a ValueError): said until the controls change.
+            self.input_refused = isinstance(error, ValueError)
 
     def _input_changed(self, _change: Any) -> None:
         if self.input_refused:
             self.input_refused = False
             self._state.notice = ""
+
+    def _on_typing(self, prompt: str) -> None:
+        self._input_changed(None)  # a refused prompt being retyped: the refusal goes
+        self._refresh_estimate(prompt)
 
     def _generate_typed(self, prompt: str) -> None:
         # Ctrl/Cmd+Enter: the text as typed (the Textarea syncs only on blur), then Generate.
@@ -354,7 +368,9 @@ class ControlsPanel(widgets.VBox):  # type: ignore[misc]
         """The count and cost line for the controls, or for ``typed``: the prompt as it is
         being typed (the box syncs on blur; ``Shortcuts`` sends it while typing)."""
         values = self.controls.values()
-        fields = {k: v for k, v in values.items() if k not in ("prompt", "seed")}
+        fields = {k: v for k, v in values.items() if k != "prompt"}
+        if not self.controls.seed_locked:  # a fresh random seed: nothing to serve
+            fields["seed"] = None
         prompt = str(values["prompt"]) if typed is None else typed
         self.explore.refresh_estimate(prompt, fields)
 

@@ -325,3 +325,24 @@ async def test_a_batch_cancel_cancels_the_running_items_on_the_server(tmp_path: 
     assert state.creates == 2
     assert "cancelled: 0 done, 4 not sent" in visible_text(_label(studio))
     await client.aclose()
+
+
+@pytest.mark.parametrize("prompt", ["{|}", "{ | }", "{prompt}", "a {red|green"])
+async def test_the_line_refuses_what_generate_refuses_and_clearing_the_prompt_clears_it(
+    studio: PromptStudio, client: FluxClient, prompt: str
+) -> None:
+    studio.prompt = prompt
+    line = studio.explore.estimate.text
+    assert "$" not in line and "generation" not in line, line
+    studio.generate_button.click()  # refused too, in words on the message line
+    assert studio.message.value and client._mock_server.state.creates == 0
+    studio.prompt = ""
+    assert studio.explore.estimate.text == "" and studio.explore.estimate.value == ""
+    assert studio.message.value == ""  # the refusal went with the prompt
+    studio.prompt = prompt
+    studio.generate_button.click()
+    assert studio.message.value
+    # Cleared in the box, not yet synced: the front end sends the text being typed.
+    shortcuts = studio.controls_panel.shortcuts
+    shortcuts._on_front_end_message(shortcuts, {"event": "typing", "prompt": ""}, [])
+    assert studio.explore.estimate.value == "" and studio.message.value == ""

@@ -214,3 +214,68 @@ async def test_a_history_that_cannot_answer_means_the_images_are_made(
     assert _creates(client) == 2 and not studio.jobs[-1].from_history and image.seed == 11
     await studio.generate(prompt="a {red|blue} kite")  # a batch
     assert _creates(client) == 4
+
+
+async def test_the_line_says_a_repeat_comes_from_the_history_at_no_cost(
+    studio: PromptStudio, client: FluxClient
+) -> None:
+    studio.go_fast = False
+    studio.seed = 777  # locks the seed
+    studio.num_outputs = 2
+    studio.prompt = "a kite"
+    await studio.wait()
+    assert studio.explore.estimate.text == "1 generation · 2 images · about $0.0060 on cometapi"
+    studio.generate_button.click()
+    await studio.wait()  # made and kept: the line follows the history, nothing typed
+    assert studio.explore.estimate.text == "1 generation · 2 images from history, no cost"
+    studio.generate_button.click()  # and Generate does what the line said
+    await studio.wait()
+    assert _creates(client) == 1 and studio.jobs[-1].from_history
+    studio.go_fast = True  # fp8 is not deterministic: made again, and paid
+    await studio.wait()
+    assert studio.explore.estimate.text == "1 generation · 2 images · about $0.0060 on cometapi"
+
+
+async def test_the_line_splits_a_batch_and_asks_only_when_generate_asks(
+    studio: PromptStudio, client: FluxClient
+) -> None:
+    studio.go_fast = False
+    studio.seed = 777
+    studio.prompt = "a kite {red|blue|green}"
+    studio.generate_button.click()  # 3: under confirm_above (4), sent at once
+    await studio.wait()
+    assert _creates(client) == 3
+    assert studio.explore.estimate.text == "3 generations · 3 images from history, no cost"
+    # 6 items, 3 served: 3 to make, not above 4, so Generate sends them without asking.
+    studio.prompt = "a kite {red|blue|green|a|b|c}"
+    await studio.wait()
+    line = studio.explore.estimate.text
+    assert line == (
+        "3 of 6 from history (no cost) · to make: 3 generations · 3 images · "
+        "about $0.0090 on cometapi"
+    ), line
+    # 12 items, 3 served: 9 to make, above 4: the line and Generate both ask.
+    studio.prompt = "a kite {red|blue|green|a|b|c|d|e|f|g|h|i}"
+    await studio.wait()
+    line = studio.explore.estimate.text
+    assert line.startswith("3 of 12 from history (no cost) · to make: 9 generations"), line
+    assert "about $0.0270 on cometapi · asks before sending" in line
+    studio.generate_button.click()
+    assert studio.explore.confirm.asking
+    studio.explore.confirm.cancel_button.click()
+    studio.prompt = "a kite {red|blue|green|a|b|c}"  # the 6 again: sent without a question
+    await studio.wait()
+    studio.generate_button.click()
+    await studio.wait()
+    assert not studio.explore.confirm.asking and _creates(client) == 6
+
+
+async def test_a_late_history_answer_never_replaces_a_newer_line(
+    studio: PromptStudio, client: FluxClient
+) -> None:
+    await studio.generate(prompt="a kite", go_fast=False, seed=777)
+    studio.prompt = "a boat"  # the kite's lookup had no time to answer
+    studio.prompt = "a kite"
+    studio.prompt = "a boat"
+    await studio.wait()
+    assert studio.explore.estimate.text == "1 generation · 1 image · about $0.0030 on cometapi"
