@@ -198,8 +198,10 @@ async def test_many_concurrent_waiting_creates_finish_together(
 
         started = time.monotonic()
         finished = await asyncio.gather(*(one(seed) for seed in range(50)))
-    # One after another would take 25 s; held together, they end soon after 0.5 s.
-    assert max(finished) - started < 4.0
+    # One after another would take 25 s; held together, they end soon after 0.5 s (about 1 s
+    # here, 4.7 s on 2 busy cores while make test's other runs go beside it): well under half
+    # the one-after-another time tells the two apart on any machine.
+    assert max(finished) - started < 10.0
 
 
 # --- cancel -----------------------------------------------------------------------------------
