@@ -336,6 +336,10 @@ class Generation:
         answer = await self._post_cancel(job)
         if answer is not None and answer.fetch_result:
             answer = await self._fetch_result(answer)
+        if answer is not None and answer.is_final and answer.status != "succeeded":
+            # The server's own word that it ended (Replicate's "canceled"): the job journal
+            # closes it now, rather than leave it for the next kernel's recovery to ask about.
+            self.progress.job = answer
         return None if answer is None else self._paid(answer)
 
     def _paid(self, job: Job) -> Job | None:

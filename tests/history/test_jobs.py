@@ -20,7 +20,7 @@ from flux_widgets.errors import (
 from flux_widgets.history.jobs import JobFiles, RecoveryReport, recover
 from flux_widgets.history.store import History
 from flux_widgets.images import GeneratedImage
-from flux_widgets.mock import MockConfig
+from flux_widgets.mock import FaultConfig, MockConfig
 from flux_widgets.params import FluxParams
 from flux_widgets.providers import get_provider
 
@@ -125,21 +125,29 @@ async def test_this_kernels_running_generation_is_not_recovered_twice(tmp_path: 
         await task
 
 
-async def test_a_cancelled_generation_leaves_its_job_for_recovery_to_settle(
+async def test_a_cancel_the_server_confirms_closes_the_job_and_an_unconfirmed_one_is_left(
     tmp_path: Path,
 ) -> None:
     history = History(tmp_path)
     config = MockConfig(generation_time=30)
-    async with FluxClient.mock(config=config, journal=history.jobs) as client:
+    async with FluxClient.mock(config=config, journal=history.jobs, history=False) as client:
         task = asyncio.create_task(client.generate("a storm"))
         await _wait_for_job_file(history)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        # This kernel let go of it: its own history asks the server now.
-        report = await history.recover(client)
-    assert [job.outcome for job in report.jobs] == ["canceled"]
-    assert _job_files(history) == []
+        # Replicate's cancel answers "canceled": settled here, nothing for the next kernel.
+        assert _job_files(history) == []
+        assert str(await history.recover(client)) == "no open jobs to recover"
+    # A cancel with no answer (a route that is not there) is left for recovery to settle.
+    config = MockConfig(generation_time=30, faults=FaultConfig(cancel_missing=True))
+    async with FluxClient.mock(config=config, journal=history.jobs, history=False) as client:
+        task = asyncio.create_task(client.generate("a storm"))
+        await _wait_for_job_file(history)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert len(_job_files(history)) == 1
 
 
 def _open(journal: JobFiles, provider: str, job_id: str, age: float = 0) -> None:
