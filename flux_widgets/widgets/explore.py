@@ -193,6 +193,7 @@ class BatchRow(widgets.HBox):  # type: ignore[misc]
         self.cancel_button.on_click(on_home_loop(cancel))  # Task.cancel only on its own loop
         self._title = label
         self.finished = False
+        self._last = BatchProgress(total, bar=False)
         self.errors: list[BaseException] = []
         """The failed items' errors, in the order they ended."""
         super().__init__([self.cancel_button, self.bar, self.label], **kwargs)
@@ -204,12 +205,16 @@ class BatchRow(widgets.HBox):  # type: ignore[misc]
         ended its last words stay (a late report must not hide "cancelled")."""
         if self.finished:
             return
+        self._last = progress
         with self.bar.hold_sync():
             self.bar.value = progress.done + progress.failed
             if progress.failed:
                 self.bar.bar_style = "warning"
+        self._show(progress.text())
+
+    def _show(self, counts: str, ending: str = "") -> None:
         self.label.value = (
-            f"<small>{html.escape(progress.text())} · <i>{html.escape(self._title)}</i></small>"
+            f"<small>{html.escape(counts)} · <i>{html.escape(self._title)}</i></small>{ending}"
         )
 
     def finish(self, state: str) -> None:
@@ -221,7 +226,12 @@ class BatchRow(widgets.HBox):  # type: ignore[misc]
             self.bar.bar_style = "success"
         elif state != "done":
             self.bar.bar_style = "danger"
-        self.label.value += f" <small>· {html.escape(state)}</small>"
+        # Nothing runs any more: the counts end without "4 running" (a cancel says what was
+        # not sent itself).
+        last = self._last
+        finished = last.done + last.failed
+        counts = f"{finished}/{last.total} · {last.done} done · {last.failed} failed"
+        self._show(counts, f" <small>· {html.escape(state)}</small>")
 
 
 class UsageView(widgets.VBox):  # type: ignore[misc]

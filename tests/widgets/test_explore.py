@@ -94,10 +94,13 @@ def test_batch_row_follows_progress_and_cancel() -> None:
     progress.finish(1, ok=False)
     assert row.bar.value == 2 and row.bar.max == 10
     assert "2/10 · 1 done · 1 failed · 0 running" in row.label.value
+    progress.status(2, "processing")
+    assert "2/10 · 1 done · 1 failed · 1 running" in row.label.value
     row.cancel_button.click()
     assert cancelled == [True]
-    row.finish("cancelled")
-    assert not is_shown(row.cancel_button) and "cancelled" in row.label.value
+    row.finish("cancelled: 1 done, 7 not sent")
+    assert not is_shown(row.cancel_button) and "cancelled: 1 done, 7 not sent" in row.label.value
+    assert "running" not in row.label.value  # a cancelled batch has nothing running
 
 
 def test_estimate_line_shows_summary_or_error() -> None:
