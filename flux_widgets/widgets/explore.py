@@ -22,7 +22,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..prompts.progress import BatchProgress
-from ..prompts.styles import PROMPT_SLOT, Style, StyleError, StyleLibrary
+from ..prompts.styles import PROMPT_SLOT, SHIPPED_STYLES, Style, StyleError, StyleLibrary
 from ..spending.usage import UsageReport
 from ..wording import error_text
 from ._compat import set_tooltip, show
@@ -58,6 +58,7 @@ class StylePicker(widgets.VBox):  # type: ignore[misc]
         )
         self.add_class("flux-styles")
         self.dropdown.observe(lambda _: self._show_detail(), names="value")
+        self._replacing: str | None = None  # a taken name the next save may replace (asked)
         self.reload()
 
     @property
@@ -96,9 +97,22 @@ class StylePicker(widgets.VBox):  # type: ignore[misc]
         self.message.value = f"<small>{warning_html(skipped)}</small>" if skipped else ""
 
     def save(self, name: str, template: str, params: dict[str, Any]) -> Style:
-        """Save a style and select it; raises ``StyleError`` (also shown) when it is invalid."""
+        """Save a style and select it; raises ``StyleError`` (also shown) when it is invalid, or
+        when ``name`` is taken and this is not the second save of it in a row (the first one
+        asks: a saved style replaces a built-in or earlier one of that name)."""
         try:
             style = Style(name, template, params)
+            taken = style.name in self.library.names()
+            if taken and self._replacing != style.name:
+                self._replacing = style.name
+                built_in = style.name in {shipped.name for shipped in SHIPPED_STYLES}
+                whose = "a built-in style" if built_in else "one of your styles"
+                raise StyleError(
+                    f"{style.name!r} is {whose}: click save again to replace it with this one "
+                    "(delete the file in the styles folder to get it back), or choose another "
+                    "name"
+                )
+            self._replacing = None
             self.library.save(style)
         except (StyleError, OSError) as error:
             self.message.value = error_html(error, "could not save the style")

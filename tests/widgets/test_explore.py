@@ -123,3 +123,17 @@ def test_usage_view_renders_the_report_and_survives_errors() -> None:
     view._source = broken
     view.refresh_button.click()
     assert "disk gone" in view.table.value
+
+
+def test_saving_over_a_taken_style_name_asks_first(tmp_path: Path) -> None:
+    picker = StylePicker(StyleLibrary(tmp_path))
+    built_in = SHIPPED_STYLES[0]
+    with pytest.raises(StyleError, match="is a built-in style: click save again"):
+        picker.save(built_in.name, "{prompt}, ugly", {})
+    assert not list(tmp_path.glob("*.json"))  # nothing replaced yet
+    assert "click save again" in visible_text(picker.message.value)
+    picker.save(built_in.name, "{prompt}, ugly", {})  # the second save replaces it
+    assert picker.selected() is not None and picker.selected().template == "{prompt}, ugly"
+    picker.save("chalk", "a chalkboard drawing of {prompt}", {})
+    with pytest.raises(StyleError, match="one of your styles"):
+        picker.save("chalk", "chalk on slate, {prompt}", {})
