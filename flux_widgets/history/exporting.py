@@ -18,7 +18,6 @@ written beside its target and moved into place at the end: never half a file und
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -32,7 +31,7 @@ from typing import Any, Protocol
 
 from ..images import GeneratedImage
 from .index import ENTRY_NAME, HistoryIndex
-from .records import RECORD_VERSION, HistoryFilter, HistoryRecord
+from .records import RECORD_VERSION, HistoryFilter, HistoryRecord, image_record
 
 ARCHIVE_FORMAT = "flux-widgets/history"
 ARCHIVE_VERSION = 1
@@ -137,24 +136,7 @@ def image_item(image: GeneratedImage) -> ExportItem:
         data = image.data  # the record below still holds the whole recipe
     created = image.created_at.astimezone(timezone.utc)
     stem = f"{created:%Y%m%dT%H%M%S.%fZ}-{_safe(image.prediction_id or 'local')}-{image.index}"
-    record = {
-        "version": RECORD_VERSION,
-        "file": f"{stem}.{image.format}",
-        "bytes": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "format": image.format,
-        "width": image.width,
-        "height": image.height,
-        "params": dataclasses.asdict(image.params),
-        "seed": image.seed,
-        "prediction_id": image.prediction_id,
-        "index": image.index,
-        "url": image.url,
-        "predict_time": image.predict_time,
-        "download_time": image.download_time,
-        "created_at": image.created_at.isoformat(),
-        **({"origin": image.origin.to_json()} if image.origin is not None else {}),
-    }
+    record = image_record(image, f"{stem}.{image.format}", data)
     return ExportItem(stem, data, record)
 
 

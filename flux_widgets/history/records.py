@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from ..images import GeneratedImage
 from ..params import FIELD_NAMES, FluxParams
 from ..schema import FIELDS
 
@@ -185,3 +186,33 @@ def record_of(row: sqlite3.Row | tuple[Any, ...]) -> HistoryRecord:
         provider=provider,
         price=price,
     )
+
+
+def image_record(image: GeneratedImage, file_name: str, data: bytes) -> dict[str, Any]:
+    """The JSON record of ``image`` stored (or exported) as ``file_name`` holding ``data``: what
+    the history writes beside each image file and an export carries."""
+    return {
+        "version": RECORD_VERSION,
+        "file": file_name,
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "format": image.format,
+        "width": image.width,
+        "height": image.height,
+        "params": dataclasses.asdict(image.params),
+        "seed": image.seed,
+        "prediction_id": image.prediction_id,
+        "index": image.index,
+        "url": image.url,
+        "predict_time": image.predict_time,
+        "download_time": image.download_time,
+        "created_at": image.created_at.isoformat(),
+        # Absent for images typed as sent; read back by _load_entry (reuse restores it).
+        **({"origin": image.origin.to_json()} if image.origin is not None else {}),
+        # Absent when unknown; with the recipe, the key of an exact repeat (records.py).
+        **({"source": image.source} if image.source is not None else {}),
+        # Who made it and its estimated dollars then (None: price unknown), so usage prices it
+        # as made, not at whichever provider is selected later (records.py reads these).
+        "provider": image.provider,
+        "price": image.price,
+    }

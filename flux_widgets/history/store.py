@@ -28,7 +28,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import TypeGuard
 
 from ..errors import RecipeNotEmbeddedError
 from ..images import GeneratedImage
@@ -41,6 +41,7 @@ from .records import (
     RECORD_VERSION,
     HistoryFilter,
     HistoryRecord,
+    image_record,
     record_price,
     record_provider,
     row_from_record,
@@ -142,7 +143,7 @@ class History(ShareAndReopen):
             _atomic_write(image_path, data)
             # The image's name must be durable before a record can point at it.
             _fsync_directory(self.directory)
-            record = _record(image, image_path.name, data)
+            record = image_record(image, image_path.name, data)
             record["recipe_in_file"] = embedded
             _atomic_write(
                 self.directory / f"{stem}.json",
@@ -348,34 +349,6 @@ class History(ShareAndReopen):
             n += 1
             candidate = f"{stem}-{n}"
         return candidate
-
-
-def _record(image: GeneratedImage, file_name: str, data: bytes) -> dict[str, Any]:
-    return {
-        "version": _RECORD_VERSION,
-        "file": file_name,
-        "bytes": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "format": image.format,
-        "width": image.width,
-        "height": image.height,
-        "params": dataclasses.asdict(image.params),
-        "seed": image.seed,
-        "prediction_id": image.prediction_id,
-        "index": image.index,
-        "url": image.url,
-        "predict_time": image.predict_time,
-        "download_time": image.download_time,
-        "created_at": image.created_at.isoformat(),
-        # Absent for images typed as sent; read back by _load_entry (reuse restores it).
-        **({"origin": image.origin.to_json()} if image.origin is not None else {}),
-        # Absent when unknown; with the recipe, the key of an exact repeat (records.py).
-        **({"source": image.source} if image.source is not None else {}),
-        # Who made it and its estimated dollars then (None: price unknown), so usage prices it
-        # as made, not at whichever provider is selected later (records.py reads these).
-        "provider": image.provider,
-        "price": image.price,
-    }
 
 
 def _load_entry(record_path: Path) -> GeneratedImage:
