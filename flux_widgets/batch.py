@@ -90,9 +90,15 @@ async def batch_results(
     queue: asyncio.Queue[BatchResult | Exception] = asyncio.Queue()
     pending = iter(enumerate(zip(items, holds, strict=True)))
 
+    stopped = False  # set when the batch ends early: no worker takes another item
+
     async def worker() -> None:
         # Workers share one iterator: each item is taken once, when a worker is free.
         for index, ((item, origin), hold) in pending:
+            if stopped:
+                # A cancel that a generation absorbed (it ended as "cancelled" instead of
+                # raising) must not let this worker go on to the next item.
+                return
             try:
                 queue.put_nowait(await _one(index, item, origin, hold, generate, counts))
             except Exception as error:  # a bug: raise it to the caller instead of hanging
@@ -109,6 +115,8 @@ async def batch_results(
         # A task that ends well may be a helper that awaited one item (wait_for on 3.10).
         if not consumer.cancelled() and consumer.exception() is None:
             return
+        nonlocal stopped
+        stopped = True
         for task in workers:
             task.cancel()
         asyncio.gather(*workers, return_exceptions=True).add_done_callback(release)
@@ -124,6 +132,7 @@ async def batch_results(
                 raise result
             yield result
     finally:
+        stopped = True
         if consumer is not None:
             consumer.remove_done_callback(consumer_ended)
         for task in workers:

@@ -295,7 +295,9 @@ async def test_cancel_on_a_batch_row_stops_the_batch(
     studio: PromptStudio, client: FluxClient
 ) -> None:
     # As the tester found it: Cancel while images are being filed (history on) sent the rest.
-    client._mock_server.state.config.generation_time = 0.1
+    # Slow enough that the click lands mid-batch on a busy machine (at 0.1 s, all 12 could
+    # finish before the click was handled: a race in the test, not a send after the cancel).
+    client._mock_server.state.config.generation_time = 0.5
     studio.prompt = "a {a|b|c|d|e|f|g|h|i|j|k|l} boat"
     studio.generate_button.click()
     studio.explore.confirm.send_button.click()
@@ -305,7 +307,7 @@ async def test_cancel_on_a_batch_row_stops_the_batch(
     state = client._mock_server.state
     sent = state.creates
     assert sent < 12  # none queued was sent
-    await asyncio.sleep(0.3)  # three generations' time: still nothing more, the row stays
+    await asyncio.sleep(1.0)  # two generations' time: still nothing more, the row stays
     assert state.creates == sent
     assert f"done, {12 - sent} not sent" in visible_text(_label(studio))
     assert "cancelled: " in visible_text(_label(studio))
